@@ -1,0 +1,121 @@
+"""Planted parameters are recovered for every registered law; objectives, fixing and intervals work."""
+
+import numpy as np
+import pytest
+
+from workbench.data import PLANTED, planted
+from workbench.errors import InputError
+from workbench.fit import fit_law, rho
+from workbench.laws import LAWS, get_law
+
+# Tolerances at 1% noise. Parameters the optimiser takes in log space (scales) are compared as
+# |log(got/true)|; the others relative (or absolute for exponents). The issue's targets are the
+# chinchilla exponents within 0.02 and E within 3%, and the rosenfeld exponents within 0.05.
+LOG_TOL = {("chinchilla", "E"): 0.03, ("kaplan", "Nc"): 0.5, ("kaplan", "Dc"): 0.5, ("m4", "beta"): 0.5,
+           ("chinchilla", "A"): 0.25, ("chinchilla", "B"): 0.25, ("bnsl2", "d2"): 0.3, ("bnsl2", "f2"): 0.3}
+ABS_TOL = {("chinchilla", "alpha"): 0.02, ("chinchilla", "beta"): 0.02, ("rosenfeld", "alpha"): 0.05,
+           ("rosenfeld", "beta"): 0.05, ("kaplan", "alpha_N"): 0.01, ("kaplan", "alpha_D"): 0.01,
+           ("m4", "alpha"): 0.1, ("m4", "c"): 0.03, ("m4", "eps_inf"): 0.02}
+
+
+def _fit_planted(name, noise=0.01, seed=1, **kw):
+    law = get_law(name)
+    case = PLANTED[name]
+    df = planted(name, noise=noise, seed=seed)
+    fix = {k: case.params[k] for k in case.fix}
+    return fit_law(name, tuple(df[c] for c in law.inputs), df["y"], fix=fix, **kw), case
+
+
+@pytest.mark.parametrize("name", list(LAWS))
+def test_planted_parameters_recovered(name):
+    result, case = _fit_planted(name)
+    assert result.metrics["mean_abs_rel_divergence"] < 0.012  # ≈ the 1% noise, no worse
+    law = get_law(name)
+    for pname, true in case.params.items():
+        got, key = result.params[pname], (name, pname)
+        if key in ABS_TOL:
+            assert abs(got - true) <= ABS_TOL[key], (pname, got, true)
+        elif law.param(pname).log:
+            assert abs(np.log(got / true)) <= LOG_TOL.get(key, 0.1), (pname, got, true)
+        else:
+            assert got == pytest.approx(true, rel=0.08, abs=2e-3), (pname, got, true)
+
+
+def test_chinchilla_noiseless_is_exact():
+    result, case = _fit_planted("chinchilla", noise=0.0)
+    for pname, true in case.params.items():
+        assert result.params[pname] == pytest.approx(true, rel=1e-4)
+    assert result.n_starts == 4500
+
+
+def test_huber_is_summed_and_matches_definition():
+    r = np.array([0.0, 5e-4, -2e-3, 0.1])
+    expected = [0.0, 0.5 * 5e-4**2, 1e-3 * (2e-3 - 5e-4), 1e-3 * (0.1 - 5e-4)]
+    np.testing.assert_allclose(rho(r, True, 1e-3), expected)
+    result, _ = _fit_planted("chinchilla")
+    law = get_law("chinchilla")
+    df = planted("chinchilla", seed=1)
+    res = np.log(result.predict((df["N"], df["D"]))) - np.log(df["y"])
+    assert result.objective_value == pytest.approx(rho(res.to_numpy(), True, 1e-3).sum(), rel=1e-9)
+
+
+def test_huber_resists_outliers_better_than_lsq():
+    law = get_law("chinchilla")
+    df = planted("chinchilla", noise=0.005, seed=2)
+    y = df["y"].to_numpy().copy()
+    y[::20] *= 1.5  # 5% gross outliers
+    xs = (df["N"], df["D"])
+    hub = fit_law(law, xs, y, objective="huber")
+    lsq = fit_law(law, xs, y, objective="lsq")
+    true = PLANTED["chinchilla"].params
+    assert abs(hub.params["alpha"] - true["alpha"]) < abs(lsq.params["alpha"] - true["alpha"])
+    assert abs(hub.params["E"] - true["E"]) < 0.05 * true["E"]
+
+
+def test_fixed_parameter_is_held():
+    result, _ = _fit_planted("rosenfeld")
+    assert result.params["eps0"] == 0.9 and result.fixed == {"eps0": 0.9}
+
+
+def test_bootstrap_intervals_cover_truth_and_are_seeded():
+    result, case = _fit_planted("chinchilla", bootstrap=40, seed=3)
+    for pname in ("E", "alpha", "beta"):
+        lo, hi = result.ci[pname]
+        assert lo < result.params[pname] < hi
+        assert lo < case.params[pname] < hi, (pname, lo, hi, case.params[pname])
+    again, _ = _fit_planted("chinchilla", bootstrap=40, seed=3)
+    assert again.ci == result.ci
+    lo, hi = result.predict_interval((np.array([1e10]), np.array([1e11])))
+    mid = result.predict((np.array([1e10]), np.array([1e11])))
+    assert lo[0] < mid[0] < hi[0]
+
+
+def test_result_is_immutable():
+    result, _ = _fit_planted("power")
+    with pytest.raises(Exception):
+        result.objective_value = 0.0
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.nan, "NaN/inf"), (np.inf, "NaN/inf"), (-1.0, "must be > 0"), (0.0, "must be > 0"),
+])
+def test_bad_values_are_named(bad, match):
+    df = planted("power", seed=0)
+    y = df["y"].to_numpy().copy()
+    y[3] = bad
+    with pytest.raises(InputError, match=match):
+        fit_law("power", df["x"], y, y_name="loss")
+
+
+def test_too_few_points():
+    df = planted("chinchilla", seed=0).head(4)
+    with pytest.raises(InputError, match="5 free parameters but only 4 data point"):
+        fit_law("chinchilla", (df["N"], df["D"]), df["y"])
+
+
+def test_fix_outside_bounds_and_unknown():
+    df = planted("rosenfeld", seed=0)
+    with pytest.raises(InputError, match="no parameter 'zeta'"):
+        fit_law("rosenfeld", (df["m"], df["n"]), df["y"], fix={"zeta": 1.0})
+    with pytest.raises(InputError, match="outside the bounds"):
+        fit_law("rosenfeld", (df["m"], df["n"]), df["y"], fix={"eta": -1.0})

@@ -1,0 +1,109 @@
+"""The registry: every law is complete, evaluates where its paper says, and matches its closed forms."""
+
+import numpy as np
+import pytest
+
+from workbench.data import PLANTED
+from workbench.errors import InputError
+from workbench.laws import LAWS, get_law, start_grid
+
+
+@pytest.mark.parametrize("name", list(LAWS))
+def test_law_is_complete(name):
+    law = LAWS[name]
+    assert law.inputs and law.params and law.source and law.doc
+    assert law.objective in {"huber", "lsq", "divergence", "lsq_log1p"}
+    assert len(set(law.param_names)) == len(law.param_names)
+    for p in law.params:
+        assert p.lower < p.upper, p.name
+    assert name in PLANTED, "every registered law needs a planted case (tests recover it)"
+
+
+@pytest.mark.parametrize("name", list(LAWS))
+def test_law_broadcasts_over_starts(name):
+    law = LAWS[name]
+    case = PLANTED[name]
+    xs = case.design(np.random.default_rng(0))
+    y = law.predict(xs, case.params)
+    assert y.shape == xs[0].shape and np.all(np.isfinite(y)) and np.all(y > 0)
+    grid = start_grid(law, xs, y, law.param_names)
+    assert grid.shape[1] == len(law.params) and grid.shape[0] >= 2
+    two = {n: np.array([[case.params[n]], [case.params[n]]]) for n in law.param_names}
+    assert law.fn(xs, **two).shape == (2, xs[0].size)
+
+
+def test_chinchilla_grid_is_hoffmanns():
+    law = get_law("chinchilla")
+    xs = PLANTED["chinchilla"].design(np.random.default_rng(0))
+    grid = start_grid(law, xs, np.ones_like(xs[0]), law.param_names)
+    assert grid.shape == (4500, 5)
+    assert set(np.unique(grid[:, 1])) == {0.0, 5.0, 10.0, 15.0, 20.0, 25.0}  # a = log A
+    assert set(np.unique(grid[:, 3])) == {0.0, 0.5, 1.0, 1.5, 2.0}  # alpha
+
+
+def test_chinchilla_values():
+    law = get_law("chinchilla")
+    p = dict(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28)
+    N, D = np.array([1e9]), np.array([2e10])
+    expected = 1.69 + 406.4 / 1e9**0.34 + 410.7 / 2e10**0.28
+    assert law.predict((N, D), p)[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_analytic_gradients_match_finite_differences():
+    for name in ("chinchilla", "power"):
+        law = get_law(name)
+        case = PLANTED[name]
+        xs = case.design(np.random.default_rng(0))
+        grads = law.grad(xs, **case.params)
+        for g, pname in zip(grads, law.param_names):
+            h = 1e-6 * abs(case.params[pname])
+            up = dict(case.params, **{pname: case.params[pname] + h})
+            fd = (law.predict(xs, up) - law.predict(xs, case.params)) / h
+            np.testing.assert_allclose(np.broadcast_to(g, fd.shape), fd, rtol=1e-4, atol=1e-10)
+
+
+def test_rosenfeld_envelope_limits():
+    law = get_law("rosenfeld")
+    p = dict(alpha=0.5, b=1.0, beta=0.5, c_inf=0.0, eta=0.01, eps0=0.9)
+    tiny = law.predict((np.array([1.0]), np.array([1.0])), p)[0]  # ε̃ = 2 ≫ η: random guessing
+    assert tiny == pytest.approx(0.9, rel=1e-4)
+    big = law.predict((np.array([1e12]), np.array([1e12])), p)  # ε̃ ≪ η: power law ε0·ε̃/η
+    assert big[0] == pytest.approx(0.9 * 2e-6 / 0.01, rel=1e-6)
+
+
+def test_pruning_limits():
+    law = get_law("pruning")
+    p = dict(eps_np=0.05, eps_up=0.9, p=0.02, gamma=2.0)
+    assert law.predict(np.array([1e6]), p)[0] == pytest.approx(0.05, rel=1e-6)  # dense plateau
+    assert law.predict(np.array([1e-9]), p)[0] == pytest.approx(0.9, rel=1e-6)  # ε↑ at d → 0
+
+
+def test_pruning_joint_invariant():
+    law = get_law("pruning-joint")
+    p = dict(eps_up=0.9, p=0.5, gamma=2.0, phi=0.5, psi=1.0)
+    # equal m* = l^φ·w^ψ·d ⇒ equal error (same dense error)
+    a = law.predict((np.array([4.0]), np.array([32.0]), np.array([0.25]), np.array([0.1])), p)
+    b = law.predict((np.array([16.0]), np.array([16.0]), np.array([0.25]), np.array([0.1])), p)
+    assert a[0] == pytest.approx(b[0], rel=1e-12)
+
+
+def test_m4_solves_its_equation():
+    law = get_law("m4")
+    p = dict(eps_inf=0.3, eps0=1.0, alpha=0.5, beta=300.0, c=-0.4)
+    x = np.logspace(4, 9, 11)
+    eps = law.predict(x, p)
+    lhs = (eps - 0.3) / (1.0 - eps) ** 0.5
+    np.testing.assert_allclose(lhs, 300.0 * x**-0.4, rtol=1e-9)
+
+
+def test_coverage_is_a_probability():
+    law = get_law("coverage")
+    cov = law.predict(np.array([1.0, 10.0, 1e4]), dict(a=-2.0, b=-0.4))
+    assert np.all((cov > 0) & (cov < 1)) and np.all(np.diff(cov) > 0)
+
+
+def test_unknown_law_and_param():
+    with pytest.raises(InputError, match="unknown law 'nope'"):
+        get_law("nope")
+    with pytest.raises(InputError, match="has no parameter 'zeta'"):
+        get_law("chinchilla").param("zeta")

@@ -1,0 +1,77 @@
+"""Back-tests of extrapolation: fit on a subset, predict the rest, score the prediction.
+
+Two ways to choose the fit subset, as in the papers: a ``Training``-style 0/1 column
+(Alabdulmohsin et al. 2022 mark each learning curve's held-out tail this way), or the smallest-scale
+fraction of the points (Rosenfeld et al. 2020 fit on small models and data, predict large ones).
+Scores: mean/std of the relative divergence (Rosenfeld) and RMSE of log (Alabdulmohsin).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import InputError
+from workbench.fit import FitResult, fit_frame, fit_metrics
+from workbench.laws import get_law
+
+
+@dataclass(frozen=True)
+class Backtest:
+    fit: FitResult
+    train_metrics: dict[str, float]
+    holdout_metrics: dict[str, float]
+    n_train: int
+    n_holdout: int
+
+    def to_dict(self) -> dict:
+        return {"train_metrics": self.train_metrics, "holdout_metrics": self.holdout_metrics,
+                "n_train": self.n_train, "n_holdout": self.n_holdout}
+
+
+def holdout_mask(df: pd.DataFrame, column: str) -> np.ndarray:
+    """True for rows to fit on: ``column`` must hold only 0 and 1 (1 = fit, 0 = held out)."""
+    if column not in df.columns:
+        raise InputError(f"holdout column {column!r} not found; available columns: {', '.join(map(str, df.columns))}")
+    values = pd.to_numeric(df[column], errors="coerce")
+    bad = ~values.isin([0, 1])
+    if bad.any():
+        raise InputError(f"holdout column {column!r} must contain only 0 (held out) and 1 (fit); "
+                         f"got {df[column][bad].iloc[0]!r}")
+    return values.to_numpy() == 1
+
+
+def small_scale_mask(df: pd.DataFrame, x_cols: Sequence[str], fraction: float) -> np.ndarray:
+    """True for points whose every input is at or below its ``fraction`` quantile (the small-scale corner)."""
+    if not 0 < fraction < 1:
+        raise InputError(f"fraction must be in (0, 1); got {fraction!r}")
+    mask = np.ones(len(df), dtype=bool)
+    for col in x_cols:
+        v = df[col].to_numpy(dtype=float)
+        mask &= v <= np.quantile(v, fraction)
+    return mask
+
+
+def backtest(law, df: pd.DataFrame, x_cols: Sequence[str], y_col: str, *, holdout: str | None = None,
+             fraction: float | None = None, mask: np.ndarray | None = None, **fit_kwargs) -> Backtest:
+    """Fit on the chosen subset, report metrics on it and on the remaining (held-out) points."""
+    if sum(v is not None for v in (holdout, fraction, mask)) != 1:
+        raise InputError("backtest needs exactly one of holdout=COLUMN, fraction=F or mask=ARRAY")
+    if holdout is not None:
+        mask = holdout_mask(df, holdout)
+    elif fraction is not None:
+        mask = small_scale_mask(df, x_cols, fraction)
+    mask = np.asarray(mask, dtype=bool)
+    if mask.all() or not mask.any():
+        raise InputError(f"the split leaves {int(mask.sum())} fit and {int((~mask).sum())} held-out points; "
+                         "both must be non-empty")
+    law = get_law(law)
+    train, test = df[mask], df[~mask]
+    result = fit_frame(law, train, x_cols, y_col, **fit_kwargs)
+    y_test = test[y_col].to_numpy(dtype=float)
+    pred = result.predict(tuple(test[c].to_numpy(dtype=float) for c in x_cols))
+    return Backtest(fit=result, train_metrics=result.metrics, holdout_metrics=fit_metrics(y_test, pred),
+                    n_train=int(mask.sum()), n_holdout=int((~mask).sum()))

@@ -1,0 +1,83 @@
+"""``python -m workbench VERB ...``: one module per verb under ``workbench.commands``.
+
+Each verb module defines ``add_arguments(parser)`` and ``run(args) -> dict | None``; with
+``--json`` the returned dict is printed as exactly one JSON object on stdout. Verb modules are
+imported lazily so that ``fit`` never pays for torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import math
+import sys
+
+from workbench.errors import InputError
+
+# verb -> (module, one-line help)
+VERBS: dict[str, tuple[str, str]] = {
+    "fit": ("workbench.commands.fit", "fit a registered scaling law to a CSV table"),
+    "allocate": ("workbench.commands.allocate", "compute-optimal model and data size for a budget"),
+    "report": ("workbench.commands.report", "run notebooks headlessly and write offline HTML reports"),
+    "sweep": ("workbench.commands.sweep", "train a grid of teacher-student students (batched)"),
+    "prune": ("workbench.commands.prune", "iterative magnitude pruning with rewinding"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but usage errors are one line on stderr and exit code 2."""
+
+    def error(self, message: str):  # noqa: D401 (argparse API)
+        sys.stderr.write(f"error: {self.prog}: {message}\n")
+        raise SystemExit(2)
+
+
+def _jsonable(obj):
+    """Replace non-finite floats by None so the output is strict JSON."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return _jsonable(obj.item())
+    return obj
+
+
+def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m workbench", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
+    for name, (module, help_) in VERBS.items():
+        p = sub.add_parser(name, help=help_, description=help_)
+        if verb == name:  # import only the verb being run (or asked for --help)
+            importlib.import_module(module).add_arguments(p)
+            p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verb = next((a for a in argv if not a.startswith("-")), None)
+    if verb is not None and verb not in VERBS:
+        sys.stderr.write(f"error: unknown verb {verb!r}; expected one of {', '.join(VERBS)}\n")
+        return 2
+    args = build_parser(verb).parse_args(argv)
+    if args.verb is None:
+        build_parser().print_help()
+        return 2
+    module = importlib.import_module(VERBS[args.verb][0])
+    try:
+        result = module.run(args)
+    except InputError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except FileNotFoundError as exc:
+        sys.stderr.write(f"error: file not found: {exc.filename or exc}\n")
+        return 2
+    if getattr(args, "json", False) and result is not None:
+        sys.stdout.write(json.dumps(_jsonable(result)) + "\n")
+    elif result is not None:
+        sys.stdout.write(json.dumps(_jsonable(result), indent=2) + "\n")
+    return 0 if not (isinstance(result, dict) and result.get("failed")) else 1

@@ -1,0 +1,426 @@
+"""Registry of published scaling-law forms (pure functions; no fitting machinery here).
+
+Each law is registered once with its inputs, its parameters (bounds, whether the optimiser works on
+log(value), and a default grid of starting points), the objective its paper fitted it with, and a
+vectorised function. Functions broadcast: inputs have shape ``(n,)``, parameters may have shape
+``(S, 1)`` (one row per optimiser start), and the result has shape ``(S, n)``.
+
+Formulas follow ``shared/guides/SCIENCE.md`` §1; deviations from the papers are listed in
+``docs/DEVIATIONS.md``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from workbench.errors import InputError
+
+GridSpec = Sequence[float] | Callable[[tuple[np.ndarray, ...], np.ndarray], Sequence[float]]
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a law.
+
+    ``grid`` holds starting values in the space the optimiser works in: log(value) when ``log`` is
+    true (Hoffmann's grid for A is over a = log A), the value itself otherwise. It may be a callable
+    ``grid(xs, y)`` for starts that depend on the data's scale.
+    """
+
+    name: str
+    lower: float
+    upper: float
+    grid: GridSpec
+    log: bool = False
+    doc: str = ""
+
+    def start_values(self, xs: tuple[np.ndarray, ...], y: np.ndarray) -> np.ndarray:
+        values = self.grid(xs, y) if callable(self.grid) else self.grid
+        lo, hi = self.fit_bounds()
+        return np.clip(np.asarray(values, dtype=float), lo, hi)
+
+    def fit_bounds(self) -> tuple[float, float]:
+        """Bounds in optimiser space."""
+        if self.log:
+            return (np.log(self.lower) if self.lower > 0 else -np.inf, np.log(self.upper))
+        return (self.lower, self.upper)
+
+    def to_natural(self, theta):
+        return np.exp(theta) if self.log else theta
+
+    def to_fit(self, value):
+        return np.log(value) if self.log else value
+
+
+@dataclass(frozen=True)
+class Law:
+    """A registered scaling-law form: ``fn(xs, **params) -> prediction``."""
+
+    name: str
+    inputs: tuple[str, ...]
+    params: tuple[Param, ...]
+    fn: Callable[..., np.ndarray]
+    objective: str
+    source: str
+    doc: str
+    defaults_fixed: Mapping[str, float] = field(default_factory=dict)
+    # optional analytic gradient: grad(xs, **params) -> tuple of dŷ/dp (natural units), one per param
+    grad: Callable[..., tuple] | None = None
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params)
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise InputError(
+            f"law {self.name!r} has no parameter {name!r}; its parameters are {', '.join(self.param_names)}"
+        )
+
+    def as_inputs(self, x) -> tuple[np.ndarray, ...]:
+        """Accept a tuple/list of 1-D arrays (one per input) or an ``(n, k)`` / ``(n,)`` array."""
+        k = len(self.inputs)
+        if isinstance(x, (tuple, list)) and len(x) == k and all(np.ndim(v) >= 1 for v in x):
+            xs = tuple(np.asarray(v, dtype=float).ravel() for v in x)
+        else:
+            arr = np.asarray(x, dtype=float)
+            if arr.ndim == 1 and k == 1:
+                xs = (arr,)
+            elif arr.ndim == 2 and arr.shape[1] == k:
+                xs = tuple(arr[:, j] for j in range(k))
+            else:
+                raise InputError(
+                    f"law {self.name!r} takes {k} input(s) ({', '.join(self.inputs)}); "
+                    f"got an array of shape {arr.shape}"
+                )
+        if len({v.shape for v in xs}) != 1:
+            raise InputError(f"inputs of law {self.name!r} must have equal lengths; got {[v.size for v in xs]}")
+        return xs
+
+    def predict(self, x, params: Mapping[str, float]) -> np.ndarray:
+        """Evaluate the law at ``x`` with natural-unit ``params`` (a dict name -> value)."""
+        missing = [n for n in self.param_names if n not in params]
+        if missing:
+            raise InputError(f"law {self.name!r} needs parameter(s) {', '.join(missing)}; got {sorted(params)}")
+        xs = self.as_inputs(x)
+        with np.errstate(all="ignore"):
+            return np.asarray(self.fn(xs, **{n: np.asarray(params[n], dtype=float) for n in self.param_names}))
+
+
+LAWS: dict[str, Law] = {}
+
+
+def register(law: Law) -> Law:
+    if law.name in LAWS:
+        raise ValueError(f"law {law.name!r} registered twice")
+    LAWS[law.name] = law
+    return law
+
+
+def get_law(name: str | Law) -> Law:
+    if isinstance(name, Law):
+        return name
+    try:
+        return LAWS[name]
+    except KeyError:
+        raise InputError(f"unknown law {name!r}; expected one of {', '.join(LAWS)}") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# data-scaled starting grids
+
+
+def _y_fracs(*fracs: float):
+    return lambda xs, y: [f * float(np.min(y)) for f in fracs]
+
+
+def _y_max(*fracs: float):
+    return lambda xs, y: [f * float(np.max(y)) for f in fracs]
+
+
+def _log_y_max(*fracs: float):
+    return lambda xs, y: [float(np.log(f * np.max(y))) for f in fracs]
+
+
+def _log_x_quantiles(*qs: float, col: int = 0):
+    return lambda xs, y: [float(np.quantile(np.log(xs[col]), q)) for q in qs]
+
+
+# ----------------------------------------------------------------------------------------------
+# the forms
+
+
+def _power(xs, a, b, c):
+    (x,) = xs
+    return a * x ** (-b) + c
+
+
+def _power_grad(xs, a, b, c):
+    (x,) = xs
+    t = x ** (-b)
+    return (t, -a * t * np.log(x), np.ones_like(t))
+
+
+register(Law(
+    name="power",
+    inputs=("x",),
+    params=(
+        Param("a", 1e-300, 1e300, lambda xs, y: [float(np.log(np.ptp(y) + 1e-12)) + s for s in (0, 3, 6, 10, 15)],
+              log=True, doc="scale"),
+        Param("b", 0.0, 10.0, (0.1, 0.3, 0.6, 1.0), doc="exponent"),
+        Param("c", 0.0, np.inf, _y_fracs(0.0, 0.5, 0.9), doc="irreducible floor"),
+    ),
+    fn=_power,
+    grad=_power_grad,
+    objective="lsq",
+    source="classic saturating power law",
+    doc="y = a·x^(−b) + c",
+))
+
+
+def _kaplan(xs, Nc, Dc, alpha_N, alpha_D):
+    N, D = xs
+    u = (alpha_N / alpha_D) * (np.log(Nc) - np.log(N))
+    v = np.log(Dc) - np.log(D)
+    return np.exp(alpha_D * np.logaddexp(u, v))
+
+
+register(Law(
+    name="kaplan",
+    inputs=("N", "D"),
+    params=(
+        Param("Nc", 1.0, 1e60, (20.0, 27.0, 34.0), log=True, doc="critical model size (parameters)"),
+        Param("Dc", 1.0, 1e60, (18.0, 25.0, 32.0), log=True, doc="critical data size (tokens)"),
+        Param("alpha_N", 1e-4, 5.0, (0.05, 0.1, 0.3), doc="model-size exponent"),
+        Param("alpha_D", 1e-4, 5.0, (0.05, 0.1, 0.3), doc="data-size exponent"),
+    ),
+    fn=_kaplan,
+    objective="lsq",
+    source="Kaplan et al. 2020, eq. 1.5",
+    doc="L(N,D) = [(N_c/N)^(α_N/α_D) + D_c/D]^α_D",
+))
+
+
+def _chinchilla_terms(N, D, A, B, alpha, beta):
+    # A/N^α and B/D^β written as exp(a − α·log N), exp(b − β·log D) as in Hoffmann's LSE form
+    return np.exp(np.log(A) - alpha * np.log(N)), np.exp(np.log(B) - beta * np.log(D))
+
+
+def _chinchilla(xs, E, A, B, alpha, beta):
+    N, D = xs
+    tn, td = _chinchilla_terms(N, D, A, B, alpha, beta)
+    return E + tn + td
+
+
+def _chinchilla_grad(xs, E, A, B, alpha, beta):
+    N, D = xs
+    tn, td = _chinchilla_terms(N, D, A, B, alpha, beta)
+    return (np.ones_like(tn), tn / A, td / B, -tn * np.log(N), -td * np.log(D))
+
+
+register(Law(
+    name="chinchilla",
+    inputs=("N", "D"),
+    params=(
+        Param("E", 1e-12, 1e12, (-1.0, -0.5, 0.0, 0.5, 1.0), log=True, doc="irreducible loss (e = log E)"),
+        Param("A", 1e-12, 1e30, (0.0, 5.0, 10.0, 15.0, 20.0, 25.0), log=True, doc="model term (a = log A)"),
+        Param("B", 1e-12, 1e30, (0.0, 5.0, 10.0, 15.0, 20.0, 25.0), log=True, doc="data term (b = log B)"),
+        Param("alpha", 0.0, 10.0, (0.0, 0.5, 1.0, 1.5, 2.0), doc="model-size exponent"),
+        Param("beta", 0.0, 10.0, (0.0, 0.5, 1.0, 1.5, 2.0), doc="data-size exponent"),
+    ),
+    fn=_chinchilla,
+    grad=_chinchilla_grad,
+    objective="huber",
+    source="Hoffmann et al. 2022, Approach 3 (grid of 4,500 starts); Besiroglu et al. 2024",
+    doc="L(N,D) = E + A/N^α + B/D^β",
+))
+
+
+def _rosenfeld_envelope(eps_tilde, eps0, eta):
+    # ε0·|ε̃ / (ε̃ − iη)| with real ε̃ ≥ 0: the modulus is ε̃ / sqrt(ε̃² + η²)
+    return eps0 * np.abs(eps_tilde) / np.sqrt(eps_tilde**2 + eta**2)
+
+
+def _rosenfeld(xs, alpha, b, beta, c_inf, eta, eps0):
+    m, n = xs
+    eps_tilde = n ** (-alpha) + b * m ** (-beta) + c_inf  # a fixed to 1
+    return _rosenfeld_envelope(eps_tilde, eps0, eta)
+
+
+register(Law(
+    name="rosenfeld",
+    inputs=("m", "n"),
+    params=(
+        Param("alpha", 0.0, 5.0, (0.3, 0.7, 1.2), doc="data-size exponent"),
+        Param("b", 1e-12, 1e12, (-3.0, 0.0, 3.0), log=True, doc="model-term scale (a is fixed to 1)"),
+        Param("beta", 0.0, 5.0, (0.3, 0.7, 1.2), doc="model-size exponent"),
+        Param("c_inf", 0.0, 100.0, (0.0, 1e-3, 1e-2), doc="irreducible term of ε̃"),
+        Param("eta", 1e-12, 1e12, (-6.0, -4.0, -2.0, 0.0), log=True, doc="envelope transition"),
+        Param("eps0", 1e-6, 1e6, _y_max(1.0, 1.3), doc="random-guess error (fixable, e.g. eps0=0.9)"),
+    ),
+    fn=_rosenfeld,
+    objective="divergence",
+    source="Rosenfeld et al., ICLR 2020, eqs. 5-6",
+    doc="ε̃ = n^(−α) + b·m^(−β) + c∞;  ε̂ = ε0·|ε̃/(ε̃ − iη)|",
+))
+
+
+def _pruning_envelope(dens, eps_np, eps_up, p, gamma):
+    # ε_np·|(d − j·p·(ε↑/ε_np)^(1/γ)) / (d − j·p)|^γ, moduli written out for real d, p
+    q = p * (eps_up / eps_np) ** (1.0 / gamma)
+    return eps_np * ((dens**2 + q**2) / (dens**2 + p**2)) ** (gamma / 2.0)
+
+
+def _pruning(xs, eps_np, eps_up, p, gamma):
+    (dens,) = xs
+    return _pruning_envelope(dens, eps_np, eps_up, p, gamma)
+
+
+register(Law(
+    name="pruning",
+    inputs=("density",),
+    params=(
+        Param("eps_np", 1e-9, 1e6, lambda xs, y: [float(np.log(np.min(y)))], log=True,
+              doc="error of the unpruned network"),
+        Param("eps_up", 1e-9, 1e6, _log_y_max(1.0, 2.0), log=True, doc="error at very low density (ε↑)"),
+        Param("p", 1e-12, 1e6, (-7.0, -5.0, -3.0, -1.0), log=True, doc="density where error starts to rise"),
+        Param("gamma", 1e-3, 50.0, (0.5, 1.0, 2.0, 4.0), doc="slope of the power-law region"),
+    ),
+    fn=_pruning,
+    objective="divergence",
+    source="Rosenfeld et al., ICML 2021, eq. 1",
+    doc="ε̂(d) = ε_np·|(d − j·p·(ε↑/ε_np)^(1/γ)) / (d − j·p)|^γ",
+))
+
+
+def _pruning_joint(xs, eps_up, p, gamma, phi, psi):
+    depth, width, dens, eps_np = xs
+    m_star = depth**phi * width**psi * dens  # the invariant: equal m* => equal error
+    return _pruning_envelope(m_star, eps_np, eps_up, p, gamma)
+
+
+register(Law(
+    name="pruning-joint",
+    inputs=("depth", "width", "density", "eps_np"),
+    params=(
+        Param("eps_up", 1e-9, 1e6, _log_y_max(1.0, 2.0), log=True, doc="error at very low m* (ε↑)"),
+        Param("p", 1e-12, 1e12, (-3.0, 0.0, 3.0, 6.0), log=True, doc="p′: m* where error starts to rise"),
+        Param("gamma", 1e-3, 50.0, (1.0, 2.0, 4.0), doc="slope of the power-law region"),
+        Param("phi", -5.0, 5.0, (0.0, 0.5, 1.0), doc="depth exponent of m*"),
+        Param("psi", -5.0, 5.0, (0.5, 1.0, 2.0), doc="width exponent of m*"),
+    ),
+    fn=_pruning_joint,
+    objective="divergence",
+    source="Rosenfeld et al., ICML 2021, eq. 2 (ε_np measured per dense network)",
+    doc="pruning law with d replaced by m* = l^φ·w^ψ·d; inputs include each network's dense error",
+))
+
+
+def _m4(xs, eps_inf, eps0, alpha, beta, c, iters: int = 64):
+    """Solve (ε − ε∞)/(ε0 − ε)^α = β·x^c for ε ∈ (ε∞, ε0) by vectorised bisection.
+
+    f(ε) = (ε − ε∞) − β·x^c·(ε0 − ε)^α is increasing on the interval, negative at ε∞ and positive at ε0,
+    so the root is unique.
+    """
+    (x,) = xs
+    rhs = beta * x**c
+    lo, hi = np.broadcast_arrays(eps_inf + 0 * rhs, eps0 + 0 * rhs)
+    lo, hi = lo.copy(), hi.copy()
+    for _ in range(iters):
+        mid = 0.5 * (lo + hi)
+        f = (mid - eps_inf) - rhs * np.maximum(eps0 - mid, 0.0) ** alpha
+        pos = f > 0
+        hi = np.where(pos, mid, hi)
+        lo = np.where(pos, lo, mid)
+    out = 0.5 * (lo + hi)
+    return np.where(eps0 > eps_inf, out, np.nan)
+
+
+register(Law(
+    name="m4",
+    inputs=("x",),
+    params=(
+        Param("eps_inf", 0.0, 1e6, _y_fracs(0.0, 0.5, 0.9), doc="irreducible loss ε∞"),
+        Param("eps0", 1e-9, 1e6, _y_max(1.05, 2.0), doc="loss of a random guess ε0 (fixable)"),
+        Param("alpha", 0.0, 10.0, (0.0, 0.5, 1.0), doc="curvature near ε0"),
+        Param("beta", 1e-300, 1e300, (0.0, 3.0, 6.0, 9.0, 12.0), log=True, doc="scale"),
+        Param("c", -10.0, 0.0, (-0.1, -0.3, -0.6), doc="exponent (negative)"),
+    ),
+    fn=_m4,
+    objective="lsq",
+    source="Alabdulmohsin, Neyshabur & Zhai, NeurIPS 2022, eq. 4",
+    doc="(ε − ε∞)/(ε0 − ε)^α = β·x^c, solved for ε",
+))
+
+
+def _bnsl(xs, a, b, c0, **breaks):
+    (x,) = xs
+    logx = np.log(x)
+    log_term = np.log(b) - c0 * logx
+    for i in range(len(breaks) // 3):
+        c, d, f = breaks[f"c{i + 1}"], breaks[f"d{i + 1}"], breaks[f"f{i + 1}"]
+        # (1 + (x/d)^(1/f))^(−c·f) = exp(−c·f·softplus((log x − log d)/f))
+        log_term = log_term - c * f * np.logaddexp(0.0, (logx - np.log(d)) / f)
+    return a + np.exp(log_term)
+
+
+def _register_bnsl(name: str, n_breaks: int) -> None:
+    params = [
+        Param("a", 0.0, 1e6, _y_fracs(0.0, 0.8), doc="limit as x → ∞"),
+        Param("b", 1e-300, 1e300, lambda xs, y: [float(np.log(np.ptp(y) + 1e-12)) + s for s in (0, 4, 8)],
+              log=True, doc="scale"),
+        Param("c0", -2.0, 10.0, (0.0, 0.3), doc="initial slope"),
+    ]
+    quantiles = {1: (0.3, 0.7), 2: (0.35,), 3: (0.7,)}
+    for i in range(1, n_breaks + 1):
+        qs = quantiles[1] if n_breaks == 1 else quantiles[min(i + 1, 3)]
+        params += [
+            Param(f"c{i}", -10.0, 10.0, (0.2, 0.6), doc=f"change of slope at break {i}"),
+            Param(f"d{i}", 1e-300, 1e300, _log_x_quantiles(*qs), log=True, doc=f"location of break {i}"),
+            Param(f"f{i}", 1e-3, 100.0, (-1.0, 0.5), log=True, doc=f"sharpness of break {i}"),
+        ]
+    register(Law(
+        name=name,
+        inputs=("x",),
+        params=tuple(params),
+        fn=_bnsl,
+        objective="lsq_log1p",
+        source="Caballero et al., ICLR 2023, eq. 1",
+        doc=f"broken neural scaling law with {n_breaks} break(s): "
+            "y = a + b·x^(−c0)·Π_i (1 + (x/d_i)^(1/f_i))^(−c_i·f_i)",
+    ))
+
+
+_register_bnsl("bnsl", 1)
+_register_bnsl("bnsl2", 2)
+
+
+def _coverage(xs, a, b):
+    (k,) = xs
+    return np.exp(a * k**b)
+
+
+register(Law(
+    name="coverage",
+    inputs=("k",),
+    params=(
+        Param("a", -100.0, 0.0, (-0.1, -1.0, -4.0), doc="log coverage at k = 1 (negative)"),
+        Param("b", -10.0, 0.0, (-0.2, -0.5, -1.0), doc="exponent (negative)"),
+    ),
+    fn=_coverage,
+    objective="lsq",
+    source="Brown et al. 2024, 'Large Language Monkeys', eq. 2",
+    doc="coverage(k) ≈ exp(a·k^b), b < 0",
+))
+
+
+def start_grid(law: Law, xs: tuple[np.ndarray, ...], y: np.ndarray, free: Sequence[str]) -> np.ndarray:
+    """Cartesian product of the free parameters' starting values, shape ``(S, P)`` (optimiser space)."""
+    axes = [law.param(name).start_values(xs, y) for name in free]
+    return np.array(list(itertools.product(*axes)), dtype=float).reshape(-1, len(free))
