@@ -1,0 +1,89 @@
+"""The fit verb as a user's script calls it: one JSON object on stdout; bad input → one line, exit 2."""
+
+import json
+
+import numpy as np
+import pytest
+
+from workbench.data import planted
+
+NMT = "data/revisiting_scaling_laws_nmt.csv"
+
+
+@pytest.fixture(scope="module")
+def chin_csv(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "chin.csv"
+    planted("chinchilla", noise=0.01, seed=5).rename(columns={"y": "loss"}).to_csv(path, index=False)
+    return path
+
+
+def test_fit_chinchilla_json(cli, chin_csv):
+    proc = cli("fit", "--law", "chinchilla", "--data", str(chin_csv), "--x", "N,D", "--y", "loss",
+               "--bootstrap", "20", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)  # exactly one JSON object
+    assert set(out) >= {"law", "params", "ci", "objective", "n_points", "metrics", "holdout_metrics"}
+    assert out["objective"] == "huber" and out["n_points"] == 240
+    assert abs(out["params"]["alpha"] - 0.348) < 0.02 and abs(out["params"]["beta"] - 0.366) < 0.02
+    assert set(out["ci"]) == {"E", "A", "B", "alpha", "beta"}
+    assert set(out["metrics"]) >= {"mean_rel_divergence", "std_rel_divergence", "rmse_log"}
+
+
+def test_fit_with_holdout_and_fix(cli, tmp_path):
+    proc = cli("fit", "--law", "m4", "--data", NMT, "--x", "Seen Examples", "--y", "Loss",
+               "--holdout", "Training", "--fix", "eps0=5.0", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["params"]["eps0"] == 5.0 and out["holdout_metrics"]["rmse_log"] >= 0
+
+
+def test_fit_does_not_import_torch(cli, chin_csv):
+    proc = cli("fit", "--law", "power", "--data", NMT, "--x", "Seen Examples", "--y", "Loss", "--json")
+    assert proc.returncode == 0
+    import subprocess
+    import sys
+    code = ("import sys, runpy; sys.argv=['workbench','fit','--law','power','--data','" + NMT +
+            "','--x','Seen Examples','--y','Loss','--json']\n"
+            "from workbench.cli import main; main(); assert 'torch' not in sys.modules, 'torch imported'")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def _bad_csv(tmp_path, mutate):
+    df = planted("chinchilla", seed=0).rename(columns={"y": "loss"})
+    df = mutate(df)
+    path = tmp_path / "bad.csv"
+    df.to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.mark.parametrize("mutate, args, needle", [
+    (lambda d: d.assign(loss=np.where(d.index == 3, np.nan, d["loss"])), (), "'loss' has 1 NaN/inf"),
+    (lambda d: d.assign(loss=np.where(d.index == 3, np.inf, d["loss"])), (), "'loss' has 1 NaN/inf"),
+    (lambda d: d.assign(N=np.where(d.index == 7, -5.0, d["N"])), (), "'N' must be > 0"),
+    (lambda d: d.head(3), (), "only 3 data point"),
+    (lambda d: d, ("--law", "nope"), "unknown law 'nope'"),
+    (lambda d: d, ("--x", "N,Q"), "column 'Q' not found"),
+    (lambda d: d, ("--fix", "zeta=1"), "no parameter 'zeta'"),
+    (lambda d: d, ("--fix", "E"), "NAME=VALUE"),
+])
+def test_bad_input_exit_2(cli, tmp_path, mutate, args, needle):
+    base = {"--law": "chinchilla", "--data": _bad_csv(tmp_path, mutate), "--x": "N,D", "--y": "loss"}
+    extra = list(args)
+    for k in list(base):
+        if k in extra[::2]:
+            base.pop(k)
+    argv = ["fit"] + [v for kv in base.items() for v in kv] + extra + ["--json"]
+    proc = cli(*argv)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert needle in proc.stderr and proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_missing_file_exit_2(cli):
+    proc = cli("fit", "--law", "power", "--data", "no/such.csv", "--x", "x", "--y", "y", "--json")
+    assert proc.returncode == 2 and "not found: no/such.csv" in proc.stderr
+
+
+def test_missing_required_argument_exit_2(cli):
+    proc = cli("fit", "--law", "power")
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
