@@ -22,6 +22,7 @@ VERBS: dict[str, tuple[str, str]] = {
     "report": ("workbench.commands.report", "run notebooks headlessly and write offline HTML reports"),
     "sweep": ("workbench.commands.sweep", "train a grid of teacher-student students (batched)"),
     "prune": ("workbench.commands.prune", "iterative magnitude pruning with rewinding"),
+    "costtune": ("workbench.commands.costtune", "RL choice of inference settings at a cost budget"),
 }
 
 
