@@ -7,7 +7,8 @@ Procedure (Hoffmann et al. 2022, Approach 3, generalised to every law in ``workb
    numpy arrays of shape ``(S, n)`` for S starts and n points, and a forward-difference Jacobian
    ``(S, P, n)`` (analytic where the law provides a gradient). Converged starts leave the active set.
 2. The best few distinct candidates are polished with ``scipy.optimize.least_squares`` (trust-region
-   reflective, the same objective: ``loss="huber", f_scale=δ`` is exactly Σ Huber_δ(r)); the best wins.
+   reflective, the same objective: ``loss="huber", f_scale=δ`` is exactly Σ Huber_δ(r)); the winner
+   gets a last polish through lmfit, whose covariance gives asymptotic standard errors (``stderr``).
 3. Optional bootstrap: B resamples of the points (counts as weights), refitted together in one batch
    from the full-data optimum, each polished; percentile intervals.
 
@@ -97,6 +98,7 @@ class FitResult:
     n_starts: int
     metrics: dict[str, float]
     ci: dict[str, tuple[float, float]] = field(default_factory=dict)
+    stderr: dict[str, float] = field(default_factory=dict)  # asymptotic, from lmfit's covariance
     bootstrap: pd.DataFrame | None = None
     delta: float = DEFAULT_DELTA
     seconds: float = 0.0
@@ -120,6 +122,7 @@ class FitResult:
             "params": dict(self.params),
             "fixed": dict(self.fixed),
             "ci": {k: list(v) for k, v in self.ci.items()},
+            "stderr": dict(self.stderr),
             "objective": self.objective,
             "objective_value": self.objective_value,
             "n_points": self.n_points,
@@ -193,6 +196,30 @@ class _Problem:
 
     def residuals(self, theta: np.ndarray) -> np.ndarray:
         return self.evaluate(theta)[1]
+
+    def residual_vector(self, theta: np.ndarray) -> np.ndarray:
+        """One start's residuals, (n,), with non-finite values replaced by a large number (for scipy)."""
+        r = self.residuals(np.asarray(theta, dtype=float)[None, :])[0]
+        return np.where(np.isfinite(r), r, 1e6)
+
+    def total(self, theta: np.ndarray) -> float:
+        """The objective at one point θ (unit weights)."""
+        return float(self.value(self.residuals(theta[None, :]), np.ones((1, self.y.size)))[0])
+
+    def interior(self, theta: np.ndarray) -> np.ndarray:
+        """θ nudged strictly inside the bounds (trust-region reflective starts there)."""
+        width = np.minimum(1e-10 * np.maximum(1.0, np.abs(theta)), 0.5 * (self.hi - self.lo))
+        return np.clip(theta, self.lo + width, self.hi - width)
+
+    def least_squares_kwargs(self) -> dict:
+        # loss="huber" with f_scale=δ makes scipy's cost exactly Σ Huber_δ(r)
+        return dict(loss="huber" if self.obj.robust else "linear", f_scale=self.delta, x_scale="jac",
+                    ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=2000)
+
+    def subset(self, rows: np.ndarray) -> "_Problem":
+        """The same problem on resampled points (bootstrap)."""
+        return _Problem(self.law, tuple(v[rows] for v in self.xs), self.y[rows], self.obj, self.free,
+                        {k: float(v) for k, v in self.fixed.items()}, self.delta)
 
     def value(self, r: np.ndarray, w: np.ndarray) -> np.ndarray:
         with np.errstate(invalid="ignore"):
@@ -311,22 +338,32 @@ def _polish(problem: _Problem, theta0: np.ndarray, rows: np.ndarray | None = Non
     """scipy least_squares (TRF, bounds) from one start; ``rows`` repeats points (bootstrap)."""
     from scipy.optimize import least_squares
 
-    y = problem.y if rows is None else problem.y[rows]
-    xs = problem.xs if rows is None else tuple(v[rows] for v in problem.xs)
-    sub = problem if rows is None else _Problem(problem.law, xs, y, problem.obj, problem.free,
-                                                {k: float(v) for k, v in problem.fixed.items()}, problem.delta)
-    width = np.minimum(1e-10 * np.maximum(1.0, np.abs(theta0)), 0.5 * (sub.hi - sub.lo))
-    x0 = np.clip(theta0, sub.lo + width, sub.hi - width)
+    sub = problem if rows is None else problem.subset(rows)
+    res = least_squares(sub.residual_vector, sub.interior(theta0), bounds=(sub.lo, sub.hi), method="trf",
+                        **sub.least_squares_kwargs())
+    return res.x, sub.total(res.x)
 
-    def fun(t):
-        r = sub.residuals(t[None, :])[0]
-        return np.where(np.isfinite(r), r, 1e6)
 
-    res = least_squares(fun, x0, bounds=(sub.lo, sub.hi), method="trf",
-                        loss="huber" if sub.obj.robust else "linear", f_scale=sub.delta,
-                        x_scale="jac", ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=2000)
-    val = float(sub.value(sub.residuals(res.x[None, :]), np.ones((1, y.size)))[0])
-    return res.x, val
+def _polish_lmfit(problem: _Problem, theta0: np.ndarray) -> tuple[np.ndarray, float, np.ndarray | None]:
+    """The winner's final polish with lmfit (same TRF solver and loss), which also gives the covariance.
+
+    Returns optimiser-space θ, objective and the asymptotic standard errors of θ (None if singular).
+    """
+    import lmfit
+
+    params = lmfit.Parameters()
+    for p, v, lo, hi in zip(problem.params, problem.interior(theta0), problem.lo, problem.hi):
+        params.add(p.name.replace("-", "_"), value=float(v), min=float(lo), max=float(hi))
+    names = list(params)
+
+    def fcn(ps):
+        return problem.residual_vector(np.array([ps[n].value for n in names]))
+
+    with np.errstate(all="ignore"):  # lmfit divides by zero stderr when computing correlations
+        out = lmfit.minimize(fcn, params, method="least_squares", **problem.least_squares_kwargs())
+    theta = np.array([out.params[n].value for n in names])
+    stderr = np.array([out.params[n].stderr if out.params[n].stderr is not None else np.nan for n in names])
+    return theta, problem.total(theta), (stderr if np.all(np.isfinite(stderr)) else None)
 
 
 def _distinct_best(theta: np.ndarray, f: np.ndarray, k: int) -> list[int]:
@@ -383,8 +420,15 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
     polished = [_polish(problem, theta[i]) for i in cands]
     polished += [(theta[i], float(f[i])) for i in cands]  # keep LM's answer if polishing made it worse
     best_theta, best_val = min(polished, key=lambda tv: tv[1])
+    lm_theta, lm_val, stderr_theta = _polish_lmfit(problem, best_theta)
+    if lm_val <= best_val:
+        best_theta, best_val = lm_theta, lm_val
     params = {n: float(np.ravel(v)[0]) for n, v in problem.natural(best_theta[None, :]).items()}
     params = {n: params[n] for n in law.param_names}
+    stderr = {}
+    if stderr_theta is not None:  # delta method through θ = log p for log-scaled parameters
+        for p, t, se in zip(problem.params, best_theta, stderr_theta):
+            stderr[p.name] = float(se * np.exp(t) if p.log else se)
 
     ci: dict[str, tuple[float, float]] = {}
     boot_df = None
@@ -397,7 +441,7 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
     yhat = law.predict(xs, params)
     return FitResult(law=law.name, params=params, fixed=dict(fixed), objective=obj.name,
                      objective_value=best_val, n_points=int(y.size), n_starts=int(theta0.shape[0]),
-                     metrics=fit_metrics(y, yhat), ci=ci, bootstrap=boot_df, delta=delta,
+                     metrics=fit_metrics(y, yhat), ci=ci, stderr=stderr, bootstrap=boot_df, delta=delta,
                      seconds=time.perf_counter() - t0)
 
 

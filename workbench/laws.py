@@ -5,8 +5,8 @@ log(value), and a default grid of starting points), the objective its paper fitt
 vectorised function. Functions broadcast: inputs have shape ``(n,)``, parameters may have shape
 ``(S, 1)`` (one row per optimiser start), and the result has shape ``(S, n)``.
 
-Formulas follow ``shared/guides/SCIENCE.md`` §1; deviations from the papers are listed in
-``docs/DEVIATIONS.md``.
+Formulas follow the papers cited in each entry; deviations from them are listed in the README
+("Deviations from the papers").
 """
 
 from __future__ import annotations
