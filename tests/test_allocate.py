@@ -1,0 +1,210 @@
+"""Compute allocation: published numbers, closed form vs numeric optimum, inference-aware, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from workbench import allocate
+from workbench.cli import main
+from workbench.errors import InputError
+from workbench.laws import get_law
+
+EPOCH = allocate.published_fit("epoch2024")
+HOFFMANN = allocate.published_fit("hoffmann2022")
+HOFFMANN_TEX = allocate.published_fit("hoffmann2022-tex")
+KAPLAN = {"Nc": 6.4e13, "Dc": 1.8e13, "alpha_N": 0.076, "alpha_D": 0.103}
+GOPHER_C = 5.76e23  # FLOPs
+
+
+# -- closed form: published numbers ------------------------------------------------------------
+
+def test_epoch_fit_gives_about_20_tokens_per_parameter():
+    # Besiroglu et al. 2024: their fit agrees with Hoffmann's Approaches 1-2 (~20 tokens/param).
+    out = allocate.chinchilla_optimal(GOPHER_C, **EPOCH)
+    assert 18.0 <= out["tokens_per_param"] <= 20.0
+    assert out["N"] == pytest.approx(7.23e10, rel=1e-2)
+
+
+def test_hoffmann_unrounded_fit_gives_about_59_tokens_per_parameter():
+    # The TeX-source exponents reproduce the paper's Approach 3 allocation: ~40B parameters.
+    out = allocate.chinchilla_optimal(GOPHER_C, **HOFFMANN_TEX)
+    assert out["tokens_per_param"] == pytest.approx(59.0, abs=1.0)
+    assert out["N"] == pytest.approx(40e9, rel=0.02)
+
+
+def test_hoffmann_rounded_fit_is_biased_by_rounding():
+    # α=0.34, β=0.28 as printed give ~93 tokens/param, not 59: the rounding bias Epoch pointed out.
+    out = allocate.chinchilla_optimal(GOPHER_C, **HOFFMANN)
+    assert 90.0 <= out["tokens_per_param"] <= 95.0
+
+
+def test_closed_form_spends_the_budget_and_scales_as_published():
+    C = np.logspace(18, 26, 9)
+    out = allocate.chinchilla_optimal(C, **EPOCH)
+    np.testing.assert_allclose(6.0 * out["N"] * out["D"], C, rtol=1e-12)
+    a = EPOCH["beta"] / (EPOCH["alpha"] + EPOCH["beta"])  # N_opt ∝ C^a
+    slope = np.polyfit(np.log(C), np.log(out["N"]), 1)[0]
+    assert slope == pytest.approx(a, abs=1e-12)
+
+
+# -- numeric optimum ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("params", [EPOCH, HOFFMANN, HOFFMANN_TEX], ids=["epoch", "hoffmann", "hoffmann-tex"])
+@pytest.mark.parametrize("C", [1e18, 1e21, GOPHER_C, 1e26])
+def test_numeric_optimum_matches_closed_form(params, C):
+    closed = allocate.chinchilla_optimal(C, **params)
+    numeric = allocate.compute_optimal("chinchilla", params, C)
+    assert numeric["N"] == pytest.approx(closed["N"], rel=1e-4)
+    assert numeric["D"] == pytest.approx(closed["D"], rel=1e-4)
+    assert numeric["loss"] == pytest.approx(closed["loss"], rel=1e-10)
+
+
+def test_numeric_optimum_is_the_isoflop_minimum_for_kaplan():
+    C = 1e21
+    opt = allocate.compute_optimal("kaplan", KAPLAN, C)
+    curve = allocate.isoflop_curve("kaplan", KAPLAN, C, np.logspace(6, 13, 2001))
+    assert opt["loss"] <= curve.loss.min() + 1e-12
+    assert opt["N"] == pytest.approx(curve.N[curve.loss.idxmin()], rel=0.02)
+    assert 6.0 * opt["N"] * opt["D"] == pytest.approx(C, rel=1e-9)
+
+
+def test_isoflop_curve_lies_on_the_budget_and_bottoms_out_at_the_optimum():
+    C = 1e20
+    curve = allocate.isoflop_curve("chinchilla", EPOCH, C, 101)
+    assert list(curve.columns) == ["C", "N", "D", "tokens_per_param", "loss"]
+    np.testing.assert_allclose(6.0 * curve.N * curve.D, C, rtol=1e-12)
+    opt = allocate.chinchilla_optimal(C, **EPOCH)
+    assert curve.loss.min() >= opt["loss"] - 1e-12
+    assert curve.N[curve.loss.idxmin()] == pytest.approx(opt["N"], rel=0.05)  # grid spacing 4/100 decades
+
+
+def test_frontier_grows_with_compute():
+    df = allocate.frontier("chinchilla", EPOCH, np.logspace(18, 25, 8))
+    assert list(df.columns) == ["C", "N", "D", "tokens_per_param", "loss"]
+    assert np.all(np.diff(df.N) > 0) and np.all(np.diff(df.D) > 0) and np.all(np.diff(df.loss) < 0)
+
+
+# -- inference-aware (Sardana & Frankle 2024) -------------------------------------------------
+
+def test_tokens_for_loss_inverts_the_law():
+    N = np.array([1e9, 1e10, 1e11])
+    target = 2.3
+    D = allocate.tokens_for_loss("chinchilla", EPOCH, N, target)
+    exact = (EPOCH["B"] / (target - EPOCH["E"] - EPOCH["A"] / N ** EPOCH["alpha"])) ** (1 / EPOCH["beta"])
+    np.testing.assert_allclose(D, exact, rtol=1e-9)
+    # 1e8 parameters cannot reach 2.3: E + A/N^α ≈ 2.61 already
+    assert np.isinf(allocate.tokens_for_loss("chinchilla", EPOCH, [1e8], target)[0])
+
+
+def test_zero_inference_tokens_gives_the_compute_optimal_point():
+    co = allocate.compute_optimal("chinchilla", EPOCH, 1e22)
+    ia = allocate.inference_aware_optimal("chinchilla", EPOCH, co["loss"], 0.0)
+    assert ia["train_flops"] == pytest.approx(1e22, rel=1e-6)
+    assert ia["N"] == pytest.approx(co["N"], rel=1e-3)
+    assert ia["D_train"] == pytest.approx(co["D"], rel=1e-3)
+    # and the other way round: the compute-optimal model at that compute reaches the target
+    back = allocate.compute_optimal("chinchilla", EPOCH, ia["train_flops"])
+    assert back["loss"] == pytest.approx(co["loss"], rel=1e-9)
+
+
+def test_more_inference_means_a_smaller_model_trained_longer():
+    target = allocate.compute_optimal("chinchilla", EPOCH, 1e22)["loss"]
+    rows = [allocate.inference_aware_optimal("chinchilla", EPOCH, target, T) for T in (0, 1e11, 1e12, 1e13, 1e14)]
+    N = [r["N"] for r in rows]
+    D = [r["D_train"] for r in rows]
+    assert all(a > b for a, b in zip(N, N[1:]))
+    assert all(a < b for a, b in zip(D, D[1:]))
+    for r in rows:
+        loss = get_law("chinchilla").predict(([r["N"]], [r["D_train"]]), EPOCH)[0]
+        assert loss == pytest.approx(target, abs=1e-9)
+        assert r["total_flops"] == pytest.approx(r["train_flops"] + r["inference_flops"])
+        assert r["inference_flops"] == pytest.approx(2.0 * r["N"] * r["inference_tokens"])
+
+
+def test_inference_aware_beats_serving_the_compute_optimal_model():
+    df = allocate.lifetime_cost_frontier("chinchilla", EPOCH, [1e20, 1e22], 1e13)
+    assert np.all(df.inference_aware_total < df.compute_optimal_total)
+    assert np.all((df.saving > 0) & (df.saving < 1))
+
+
+# -- Snell et al. 2024 exchange ------------------------------------------------------------------
+
+def test_flops_matched_exchange():
+    out = allocate.flops_matched_exchange(0.5, 10, N=1e9, D_pretrain=1e12)
+    assert out["total_flops"] == pytest.approx(6 * 1e9 * 1e12 + 2 * 1e9 * 0.5e12 * 10)
+    # the larger model at k = 1 costs the same
+    Np = out["N_equivalent"]
+    assert 6 * Np * 1e12 + 2 * Np * 0.5e12 == pytest.approx(out["total_flops"])
+    assert allocate.flops_matched_exchange(3.0, 1)["size_multiplier"] == 1.0
+    assert allocate.samples_for_size_multiplier(1.0, 14.0) == pytest.approx(53.0)
+    k = allocate.samples_for_size_multiplier(0.16, 14.0)
+    assert allocate.flops_matched_exchange(0.16, k)["size_multiplier"] == pytest.approx(14.0)
+
+
+# -- bad input ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: allocate.compute_optimal("nope", EPOCH, 1e20), "unknown law"),
+    (lambda: allocate.compute_optimal("power", {"a": 1, "b": 1, "c": 0}, 1e20), "inputs"),
+    (lambda: allocate.compute_optimal("chinchilla", EPOCH, -1.0), "C"),
+    (lambda: allocate.compute_optimal("chinchilla", {"E": 1.8}, 1e20), "needs parameter"),
+    (lambda: allocate.chinchilla_optimal(0.0, **EPOCH), "C"),
+    (lambda: allocate.inference_aware_optimal("chinchilla", EPOCH, 1.5, 1e12), "target_loss"),
+    (lambda: allocate.inference_aware_optimal("chinchilla", EPOCH, 2.2, -5), "inference_tokens"),
+    (lambda: allocate.flops_matched_exchange(1.0, 0.5), "k"),
+    (lambda: allocate.published_fit("nope"), "published fit"),
+])
+def test_bad_input_raises_input_error(call, match):
+    with pytest.raises(InputError, match=match):
+        call()
+
+
+# -- CLI -----------------------------------------------------------------------------------------
+
+def _cli(capsys, *argv):
+    code = main(["allocate", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_allocate_json(capsys):
+    code, out, err = _cli(capsys, "--law", "chinchilla", "--params", json.dumps(EPOCH), "--compute", "5.76e23",
+                          "--json")
+    assert code == 0
+    res = json.loads(out)
+    assert out.count("\n") == 1
+    assert {"N", "D", "tokens_per_param", "loss", "flops"} <= set(res)
+    assert 18.0 <= res["tokens_per_param"] <= 20.0
+    assert res["flops"] == 5.76e23
+
+
+def test_cli_allocate_inference_aware(capsys, tmp_path):
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps({"law": "chinchilla", "params": EPOCH}))  # the shape of `fit --json` output
+    code, out, _ = _cli(capsys, "--law", "chinchilla", "--params", str(path), "--compute", "1e22",
+                        "--inference-tokens", "1e13", "--json")
+    assert code == 0
+    res = json.loads(out)
+    ia = res["inference_aware"]
+    assert ia["N"] < res["N"] and ia["D_train"] > res["D"]
+    assert ia["loss"] == pytest.approx(res["loss"])
+    assert 0 < ia["savings_vs_compute_optimal"] < 1
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--law", "nope", "--params", "epoch2024", "--compute", "1e20"], "unknown law"),
+    (["--law", "chinchilla", "--params", "{bad json", "--compute", "1e20"], "--params"),
+    (["--law", "chinchilla", "--params", '{"E": 1.8, "A": 482}', "--compute", "1e20"], "missing"),
+    (["--law", "chinchilla", "--params", "epoch2024", "--compute", "0"], "--compute"),
+    (["--law", "chinchilla", "--params", "epoch2024", "--compute", "lots"], "--compute"),
+    (["--law", "kaplan", "--params", "epoch2024", "--compute", "1e20"], "published"),
+    (["--law", "chinchilla", "--params", "epoch2024", "--compute", "1e20", "--target-loss", "1.0"], "target_loss"),
+])
+def test_cli_allocate_bad_input_exits_2(capsys, argv, needle):
+    code, out, err = _cli(capsys, *argv, "--json")
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and needle in err

@@ -1,0 +1,115 @@
+"""plots: both mimetypes, plotly.js once per page, SliderView in its static and widget forms."""
+
+from __future__ import annotations
+
+import re
+
+import plotly.graph_objects as go
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+from workbench import plots
+from workbench.errors import InputError
+from workbench.plots import PLOTLY_MIME, SliderView
+
+SCRIPT_SRC_HTTP = re.compile(r"<script[^>]*\bsrc\s*=\s*[\"']?https?:", re.I)
+
+
+def _fig(y):
+    return go.Figure(go.Scatter(x=[1, 2, 3], y=y, name="curve"))
+
+
+def test_mimebundle_has_both_mimetypes_and_no_cdn():
+    with_js = plots.mimebundle(_fig([1, 2, 3]), include_plotlyjs=True)
+    without = plots.mimebundle(_fig([1, 2, 3]), include_plotlyjs=False)
+    for bundle in (with_js, without):
+        assert set(bundle) == {PLOTLY_MIME, "text/html"}
+        assert bundle[PLOTLY_MIME]["data"][0]["y"] == [1, 2, 3]
+        assert "Plotly.newPlot" in bundle["text/html"]
+        assert not SCRIPT_SRC_HTTP.search(bundle["text/html"])
+    assert "plotly.js v" in with_js["text/html"] and len(with_js["text/html"]) > 1_000_000
+    assert "plotly.js v" not in without["text/html"] and len(without["text/html"]) < 50_000
+
+
+def test_show_inlines_plotlyjs_only_on_the_first_call():
+    InteractiveShell.instance()
+    plots.reset_plotlyjs()
+    with capture_output() as cap:
+        plots.show(_fig([1, 2, 3]))
+        plots.show(_fig([3, 2, 1]))
+    assert len(cap.outputs) == 2
+    first, second = (o.data for o in cap.outputs)
+    assert set(first) == set(second) == {PLOTLY_MIME, "text/html"}
+    assert first["text/html"].count("plotly.js v") == 1
+    assert "plotly.js v" not in second["text/html"]
+    assert second[PLOTLY_MIME]["data"][0]["y"] == [3, 2, 1]
+
+
+def _view(**kw):
+    return SliderView(
+        controls=kw.pop("controls", {"k": [1, 2, 3]}),
+        traces=lambda **c: [go.Scatter(x=[0, 1], y=[c["k"], 10 * c["k"] * (2 if c.get("form") == "b" else 1)],
+                                       name="fit")],
+        static=[go.Scatter(x=[0, 1], y=[0, 0], name="data")],
+        title=lambda **c: f"k = {c['k']} {c.get('form', '')}".strip(),
+        **kw,
+    )
+
+
+def test_static_figure_has_one_trace_block_per_value_and_a_plotly_slider():
+    fig = _view(default={"k": 2}).figure()
+    assert len(fig.data) == 1 + 3
+    assert [t.visible for t in fig.data[1:]] == [False, True, False]
+    slider = fig.layout.sliders[0]
+    assert slider.active == 1 and [s.label for s in slider.steps] == ["1", "2", "3"]
+    for i, step in enumerate(slider.steps):
+        assert step.method == "update"
+        assert step.args[0]["visible"] == [True] + [j == i for j in range(3)]
+        assert step.args[1]["title.text"] == f"k = {i + 1}"
+    assert fig.layout.title.text == "k = 2"
+
+
+def test_static_figure_with_two_controls_uses_a_dropdown_that_swaps_sliders():
+    fig = _view(controls={"form": ["a", "b"], "k": [1, 2, 3]}).figure()
+    assert len(fig.data) == 1 + 6
+    menu = fig.layout.updatemenus[0]
+    assert [b.label for b in menu.buttons] == ["a", "b"]
+    for i_form, button in enumerate(menu.buttons):
+        vis, layout = button.args
+        assert sum(vis["visible"]) == 2  # static trace + the block of (form, first k)
+        steps = layout["sliders"][0]["steps"]
+        # each step of this form's slider shows the block of (form, k)
+        for i_k, step in enumerate(steps):
+            shown = [j for j, v in enumerate(step["args"][0]["visible"]) if v]
+            assert shown == [0, 1 + i_form * 3 + i_k]
+    # block (b, k=3) holds the trace computed for those values
+    assert list(fig.data[1 + 5].y) == [3, 60]
+
+
+def test_widget_slider_redraws_the_figurewidget():
+    fw, sliders = _view(controls={"form": ["a", "b"], "k": [1, 2, 3]}).widget_parts()
+    assert isinstance(fw, go.FigureWidget)
+    assert list(fw.data[1].y) == [1, 10]
+    sliders["k"].value = 2  # index of k = 3
+    assert list(fw.data[1].y) == [3, 30]
+    sliders["form"].value = 1
+    assert list(fw.data[1].y) == [3, 60]
+    assert fw.layout.title.text == "k = 3 b"
+    assert list(fw.data[0].y) == [0, 0]  # static trace untouched
+
+
+def test_slider_view_rejects_bad_definitions():
+    with pytest.raises(InputError, match="at least one control"):
+        SliderView(controls={}, traces=lambda: [])
+    with pytest.raises(InputError, match="default of control 'k'"):
+        _view(default={"k": 7})
+    ragged = SliderView(controls={"k": [1, 2]}, traces=lambda k: [go.Scatter(y=[k])] * k)
+    with pytest.raises(InputError, match="same number of traces"):
+        ragged.figure()
+
+
+def test_sci_labels():
+    assert plots.sci(1.2e22, 2) == "1.2e22"
+    assert plots.sci(5.76e23) == "5.76e23"
+    assert plots.sci(0.5) == "0.5"

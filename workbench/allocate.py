@@ -1,0 +1,355 @@
+"""Compute allocation: how to split a FLOPs budget between model size and data (pure functions).
+
+Units throughout: N in parameters, D in tokens, C in FLOPs, loss in the law's own units (nats per
+token for the Chinchilla fits). Training costs ``flops_per_param_token · N · D`` FLOPs (6 by the
+usual forward + backward count, Kaplan et al. 2020 §2.1); inference costs 2 FLOPs per parameter per
+token (a forward pass only).
+
+Sources:
+- closed form: Hoffmann et al. 2022 (Chinchilla), Approach 3, appendix D.2; see SCIENCE.md §2.
+- inference-aware optimum: Sardana & Frankle 2024, "Beyond Chinchilla-Optimal".
+- train-vs-test-time exchange: Snell et al. 2024, §7 (FLOPs-matched comparison, R = D_inf/D_pre).
+
+The numeric routines work for any registered law with inputs ``("N", "D")`` (``chinchilla``,
+``kaplan``); they evaluate the law on a log-spaced grid first and refine the best grid point with a
+bounded Brent search, so a law that is not unimodal along the constraint still gets its global grid
+optimum.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.optimize import minimize_scalar
+
+from workbench.errors import InputError
+from workbench.laws import Law, get_law
+
+TRAIN_FLOPS_PER_PARAM_TOKEN = 6.0
+INFERENCE_FLOPS_PER_PARAM_TOKEN = 2.0
+
+# Search ranges (natural logs). N from 1 parameter to 1e30; D likewise: wide enough for any budget
+# a person might ask about, narrow enough that a 512-point grid has steps of ~0.13 in log N.
+_LOG_N_MAX = math.log(1e30)
+_LOG_D_MAX = math.log(1e30)
+_GRID_POINTS = 512
+_BISECTION_STEPS = 80
+
+# Published Chinchilla fits (law "chinchilla", natural units, loss in nats/token).
+PUBLISHED_FITS: dict[str, dict[str, float]] = {
+    # Besiroglu et al. 2024 (Epoch AI), refit on 240 points recovered from Hoffmann's figure 4.
+    "epoch2024": {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.348, "beta": 0.366},
+    # Hoffmann et al. 2022, Approach 3, as printed in the paper (rounded).
+    "hoffmann2022": {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28},
+    # The same fit with the unrounded exponents of the paper's TeX source (Besiroglu et al. 2024, §3).
+    "hoffmann2022-tex": {"E": 1.6934, "A": 406.4, "B": 410.7, "alpha": 0.3392, "beta": 0.2849},
+}
+
+
+def published_fit(name: str) -> dict[str, float]:
+    """A copy of a published Chinchilla fit by name (see ``PUBLISHED_FITS``)."""
+    try:
+        return dict(PUBLISHED_FITS[name])
+    except KeyError:
+        raise InputError(f"published fit must be one of {', '.join(PUBLISHED_FITS)}; got {name!r}") from None
+
+
+def _positive(name: str, value, *, allow_zero: bool = False) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} must be a number; got {value!r}") from None
+    ok = v >= 0 if allow_zero else v > 0
+    if not (math.isfinite(v) and ok):
+        rule = "a finite number >= 0" if allow_zero else "a finite number > 0"
+        raise InputError(f"{name} must be {rule}; got {value!r}")
+    return v
+
+
+def _nd_law(law: str | Law) -> Law:
+    law = get_law(law)
+    if tuple(law.inputs) != ("N", "D"):
+        raise InputError(
+            f"law must take inputs (N, D) (model parameters, training tokens) for compute allocation; "
+            f"law {law.name!r} takes {law.inputs}"
+        )
+    return law
+
+
+def _loss(law: Law, params: Mapping[str, float], N, D) -> np.ndarray:
+    N, D = np.broadcast_arrays(np.atleast_1d(np.asarray(N, dtype=float)), np.atleast_1d(np.asarray(D, dtype=float)))
+    return np.asarray(law.predict((N.ravel(), D.ravel()), params), dtype=float).reshape(N.shape)
+
+
+# ----------------------------------------------------------------------------------------------
+# compute-optimal allocation
+
+
+def chinchilla_optimal(C, *, E, A, B, alpha, beta, flops_per_param_token: float = TRAIN_FLOPS_PER_PARAM_TOKEN) -> dict:
+    """Closed-form compute-optimal N and D for L(N, D) = E + A/N^α + B/D^β under C = 6·N·D.
+
+    Hoffmann et al. 2022, eq. (4) / appendix D.2:
+    G = (αA/(βB))^(1/(α+β)),  N_opt = G·(C/6)^(β/(α+β)),  D_opt = (C/6)^(α/(α+β)) / G.
+
+    Args:
+        C: training compute in FLOPs (a scalar or an array).
+        E, A, B, alpha, beta: the law's parameters in natural units (loss in nats/token).
+        flops_per_param_token: FLOPs per parameter per training token (6 for forward + backward).
+
+    Returns:
+        dict with ``N`` (parameters), ``D`` (tokens), ``tokens_per_param`` (D/N), ``loss`` (the law at
+        the optimum) and ``flops`` (= C). Floats for a scalar C, arrays otherwise.
+
+    Note: Hoffmann's rounded values (α=0.34, β=0.28) give ≈93 tokens/parameter at C=5.76e23;
+    the unrounded values of the paper's TeX source (α=0.3392, β=0.2849, E=1.6934) give ≈59 and
+    N ≈ 40B, the number the paper reports (Besiroglu et al. 2024 discuss the rounding bias).
+    """
+    scalar = np.ndim(C) == 0
+    C = np.asarray(C, dtype=float)
+    if np.any(~np.isfinite(C)) or np.any(C <= 0):
+        raise InputError(f"C (training compute, FLOPs) must be finite and > 0; got {C.tolist()!r}")
+    for name, v in (("E", E), ("A", A), ("B", B), ("alpha", alpha), ("beta", beta)):
+        _positive(name, v, allow_zero=name == "E")
+    k = C / flops_per_param_token
+    G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+    N = G * k ** (beta / (alpha + beta))
+    D = k ** (alpha / (alpha + beta)) / G
+    loss = E + A / N**alpha + B / D**beta
+    out = {"N": N, "D": D, "tokens_per_param": D / N, "loss": loss, "flops": C}
+    return {key: float(v) for key, v in out.items()} if scalar else out
+
+
+def _refine_min(f, grid: np.ndarray, values: np.ndarray) -> float:
+    """Bounded Brent search for min f around the best finite grid point; returns the argmin."""
+    i = int(np.nanargmin(values))
+    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
+    if hi <= lo:
+        return float(grid[i])
+    res = minimize_scalar(f, bounds=(lo, hi), method="bounded", options={"xatol": 1e-10})
+    return float(res.x) if res.fun <= values[i] else float(grid[i])
+
+
+def compute_optimal(law: str | Law, params: Mapping[str, float], C: float, *,
+                    flops_per_param_token: float = TRAIN_FLOPS_PER_PARAM_TOKEN) -> dict:
+    """Numeric compute-optimal allocation: minimise L(N, C/(6N)) over N for a budget of C FLOPs.
+
+    Works for any registered law with inputs (N, D). Minimises over log N on a grid from 1
+    parameter to the largest N that still sees one token, then refines with bounded Brent.
+
+    Returns dict ``N`` (parameters), ``D`` (tokens), ``tokens_per_param``, ``loss``, ``flops`` (= C).
+    """
+    law = _nd_law(law)
+    C = _positive("C (training compute, FLOPs)", C)
+    k = C / flops_per_param_token  # N·D
+    if k <= 1.0:
+        raise InputError(f"C (training compute, FLOPs) must exceed {flops_per_param_token} (one parameter, one token); got {C!r}")
+    log_k = math.log(k)
+    grid = np.linspace(0.0, log_k, _GRID_POINTS)  # log N; D = k/N >= 1
+
+    def f(u):
+        return float(_loss(law, params, math.exp(u), math.exp(log_k - u))[0])
+
+    values = _loss(law, params, np.exp(grid), np.exp(log_k - grid))
+    if not np.any(np.isfinite(values)):
+        raise InputError(f"law {law.name!r} gives no finite loss with params {dict(params)!r}")
+    values = np.where(np.isfinite(values), values, np.inf)
+    u = _refine_min(f, grid, values)
+    N, D = math.exp(u), math.exp(log_k - u)
+    return {"N": N, "D": D, "tokens_per_param": D / N, "loss": f(u), "flops": C}
+
+
+def isoflop_curve(law: str | Law, params: Mapping[str, float], C: float, n_grid: int | Sequence[float] = 64, *,
+                  decades: float = 2.0, flops_per_param_token: float = TRAIN_FLOPS_PER_PARAM_TOKEN) -> pd.DataFrame:
+    """Loss along the isoFLOP line 6·N·D = C (Hoffmann et al. 2022, Approach 2 plots).
+
+    Args:
+        n_grid: model sizes N to evaluate, or an int: that many log-spaced sizes spanning ``decades``
+            either side of the compute-optimal N (clipped so that D >= 1 token).
+
+    Returns:
+        DataFrame with columns C, N, D, tokens_per_param, loss (one row per N).
+    """
+    law = _nd_law(law)
+    C = _positive("C (training compute, FLOPs)", C)
+    k = C / flops_per_param_token
+    if np.ndim(n_grid) == 0:
+        n = int(n_grid)
+        if n < 2:
+            raise InputError(f"n_grid must be an int >= 2 or a sequence of model sizes; got {n_grid!r}")
+        centre = math.log10(compute_optimal(law, params, C, flops_per_param_token=flops_per_param_token)["N"])
+        N = np.logspace(centre - decades, min(centre + decades, math.log10(k)), n)
+    else:
+        N = np.asarray(n_grid, dtype=float).ravel()
+        if N.size == 0 or np.any(~np.isfinite(N)) or np.any(N <= 0):
+            raise InputError(f"n_grid must hold finite model sizes > 0; got {N.tolist()!r}")
+    D = k / N
+    return pd.DataFrame({"C": C, "N": N, "D": D, "tokens_per_param": D / N, "loss": _loss(law, params, N, D)})
+
+
+def frontier(law: str | Law, params: Mapping[str, float], C_grid: Sequence[float], *,
+             flops_per_param_token: float = TRAIN_FLOPS_PER_PARAM_TOKEN) -> pd.DataFrame:
+    """Compute-optimal frontier: one row per budget with columns C, N, D, tokens_per_param, loss."""
+    rows = [compute_optimal(law, params, C, flops_per_param_token=flops_per_param_token)
+            for C in np.asarray(C_grid, dtype=float).ravel()]
+    return pd.DataFrame(rows).rename(columns={"flops": "C"})[["C", "N", "D", "tokens_per_param", "loss"]]
+
+
+# ----------------------------------------------------------------------------------------------
+# inference-aware allocation (Sardana & Frankle 2024)
+
+
+def tokens_for_loss(law: str | Law, params: Mapping[str, float], N, target_loss: float) -> np.ndarray:
+    """Training tokens D such that L(N, D) = target_loss, for each model size N (vectorised).
+
+    Bisection on log D in [0, log 1e30] (the law must decrease in D). Returns inf where even 1e30
+    tokens do not reach the target (the model is too small), and 1 where one token already does.
+    """
+    law = _nd_law(law)
+    N = np.atleast_1d(np.asarray(N, dtype=float))
+    lo = np.zeros_like(N)
+    hi = np.full_like(N, _LOG_D_MAX)
+    reachable = _loss(law, params, N, np.exp(hi)) <= target_loss
+    for _ in range(_BISECTION_STEPS):
+        mid = 0.5 * (lo + hi)
+        above = _loss(law, params, N, np.exp(mid)) > target_loss  # loss still too high: more data
+        lo = np.where(above, mid, lo)
+        hi = np.where(above, hi, mid)
+    return np.where(reachable, np.exp(hi), np.inf)
+
+
+def iso_loss_curve(law: str | Law, params: Mapping[str, float], target_loss: float, n_grid: Sequence[float],
+                   inference_tokens: float = 0.0, *,
+                   flops_per_param_token: float = TRAIN_FLOPS_PER_PARAM_TOKEN,
+                   inference_flops_per_param_token: float = INFERENCE_FLOPS_PER_PARAM_TOKEN) -> pd.DataFrame:
+    """Cost of reaching ``target_loss`` with each model size N in ``n_grid``.
+
+    Returns a DataFrame with columns N, D_train, train_flops, inference_flops, total_flops
+    (FLOPs; inf where N cannot reach the target).
+    """
+    T = _positive("inference_tokens", inference_tokens, allow_zero=True)
+    N = np.asarray(n_grid, dtype=float).ravel()
+    D = tokens_for_loss(law, params, N, target_loss)
+    train = flops_per_param_token * N * D
+    infer = inference_flops_per_param_token * N * T
+    return pd.DataFrame({"N": N, "D_train": D, "train_flops": train, "inference_flops": infer,
+                         "total_flops": train + infer})
+
+
+def inference_aware_optimal(law: str | Law, params: Mapping[str, float], target_loss: float,
+                            inference_tokens: float, *,
+                            flops_per_param_token: float = TRAIN_FLOPS_PER_PARAM_TOKEN,
+                            inference_flops_per_param_token: float = INFERENCE_FLOPS_PER_PARAM_TOKEN) -> dict:
+    """Cheapest model that reaches ``target_loss`` and then serves ``inference_tokens`` tokens.
+
+    Sardana & Frankle 2024: minimise 6·N·D_train + 2·N·D_inference subject to L(N, D_train) = target.
+    Solved numerically (grid over log N, then bounded Brent); D_train(N) by bisection.
+
+    Args:
+        target_loss: the loss the trained model must reach (law units).
+        inference_tokens: tokens the model will process over its lifetime (>= 0).
+
+    Returns:
+        dict with N, D_train, tokens_per_param, loss (= target), train_flops, inference_flops,
+        total_flops (FLOPs) and inference_tokens.
+    """
+    law = _nd_law(law)
+    target = float(target_loss)
+    if not math.isfinite(target):
+        raise InputError(f"target_loss must be a finite number; got {target_loss!r}")
+    T = _positive("inference_tokens", inference_tokens, allow_zero=True)
+
+    def total(logN):
+        N = np.exp(np.atleast_1d(logN))
+        D = tokens_for_loss(law, params, N, target)
+        return (flops_per_param_token * D + inference_flops_per_param_token * T) * N
+
+    grid = np.linspace(0.0, _LOG_N_MAX, _GRID_POINTS)
+    values = total(grid)
+    if not np.any(np.isfinite(values)):
+        floor = _loss(law, params, np.exp(_LOG_N_MAX), np.exp(_LOG_D_MAX))[0]
+        raise InputError(
+            f"target_loss must be above the loss the law {law.name!r} can reach (about {floor:.6g} "
+            f"with 1e30 parameters and tokens); got {target_loss!r}"
+        )
+    u = _refine_min(lambda v: float(total(v)[0]), grid, values)
+    N = math.exp(u)
+    D = float(tokens_for_loss(law, params, N, target)[0])
+    train = flops_per_param_token * N * D
+    infer = inference_flops_per_param_token * N * T
+    return {"N": N, "D_train": D, "tokens_per_param": D / N, "loss": target, "train_flops": train,
+            "inference_flops": infer, "total_flops": train + infer, "inference_tokens": T}
+
+
+def lifetime_cost_frontier(law: str | Law, params: Mapping[str, float], C_grid: Sequence[float],
+                           inference_tokens: float, *,
+                           flops_per_param_token: float = TRAIN_FLOPS_PER_PARAM_TOKEN,
+                           inference_flops_per_param_token: float = INFERENCE_FLOPS_PER_PARAM_TOKEN) -> pd.DataFrame:
+    """Loss against lifetime FLOPs (training + serving ``inference_tokens``) for two policies.
+
+    For each budget C the target loss is the compute-optimal loss at C; ``compute_optimal_total`` serves
+    that compute-optimal model, ``inference_aware_total`` the cheapest model of equal loss
+    (Sardana & Frankle 2024). Columns: C, loss, N_compute_optimal, compute_optimal_total,
+    N_inference_aware, D_inference_aware, inference_aware_total, saving (fraction of FLOPs saved).
+    """
+    T = _positive("inference_tokens", inference_tokens, allow_zero=True)
+    rows = []
+    for C in np.asarray(C_grid, dtype=float).ravel():
+        co = compute_optimal(law, params, C, flops_per_param_token=flops_per_param_token)
+        ia = inference_aware_optimal(law, params, co["loss"], T, flops_per_param_token=flops_per_param_token,
+                                     inference_flops_per_param_token=inference_flops_per_param_token)
+        co_total = C + inference_flops_per_param_token * co["N"] * T
+        rows.append({"C": C, "loss": co["loss"], "N_compute_optimal": co["N"], "compute_optimal_total": co_total,
+                     "N_inference_aware": ia["N"], "D_inference_aware": ia["D_train"],
+                     "inference_aware_total": ia["total_flops"], "saving": 1.0 - ia["total_flops"] / co_total})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# pretraining vs test-time compute (Snell et al. 2024)
+
+
+def flops_matched_exchange(R: float, k: float = 1.0, *, N: float = 1.0, D_pretrain: float = 1.0) -> dict:
+    """FLOPs-matched comparison of a small model with k test-time samples and a larger model.
+
+    Snell et al. 2024, §7: pretraining costs 6·N·D_pretrain, inference 2·N·D_inference, with
+    R = D_inference / D_pretrain. Sampling k times at test time multiplies inference by k:
+        total(N, k) = 6·N·D_pre + 2·N·R·D_pre·k = N·D_pre·(6 + 2·R·k).
+    A model N' = M·N trained on the same D_pre and sampled once costs N'·D_pre·(6 + 2·R), so the
+    FLOPs-matched size multiplier is M = (3 + R·k) / (3 + R). Small R (little inference) makes test-time
+    samples cheap relative to a bigger model: M → 1 + R·k/3 as R → 0.
+
+    Args:
+        R: inference tokens over pretraining tokens (> 0).
+        k: test-time samples per query (>= 1; fractional values allowed for averages).
+        N: parameters of the small model; D_pretrain: its pretraining tokens (scale the FLOPs only).
+
+    Returns:
+        dict with pretrain_flops, inference_flops, total_flops (of the small model with k samples),
+        size_multiplier M and N_equivalent = M·N (the larger model with the same total at k = 1).
+    """
+    R = _positive("R (inference tokens / pretraining tokens)", R)
+    k = _positive("k (test-time samples)", k)
+    if k < 1:
+        raise InputError(f"k (test-time samples) must be >= 1; got {k!r}")
+    N = _positive("N (parameters)", N)
+    D_pretrain = _positive("D_pretrain (tokens)", D_pretrain)
+    pre = TRAIN_FLOPS_PER_PARAM_TOKEN * N * D_pretrain
+    inf = INFERENCE_FLOPS_PER_PARAM_TOKEN * N * R * D_pretrain * k
+    M = (3.0 + R * k) / (3.0 + R)
+    return {"R": R, "k": k, "pretrain_flops": pre, "inference_flops": inf, "total_flops": pre + inf,
+            "size_multiplier": M, "N_equivalent": M * N}
+
+
+def samples_for_size_multiplier(R: float, M: float) -> float:
+    """Test-time samples k that cost as much as a model M times larger (inverse of the above).
+
+    k = (M·(3 + R) − 3) / R; e.g. R = 1, M = 14 (Snell's ≈14× larger model) gives k = 53.
+    """
+    R = _positive("R (inference tokens / pretraining tokens)", R)
+    M = _positive("M (size multiplier)", M)
+    if M < 1:
+        raise InputError(f"M (size multiplier) must be >= 1; got {M!r}")
+    return (M * (3.0 + R) - 3.0) / R

@@ -1,0 +1,119 @@
+"""``allocate``: compute-optimal (and inference-aware) model and data size for a FLOPs budget.
+
+Examples::
+
+    python -m workbench allocate --law chinchilla \\
+        --params '{"E": 1.82, "A": 482, "B": 2085, "alpha": 0.348, "beta": 0.366}' --compute 5.76e23 --json
+    python -m workbench allocate --law chinchilla --params fit.json --compute 1e22 --inference-tokens 1e13
+
+``--params`` takes a JSON object (inline, or the path of a file holding one); an object with a
+``"params"`` key (the output of ``fit --json``) is read through that key; the name of a published
+Chinchilla fit (``epoch2024``, ``hoffmann2022``, ``hoffmann2022-tex``) stands for its values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from workbench.errors import InputError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--law", required=True, help="registered law with inputs (N, D), e.g. chinchilla or kaplan")
+    parser.add_argument("--params", required=True,
+                        help="law parameters as a JSON object (natural units), the path of a JSON file, or a "
+                             "published chinchilla fit: epoch2024, hoffmann2022, hoffmann2022-tex")
+    parser.add_argument("--compute", required=True, metavar="C", help="training budget in FLOPs (> 0), e.g. 5.76e23")
+    parser.add_argument("--inference-tokens", metavar="T", default=None,
+                        help="tokens the model will serve over its life: adds the inference-aware optimum "
+                             "(Sardana & Frankle 2024)")
+    parser.add_argument("--target-loss", metavar="L", default=None,
+                        help="loss the inference-aware model must reach (default: the compute-optimal loss at C)")
+
+
+def _number(flag: str, text: str, *, allow_zero: bool = False) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise InputError(f"{flag} must be a number; got {text!r}") from None
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise InputError(f"{flag} must be a finite number {'>= 0' if allow_zero else '> 0'}; got {text!r}")
+    return value
+
+
+def parse_params(text: str, param_names: tuple[str, ...]) -> dict[str, float]:
+    """Parse ``--params``: a JSON object (or a JSON file) holding exactly the law's parameters."""
+    from workbench.allocate import PUBLISHED_FITS
+
+    if text in PUBLISHED_FITS:
+        if set(PUBLISHED_FITS[text]) != set(param_names):
+            raise InputError(f"--params {text!r} is a published chinchilla fit; the law needs {', '.join(param_names)}")
+        return dict(PUBLISHED_FITS[text])
+    source = text
+    path = Path(text)
+    if not text.lstrip().startswith("{") and path.is_file():
+        source = path.read_text()
+    try:
+        obj = json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"--params must be a JSON object or a JSON file; got {text!r} ({exc.msg})") from None
+    if isinstance(obj, dict) and isinstance(obj.get("params"), dict):
+        obj = obj["params"]
+    if not isinstance(obj, dict):
+        raise InputError(f"--params must be a JSON object of parameter name -> number; got {text!r}")
+    missing = [n for n in param_names if n not in obj]
+    unknown = [n for n in obj if n not in param_names]
+    if missing or unknown:
+        raise InputError(
+            f"--params must hold exactly the law's parameters ({', '.join(param_names)}); "
+            f"missing {missing}, unknown {unknown} in {text!r}"
+        )
+    out = {}
+    for name in param_names:
+        value = obj[name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise InputError(f"--params: parameter {name!r} must be a finite number; got {value!r}")
+        out[name] = float(value)
+    return out
+
+
+def run(args: argparse.Namespace) -> dict:
+    from workbench import allocate
+    from workbench.laws import get_law
+
+    law = get_law(args.law)
+    if tuple(law.inputs) != ("N", "D"):
+        raise InputError(f"--law must take inputs (N, D) for compute allocation; {law.name!r} takes {law.inputs}")
+    params = parse_params(args.params, law.param_names)
+    C = _number("--compute", args.compute)
+
+    opt = allocate.compute_optimal(law, params, C)
+    result = {"law": law.name, "params": params, "compute": C, "N": opt["N"], "D": opt["D"],
+              "tokens_per_param": opt["tokens_per_param"], "loss": opt["loss"], "flops": opt["flops"]}
+
+    if args.inference_tokens is not None or args.target_loss is not None:
+        T = 0.0 if args.inference_tokens is None else _number("--inference-tokens", args.inference_tokens,
+                                                              allow_zero=True)
+        if args.target_loss is None:
+            target = opt["loss"]
+        else:
+            try:
+                target = float(args.target_loss)
+            except ValueError:
+                raise InputError(f"--target-loss must be a number; got {args.target_loss!r}") from None
+        ia = allocate.inference_aware_optimal(law, params, target, T)
+        result["inference_aware"] = ia
+        result["inference_aware"]["savings_vs_compute_optimal"] = _savings(law, params, target, T, ia)
+    return result
+
+
+def _savings(law, params, target: float, T: float, ia: dict) -> float:
+    """Fraction of total FLOPs saved against serving the compute-optimal model of equal loss."""
+    from workbench import allocate
+
+    base = allocate.inference_aware_optimal(law, params, target, 0.0)
+    base_total = base["train_flops"] + allocate.INFERENCE_FLOPS_PER_PARAM_TOKEN * base["N"] * T
+    return 1.0 - ia["total_flops"] / base_total

@@ -1,0 +1,41 @@
+"""``report``: run notebooks headlessly (papermill, interactive=False) and write offline HTML pages.
+
+Examples::
+
+    python -m workbench report                       # every notebooks/NN_*.ipynb, default parameters
+    python -m workbench report 02 --smoke --out /tmp/r
+    python -m workbench report compute_planner -p compute 1e22
+
+Exit status 1 when a notebook fails (the others are still built and listed in index.html).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help="notebooks to run (01, 01_scaling_laws or scaling_laws); all if none")
+    parser.add_argument("--smoke", action="store_true",
+                        help="use each notebook's small parameters (metadata.workbench.smoke)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="override a notebook parameter (repeatable); the value is read as the declared type")
+    parser.add_argument("--out", default="reports", help="output folder (default: reports)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="per-cell timeout in seconds (default 600)")
+    parser.add_argument("--notebook-dir", default=None, help="folder of NN_*.ipynb notebooks (default: notebooks/)")
+
+
+def run(args: argparse.Namespace) -> dict:
+    from workbench.errors import InputError
+    from workbench.report import build_reports
+
+    overrides = {}
+    for name, value in args.parameter:
+        if name in overrides:
+            raise InputError(f"-p {name} must be given once; got {overrides[name]!r} and {value!r}")
+        overrides[name] = value
+    if args.timeout <= 0:
+        raise InputError(f"--timeout must be > 0 seconds; got {args.timeout!r}")
+    return build_reports(args.names, smoke=args.smoke, parameters=overrides, out_dir=args.out,
+                         notebook_dir=args.notebook_dir, timeout=args.timeout)
