@@ -202,6 +202,12 @@ class _Problem:
         r = self.residuals(np.asarray(theta, dtype=float)[None, :])[0]
         return np.where(np.isfinite(r), r, 1e6)
 
+    def jacobian_matrix(self, theta: np.ndarray) -> np.ndarray:
+        """One start's ∂r/∂θ, (n, P), for scipy."""
+        t = np.asarray(theta, dtype=float)[None, :]
+        yhat, r = self.evaluate(t)
+        return self.jacobian(t, yhat, r)[0].T
+
     def total(self, theta: np.ndarray) -> float:
         """The objective at one point θ (unit weights)."""
         return float(self.value(self.residuals(theta[None, :]), np.ones((1, self.y.size)))[0])
@@ -308,15 +314,18 @@ def _lm_block(problem: _Problem, theta0: np.ndarray, weights: np.ndarray, max_it
         th, ra, wa = theta[idx], r[idx], weights[idx]
         J = problem.jacobian(th, yhat[idx], ra)  # (s, P, n)
         omega = wa * problem.irls_weights(ra)  # (s, n)
-        JtW = J * omega[:, None, :]  # (s, P, n)
-        H = JtW @ J.transpose(0, 2, 1)  # (s, P, P)
-        g = (JtW @ ra[:, :, None])[:, :, 0]  # (s, P) = gradient of the objective
-        diag = np.einsum("spp->sp", H)
-        A = H + lam[idx, None, None] * (diag[:, :, None] * eye + 1e-12 * eye)
-        try:
-            step = -np.linalg.solve(A, g[:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:
-            step = -np.linalg.lstsq(A.reshape(-1, P), g.reshape(-1), rcond=None)[0].reshape(g.shape)
+        with np.errstate(all="ignore"):  # starts far off may overflow; their steps are discarded
+            JtW = J * omega[:, None, :]  # (s, P, n)
+            H = JtW @ J.transpose(0, 2, 1)  # (s, P, P)
+            g = (JtW @ ra[:, :, None])[:, :, 0]  # (s, P) = gradient of the objective
+            diag = np.einsum("spp->sp", H)
+            A = H + lam[idx, None, None] * (diag[:, :, None] * eye + 1e-12 * eye)
+            A[~np.isfinite(A)] = 0.0
+            g[~np.isfinite(g)] = 0.0
+            try:
+                step = -np.linalg.solve(A + 1e-300 * eye, g[:, :, None])[:, :, 0]
+            except np.linalg.LinAlgError:  # a singular block: solve start by start
+                step = -np.stack([np.linalg.lstsq(a, b, rcond=None)[0] for a, b in zip(A, g)])
         new = np.clip(th + np.where(np.isfinite(step), step, 0.0), problem.lo, problem.hi)
         yn, rn = problem.evaluate(new)
         fn = problem.value(rn, wa)
@@ -339,8 +348,9 @@ def _polish(problem: _Problem, theta0: np.ndarray, rows: np.ndarray | None = Non
     from scipy.optimize import least_squares
 
     sub = problem if rows is None else problem.subset(rows)
+    jac = "2-point" if sub.law.grad is None else sub.jacobian_matrix
     res = least_squares(sub.residual_vector, sub.interior(theta0), bounds=(sub.lo, sub.hi), method="trf",
-                        **sub.least_squares_kwargs())
+                        jac=jac, **sub.least_squares_kwargs())
     return res.x, sub.total(res.x)
 
 

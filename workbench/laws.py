@@ -322,24 +322,39 @@ register(Law(
 ))
 
 
-def _m4(xs, eps_inf, eps0, alpha, beta, c, iters: int = 64):
-    """Solve (ε − ε∞)/(ε0 − ε)^α = β·x^c for ε ∈ (ε∞, ε0) by vectorised bisection.
+def _m4(xs, eps_inf, eps0, alpha, beta, c, bisections: int = 40, newton: int = 3):
+    """Solve (ε − ε∞)/(ε0 − ε)^α = β·x^c for ε ∈ (ε∞, ε0): vectorised bisection, then Newton steps.
 
     f(ε) = (ε − ε∞) − β·x^c·(ε0 − ε)^α is increasing on the interval, negative at ε∞ and positive at ε0,
-    so the root is unique.
+    so the root is unique; bisection brackets it to ~1e-12 of the interval and Newton finishes it.
     """
     (x,) = xs
     rhs = beta * x**c
     lo, hi = np.broadcast_arrays(eps_inf + 0 * rhs, eps0 + 0 * rhs)
     lo, hi = lo.copy(), hi.copy()
-    for _ in range(iters):
+    for _ in range(bisections):
         mid = 0.5 * (lo + hi)
-        f = (mid - eps_inf) - rhs * np.maximum(eps0 - mid, 0.0) ** alpha
-        pos = f > 0
+        pos = (mid - eps_inf) - rhs * np.maximum(eps0 - mid, 0.0) ** alpha > 0
         hi = np.where(pos, mid, hi)
         lo = np.where(pos, lo, mid)
-    out = 0.5 * (lo + hi)
-    return np.where(eps0 > eps_inf, out, np.nan)
+    eps = 0.5 * (lo + hi)
+    for _ in range(newton):
+        gap = np.maximum(eps0 - eps, 1e-300)
+        f = (eps - eps_inf) - rhs * gap**alpha
+        fprime = 1.0 + rhs * alpha * gap ** (alpha - 1.0)
+        eps = np.clip(eps - f / fprime, lo, hi)
+    return np.where(eps0 > eps_inf, eps, np.nan)
+
+
+def _m4_grad(xs, eps_inf, eps0, alpha, beta, c):
+    """Implicit-function derivatives dε/dθ = −F_θ / F_ε of F = (ε − ε∞) − β·x^c·(ε0 − ε)^α."""
+    (x,) = xs
+    eps = _m4(xs, eps_inf, eps0, alpha, beta, c)
+    gap = np.maximum(eps0 - eps, 1e-300)
+    t = beta * x**c * gap**alpha  # β·x^c·(ε0 − ε)^α
+    f_eps = 1.0 + alpha * t / gap
+    return (1.0 / f_eps, alpha * t / gap / f_eps, t * np.log(gap) / f_eps, t / beta / f_eps,
+            t * np.log(x) / f_eps)
 
 
 register(Law(
@@ -353,6 +368,7 @@ register(Law(
         Param("c", -10.0, 0.0, (-0.1, -0.3, -0.6), doc="exponent (negative)"),
     ),
     fn=_m4,
+    grad=_m4_grad,
     objective="lsq",
     source="Alabdulmohsin, Neyshabur & Zhai, NeurIPS 2022, eq. 4",
     doc="(ε − ε∞)/(ε0 − ε)^α = β·x^c, solved for ε",
