@@ -1,0 +1,87 @@
+"""CLI verbs ``sweep`` and ``prune``: smoke runs, resume, and bad input -> exit 2."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from workbench.cli import main
+
+TINY = ["--task", "teacher-regression", "--widths", "4,8", "--sizes", "32,64", "--steps", "20",
+        "--batch-size", "16", "--pool-size", "128", "--val-size", "32", "--test-size", "64", "--no-progress"]
+
+
+def with_flag(argv: list[str], flag: str, value: str) -> list[str]:
+    """argv with flag set to value (replaced if present, appended otherwise)."""
+    argv = list(argv)
+    if flag in argv:
+        argv[argv.index(flag) + 1] = value
+        return argv
+    return argv + [flag, value]
+
+
+def test_sweep_json_csv_and_resume(tmp_path, capsys):
+    out = tmp_path / "s.csv"
+    args = ["sweep", *TINY, "--seeds", "2", "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--json"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["rows"] == 8 and first["out"] == str(out) and first["seconds"] > 0
+    table = pd.read_csv(out)
+    for col in ("task", "width", "depth", "n", "seed", "params", "flops_train", "flops_infer",
+                "test_error", "test_loss", "seconds"):
+        assert col in table.columns
+    assert sorted(table["seed"].unique()) == [0, 1]
+    assert main(args) == 0  # resume: everything cached
+    json.loads(capsys.readouterr().out)
+    pd.testing.assert_frame_equal(pd.read_csv(out), table)
+
+
+@pytest.mark.parametrize("bad, word", [
+    (["--widths", ""], "--widths"),
+    (["--sizes", "-5"], "sizes"),
+    (["--sizes", "100000"], "pool_size"),
+    (["--task", "imagenet"], "--task"),
+    (["--seeds", "0"], "--seeds"),
+    (["--family", "rnn"], "--family"),
+    (["--steps", "0"], "steps"),
+])
+def test_sweep_bad_input_exits_2_naming_the_parameter(tmp_path, capsys, bad, word):
+    args = ["sweep", *TINY, "--out", str(tmp_path / "x.csv"), "--cache-dir", str(tmp_path / "c")]
+    assert main(with_flag(args, *bad)) == 2
+    err = capsys.readouterr().err
+    assert word in err and err.startswith("error:")
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_sweep_subprocess_smoke(tmp_path):
+    env = {**os.environ, "WORKBENCH_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.run([sys.executable, "-m", "workbench", "sweep", *TINY, "--out", str(tmp_path / "s.csv"),
+                           "--json"], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["rows"] == 4
+    assert len(list((tmp_path / "cache" / "sweep").glob("*.json"))) == 4
+
+
+def test_prune_cli_json_and_csv(tmp_path, capsys):
+    out = tmp_path / "p.csv"
+    args = ["prune", "--task", "teacher-classification", "--width", "8", "--depth", "1", "--size", "64",
+            "--rounds", "3", "--steps", "40", "--batch-size", "16", "--pool-size", "128", "--val-size", "32",
+            "--test-size", "64", "--no-progress", "--out", str(out), "--json"]
+    assert main(args) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["rows"] == 4 and res["final_density"] == pytest.approx(0.512, abs=0.01)
+    table = pd.read_csv(out)
+    assert table["round"].tolist() == [0, 1, 2, 3]
+    assert {"density", "test_error", "test_loss", "width", "depth", "n"} <= set(table.columns)
+
+
+@pytest.mark.parametrize("flag, value, word", [("--size", "-3", "sizes"), ("--rounds", "-1", "--rounds"),
+                                                ("--task", "nope", "--task"), ("--method", "x", "method")])
+def test_prune_cli_bad_input_exits_2(tmp_path, capsys, flag, value, word):
+    args = ["prune", "--task", "teacher-regression", "--width", "8", "--size", "64", "--rounds", "2",
+            "--out", str(tmp_path / "p.csv")]
+    assert main(with_flag(args, flag, value)) == 2
+    assert word in capsys.readouterr().err

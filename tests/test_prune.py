@@ -1,0 +1,81 @@
+"""Magnitude pruning / IMP with rewinding: exact densities, masks respected, batched == alone."""
+
+import pytest
+import torch
+
+from workbench.errors import InputError
+from workbench.prune import PruneConfig, magnitude_masks, prunable, run_prune, with_sweep
+from workbench.sweep import SweepConfig
+from workbench.sweep_train import initial_params, spec_of, train_stack
+from workbench.students import stack_params
+from workbench.tasks import TaskConfig, make_task
+
+torch.set_num_threads(1)
+
+TASK = TaskConfig(name="teacher-classification", pool_size=1024, val_size=128, test_size=512)
+CFG = PruneConfig(SweepConfig(task=TASK, widths=(16,), depths=(2,), sizes=(128, 1024), seeds=(0,),
+                              steps=120, batch_size=32, lr=3e-3), rounds=4, rewind_step=10)
+
+
+@pytest.fixture(scope="module")
+def table():
+    return run_prune(CFG, progress=False)
+
+
+def test_densities_are_reached_exactly(table):
+    total = 20 * 16 + 16 * 16 + 16 * 10
+    assert (table["weights_prunable"] == total).all()
+    for rnd, g in table.groupby("round"):
+        assert (g["weights_kept"] == round(total * 0.8 ** rnd)).all()
+        assert g["density"].iloc[0] == pytest.approx(0.8 ** rnd, abs=1 / total)
+    assert sorted(table["round"].unique()) == [0, 1, 2, 3, 4]
+    assert len(table) == 2 * 5
+    dense, sparse = table[table["round"] == 0].iloc[0], table[table["round"] == 4].iloc[0]
+    assert sparse["flops_infer"] == 2 * sparse["weights_kept"] < dense["flops_infer"]
+    assert (table["params_nonzero"] == table["params"] - total + table["weights_kept"]).all()
+
+
+def test_masks_are_nested_topk_and_hold_pruned_weights_at_zero():
+    task = make_task(TASK)
+    runs = CFG.sweep.runs()
+    spec = spec_of(runs[0], task)
+    p = stack_params([initial_params(r, spec) for r in runs])
+    names = prunable(spec)
+    ones = {k: torch.ones_like(p[k]) for k in names}
+    total = sum(p[k][0].numel() for k in names)
+    m1 = magnitude_masks(p, ones, round(0.8 * total))
+    m2 = magnitude_masks(p, m1, round(0.64 * total))
+    for k in names:
+        assert bool((m2[k] <= m1[k]).all())  # survivors of round 2 survived round 1
+    kept = torch.cat([p[k].abs()[m1[k] > 0] for k in names]).min()
+    dropped = torch.cat([p[k].abs()[m1[k] == 0] for k in names]).max()
+    assert kept >= dropped
+    res = train_stack(task, runs, init=p, masks=m2, steps=30)
+    for k in names:
+        assert float(res.params[k][m2[k] == 0].abs().max()) == 0.0
+        assert float(res.params[k][m2[k] > 0].abs().min()) > 0.0
+
+
+def test_rewind_restores_the_early_weights(table):
+    task = make_task(TASK)
+    runs = CFG.sweep.runs()
+    short = train_stack(task, runs, steps=CFG.rewind_step)
+    full = train_stack(task, runs, rewind_step=CFG.rewind_step)
+    for k in short.params:
+        assert torch.allclose(short.params[k], full.rewind[k], atol=1e-6)
+
+
+def test_batched_prune_equals_pruning_each_student_alone(table):
+    alone = run_prune(with_sweep(CFG, sizes=(128,)), progress=False)
+    mine = table[table["n"] == 128].reset_index(drop=True)
+    assert alone["weights_kept"].tolist() == mine["weights_kept"].tolist()
+    assert alone["test_loss"].tolist() == pytest.approx(mine["test_loss"].tolist(), rel=1e-4)
+
+
+def test_bad_prune_configs_raise():
+    with pytest.raises(InputError, match="rewind_step"):
+        PruneConfig(CFG.sweep, rewind_step=500).validate()
+    with pytest.raises(InputError, match="method"):
+        PruneConfig(CFG.sweep, method="random").validate()
+    with pytest.raises(InputError, match="rounds"):
+        run_prune(PruneConfig(with_sweep(CFG, widths=(1,), depths=(0,)).sweep, rounds=30), progress=False)

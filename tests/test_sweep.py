@@ -1,0 +1,111 @@
+"""Batched sweep engine: agreement with per-model training, packing, counts, cache and resume."""
+
+import pandas as pd
+import pytest
+import torch
+
+from workbench import sweep as sweep_mod
+from workbench.students import StudentSpec, count_params, flops_infer, flops_train, macs_per_example
+from workbench.sweep import SweepConfig, run_sweep
+from workbench.sweep_train import RunConfig, train_single, train_stack
+from workbench.tasks import TaskConfig, make_task
+
+torch.set_num_threads(1)
+
+REG = TaskConfig(name="teacher-regression", pool_size=2048, val_size=256, test_size=1024)
+CLS = TaskConfig(name="teacher-classification", pool_size=2048, val_size=256, test_size=1024)
+M1D = TaskConfig(name="mnist1d", pool_size=400, val_size=100, test_size=200)
+
+
+@pytest.mark.parametrize("task_cfg, family", [(REG, "mlp"), (CLS, "mlp"), (M1D, "cnn")])
+def test_batched_equals_per_model_loop(task_cfg, family):
+    task = make_task(task_cfg)
+    runs = [RunConfig(task_cfg, family, width=8, depth=2, n=n, seed=s, steps=60, batch_size=32, lr=3e-3)
+            for n, s in ((64, 0), (400, 0), (400, 1))]
+    stacked = train_stack(task, runs).metrics
+    for run, m in zip(runs, stacked):
+        ref = train_single(task, run)
+        for col in ("train_loss", "test_loss", "test_error"):
+            assert m[col] == pytest.approx(ref[col], rel=1e-4, abs=1e-5), col
+
+
+def test_student_numbers_do_not_depend_on_stack_mates_or_packing():
+    task = make_task(REG)
+    runs = [RunConfig(REG, width=w, depth=2, n=n, seed=0, steps=50, batch_size=64)
+            for w in (4, 16) for n in (128, 1024)]
+    alone = [train_stack(task, [r]).metrics[0]["test_loss"] for r in runs]
+    same_width = [m["test_loss"] for w in (4, 16)
+                  for m in train_stack(task, [r for r in runs if r.width == w]).metrics]
+    packed = [m["test_loss"] for m in train_stack(task, runs).metrics]  # widths 4 and 16 zero-padded
+    assert same_width == pytest.approx(alone, rel=1e-5)
+    assert packed == pytest.approx(alone, rel=1e-5)
+    assert len(set(alone)) == 4  # the students really differ
+
+
+def test_parameter_and_flop_counts_known_answers():
+    mlp = StudentSpec("mlp", 20, 1, 32, 1)
+    assert count_params(mlp) == 20 * 32 + 32 + 32 + 1
+    assert macs_per_example(mlp) == 20 * 32 + 32
+    assert flops_infer(mlp) == 2 * 672 and flops_train(mlp, 1000) == 6 * 672 * 1000
+    cnn = StudentSpec("cnn", 40, 10, 25, 3)  # Greydanus 2020 MNIST-1D CNN
+    assert count_params(cnn) == (25 * 5 + 25) + 2 * (25 * 25 * 3 + 25) + (125 * 10 + 10)
+    # feature lengths 40 -> 19 -> 10 -> 5
+    assert macs_per_example(cnn) == 25 * 5 * 19 + 25 * 25 * 3 * 10 + 25 * 25 * 3 * 5 + 125 * 10
+
+
+def test_error_goes_down_with_data_size(tmp_path):
+    cfg = SweepConfig(task=REG, widths=(32,), depths=(1,), sizes=(32, 2048), seeds=(0, 1),
+                      steps=300, batch_size=64, lr=3e-3)
+    t = run_sweep(cfg, cache_dir=tmp_path, progress=False)
+    err = t.groupby("n")["test_error"].mean()
+    assert err[2048] < 0.7 * err[32]
+    assert (t.groupby("n")["train_error"].mean()[32] < err[32])  # small n overfits
+
+
+def test_resume_after_interruption_recomputes_nothing_and_matches(tmp_path, monkeypatch):
+    cfg = SweepConfig(task=CLS, widths=(4, 8, 16), depths=(1,), sizes=(64, 256), seeds=(0,),
+                      steps=40, batch_size=32, lr=3e-3)
+    calls = []
+    real = sweep_mod.train_group
+    monkeypatch.setattr(sweep_mod, "train_group", lambda g, d: calls.append(len(g)) or real(g, d))
+
+    full = run_sweep(cfg, cache_dir=tmp_path / "a", progress=False)
+    assert calls == [2, 2, 2] and len(full) == 6
+    calls.clear()
+    part = run_sweep(cfg, cache_dir=tmp_path / "b", progress=False, max_new_groups=1)  # "killed"
+    assert len(part) == 2 and calls == [2]
+    calls.clear()
+    resumed = run_sweep(cfg, cache_dir=tmp_path / "b", progress=False)
+    assert calls == [2, 2]  # only the two unfinished groups
+    calls.clear()
+    again = run_sweep(cfg, cache_dir=tmp_path / "b", progress=False)
+    assert calls == []
+    pd.testing.assert_frame_equal(again, resumed)
+    timing = ["seconds"]
+    pd.testing.assert_frame_equal(resumed.drop(columns=timing), full.drop(columns=timing))
+    assert not list((tmp_path / "b" / "sweep").glob(".tmp-*"))
+
+
+def test_table_has_every_config_and_measured_column(tmp_path):
+    cfg = SweepConfig(task=REG, widths=(4,), sizes=(64,), steps=5, batch_size=16, early_stopping=True,
+                      eval_every=2)
+    t = run_sweep(cfg, cache_dir=tmp_path, progress=False)
+    for col in ("task", "task_intrinsic_dim", "task_label_noise", "family", "width", "depth", "n", "seed",
+                "steps", "batch_size", "lr", "params", "flops_train", "flops_infer", "train_error",
+                "train_loss", "val_error", "val_loss", "test_error", "test_loss", "seconds", "best_step"):
+        assert col in t.columns, col
+    assert t.loc[0, "best_step"] in (0, 2, 4, 5)
+    changed = SweepConfig(task=REG, widths=(4,), sizes=(64,), steps=6, batch_size=16)
+    assert changed.runs()[0].key() != cfg.runs()[0].key()
+
+
+def test_early_stopping_keeps_the_best_validation_parameters():
+    noisy = TaskConfig(name="teacher-classification", pool_size=256, val_size=512, test_size=512,
+                       label_noise=0.4)
+    task = make_task(noisy)
+    base = dict(width=128, depth=2, n=64, steps=300, batch_size=64, lr=1e-2, eval_every=10)
+    late = train_stack(task, [RunConfig(noisy, **base)]).metrics[0]
+    best = train_stack(task, [RunConfig(noisy, **base, early_stopping=True)]).metrics[0]
+    assert best["best_step"] < 300  # 64 noisy labels: the net overfits, validation loss turns up
+    assert best["val_loss"] < late["val_loss"]
+    assert best["best_step"] % 10 == 0

@@ -1,0 +1,93 @@
+"""Task generation: nested prefixes, determinism, intrinsic dimension, label noise, real data."""
+
+import numpy as np
+import pytest
+import torch
+
+from workbench import tasks
+from workbench.errors import InputError
+from workbench.tasks import TaskConfig, make_task, task_config
+
+
+def fresh(cfg):
+    """Generate without the in-process cache, to test determinism for real."""
+    tasks._CACHE.clear()
+    return make_task(cfg)
+
+
+@pytest.mark.parametrize("name", ["teacher-regression", "teacher-classification"])
+def test_teacher_pools_are_nested_and_test_set_fixed(name):
+    small = fresh(TaskConfig(name=name, pool_size=300, val_size=50, test_size=200, seed=3))
+    big = fresh(TaskConfig(name=name, pool_size=1000, val_size=50, test_size=200, seed=3))
+    assert torch.equal(small.x_pool, big.x_pool[:300])
+    assert torch.equal(small.y_pool, big.y_pool[:300])
+    assert torch.equal(small.x_test, big.x_test) and torch.equal(small.y_test, big.y_test)
+    x, y = big.train_subset(128)
+    assert torch.equal(x, big.x_pool[:128]) and torch.equal(y, big.y_pool[:128])
+
+
+def test_generation_is_deterministic_and_seed_matters():
+    cfg = TaskConfig(name="teacher-classification", pool_size=500, val_size=50, test_size=100, seed=1)
+    a, b = fresh(cfg), fresh(cfg)
+    assert torch.equal(a.x_pool, b.x_pool) and torch.equal(a.y_test, b.y_test)
+    c = fresh(TaskConfig(name="teacher-classification", pool_size=500, val_size=50, test_size=100, seed=2))
+    assert not torch.equal(a.x_pool, c.x_pool)
+
+
+def test_only_intrinsic_dims_vary_and_targets_are_standardised():
+    t = fresh(TaskConfig(name="teacher-regression", pool_size=4000, val_size=10, test_size=4000,
+                         input_dim=20, intrinsic_dim=3))
+    assert t.x_pool.shape == (4000, 20)
+    assert float(t.x_pool[:, 3:].abs().max()) == 0.0
+    assert float(t.x_pool[:, :3].min()) >= -0.5 and float(t.x_pool[:, :3].max()) <= 0.5
+    assert float(t.x_pool[:, :3].std(0).min()) > 0.25  # U[-.5,.5] has std 0.289
+    assert abs(float(t.y_test.mean())) < 0.1 and abs(float(t.y_test.std()) - 1) < 0.1
+
+
+def test_classification_label_noise_flips_the_requested_fraction():
+    base = dict(name="teacher-classification", pool_size=20000, val_size=100, test_size=500, seed=5)
+    clean, noisy = fresh(TaskConfig(**base)), fresh(TaskConfig(**base, label_noise=0.3))
+    assert torch.equal(clean.x_pool, noisy.x_pool)
+    flipped = float((clean.y_pool != noisy.y_pool).float().mean())
+    assert abs(flipped - 0.3) < 0.015
+    assert torch.equal(clean.y_test, noisy.y_test)  # the test set stays clean
+    assert len(torch.unique(clean.y_pool)) == 10
+
+
+def test_regression_label_noise_has_the_requested_std():
+    base = dict(name="teacher-regression", pool_size=20000, val_size=100, test_size=500)
+    clean, noisy = fresh(TaskConfig(**base)), fresh(TaskConfig(**base, label_noise=0.5))
+    assert abs(float((noisy.y_pool - clean.y_pool).std()) - 0.5) < 0.01
+
+
+def test_mnist1d_and_digits_shapes_and_determinism():
+    cfg = TaskConfig(name="mnist1d", pool_size=300, val_size=100, test_size=200, seed=0)
+    a = fresh(cfg)
+    assert a.x_pool.shape == (300, 40) and a.x_test.shape == (200, 40) and a.out_dim == 10
+    assert set(torch.unique(a.y_pool).tolist()) == set(range(10))
+    state = np.random.get_state()[1].copy()
+    b = fresh(cfg)
+    assert np.array_equal(state, np.random.get_state()[1])  # global numpy RNG left alone
+    assert torch.equal(a.x_pool, b.x_pool)
+    d = fresh(task_config("digits"))
+    assert d.x_pool.shape == (1197, 64) and d.x_test.shape == (400, 64)
+    assert float(d.x_pool.max()) <= 1.0
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"name": "cifar"}, "task"),
+    ({"name": "teacher-regression", "intrinsic_dim": 30}, "intrinsic_dim"),
+    ({"name": "digits", "pool_size": 1700}, "1797"),
+    ({"name": "teacher-regression", "pool_size": 0}, "pool_size"),
+    ({"name": "teacher-classification", "label_noise": 1.5}, "label_noise"),
+])
+def test_bad_task_configs_name_the_parameter(kwargs, word):
+    with pytest.raises(InputError, match=word):
+        make_task(TaskConfig(**kwargs))
+
+
+def test_train_subset_rejects_sizes_outside_the_pool():
+    task = make_task(task_config("teacher-regression", pool_size=100))
+    for n in (0, 101):
+        with pytest.raises(InputError, match="n must be"):
+            task.train_subset(n)

@@ -1,0 +1,59 @@
+"""``python -m workbench prune``: iterative magnitude pruning with rewinding; one CSV row per
+(student, round) with density, round, errors, losses and FLOPs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from workbench.commands.sweep import add_task_arguments, check_common, int_list, task_from_args
+from workbench.errors import InputError
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_task_arguments(p)
+    p.add_argument("--width", required=True, help="student width (or a comma-separated list)")
+    p.add_argument("--depth", default="1", help="student depth (or a comma-separated list)")
+    p.add_argument("--size", required=True, help="training size n (or a comma-separated list)")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds K (seeds 0..K-1)")
+    p.add_argument("--rounds", type=int, default=5, help="pruning rounds; round r has density 0.8^r")
+    p.add_argument("--rewind-step", type=int, default=None,
+                   help="rewind survivors to the weights after this many steps (default: 5%% of --steps)")
+    p.add_argument("--method", default="imp", help="imp (iterative) or oneshot")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bar on stderr")
+
+
+def run(args) -> dict:
+    check_common(args)
+    if args.seeds < 1:
+        raise InputError(f"--seeds must be a positive number of seeds; got {args.seeds!r}")
+    if args.rounds < 0:
+        raise InputError(f"--rounds must be >= 0; got {args.rounds!r}")
+    widths, depths, sizes = (int_list(k, getattr(args, a)) for k, a in
+                             (("width", "width"), ("depth", "depth"), ("size", "size")))
+    task = task_from_args(args)
+
+    import torch
+
+    from workbench.prune import PruneConfig, run_prune
+    from workbench.sweep import SweepConfig
+
+    torch.set_num_threads(args.threads)
+    rewind = args.rewind_step if args.rewind_step is not None else max(0, args.steps // 20)
+    cfg = PruneConfig(SweepConfig(task, args.family, widths, depths, sizes, tuple(range(args.seeds)),
+                                  args.steps, args.batch_size, args.lr), rounds=args.rounds,
+                      rewind_step=rewind, method=args.method).validate()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for but torch.cuda.is_available() is False")
+    t0 = time.perf_counter()
+    table = run_prune(cfg, device=args.device, progress=not args.no_progress)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, out)
+    last = table[table["round"] == table["round"].max()]
+    return {"rows": int(len(table)), "seconds": time.perf_counter() - t0, "out": str(out),
+            "final_density": float(last["density"].mean()), "final_test_error": float(last["test_error"].mean())}

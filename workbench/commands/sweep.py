@@ -1,0 +1,114 @@
+"""``python -m workbench sweep``: train a grid of students (batched), write one CSV row each.
+
+Rows are cached under ``--cache-dir`` by the hash of their full config, so rerunning the same
+command (same --out or not) trains only what is missing and gives an identical table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from workbench.errors import InputError
+from workbench.tasks import TASKS
+
+
+def int_list(name: str, text: str) -> tuple[int, ...]:
+    """Parse '4,8,16' into (4, 8, 16); InputError naming the parameter otherwise."""
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    if not parts:
+        raise InputError(f"--{name} must be a comma-separated list of integers; got {text!r} (empty)")
+    try:
+        return tuple(int(p) for p in parts)
+    except ValueError:
+        raise InputError(f"--{name} must be a comma-separated list of integers; got {text!r}") from None
+
+
+def add_task_arguments(p: argparse.ArgumentParser) -> None:
+    """Task options shared by ``sweep`` and ``prune``."""
+    p.add_argument("--task", required=True, help=f"one of {', '.join(TASKS)}")
+    p.add_argument("--family", default="mlp", help="student family: mlp or cnn (default mlp)")
+    p.add_argument("--intrinsic-dim", type=int, default=4, help="teacher tasks: varying input features d")
+    p.add_argument("--label-noise", type=float, default=0.0,
+                   help="gaussian noise std (regression) or flipped-label fraction (classification)")
+    p.add_argument("--teacher-width", type=int, default=64, help="teacher hidden width")
+    p.add_argument("--teacher-depth", type=int, default=2, help="teacher hidden layers")
+    p.add_argument("--task-seed", type=int, default=0, help="seed of the teacher and the data")
+    p.add_argument("--pool-size", type=int, default=None, help="training pool rows (default per task)")
+    p.add_argument("--val-size", type=int, default=None, help="validation rows (default per task)")
+    p.add_argument("--test-size", type=int, default=None, help="test rows (default per task)")
+    p.add_argument("--steps", type=int, default=1000, help="Adam steps per student")
+    p.add_argument("--batch-size", type=int, default=256, help="examples per step")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: robust when the machine is shared)")
+    p.add_argument("--out", required=True, help="CSV file to write")
+
+
+def task_from_args(args) -> "TaskConfig":  # noqa: F821
+    from workbench.tasks import task_config
+
+    if args.task not in TASKS:
+        raise InputError(f"--task must be one of {', '.join(TASKS)}; got {args.task!r}")
+    sizes = {k: getattr(args, k) for k in ("pool_size", "val_size", "test_size")
+             if getattr(args, k) is not None}
+    extra = {}
+    if args.task.startswith("teacher"):
+        extra = {"intrinsic_dim": args.intrinsic_dim, "teacher_width": args.teacher_width,
+                 "teacher_depth": args.teacher_depth}
+    return task_config(args.task, seed=args.task_seed, label_noise=args.label_noise, **extra, **sizes)
+
+
+def check_common(args) -> None:
+    if args.family not in ("mlp", "cnn"):
+        raise InputError(f"--family must be mlp or cnn; got {args.family!r}")
+    if args.threads < 1:
+        raise InputError(f"--threads must be >= 1; got {args.threads!r}")
+    if args.device not in (None, "cpu", "cuda"):
+        raise InputError(f"--device must be cpu or cuda; got {args.device!r}")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_task_arguments(p)
+    p.add_argument("--widths", required=True, help="comma-separated widths, e.g. 4,8,16")
+    p.add_argument("--depths", default="1", help="comma-separated depths (default 1)")
+    p.add_argument("--sizes", required=True, help="comma-separated training sizes, e.g. 256,1024")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds K (seeds 0..K-1)")
+    p.add_argument("--early-stopping", action="store_true", help="keep the best-validation parameters")
+    p.add_argument("--eval-every", type=int, default=100, help="steps between validation checks")
+    p.add_argument("--max-group", type=int, default=64, help="most students in one stacked tensor")
+    p.add_argument("--cache-dir", default=None, help="row cache (default data/cache or $WORKBENCH_CACHE)")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bar on stderr")
+
+
+def run(args) -> dict:
+    check_common(args)
+    if args.seeds < 1:
+        raise InputError(f"--seeds must be a positive number of seeds; got {args.seeds!r}")
+    if args.max_group < 1:
+        raise InputError(f"--max-group must be >= 1; got {args.max_group!r}")
+    widths, depths, sizes = (int_list(k, getattr(args, k)) for k in ("widths", "depths", "sizes"))
+    task = task_from_args(args)
+
+    import torch
+
+    from workbench.sweep import DEFAULT_CACHE, SweepConfig, run_sweep
+
+    torch.set_num_threads(args.threads)
+    cfg = SweepConfig(task, args.family, widths, depths, sizes, tuple(range(args.seeds)), args.steps,
+                      args.batch_size, args.lr, args.early_stopping, args.eval_every).validate()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for but torch.cuda.is_available() is False")
+    t0 = time.perf_counter()
+    table = run_sweep(cfg, cache_dir=args.cache_dir or DEFAULT_CACHE, device=args.device,
+                      max_group=args.max_group, progress=not args.no_progress)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, out)
+    return {"rows": int(len(table)), "seconds": time.perf_counter() - t0, "out": str(out),
+            "mean_test_error": float(table["test_error"].mean())}

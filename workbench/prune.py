@@ -1,0 +1,157 @@
+"""Magnitude pruning and iterative magnitude pruning (IMP) with weight rewinding, batched.
+
+IMP as in Frankle et al. / Rosenfeld et al. 2021: train dense, remember the weights after
+``rewind_step`` steps; each round keep the largest-magnitude surviving weights so that the density
+(kept / prunable weights) is 0.8^round, rewind the survivors to their step-``rewind_step`` values
+and retrain for the remaining ``steps - rewind_step`` steps with the pruned weights held at 0.
+Pruning is global per student over all weight matrices and conv kernels (biases are never pruned).
+The kept count is round(0.8^r * prunable), so densities are reached exactly up to one weight.
+``method="oneshot"`` prunes the dense weights straight to each density instead (round r starts
+from the dense weights, not from round r-1's survivors).
+
+Deviations, noted: the rewound retraining starts a fresh Adam (moments at 0) and replays the
+student's minibatch order from its beginning; the papers rewind by epochs, here by steps.
+Students of equal shape (sizes, seeds) are pruned and retrained together in one stack.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from workbench.errors import InputError
+from workbench.students import StudentSpec, conv_lengths, count_params, param_shapes
+from workbench.sweep import SweepConfig, default_device, groups, row_columns
+from workbench.sweep_train import spec_of, train_stack
+from workbench.tasks import make_task
+
+METHODS = ("imp", "oneshot")
+
+
+@dataclass(frozen=True)
+class PruneConfig:
+    """A pruning study: a sweep grid, plus how to prune it."""
+
+    sweep: SweepConfig = field(default_factory=SweepConfig)
+    """The students (task, widths, depths, sizes, seeds, steps, batch size, lr)."""
+    rounds: int = 5
+    """Pruning rounds R; round r has density 0.8^r (round 0 is the dense network)."""
+    rewind_step: int = 50
+    """Survivors are rewound to their weights after this many steps (0 = back to init)."""
+    fraction: float = 0.2
+    """Share of the surviving weights removed per round (density (1 - fraction)^r)."""
+    method: str = "imp"
+    """``imp`` (iterative, from the previous round's survivors) or ``oneshot``."""
+
+    def validate(self) -> "PruneConfig":
+        self.sweep.validate()
+        if self.sweep.early_stopping:
+            raise InputError("early_stopping is not supported with pruning; got early_stopping=True")
+        if self.rounds < 0:
+            raise InputError(f"rounds must be >= 0; got {self.rounds!r}")
+        if not 0 <= self.rewind_step < self.sweep.steps:
+            raise InputError(f"rewind_step must be in [0, steps={self.sweep.steps}); got {self.rewind_step!r}")
+        if not 0 < self.fraction < 1:
+            raise InputError(f"fraction must be in (0, 1); got {self.fraction!r}")
+        if self.method not in METHODS:
+            raise InputError(f"method must be one of {', '.join(METHODS)}; got {self.method!r}")
+        return self
+
+
+def prunable(spec: StudentSpec) -> list[str]:
+    """Names of the prunable tensors: every weight matrix / conv kernel."""
+    return [k for k in param_shapes(spec) if k.startswith("w")]
+
+
+def macs_per_weight(spec: StudentSpec) -> dict[str, int]:
+    """MACs one weight costs per example: 1 for dense layers, the output length for conv kernels."""
+    out = {k: 1 for k in prunable(spec)}
+    if spec.family == "cnn":
+        for i, length in enumerate(conv_lengths(spec)[1:]):
+            out[f"w{i}"] = length
+    return out
+
+
+def magnitude_masks(params: dict[str, torch.Tensor], masks: dict[str, torch.Tensor],
+                    keep: int) -> dict[str, torch.Tensor]:
+    """Per student, keep the ``keep`` largest |w| among the surviving weights, across all layers.
+
+    params, masks: stacked (S, ...) tensors for the prunable names. Returns new 0/1 masks with
+    exactly ``keep`` ones per student (ties broken by ``torch.topk``).
+    """
+    names = list(masks)
+    s = masks[names[0]].shape[0]
+    scores = torch.cat([torch.where(masks[k] > 0, params[k].abs(), torch.tensor(-1.0)).reshape(s, -1)
+                        for k in names], dim=1)  # (S, total); pruned weights score below any survivor
+    top = torch.topk(scores, keep, dim=1).indices  # (S, keep)
+    flat = torch.zeros_like(scores).scatter_(1, top, 1.0)
+    out, start = {}, 0
+    for k in names:
+        size = masks[k][0].numel()
+        out[k] = flat[:, start:start + size].reshape(masks[k].shape)
+        start += size
+    return out
+
+
+def _rows(cfg: PruneConfig, group, res, masks, rnd: int, spec: StudentSpec, total: int) -> list[dict]:
+    """One row per student of a round. FLOPs count only surviving weights: flops_infer =
+    2 * sparse MACs per example; flops_train = 6 * sparse MACs * examples seen in this round's
+    (re)training (dense steps for round 0, steps - rewind_step after)."""
+    per_weight = macs_per_weight(spec)
+    rows = []
+    for i, (run, m) in enumerate(zip(group, res.metrics)):
+        kept = {k: int(masks[k][i].sum()) if masks else math.prod(param_shapes(spec)[k]) for k in per_weight}
+        macs = sum(kept[k] * per_weight[k] for k in per_weight)
+        n_kept = sum(kept.values())
+        examples = (run.steps - (cfg.rewind_step if rnd > 0 else 0)) * run.batch_size
+        rows.append({**row_columns(run), "method": cfg.method, "rewind_step": cfg.rewind_step,
+                     "round": rnd, "density": n_kept / total, "target_density": (1 - cfg.fraction) ** rnd,
+                     "weights_kept": n_kept, "weights_prunable": total, "params": count_params(spec),
+                     "params_nonzero": count_params(spec) - total + n_kept,
+                     "flops_infer": 2 * macs, "flops_train": 6 * macs * examples,
+                     **m, "seconds": res.seconds / len(group)})
+    return rows
+
+
+def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
+              progress: bool = True) -> pd.DataFrame:
+    """Dense training + ``rounds`` pruning rounds for every student; one row per (student, round)."""
+    cfg.validate()
+    device = device or default_device()
+    rows: list[dict] = []
+    todo = groups(cfg.sweep.runs(), max_group)
+    bar = tqdm(total=len(todo) * (cfg.rounds + 1), desc="prune", unit="round", disable=not progress)
+    for group in todo:
+        task = make_task(group[0].task)
+        spec = spec_of(group[0], task)
+        dense = train_stack(task, group, device, rewind_step=cfg.rewind_step)
+        names = prunable(spec)
+        total = sum(dense.params[k][0].numel() for k in names)
+        rows += _rows(cfg, group, dense, {}, 0, spec, total)
+        bar.update()
+        masks = {k: torch.ones_like(dense.params[k]) for k in names}
+        last = dense
+        for rnd in range(1, cfg.rounds + 1):
+            keep = round(total * (1 - cfg.fraction) ** rnd)
+            if keep < 1:
+                raise InputError(f"rounds={cfg.rounds} prunes the {total}-weight network to no weights "
+                                 f"at round {rnd}; use fewer rounds")
+            source = dense if cfg.method == "oneshot" else last
+            start = {k: torch.ones_like(m) for k, m in masks.items()} if cfg.method == "oneshot" else masks
+            masks = magnitude_masks(source.params, start, keep)
+            last = train_stack(task, group, device, init=dense.rewind, masks=masks,
+                               steps=group[0].steps - cfg.rewind_step)
+            rows += _rows(cfg, group, last, masks, rnd, spec, total)
+            bar.update()
+    bar.close()
+    return pd.DataFrame(rows)
+
+
+def with_sweep(cfg: PruneConfig, **changes) -> PruneConfig:
+    """A copy of cfg with some SweepConfig fields changed."""
+    return dataclasses.replace(cfg, sweep=dataclasses.replace(cfg.sweep, **changes))

@@ -1,0 +1,250 @@
+"""Student networks as stacked parameter tensors, plus parameter and FLOP counts.
+
+A *stack* of S students of one shape is a dict of tensors whose leading dimension is S; one
+forward pass evaluates all of them, each on its own inputs (``torch.baddbmm`` for dense layers,
+a grouped ``conv1d`` for convolutions). Adam is elementwise, so optimising a stack is exactly
+optimising each student alone.
+
+Families:
+- ``mlp``: ``depth`` hidden ReLU layers of ``width`` units, then a linear head.
+- ``cnn``: ``depth`` 1-D conv layers of ``width`` channels (kernel 5 for the first layer, 3 after,
+  stride 2, padding 1, ReLU; Greydanus 2020's MNIST-1D CNN is width 25, depth 3), then a linear
+  head on the flattened feature map.
+
+Init is PyTorch's ``nn.Linear``/``nn.Conv1d`` default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
+weights and biases, drawn from a per-student ``torch.Generator``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from workbench.errors import InputError
+
+FAMILIES = ("mlp", "cnn")
+
+
+@dataclass(frozen=True)
+class StudentSpec:
+    """The shape of a student; students with equal specs can share one stacked tensor."""
+
+    family: str
+    """``mlp`` or ``cnn``."""
+    in_dim: int
+    """Input features (MLP) or signal length (CNN, one input channel)."""
+    out_dim: int
+    """Outputs: regression targets or classes."""
+    width: int
+    """Hidden units per layer (MLP) or channels per conv layer (CNN)."""
+    depth: int
+    """Hidden layers (MLP) or conv layers (CNN)."""
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise InputError(f"family must be one of {', '.join(FAMILIES)}; got {self.family!r}")
+        if self.width < 1:
+            raise InputError(f"width must be a positive integer; got {self.width!r}")
+        if self.depth < (1 if self.family == "cnn" else 0):
+            raise InputError(f"depth must be >= {1 if self.family == 'cnn' else 0} for "
+                             f"{self.family}; got {self.depth!r}")
+        if self.family == "cnn" and conv_lengths(self)[-1] < 1:
+            raise InputError(f"depth={self.depth} conv layers shrink a length-{self.in_dim} "
+                             "input to nothing; use fewer layers")
+
+
+def conv_layers(spec: StudentSpec) -> list[tuple[int, int, int]]:
+    """CNN layers as (c_in, c_out, kernel); stride 2, padding 1."""
+    return [(1 if i == 0 else spec.width, spec.width, 5 if i == 0 else 3) for i in range(spec.depth)]
+
+
+def conv_lengths(spec: StudentSpec) -> list[int]:
+    """Signal length after each CNN layer, starting with the input length."""
+    lengths = [spec.in_dim]
+    for _, _, k in conv_layers(spec):
+        lengths.append((lengths[-1] + 2 - k) // 2 + 1)
+    return lengths
+
+
+def param_shapes(spec: StudentSpec) -> dict[str, tuple[int, ...]]:
+    """Per-student parameter shapes, in forward order. Dense weights are (fan_in, fan_out)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    if spec.family == "mlp":
+        dims = [spec.in_dim] + [spec.width] * spec.depth + [spec.out_dim]
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
+            shapes[f"w{i}"], shapes[f"b{i}"] = (a, b), (b,)
+    else:
+        for i, (c_in, c_out, k) in enumerate(conv_layers(spec)):
+            shapes[f"w{i}"], shapes[f"b{i}"] = (c_out, c_in, k), (c_out,)
+        flat = spec.width * conv_lengths(spec)[-1]
+        shapes[f"w{spec.depth}"], shapes[f"b{spec.depth}"] = (flat, spec.out_dim), (spec.out_dim,)
+    return shapes
+
+
+def count_params(spec: StudentSpec) -> int:
+    """Trainable parameters (weights + biases) of one student."""
+    return sum(math.prod(s) for s in param_shapes(spec).values())
+
+
+def macs_per_example(spec: StudentSpec) -> int:
+    """Multiply-accumulates of one forward pass on one example (weights only, biases ignored)."""
+    shapes = param_shapes(spec)
+    if spec.family == "mlp":
+        return sum(math.prod(s) for k, s in shapes.items() if k.startswith("w"))
+    lengths = conv_lengths(spec)
+    conv = sum(c_out * c_in * k * lengths[i + 1] for i, (c_in, c_out, k) in enumerate(conv_layers(spec)))
+    return conv + math.prod(shapes[f"w{spec.depth}"])
+
+
+def flops_infer(spec: StudentSpec) -> int:
+    """Inference FLOPs per example = 2 * MACs (one multiply + one add per MAC)."""
+    return 2 * macs_per_example(spec)
+
+
+def flops_train(spec: StudentSpec, examples_seen: int) -> int:
+    """Training FLOPs = 6 * MACs * examples seen (forward 2, backward 4 FLOPs per MAC; the
+    MAC-based form of Kaplan's C ~ 6 N D). Evaluation passes are not counted."""
+    return 6 * macs_per_example(spec) * int(examples_seen)
+
+
+def init_params(spec: StudentSpec, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """One student's parameters, PyTorch-default uniform init, drawn in a fixed order."""
+    params = {}
+    shapes = param_shapes(spec)
+    for name, shape in shapes.items():
+        if name.startswith("w"):
+            fan_in = shape[0] if len(shape) == 2 else shape[1] * shape[2]
+        else:
+            w = shapes["w" + name[1:]]
+            fan_in = w[0] if len(w) == 2 else w[1] * w[2]
+        bound = 1.0 / math.sqrt(fan_in)
+        params[name] = (torch.rand(shape, generator=generator) * 2 - 1) * bound
+    return params
+
+
+def stack_params(per_student: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack S students' parameter dicts into one dict of (S, *shape) tensors."""
+    return {k: torch.stack([p[k] for p in per_student]) for k in per_student[0]}
+
+
+def forward(spec: StudentSpec, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """Outputs (S, B, out_dim) of S stacked students; x is (S, B, in_dim), student s sees x[s]."""
+    if spec.family == "mlp":
+        h = x
+        for i in range(spec.depth + 1):
+            # (S, B, fan_in) @ (S, fan_in, fan_out) + (S, 1, fan_out) -> (S, B, fan_out)
+            h = torch.baddbmm(params[f"b{i}"].unsqueeze(1), h, params[f"w{i}"])
+            if i < spec.depth:
+                h = torch.relu(h)
+        return h
+    s, b, length = x.shape
+    h = x.permute(1, 0, 2)  # (B, S * 1, L): student s owns channel group s
+    for i, (c_in, c_out, k) in enumerate(conv_layers(spec)):
+        w = params[f"w{i}"].reshape(s * c_out, c_in, k)  # (S * C_out, C_in, k)
+        h = torch.relu(F.conv1d(h, w, params[f"b{i}"].reshape(-1), stride=2, padding=1, groups=s))
+    h = h.reshape(b, s, -1).permute(1, 0, 2)  # (B, S * C, L') -> (S, B, C * L')
+    head = spec.depth
+    return torch.baddbmm(params[f"b{head}"].unsqueeze(1), h, params[f"w{head}"])
+
+
+def forward_shared(spec: StudentSpec, params: dict[str, torch.Tensor], x: torch.Tensor,
+                   chunk: int | None = None) -> torch.Tensor:
+    """Outputs (S, N, out_dim) of S students on one shared input x (N, in_dim), in chunks of
+    examples sized so one hidden activation stays under ~2^24 floats (64 MB)."""
+    s = next(iter(params.values())).shape[0]
+    if chunk is None:
+        per_example = s * max(spec.width * (spec.in_dim if spec.family == "cnn" else 1), spec.in_dim)
+        chunk = max(64, min(8192, 2 ** 24 // per_example))
+    outs = [forward(spec, params, xc.unsqueeze(0).expand(s, *xc.shape))
+            for xc in torch.split(x, chunk)]
+    return torch.cat(outs, dim=1)
+
+
+def to_module(spec: StudentSpec, params: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """A plain ``nn.Sequential`` holding one student's (unstacked) parameters, for reference
+    per-model training; the CNN expects input (B, 1, L)."""
+    layers: list[torch.nn.Module] = []
+    if spec.family == "mlp":
+        for i in range(spec.depth + 1):
+            w = params[f"w{i}"]
+            lin = torch.nn.Linear(w.shape[0], w.shape[1])
+            with torch.no_grad():
+                lin.weight.copy_(w.T)
+                lin.bias.copy_(params[f"b{i}"])
+            layers += [lin] + ([torch.nn.ReLU()] if i < spec.depth else [])
+        return torch.nn.Sequential(*layers)
+    for i, (c_in, c_out, k) in enumerate(conv_layers(spec)):
+        conv = torch.nn.Conv1d(c_in, c_out, k, stride=2, padding=1)
+        with torch.no_grad():
+            conv.weight.copy_(params[f"w{i}"])
+            conv.bias.copy_(params[f"b{i}"])
+        layers += [conv, torch.nn.ReLU()]
+    w = params[f"w{spec.depth}"]
+    head = torch.nn.Linear(w.shape[0], w.shape[1])
+    with torch.no_grad():
+        head.weight.copy_(w.T)
+        head.bias.copy_(params[f"b{spec.depth}"])
+    return torch.nn.Sequential(*layers, torch.nn.Flatten(), head)
+
+
+def pad_params(params: dict[str, torch.Tensor], spec: StudentSpec, to: StudentSpec) -> dict[str, torch.Tensor]:
+    """Embed one student's params in the shape of a wider spec (same family/depth), zero-padded.
+
+    Exact, not an approximation: a padded hidden unit has zero incoming weights and bias, so its
+    ReLU output and (relu'(0) = 0 in PyTorch) every gradient touching it are exactly 0, and Adam
+    leaves a parameter whose gradient is always 0 at 0. The real units train as in the narrow net.
+    """
+    if (spec.family, spec.depth, spec.in_dim, spec.out_dim) != (to.family, to.depth, to.in_dim, to.out_dim) \
+            or spec.width > to.width:
+        raise ValueError(f"cannot pad {spec} into {to}")
+    out = {}
+    if spec.family == "cnn":  # head input is (C * L') channel-major: pad channel blocks
+        length = conv_lengths(spec)[-1]
+    for name, shape in param_shapes(to).items():
+        p = params[name]
+        z = torch.zeros(shape, dtype=p.dtype)
+        if spec.family == "cnn" and name == f"w{spec.depth}":
+            z.view(to.width, length, -1)[: spec.width] = p.view(spec.width, length, -1)
+        else:
+            z[tuple(slice(0, d) for d in p.shape)] = p
+        out[name] = z
+    return out
+
+
+@torch.no_grad()
+def mlp_grads(spec: StudentSpec, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+              kind: str) -> dict[str, torch.Tensor]:
+    """Hand-written backward pass of S stacked MLPs: gradients of sum_s mean_b loss_s(b).
+
+    The same maths autograd does, in ~4 kernels per layer instead of ~15 plus graph bookkeeping,
+    which is what dominates small models on a CPU. x (S, B, in); y (S, B, out) float for
+    regression (loss = squared error averaged over outputs) or (S, B) int64 class labels
+    (cross-entropy). ReLU's derivative at 0 is taken as 0, as in PyTorch, so zero-padded units
+    stay exactly 0 (see ``pad_params``).
+    """
+    acts, pres = [x], []
+    h = x
+    for i in range(spec.depth + 1):
+        h = torch.baddbmm(params[f"b{i}"].unsqueeze(1), h, params[f"w{i}"])  # (S, B, fan_out)
+        if i < spec.depth:
+            pres.append(h)
+            h = torch.relu(h)
+            acts.append(h)
+    s, b, out_dim = h.shape
+    if kind == "classification":
+        g = torch.softmax(h, dim=-1)  # (S, B, C)
+        g.scatter_add_(-1, y.unsqueeze(-1), torch.full((s, b, 1), -1.0, dtype=g.dtype, device=g.device))
+        g.mul_(1.0 / b)
+    else:
+        g = (h - y).mul_(2.0 / (b * out_dim))  # (S, B, out)
+    grads: dict[str, torch.Tensor] = {}
+    for i in range(spec.depth, -1, -1):
+        grads[f"w{i}"] = torch.bmm(acts[i].transpose(1, 2), g)  # (S, fan_in, fan_out)
+        grads[f"b{i}"] = g.sum(1)  # (S, fan_out)
+        if i > 0:
+            g = torch.bmm(g, params[f"w{i}"].transpose(1, 2))  # (S, B, fan_in)
+            g = torch.ops.aten.threshold_backward(g, pres[i - 1], 0.0)  # g * (pre > 0), one kernel
+    return grads

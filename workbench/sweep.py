@@ -1,0 +1,175 @@
+"""Batched sweep engine: a grid of students -> one tidy table, cached row by row on disk.
+
+    cfg = SweepConfig(task=task_config("teacher-regression"), widths=(8, 32), sizes=(256, 1024))
+    table = run_sweep(cfg)            # one row per student; rerun = instant
+
+Runs that share a shape and optimiser settings (``RunConfig.group_key``: everything but n and
+seed) are trained together in one stacked tensor, at most ``max_group`` at a time. Groups are
+formed from the *full* grid before the cache is consulted, so a resumed sweep stacks students
+exactly as an uninterrupted one would. When a group finishes, each of its rows is written to
+``<cache_dir>/sweep/<key>.json`` atomically (temp file + ``os.replace``); the key hashes the
+row's full config, so an interrupted sweep keeps all finished groups and a rerun trains only
+what is missing. The returned table is always read back from those files, so a resumed table
+equals an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from workbench.errors import InputError
+from workbench.students import StudentSpec, count_params, flops_infer, flops_train
+from workbench.sweep_train import RunConfig, spec_of, train_stack
+from workbench.tasks import TaskConfig, make_task, task_in_dim
+
+DEFAULT_CACHE = Path(os.environ.get("WORKBENCH_CACHE", "data/cache"))
+
+
+def default_device() -> str:
+    """``cuda`` when present, else ``cpu``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A grid of students: widths x depths x sizes x seeds on one task with one optimiser."""
+
+    task: TaskConfig = field(default_factory=TaskConfig)
+    """The task every student is trained on."""
+    family: str = "mlp"
+    """Student family: ``mlp`` or ``cnn``."""
+    widths: tuple[int, ...] = (8, 32)
+    """Hidden widths (MLP units or CNN channels)."""
+    depths: tuple[int, ...] = (1,)
+    """Hidden layers (MLP) or conv layers (CNN)."""
+    sizes: tuple[int, ...] = (256, 1024)
+    """Training-set sizes n (nested prefixes of the task pool)."""
+    seeds: tuple[int, ...] = (0,)
+    """Student seeds."""
+    steps: int = 1000
+    """Adam steps per student."""
+    batch_size: int = 256
+    """Examples per step."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    early_stopping: bool = False
+    """Restore the parameters with the best validation loss (checked every eval_every steps)."""
+    eval_every: int = 100
+    """Steps between validation checks when early_stopping is on."""
+
+    def validate(self) -> "SweepConfig":
+        """Raise InputError naming the first bad field; return self."""
+        self.task.validate()
+        for name in ("widths", "depths", "sizes", "seeds"):
+            values = getattr(self, name)
+            if len(values) == 0:
+                raise InputError(f"{name} must list at least one value; got an empty grid")
+            low = 0 if name in ("depths", "seeds") else 1
+            bad = [v for v in values if int(v) != v or v < low]
+            if bad:
+                raise InputError(f"{name} must be integers >= {low}; got {bad[0]!r}")
+        too_big = [n for n in self.sizes if n > self.task.pool_size]
+        if too_big:
+            raise InputError(f"sizes must be <= the task's pool_size={self.task.pool_size}; "
+                             f"got {too_big[0]} (raise pool_size)")
+        for name in ("steps", "batch_size", "eval_every"):
+            if int(getattr(self, name)) < 1:
+                raise InputError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
+        if not self.lr > 0:
+            raise InputError(f"lr must be > 0; got {self.lr!r}")
+        for w in self.widths:  # shape checks, e.g. a CNN too deep for its input length
+            for d in self.depths:
+                StudentSpec(self.family, task_in_dim(self.task), 2, w, d)
+        return self
+
+    def runs(self) -> list[RunConfig]:
+        """Every student of the grid, in a fixed order."""
+        self.validate()
+        return [RunConfig(self.task, self.family, w, d, n, s, self.steps, self.batch_size,
+                          self.lr, self.early_stopping, self.eval_every)
+                for w in self.widths for d in self.depths for n in self.sizes for s in self.seeds]
+
+
+def groups(runs: list[RunConfig], max_group: int = 64, pack_widths: bool = False) -> list[list[RunConfig]]:
+    """Split runs into stacks: equal group_key, at most max_group each, in first-seen order."""
+    by_key: dict[tuple, list[RunConfig]] = {}
+    for r in runs:
+        by_key.setdefault(r.group_key(pack_widths), []).append(r)
+    return [rs[i:i + max_group] for rs in by_key.values() for i in range(0, len(rs), max_group)]
+
+
+def row_columns(run: RunConfig) -> dict:
+    """The config columns of a run's row (task columns first)."""
+    return {**run.task.columns(), "family": run.family, "width": run.width, "depth": run.depth,
+            "n": run.n, "seed": run.seed, "steps": run.steps, "batch_size": run.batch_size,
+            "lr": run.lr, "early_stopping": run.early_stopping, "eval_every": run.eval_every}
+
+
+def _cache_path(cache_dir: Path, run: RunConfig) -> Path:
+    return Path(cache_dir) / "sweep" / f"{run.key()}.json"
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    """Write JSON to path via a temp file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    with os.fdopen(fd, "w") as f:
+        json.dump(obj, f)
+    os.chmod(tmp, 0o644)  # mkstemp makes 0600; cache rows are meant to be shared
+    os.replace(tmp, path)
+
+
+def train_group(group: list[RunConfig], device: str) -> list[dict]:
+    """Train one stack and return its finished rows (config + measured columns)."""
+    task = make_task(group[0].task)
+    res = train_stack(task, group, device)
+    rows = []
+    for run, m in zip(group, res.metrics):
+        spec = spec_of(run, task)
+        rows.append({**row_columns(run), "params": count_params(spec),
+                     "flops_train": flops_train(spec, run.steps * run.batch_size),
+                     "flops_infer": flops_infer(spec), **m,
+                     "seconds": res.seconds / len(group), "group_size": len(group),
+                     "device": device, "key": run.key()})
+    return rows
+
+
+def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path = DEFAULT_CACHE,
+              device: str | None = None, max_group: int = 64, progress: bool = True,
+              max_new_groups: int | None = None, pack_widths: bool | None = None) -> pd.DataFrame:
+    """Train every student of the grid that is not cached; return the full tidy table.
+
+    max_new_groups: stop after training this many groups (simulates an interruption; the
+    returned table then holds only the rows finished so far). pack_widths: stack students of
+    different widths together, zero-padded (exact; fewer, larger kernels); default on CUDA only,
+    where padding is nearly free.
+    """
+    runs = cfg.runs() if isinstance(cfg, SweepConfig) else list(cfg)
+    device = device or default_device()
+    pack_widths = device.startswith("cuda") if pack_widths is None else pack_widths
+    cache_dir = Path(cache_dir)
+    todo = [g for g in groups(runs, max_group, pack_widths)
+            if any(not _cache_path(cache_dir, r).exists() for r in g)]
+    bar = tqdm(total=sum(len(g) for g in todo), desc="sweep", unit="student", disable=not progress)
+    for i, group in enumerate(todo):
+        if max_new_groups is not None and i >= max_new_groups:
+            break
+        missing = [r for r in group if not _cache_path(cache_dir, r).exists()]
+        for run, row in zip(missing, train_group(missing, device)):
+            write_json_atomic(_cache_path(cache_dir, run), row)
+        bar.update(len(group))
+    bar.close()
+    rows = []
+    for r in runs:
+        path = _cache_path(cache_dir, r)
+        if path.exists():
+            rows.append(json.loads(path.read_text()))
+    return pd.DataFrame(rows)

@@ -1,0 +1,264 @@
+"""Batched training of many students at once, and the plain per-model loop it must agree with.
+
+Each student's randomness depends only on its own config: the init comes from a generator
+seeded by (shape, seed), the minibatch indices from a generator seeded by (n, batch size, seed,
+task). Minibatches are drawn uniformly with replacement from the student's own nested training
+prefix, in fixed chunks of ``INDEX_CHUNK`` steps, so what else shares the stack never changes a
+student's numbers (up to float summation order).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+
+from workbench.students import (StudentSpec, forward, forward_shared, init_params, mlp_grads, pad_params,
+                                stack_params, to_module)
+from workbench.sweep_adam import StackAdam
+from workbench.tasks import Task, TaskConfig
+
+INDEX_CHUNK = 64  # steps of minibatch indices drawn per generator call
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One student's full training config: one row of a sweep table, and its cache key."""
+
+    task: TaskConfig
+    """The task (teacher, data sizes, noise)."""
+    family: str = "mlp"
+    """Student family: ``mlp`` or ``cnn``."""
+    width: int = 32
+    """Hidden units (MLP) or channels (CNN)."""
+    depth: int = 1
+    """Hidden layers (MLP) or conv layers (CNN)."""
+    n: int = 1024
+    """Training examples: the first n rows of the task's pool."""
+    seed: int = 0
+    """Student seed: init and minibatch order."""
+    steps: int = 1000
+    """Adam steps (the fixed budget)."""
+    batch_size: int = 256
+    """Examples per step, drawn with replacement from the n training examples."""
+    lr: float = 1e-3
+    """Adam learning rate."""
+    early_stopping: bool = False
+    """Keep the parameters with the lowest validation loss seen at the evaluation points."""
+    eval_every: int = 100
+    """Steps between validation evaluations when early_stopping is on."""
+
+    def key(self) -> str:
+        """Stable hash of the full config (the cache key)."""
+        # "v": bump when training semantics change, so old cached rows stop matching
+        blob = json.dumps({"v": 1, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+    def group_key(self, pack_widths: bool = False) -> tuple:
+        """Runs with equal group keys are trained in one stack (n and seed may differ; with
+        pack_widths, the width too: narrower students are zero-padded to the widest)."""
+        return (self.task, self.family, None if pack_widths else self.width, self.depth,
+                self.steps, self.batch_size, self.lr, self.early_stopping, self.eval_every)
+
+
+def _seed_of(*parts) -> int:
+    return int(hashlib.sha256(repr(parts).encode()).hexdigest()[:15], 16)
+
+
+def init_seed(run: RunConfig, spec: StudentSpec) -> int:
+    """Init depends on shape and seed only: students differing only in n share their init."""
+    return _seed_of("init", spec, run.seed)
+
+
+def data_seed(run: RunConfig) -> int:
+    return _seed_of("data", run.task, run.n, run.batch_size, run.seed)
+
+
+def spec_of(run: RunConfig, task: Task) -> StudentSpec:
+    return StudentSpec(run.family, task.in_dim, task.out_dim, run.width, run.depth)
+
+
+def stack_spec(runs: list[RunConfig], task: Task) -> StudentSpec:
+    """The shape of a stack: the widest member's (all members share family and depth)."""
+    return spec_of(max(runs, key=lambda r: r.width), task)
+
+
+def make_adam(params, lr: float) -> torch.optim.Optimizer:
+    """Adam with PyTorch's fused kernel where the build has it (same maths, fewer launches)."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
+def initial_params(run: RunConfig, spec: StudentSpec) -> dict[str, torch.Tensor]:
+    return init_params(spec, torch.Generator().manual_seed(init_seed(run, spec)))
+
+
+class _Batches:
+    """Per-student minibatch indices, drawn INDEX_CHUNK steps at a time from own generators."""
+
+    def __init__(self, runs: list[RunConfig], device):
+        self.gens = [torch.Generator().manual_seed(data_seed(r)) for r in runs]
+        self.runs, self.device, self.idx = runs, device, None
+
+    def at(self, step: int) -> torch.Tensor:
+        j = step % INDEX_CHUNK
+        if j == 0:  # (INDEX_CHUNK, S, B): each step's slice is contiguous
+            self.idx = torch.stack([torch.randint(r.n, (INDEX_CHUNK, r.batch_size), generator=g)
+                                    for r, g in zip(self.runs, self.gens)], dim=1).to(self.device)
+        return self.idx[j]  # (S, B)
+
+
+def per_example_loss(kind: str, out: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, error) per example, each (S, N): cross-entropy and 0/1 error, or squared error
+    (mean over outputs) for both in regression."""
+    if kind == "classification":
+        s, n, c = out.shape
+        loss = F.cross_entropy(out.reshape(s * n, c), y.reshape(-1), reduction="none").view(s, n)
+        return loss, (out.argmax(-1) != y).float()
+    loss = ((out - y) ** 2).mean(-1)
+    return loss, loss
+
+
+@dataclass
+class StackResult:
+    """What training a stack returns: per-student metrics, final and (optionally) rewind params."""
+
+    metrics: list[dict]
+    params: dict[str, torch.Tensor]
+    rewind: dict[str, torch.Tensor] | None = None
+    seconds: float = 0.0
+
+
+@torch.no_grad()
+def evaluate(task: Task, spec: StudentSpec, params: dict[str, torch.Tensor], ns: list[int]) -> list[dict]:
+    """train/val/test loss and error of S stacked students; student s's train set is its prefix."""
+    device = next(iter(params.values())).device
+    s, max_n = len(ns), max(ns)
+    res: list[dict] = [{} for _ in ns]
+    splits = {"train": (task.x_pool[:max_n], task.y_pool[:max_n]), "val": (task.x_val, task.y_val),
+              "test": (task.x_test, task.y_test)}
+    for split, (x, y) in splits.items():
+        x, y = x.to(device), y.to(device)
+        out = forward_shared(spec, params, x)  # (S, N, out)
+        loss, err = per_example_loss(task.kind, out, y.unsqueeze(0).expand(s, *y.shape))
+        if split == "train":  # average each student over its own prefix only
+            keep = (torch.arange(max_n, device=device)[None, :] < torch.tensor(ns, device=device)[:, None]).float()
+            loss = (loss * keep).sum(1) / keep.sum(1)
+            err = (err * keep).sum(1) / keep.sum(1)
+        else:
+            loss, err = loss.mean(1), err.mean(1)
+        for i in range(s):
+            res[i][f"{split}_loss"] = float(loss[i])
+            res[i][f"{split}_error"] = float(err[i])
+    return res
+
+
+def train_stack(task: Task, runs: list[RunConfig], device="cpu", *,
+                init: dict[str, torch.Tensor] | None = None,
+                masks: dict[str, torch.Tensor] | None = None,
+                steps: int | None = None, rewind_step: int | None = None) -> StackResult:
+    """Train S students (equal ``group_key``) together with Adam on stacked parameters.
+
+    init: stacked starting params (default: each run's own seeded init). masks: stacked 0/1
+    tensors for some params (pruning); masked entries are held at exactly 0. steps: override
+    of the run's step budget. rewind_step: also return the params after that many steps.
+    """
+    t0 = time.perf_counter()
+    spec = stack_spec(runs, task)  # widest member; narrower students are zero-padded (exact)
+    lr, budget = runs[0].lr, runs[0].steps if steps is None else steps
+    start = init if init is not None else stack_params(
+        [pad_params(initial_params(r, spec_of(r, task)), spec_of(r, task), spec) for r in runs])
+    autograd = spec.family != "mlp"  # MLPs use the hand-written backward (students.mlp_grads)
+    params = {k: v.detach().clone().to(device).requires_grad_(autograd) for k, v in start.items()}
+    masks = {k: m.to(device) for k, m in (masks or {}).items()}
+    with torch.no_grad():
+        for k, m in masks.items():
+            params[k].mul_(m)
+    opt = StackAdam(list(params.values()), lr)
+    x_pool = task.x_pool[: max(r.n for r in runs)].to(device)
+    y_pool = task.y_pool[: len(x_pool)].to(device)
+    batches = _Batches(runs, device)
+    s = len(runs)
+    early = runs[0].early_stopping
+    best_loss = torch.full((s,), float("inf"), device=device)
+    best_step = torch.full((s,), budget, dtype=torch.long)
+    best = {k: v.detach().clone() for k, v in params.items()} if early else None
+    rewind = None
+    for step in range(budget + 1):
+        if rewind_step is not None and step == rewind_step:
+            rewind = {k: v.detach().clone().cpu() for k, v in params.items()}
+        if early and (step % runs[0].eval_every == 0 or step == budget):
+            with torch.no_grad():
+                out = forward_shared(spec, params, task.x_val.to(device))
+                yv = task.y_val.to(device)
+                vloss = per_example_loss(task.kind, out, yv.unsqueeze(0).expand(s, *yv.shape))[0].mean(1)
+                better = vloss < best_loss
+                best_loss = torch.where(better, vloss, best_loss)
+                best_step = torch.where(better.cpu(), torch.tensor(step), best_step)
+                for k in params:
+                    shape = (s,) + (1,) * (params[k].dim() - 1)
+                    best[k] = torch.where(better.view(shape), params[k].detach(), best[k])
+        if step == budget:
+            break
+        idx = batches.at(step).reshape(-1)  # (S * B,)
+        xb = x_pool.index_select(0, idx).view(s, -1, *x_pool.shape[1:])  # (S, B, in)
+        yb = y_pool.index_select(0, idx).view(s, -1, *y_pool.shape[1:])  # (S, B[, out])
+        if autograd:
+            out = forward(spec, params, xb)  # (S, B, out)
+            loss = per_example_loss(task.kind, out, yb)[0].mean(1).sum()  # sum of per-student means
+            grads = dict(zip(params, torch.autograd.grad(loss, list(params.values()))))
+        else:  # hand-written backward: same numbers, far less overhead
+            grads = mlp_grads(spec, params, xb, yb, task.kind)
+        for k, m in masks.items():
+            grads[k].mul_(m)
+        opt.step([grads[k] for k in params])
+        if masks:
+            with torch.no_grad():
+                for k, m in masks.items():
+                    params[k].mul_(m)
+    final = {k: (best[k] if early else v).detach() for k, v in params.items()}
+    metrics = evaluate(task, spec, final, [r.n for r in runs])
+    for m, b in zip(metrics, best_step.tolist()):
+        m["best_step"] = int(b)
+    if device != "cpu" and torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return StackResult(metrics, {k: v.cpu() for k, v in final.items()}, rewind,
+                       time.perf_counter() - t0)
+
+
+def train_single(task: Task, run: RunConfig, device="cpu", fused_adam: bool = True) -> dict:
+    """Reference: a plain per-model loop (``nn.Sequential``, its own ``torch.optim.Adam``), with
+    the same init and minibatch indices as the batched engine. No early stopping.
+    fused_adam=False uses ``torch.optim.Adam``'s defaults instead of its fused kernel."""
+    t0 = time.perf_counter()
+    spec = spec_of(run, task)
+    model = to_module(spec, initial_params(run, spec)).to(device)
+    opt = (make_adam(list(model.parameters()), run.lr) if fused_adam
+           else torch.optim.Adam(model.parameters(), lr=run.lr))
+    batches = _Batches([run], device)
+    x_pool, y_pool = task.x_pool[: run.n].to(device), task.y_pool[: run.n].to(device)
+    reshape = (lambda x: x.unsqueeze(1)) if spec.family == "cnn" else (lambda x: x)
+    for step in range(run.steps):
+        idx = batches.at(step)[0]  # (B,)
+        out = model(reshape(x_pool[idx]))  # (B, out)
+        if task.kind == "classification":
+            loss = F.cross_entropy(out, y_pool[idx])
+        else:
+            loss = ((out - y_pool[idx]) ** 2).mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        res = {}
+        for split, (x, y) in {"train": (x_pool, y_pool), "test": (task.x_test, task.y_test)}.items():
+            out = model(reshape(x.to(device)))[None]
+            loss, err = per_example_loss(task.kind, out, y.to(device)[None])
+            res[f"{split}_loss"], res[f"{split}_error"] = float(loss.mean()), float(err.mean())
+    res["seconds"] = time.perf_counter() - t0
+    return res

@@ -1,0 +1,259 @@
+"""Seeded, offline task generation: teacher-student regression/classification, MNIST-1D, digits.
+
+Every task is a pure function of its :class:`TaskConfig`. A task holds one seeded training
+*pool*; a training set of size n is the first n rows of the pool, so sets of different sizes are
+nested (prefixes). The validation split and the (large) test set are fixed per task config.
+
+Teacher-student follows Sharma & Kaplan 2020: inputs uniform on [-0.5, 0.5]^input_dim with only
+the first ``intrinsic_dim`` features varying (the rest are held at 0), a random ReLU MLP teacher
+with weights and biases N(0, 1/fan_in). Deviations, chosen so that losses are comparable across
+teachers: each teacher output is standardised (zero mean, unit variance) using a fixed reference
+sample of 4,096 inputs; classification labels are the argmax of the standardised outputs.
+Label noise touches the pool and the validation split only; the test set is clean, so test
+error measures distance from the teacher (noise error is then visible as a train/test gap).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from workbench.errors import InputError
+
+TASKS = ("teacher-regression", "teacher-classification", "mnist1d", "digits")
+
+# independent random streams of one task seed (numpy SeedSequence spawn keys)
+_TEACHER, _POOL, _VAL, _TEST, _NOISE_POOL, _NOISE_VAL, _REF, _SHUFFLE = range(8)
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    """Everything that defines a task; part of every sweep row's cache key."""
+
+    name: str = "teacher-regression"
+    """One of ``TASKS``."""
+    seed: int = 0
+    """Task seed: teacher weights, inputs, noise, and (digits) the shuffle."""
+    pool_size: int = 16384
+    """Rows in the training pool; every training size n must be <= pool_size."""
+    val_size: int = 1024
+    """Rows in the validation split (early stopping)."""
+    test_size: int = 8192
+    """Rows in the fixed test set."""
+    input_dim: int = 20
+    """Teacher tasks: ambient input dimension (Sharma & Kaplan use 20)."""
+    intrinsic_dim: int = 4
+    """Teacher tasks: number of input features that vary (the manifold dimension d)."""
+    teacher_width: int = 64
+    """Teacher tasks: hidden width of the teacher (Sharma & Kaplan use 600)."""
+    teacher_depth: int = 2
+    """Teacher tasks: number of hidden layers of the teacher."""
+    n_outputs: int = 1
+    """teacher-regression: output dimension."""
+    n_classes: int = 10
+    """teacher-classification: number of classes (teacher output dimension)."""
+    label_noise: float = 0.0
+    """Regression: std of gaussian noise added to standardised targets. Classification: fraction
+    of labels replaced by a different, uniformly random class. Pool and validation only."""
+
+    def validate(self) -> "TaskConfig":
+        """Raise InputError naming the first bad field; return self."""
+        if self.name not in TASKS:
+            raise InputError(f"task must be one of {', '.join(TASKS)}; got {self.name!r}")
+        for field in ("pool_size", "val_size", "test_size", "input_dim", "intrinsic_dim",
+                      "teacher_width", "teacher_depth", "n_outputs"):
+            if int(getattr(self, field)) < 1:
+                raise InputError(f"{field} must be a positive integer; got {getattr(self, field)!r}")
+        if self.n_classes < 2:
+            raise InputError(f"n_classes must be >= 2; got {self.n_classes!r}")
+        if self.intrinsic_dim > self.input_dim:
+            raise InputError(f"intrinsic_dim must be <= input_dim={self.input_dim}; "
+                             f"got {self.intrinsic_dim!r}")
+        if not self.label_noise >= 0 or (self.name != "teacher-regression" and self.label_noise > 1):
+            raise InputError(f"label_noise must be >= 0 (a fraction <= 1 for classification); "
+                             f"got {self.label_noise!r}")
+        if self.name == "digits" and self.pool_size + self.val_size + self.test_size > 1797:
+            raise InputError("digits has 1797 examples: pool_size + val_size + test_size must be "
+                             f"<= 1797; got {self.pool_size + self.val_size + self.test_size}")
+        return self
+
+    def columns(self) -> dict:
+        """The config as tidy-table columns (``task`` for the name, ``task_*`` for the rest)."""
+        d = dataclasses.asdict(self)
+        return {"task": d.pop("name"), **{f"task_{k}": v for k, v in d.items()}}
+
+
+@dataclass(frozen=True)
+class Task:
+    """A generated task. ``x_*`` are float32, ``y_*`` float32 (N, out) or int64 (N,)."""
+
+    config: TaskConfig
+    kind: str  # "regression" | "classification"
+    x_pool: torch.Tensor
+    y_pool: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+    @property
+    def in_dim(self) -> int:
+        return int(self.x_pool.shape[1])
+
+    @property
+    def out_dim(self) -> int:
+        """Student output units: regression outputs or number of classes."""
+        if self.kind == "regression":
+            return int(self.y_pool.shape[1])
+        return int(self.config.n_classes) if self.config.name != "digits" else 10
+
+    def train_subset(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The nested training set of size n: the first n rows of the pool."""
+        if not 1 <= n <= len(self.x_pool):
+            raise InputError(f"training size n must be in [1, pool_size={len(self.x_pool)}]; got {n!r}")
+        return self.x_pool[:n], self.y_pool[:n]
+
+
+def _rng(seed: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(stream)]))
+
+
+def teacher_weights(cfg: TaskConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Random ReLU teacher: [(W (fan_in, fan_out), b (fan_out,)), ...], entries N(0, 1/fan_in)."""
+    out = cfg.n_outputs if cfg.name == "teacher-regression" else cfg.n_classes
+    dims = [cfg.input_dim] + [cfg.teacher_width] * cfg.teacher_depth + [out]
+    rng = _rng(cfg.seed, _TEACHER)
+    layers = []
+    for fan_in, fan_out in zip(dims[:-1], dims[1:]):
+        std = 1.0 / np.sqrt(fan_in)
+        layers.append((rng.normal(0, std, (fan_in, fan_out)), rng.normal(0, std, fan_out)))
+    return layers
+
+
+def teacher_forward(layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> np.ndarray:
+    """Raw teacher outputs (N, out) for inputs x (N, input_dim), float64."""
+    h = x
+    for i, (w, b) in enumerate(layers):
+        h = h @ w + b
+        if i < len(layers) - 1:
+            h = np.maximum(h, 0.0)
+    return h
+
+
+def _teacher_inputs(cfg: TaskConfig, n: int, stream: int) -> np.ndarray:
+    """(n, input_dim) inputs, first intrinsic_dim features U[-0.5, 0.5], the rest 0.
+    Row-major draws from one stream, so the first k rows do not depend on n."""
+    x = np.zeros((n, cfg.input_dim))
+    x[:, : cfg.intrinsic_dim] = _rng(cfg.seed, stream).random((n, cfg.intrinsic_dim)) - 0.5
+    return x
+
+
+def _make_teacher_task(cfg: TaskConfig) -> Task:
+    layers = teacher_weights(cfg)
+    ref = teacher_forward(layers, _teacher_inputs(cfg, 4096, _REF))
+    mu, sd = ref.mean(0), ref.std(0) + 1e-12
+    clean = {s: (teacher_forward(layers, _teacher_inputs(cfg, n, s)) - mu) / sd
+             for s, n in ((_POOL, cfg.pool_size), (_VAL, cfg.val_size), (_TEST, cfg.test_size))}
+    xs = {s: _teacher_inputs(cfg, n, s)
+          for s, n in ((_POOL, cfg.pool_size), (_VAL, cfg.val_size), (_TEST, cfg.test_size))}
+    ys = {}
+    for s, noise_stream in ((_POOL, _NOISE_POOL), (_VAL, _NOISE_VAL), (_TEST, None)):
+        y = clean[s]
+        rng = _rng(cfg.seed, noise_stream) if noise_stream is not None else None
+        if cfg.name == "teacher-regression":
+            if rng is not None and cfg.label_noise > 0:
+                y = y + cfg.label_noise * rng.standard_normal(y.shape)
+            ys[s] = torch.tensor(y, dtype=torch.float32)
+        else:
+            labels = y.argmax(1)
+            if rng is not None and cfg.label_noise > 0:
+                flip = rng.random(len(labels)) < cfg.label_noise
+                # shift by 1..C-1 so a flipped label is always a *different* class
+                shift = rng.integers(1, cfg.n_classes, len(labels))
+                labels = np.where(flip, (labels + shift) % cfg.n_classes, labels)
+            ys[s] = torch.tensor(labels, dtype=torch.int64)
+    kind = "regression" if cfg.name == "teacher-regression" else "classification"
+    f32 = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
+    return Task(cfg, kind, f32(xs[_POOL]), ys[_POOL], f32(xs[_VAL]), ys[_VAL],
+                f32(xs[_TEST]), ys[_TEST])
+
+
+def _split_real(cfg: TaskConfig, x: np.ndarray, y: np.ndarray) -> Task:
+    """pool | val | test, in that order of rows."""
+    p, v, t = cfg.pool_size, cfg.val_size, cfg.test_size
+    f32 = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
+    i64 = lambda a: torch.tensor(a, dtype=torch.int64)  # noqa: E731
+    return Task(cfg, "classification", f32(x[:p]), i64(y[:p]), f32(x[p:p + v]), i64(y[p:p + v]),
+                f32(x[p + v:p + v + t]), i64(y[p + v:p + v + t]))
+
+
+def _make_mnist1d(cfg: TaskConfig) -> Task:
+    """MNIST-1D generated procedurally (never downloaded): one ``make_dataset`` call with
+    ``num_samples`` = pool + val + test (rounded up to a multiple of 10), seed = task seed."""
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    total = cfg.pool_size + cfg.val_size + cfg.test_size
+    args = get_dataset_args()
+    args.num_samples = int(-(-total // 10) * 10)
+    args.train_split = 1.0
+    args.seed = int(cfg.seed)
+    state = np.random.get_state()  # mnist1d seeds the global numpy RNG; leave it as we found it
+    try:
+        data = make_dataset(args)
+    finally:
+        np.random.set_state(state)
+    return _split_real(cfg, data["x"], data["y"])
+
+
+def _make_digits(cfg: TaskConfig) -> Task:
+    """sklearn's 8x8 digits (1797 images, bundled with sklearn), pixels / 16, shuffled by seed."""
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    order = _rng(cfg.seed, _SHUFFLE).permutation(len(d.target))
+    return _split_real(cfg, d.data[order] / 16.0, d.target[order])
+
+
+_MAKERS = {
+    "teacher-regression": _make_teacher_task,
+    "teacher-classification": _make_teacher_task,
+    "mnist1d": _make_mnist1d,
+    "digits": _make_digits,
+}
+
+_CACHE: dict[TaskConfig, Task] = {}
+
+
+def make_task(cfg: TaskConfig) -> Task:
+    """Generate (or return the in-process copy of) the task defined by ``cfg``."""
+    cfg.validate()
+    if cfg not in _CACHE:
+        if len(_CACHE) > 8:
+            _CACHE.clear()
+        _CACHE[cfg] = _MAKERS[cfg.name](cfg)
+    return _CACHE[cfg]
+
+
+# Sizes that fit each data source (digits has only 1797 examples; MNIST-1D's standard
+# split is 4,000 train / 1,000 test).
+TASK_SIZE_DEFAULTS: dict[str, dict[str, int]] = {
+    "teacher-regression": {"pool_size": 16384, "val_size": 1024, "test_size": 8192},
+    "teacher-classification": {"pool_size": 16384, "val_size": 1024, "test_size": 8192},
+    "mnist1d": {"pool_size": 8000, "val_size": 1000, "test_size": 2000},
+    "digits": {"pool_size": 1197, "val_size": 200, "test_size": 400},
+}
+
+
+def task_config(name: str, **overrides) -> TaskConfig:
+    """A TaskConfig with the size defaults of task ``name``; ``overrides`` win."""
+    if name not in TASKS:
+        raise InputError(f"task must be one of {', '.join(TASKS)}; got {name!r}")
+    return TaskConfig(name=name, **{**TASK_SIZE_DEFAULTS[name], **overrides}).validate()
+
+
+def task_in_dim(cfg: TaskConfig) -> int:
+    """Input features of a task without generating it (MNIST-1D signals have length 40)."""
+    return {"mnist1d": 40, "digits": 64}.get(cfg.name, cfg.input_dim)
