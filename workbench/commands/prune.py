@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
-from pathlib import Path
 
-from workbench.commands.sweep import add_task_arguments, check_common, int_list, task_from_args
+from workbench.commands.sweep import (add_task_arguments, check_common, int_list, set_up_torch, task_from_args,
+                                      write_csv_atomic)
 from workbench.errors import InputError
 
 
@@ -27,33 +26,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> dict:
     check_common(args)
-    if args.seeds < 1:
-        raise InputError(f"--seeds must be a positive number of seeds; got {args.seeds!r}")
     if args.rounds < 0:
         raise InputError(f"--rounds must be >= 0; got {args.rounds!r}")
     widths, depths, sizes = (int_list(k, getattr(args, a)) for k, a in
                              (("width", "width"), ("depth", "depth"), ("size", "size")))
     task = task_from_args(args)
 
-    import torch
-
     from workbench.prune import PruneConfig, run_prune
     from workbench.sweep import SweepConfig
 
-    torch.set_num_threads(args.threads)
+    set_up_torch(args)
     rewind = args.rewind_step if args.rewind_step is not None else max(0, args.steps // 20)
     cfg = PruneConfig(SweepConfig(task, args.family, widths, depths, sizes, tuple(range(args.seeds)),
                                   args.steps, args.batch_size, args.lr), rounds=args.rounds,
                       rewind_step=rewind, method=args.method).validate()
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but torch.cuda.is_available() is False")
     t0 = time.perf_counter()
     table = run_prune(cfg, device=args.device, progress=not args.no_progress)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, out)
+    out = write_csv_atomic(table, args.out)
     last = table[table["round"] == table["round"].max()]
     return {"rows": int(len(table)), "seconds": time.perf_counter() - t0, "out": str(out),
             "final_density": float(last["density"].mean()), "final_test_error": float(last["test_error"].mean())}

@@ -69,6 +69,27 @@ def check_common(args) -> None:
         raise InputError(f"--threads must be >= 1; got {args.threads!r}")
     if args.device not in (None, "cpu", "cuda"):
         raise InputError(f"--device must be cpu or cuda; got {args.device!r}")
+    if args.seeds < 1:
+        raise InputError(f"--seeds must be a positive number of seeds; got {args.seeds!r}")
+
+
+def set_up_torch(args) -> None:
+    """Thread count, and a clear error when CUDA is asked for but absent."""
+    import torch
+
+    torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for but torch.cuda.is_available() is False")
+
+
+def write_csv_atomic(table, out: str | Path) -> Path:
+    """Write the table to ``out`` via a temporary file, so an interrupted write never leaves half a CSV."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, out)
+    return out
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -86,29 +107,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> dict:
     check_common(args)
-    if args.seeds < 1:
-        raise InputError(f"--seeds must be a positive number of seeds; got {args.seeds!r}")
     if args.max_group < 1:
         raise InputError(f"--max-group must be >= 1; got {args.max_group!r}")
     widths, depths, sizes = (int_list(k, getattr(args, k)) for k in ("widths", "depths", "sizes"))
     task = task_from_args(args)
 
-    import torch
-
     from workbench.sweep import DEFAULT_CACHE, SweepConfig, run_sweep
 
-    torch.set_num_threads(args.threads)
+    set_up_torch(args)
     cfg = SweepConfig(task, args.family, widths, depths, sizes, tuple(range(args.seeds)), args.steps,
                       args.batch_size, args.lr, args.early_stopping, args.eval_every).validate()
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but torch.cuda.is_available() is False")
     t0 = time.perf_counter()
     table = run_sweep(cfg, cache_dir=args.cache_dir or DEFAULT_CACHE, device=args.device,
                       max_group=args.max_group, progress=not args.no_progress)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, out)
+    out = write_csv_atomic(table, args.out)
     return {"rows": int(len(table)), "seconds": time.perf_counter() - t0, "out": str(out),
             "mean_test_error": float(table["test_error"].mean())}

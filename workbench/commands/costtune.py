@@ -1,0 +1,57 @@
+"""``python -m workbench costtune``: RL choice of inference settings at a FLOPs budget, compared with
+static settings, a confidence cascade, oracle bins and the per-input oracle on held-out inputs.
+
+The outcome table (every input × setting) is built once per configuration and cached under
+``data/cache/costtune`` (or ``$WORKBENCH_CACHE``); a rerun only re-trains the agents.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from workbench.commands.sweep import int_list
+from workbench.errors import InputError
+
+TASKS = ("teacher-classification", "mnist1d")
+FAMILIES = ("mlp", "cnn")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--task", required=True, help=f"one of {', '.join(TASKS)}")
+    p.add_argument("--family", default="mlp", help="student family: mlp or cnn (default mlp)")
+    p.add_argument("--budget", type=float, default=None,
+                   help="mean FLOPs per input for the RL policy (default: half the most accurate static setting)")
+    p.add_argument("--steps", type=int, default=30000, help="real environment steps per agent")
+    p.add_argument("--seed", type=int, default=0, help="agent seed")
+    p.add_argument("--n-budgets", type=int, default=5, help="budgets tracing RL's cost-error curve")
+    p.add_argument("--widths", default=None, help="family widths, comma-separated (default per family)")
+    p.add_argument("--train-steps", type=int, default=2000, help="Adam steps per dense student")
+    p.add_argument("--n-inputs", type=int, default=4000, help="test inputs in the outcome table (half held out)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+
+
+def run(args) -> dict:
+    if args.task not in TASKS:
+        raise InputError(f"--task must be one of {', '.join(TASKS)}; got {args.task!r}")
+    if args.family not in FAMILIES:
+        raise InputError(f"--family must be one of {', '.join(FAMILIES)}; got {args.family!r}")
+    if args.budget is not None and not args.budget > 0:
+        raise InputError(f"--budget must be a positive number of FLOPs per input; got {args.budget!r}")
+    if args.steps < 1:
+        raise InputError(f"--steps must be a positive integer; got {args.steps!r}")
+    if args.n_budgets < 2:
+        raise InputError(f"--n-budgets must be >= 2; got {args.n_budgets!r}")
+    if args.threads < 1:
+        raise InputError(f"--threads must be >= 1; got {args.threads!r}")
+    widths = int_list("widths", args.widths) if args.widths else ()
+
+    import torch
+
+    from workbench.costtune.outcomes import OutcomeConfig
+    from workbench.costtune.study import StudyConfig, run_study
+
+    torch.set_num_threads(args.threads)
+    outcome = OutcomeConfig(task=args.task, family=args.family, widths=widths, steps=args.train_steps,
+                            n_inputs=args.n_inputs).resolved()
+    result = run_study(StudyConfig(outcome, args.budget, args.steps, args.n_budgets, args.seed))
+    return result.summary
