@@ -1,0 +1,41 @@
+"""``python -m workbench costtune``: bad input exits 2 with one line; a tiny run prints the report."""
+
+import json
+
+import pytest
+
+TINY = ["--widths", "4,8", "--train-steps", "150", "--n-inputs", "400"]
+
+
+@pytest.fixture
+def env_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path))
+    return tmp_path
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--task", "digits"], "--task"),
+    (["--task", "mnist1d", "--family", "transformer"], "--family"),
+    (["--task", "mnist1d", "--budget", "-5"], "--budget"),
+    (["--task", "mnist1d", "--steps", "0"], "--steps"),
+])
+def test_bad_arguments_exit_2_before_any_work(cli, args, needle):
+    proc = cli("costtune", *args, "--json", timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_tiny_run_and_budget_below_cheapest_setting(cli, env_cache):
+    proc = cli("costtune", "--task", "teacher-classification", "--family", "mlp", *TINY, "--steps", "1500",
+               "--n-budgets", "2", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert set(out["policies"]) == {"rl", "static_best", "cascade", "oracle_bins", "oracle_input"}
+    for p in out["policies"].values():
+        assert 0 <= p["error"] <= 1 and p["cost"] > 0
+    assert set(out["steps_to_98pct"]) == {"guided", "unguided"}
+    assert {"rl", "static", "cascade", "oracle_bins", "oracle_input"} <= set(out["pareto"])
+    assert "cost_ratio_at_matched_error" in out
+    cheapest = min(c for curve in [out["pareto"]["static"]] for c, _ in curve)
+    low = cli("costtune", "--task", "teacher-classification", *TINY, "--budget", str(cheapest / 2), "--json")
+    assert low.returncode == 2 and "--budget" in low.stderr and low.stdout == ""

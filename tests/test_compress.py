@@ -1,0 +1,87 @@
+"""workbench.compress: quantized accuracy, the bit-operation cost model, pruning, unstacking."""
+
+import pytest
+import torch
+
+from workbench.compress import CompressedStudent, inference_cost, magnitude_prune, unstack
+from workbench.errors import InputError
+from workbench.prune import prunable
+from workbench.students import StudentSpec, pad_params
+from workbench.sweep_train import RunConfig, spec_of, train_stack
+from workbench.tasks import make_task, task_config
+
+
+@pytest.fixture(scope="module")
+def trained():
+    cfg = task_config("teacher-classification", pool_size=2048, val_size=64, test_size=1000)
+    task = make_task(cfg)
+    out = {}
+    for family, depth in (("mlp", 2), ("cnn", 2)):
+        run = RunConfig(cfg, family, 16, depth, 2048, 0, 300, 128, 3e-3)
+        res = train_stack(task, [run])
+        spec = spec_of(run, task)
+        out[family] = (task, spec, unstack(res.params, 0, spec))
+    return out
+
+
+def _error(model, task):
+    return float((model.logits(task.x_test).argmax(1) != task.y_test).float().mean())
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+def test_int8_and_bf16_accuracy_close_to_fp32(trained, family):
+    task, spec, params = trained[family]
+    fp32 = _error(CompressedStudent(spec, params, 1.0, "fp32"), task)
+    assert fp32 < 0.5  # the student learned something, so the comparison means something
+    for precision in ("bf16", "int8"):
+        err = _error(CompressedStudent(spec, params, 1.0, precision), task)
+        assert abs(err - fp32) <= 0.02, (precision, err, fp32)
+
+
+def test_int8_model_really_is_quantized(trained):
+    _, spec, params = trained["mlp"]
+    model = CompressedStudent(spec, params, 1.0, "int8").module
+    assert any("quantized" in type(m).__module__ for m in model.modules())
+
+
+@pytest.mark.parametrize("family,in_dim", [("mlp", 20), ("cnn", 40)])
+def test_bitop_cost_ratios_are_exact(family, in_dim):
+    spec = StudentSpec(family, in_dim, 10, 8, 2)
+    fp32, bf16, int8 = (inference_cost(spec, p) for p in ("fp32", "bf16", "int8"))
+    assert bf16["flops"] * 2 == fp32["flops"] and int8["flops"] * 4 == fp32["flops"]
+    assert fp32["flops"] == 2 * fp32["macs"] == 2 * fp32["bitops"]
+    assert int8["macs"] == fp32["macs"]
+
+
+def test_pruning_keeps_exactly_the_density_and_costs_in_proportion(trained):
+    _, spec, params = trained["mlp"]
+    total = sum(params[k].numel() for k in prunable(spec))
+    for d in (0.5, 0.25):
+        pruned, masks = magnitude_prune(spec, params, d)
+        kept = sum(int(m.sum()) for m in masks.values())
+        assert kept == round(d * total)
+        assert all(int((pruned[k] != 0).sum()) <= int(masks[k].sum()) for k in masks)
+        # MLP: every weight costs one MAC, so sparse cost = density x dense cost
+        assert inference_cost(spec, "fp32", masks)["macs"] == kept
+        # the kept weights are the largest in magnitude
+        dropped = torch.cat([params[k][masks[k] == 0].abs() for k in masks])
+        survived = torch.cat([params[k][masks[k] == 1].abs() for k in masks])
+        assert dropped.max() <= survived.min()
+
+
+@pytest.mark.parametrize("family,in_dim", [("mlp", 20), ("cnn", 40)])
+def test_unstack_inverts_pad_params(family, in_dim):
+    small, big = StudentSpec(family, in_dim, 10, 4, 2), StudentSpec(family, in_dim, 10, 16, 2)
+    from workbench.students import init_params
+    p = init_params(small, torch.Generator().manual_seed(0))
+    padded = {k: v.unsqueeze(0) for k, v in pad_params(p, small, big).items()}
+    back = unstack(padded, 0, small)
+    assert all(torch.equal(back[k], p[k]) for k in p)
+
+
+def test_bad_precision_and_density_name_the_parameter(trained):
+    _, spec, params = trained["mlp"]
+    with pytest.raises(InputError, match="precision"):
+        CompressedStudent(spec, params, 1.0, "fp8")
+    with pytest.raises(InputError, match="density"):
+        magnitude_prune(spec, params, 0.0)

@@ -1,0 +1,111 @@
+"""workbench.costtune: the cached outcome table, baselines and metrics, the env, the agent."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from workbench.costtune import policies as P
+from workbench.costtune.agent import AgentConfig, evaluate, steps_to_fraction, train
+from workbench.costtune.env import InputRoutingEnv
+from workbench.costtune.outcomes import OutcomeConfig, outcome_table
+from workbench.errors import InputError
+from workbench.testtime import TestTimeConfig
+
+TINY = OutcomeConfig(task="teacher-classification", family="mlp", widths=(4, 8, 32), steps=300, finetune_steps=50,
+                     densities=(1.0, 0.5), n_inputs=600, probe_width_index=0,
+                     testtime=TestTimeConfig(max_k=4, ks=(2, 4), refine_steps=(1, 2), train_steps=100,
+                                             train_inputs=512))
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    first = outcome_table(TINY, cache)
+    second = outcome_table(TINY, cache)  # read back from disk
+    assert first.seconds > 0 and second.seconds == 0
+    assert np.array_equal(first.correct, second.correct) and np.array_equal(first.loss, second.loss)
+    assert first.settings.equals(second.settings)
+    return second
+
+
+def test_table_shapes_costs_and_cache_key(table):
+    n, a = table.correct.shape
+    assert n == 600 and a == len(table.settings) == 3 * 2 * 3 + 3 * (2 * 2 + 2)
+    assert (table.split == 1).sum() == 300
+    s = table.settings
+    dense = s[(s.strategy == "argmax") & (s.density == 1.0)].set_index(["width", "precision"])["flops"]
+    for w in (4, 8, 32):
+        assert dense[(w, "int8")] * 4 == dense[(w, "fp32")] == dense[(w, "bf16")] * 2
+    vote = s[(s.strategy == "vote") & (s.width == 8)].set_index("k")["flops"]
+    assert vote[4] == 2 * vote[2] == 4 * dense[(8, "fp32")]
+    assert dataclasses.replace(TINY, seed=1).key() != TINY.key()
+    frame = table.frame()
+    assert len(frame) == n * a and {"input", "split", "correct", "flops", "latency_s"} <= set(frame.columns)
+
+
+def test_metrics_known_answers():
+    front = P.pareto([[1, 0.5], [2, 0.3], [2, 0.4], [4, 0.1], [5, 0.2]])
+    assert front.tolist() == [[1, 0.5], [2, 0.3], [4, 0.1]]
+    assert P.error_at_cost(front, 3) == pytest.approx(0.2)
+    assert np.isnan(P.error_at_cost(front, 0.5))
+    assert P.cost_at_error(front, 0.2) == pytest.approx(3.0)
+    assert np.isnan(P.cost_at_error(front, 0.05))
+    assert P.area(np.array([[1, 0.2], [100, 0.2]]), 1, 100) == pytest.approx(0.2)
+
+
+def test_per_input_oracle_is_at_least_as_cheap_as_every_static_setting(table):
+    oracle = P.pareto(P.oracle_input_points(table))
+    static = P.static_points(table, table.inputs("heldout"))
+    for cost, err in static:
+        assert P.cost_at_error(oracle, err) <= cost + 1e-9
+    bins = P.pareto(P.oracle_bins_points(table))
+    assert bins[-1, 1] <= static[:, 1].min() + 1e-12  # per-bin choice can always pick the best static
+
+
+def test_static_best_respects_the_budget(table):
+    best = P.static_best(table, float(np.median(table.cost)))
+    assert best["cost"] <= np.median(table.cost)
+    with pytest.raises(InputError, match="budget"):
+        P.static_best(table, table.cost.min() / 2)
+
+
+def test_env_passes_gymnasium_check_and_reports_correct_and_cost(table):
+    env = InputRoutingEnv(table, "train", lam=0.5)
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=3)
+    assert obs.shape == env.observation_space.shape
+    _, reward, _, _, info = env.step(2)
+    assert info["cost"] == pytest.approx(table.route_cost()[2])
+    assert reward == pytest.approx(float(info["correct"]) - 0.5 * info["cost"] / table.cost_ref)
+
+
+def test_agent_is_seeded(table):
+    env = InputRoutingEnv(table, "train")
+    cfg = AgentConfig(steps=1500, batch=64, eval_every=500, budget=float(np.median(table.cost)), seed=7)
+    a, b = train(env, cfg), train(env, cfg)
+    assert np.array_equal(a.policy.W, b.policy.W) and a.lam == b.lam
+    pd_equal = a.curve.equals(b.curve)
+    assert pd_equal
+    c = train(env, dataclasses.replace(cfg, seed=8))
+    assert not np.array_equal(a.policy.W, c.policy.W)
+
+
+def test_dual_ascent_moves_lambda_toward_the_budget(table):
+    env = InputRoutingEnv(table, "train")
+    rows = table.inputs("train")
+    free = train(env, AgentConfig(steps=3000, batch=64, guided=False, seed=0))
+    free_cost = evaluate(free.policy, env, rows, 0.0)["cost"]
+    tight = train(env, AgentConfig(steps=3000, batch=64, guided=False, seed=0, budget=free_cost / 4, dual_lr=0.5))
+    assert tight.lam > 0  # over budget -> λ rose
+    assert evaluate(tight.policy, env, rows, tight.lam)["cost"] < 0.6 * free_cost
+    loose = train(env, AgentConfig(steps=3000, batch=64, guided=False, seed=0, budget=table.cost.max() * 10))
+    assert loose.lam == 0.0  # always under budget -> λ pinned at 0
+
+
+def test_steps_to_fraction():
+    import pandas as pd
+    curve = pd.DataFrame({"step": [0, 10, 20, 30, 40], "reward": [0.1, 0.5, 0.95, 1.0, 1.0]})
+    assert steps_to_fraction(curve, 0.98, final_window=2) == 30
+    assert steps_to_fraction(curve, 0.9, final_window=2) == 20

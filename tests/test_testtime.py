@@ -1,0 +1,55 @@
+"""workbench.testtime: pass@k, voting, verifier-weighted best-of-k, difficulty bins, coverage law."""
+
+import numpy as np
+import pytest
+import torch
+
+from workbench.errors import InputError
+from workbench.fit import fit_law
+from workbench.testtime import (TestTimeConfig, bin_edges, bon_outcome, difficulty_bins, pass_at_k,
+                                sample_answers, vote_outcome)
+
+
+def test_pass_at_k_known_values():
+    assert pass_at_k(4, np.array([2]), 1)[0] == pytest.approx(0.5)
+    assert pass_at_k(4, np.array([2]), 2)[0] == pytest.approx(1 - 1 / 6)
+    assert pass_at_k(4, np.array([0, 4]), 4).tolist() == [0.0, 1.0]
+    with pytest.raises(InputError, match="k must be"):
+        pass_at_k(4, np.array([1]), 5)
+
+
+def test_vote_takes_the_mode_and_bon_the_heaviest_answer():
+    # one input, 5 samples: answers 1,1,1,2,2 ; the verifier likes answer 2 much more
+    answers = torch.tensor([[1], [1], [1], [2], [2]])
+    probs = torch.full((5, 1), 0.5)
+    y = torch.tensor([2])
+    assert not vote_outcome(answers, probs, y, 3)["correct"][0]
+    scores = torch.tensor([[0.1], [0.1], [0.1], [0.9], [0.9]])
+    out = bon_outcome(answers, scores, y, 3)
+    assert out["correct"][0] and out["conf"][0] == pytest.approx(1.8 / 2.1, abs=1e-3)
+
+
+def test_samples_are_seeded_and_follow_the_softmax():
+    x = torch.zeros(2000, 3)
+    logits = torch.log(torch.tensor([0.7, 0.2, 0.1]))
+    f = lambda inp: logits.expand(len(inp), 3)  # noqa: E731
+    cfg = TestTimeConfig(noise=0.0)
+    a1, _ = sample_answers(f, x, 2, torch.ones(3), cfg, torch.Generator().manual_seed(0))
+    a2, _ = sample_answers(f, x, 2, torch.ones(3), cfg, torch.Generator().manual_seed(0))
+    assert torch.equal(a1, a2)
+    freq = torch.bincount(a1.reshape(-1), minlength=3).float() / a1.numel()
+    assert torch.allclose(freq, torch.tensor([0.7, 0.2, 0.1]), atol=0.02)
+
+
+def test_difficulty_bins_are_quintiles_easiest_first():
+    score = np.linspace(0, 1, 1000)
+    bins = difficulty_bins(score, bin_edges(score, 5))
+    assert np.bincount(bins).tolist() == [200] * 5
+    assert bins[-1] == 0 and bins[0] == 4  # highest score = easiest = bin 0
+
+
+def test_coverage_law_recovers_planted_parameters():
+    k = np.array([1, 2, 4, 8, 16, 32], float)
+    y = np.exp(-1.2 * k ** -0.4)
+    fit = fit_law("coverage", k, y)
+    assert fit.params["a"] == pytest.approx(-1.2, rel=1e-3) and fit.params["b"] == pytest.approx(-0.4, rel=1e-3)

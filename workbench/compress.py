@@ -1,0 +1,193 @@
+"""Model compression for inference: magnitude pruning, numeric precision, and what they cost.
+
+Three knobs of one trained student (``workbench.students``):
+
+- **density** d: keep the largest-|w| fraction d of the prunable weights (global per student,
+  ``workbench.prune.magnitude_masks``), optionally fine-tuned with the mask held
+  (``workbench.sweep_train.train_stack(init=..., masks=...)``).
+- **precision**: ``fp32``; ``bf16`` (the module cast to bfloat16, inputs too); ``int8`` (PyTorch
+  dynamic quantization, ``torch.ao.quantization.quantize_dynamic``, on every ``nn.Linear``).
+  Dynamic quantization has no ``Conv1d`` kernel, so CNN conv layers get :class:`Int8Conv1d`:
+  weights quantized per output channel and activations per tensor (dynamic, per batch), both to
+  int8 and dequantized before a float conv -- the same numbers an int8 kernel computes, up to
+  accumulation order. Accuracy is always measured on the quantized model itself.
+- **cost model**: bit-operations = MACs × bits/32 (fp32 MACs as the unit), so int8 costs exactly a
+  quarter and bf16 half of fp32 at equal MACs. FLOPs-equivalent cost = 2 × bit-operations; pruned
+  weights cost nothing (sparse MACs, as ``workbench.prune`` counts them). Latency, measured, is a
+  second column and never enters the cost.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from workbench.errors import InputError
+from workbench.prune import macs_per_weight, magnitude_masks, prunable
+from workbench.students import StudentSpec, conv_lengths, param_shapes, to_module
+
+PRECISION_BITS: dict[str, int] = {"fp32": 32, "bf16": 16, "int8": 8}
+"""Bits per weight and activation of each precision."""
+
+
+def check_precision(precision: str) -> str:
+    if precision not in PRECISION_BITS:
+        raise InputError(f"precision must be one of {', '.join(PRECISION_BITS)}; got {precision!r}")
+    return precision
+
+
+def check_density(density: float) -> float:
+    if not 0 < density <= 1:
+        raise InputError(f"density must be in (0, 1]; got {density!r}")
+    return float(density)
+
+
+# ----------------------------------------------------------------------------------------------
+# cost model (pure)
+
+
+def layer_macs(spec: StudentSpec, masks: dict[str, torch.Tensor] | None = None) -> dict[str, int]:
+    """MACs per example of each weight tensor, counting only unpruned weights (masks unstacked)."""
+    per_weight = macs_per_weight(spec)
+    shapes = param_shapes(spec)
+    return {k: int((masks[k].sum().item() if masks and k in masks else math.prod(shapes[k])) * per_weight[k])
+            for k in prunable(spec)}
+
+
+def bitops(macs: float, bits: int) -> float:
+    """Bit-operations in fp32-MAC units: MACs × bits / 32."""
+    return float(macs) * bits / 32.0
+
+
+def inference_cost(spec: StudentSpec, precision: str = "fp32",
+                   masks: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
+    """Cost of one forward pass on one example: ``macs`` (sparse), ``bitops`` (MACs × bits/32) and
+    ``flops`` (2 × bitops, i.e. fp32-equivalent FLOPs)."""
+    macs = sum(layer_macs(spec, masks).values())
+    b = bitops(macs, PRECISION_BITS[check_precision(precision)])
+    return {"macs": float(macs), "bitops": b, "flops": 2.0 * b}
+
+
+# ----------------------------------------------------------------------------------------------
+# stacked <-> single parameters
+
+
+def unstack(params: dict[str, torch.Tensor], i: int, spec: StudentSpec) -> dict[str, torch.Tensor]:
+    """Student i of a (possibly width-padded) stack, cut back to its own ``spec``'s shapes."""
+    out = {}
+    shapes = param_shapes(spec)
+    for name, shape in shapes.items():
+        p = params[name][i]
+        if spec.family == "cnn" and name == f"w{spec.depth}":
+            length = conv_lengths(spec)[-1]
+            big_width = p.shape[0] // length  # head input is channel-major (C * L')
+            p = p.view(big_width, length, -1)[: spec.width].reshape(shape[0], -1)
+        out[name] = p[tuple(slice(0, d) for d in shape)].clone()
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# pruning
+
+
+def magnitude_prune(spec: StudentSpec, params: dict[str, torch.Tensor],
+                    density: float) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """One-shot global magnitude pruning of one student to ``density``: (pruned params, 0/1 masks).
+    Keeps round(density × prunable weights) weights; biases are never pruned."""
+    check_density(density)
+    names = prunable(spec)
+    total = sum(params[k].numel() for k in names)
+    keep = max(1, round(density * total))
+    stacked = {k: params[k].unsqueeze(0) for k in names}  # (1, ...) for magnitude_masks
+    masks = magnitude_masks(stacked, {k: torch.ones_like(v) for k, v in stacked.items()}, keep)
+    masks = {k: m[0] for k, m in masks.items()}
+    pruned = {k: v * masks[k] if k in masks else v.clone() for k, v in params.items()}
+    return pruned, masks
+
+
+# ----------------------------------------------------------------------------------------------
+# precision
+
+
+class Int8Conv1d(torch.nn.Module):
+    """A ``Conv1d`` with int8 weights (symmetric, per output channel) and int8 activations
+    (affine, per tensor, range taken from each batch), dequantized before a float conv."""
+
+    def __init__(self, conv: torch.nn.Conv1d):
+        super().__init__()
+        w = conv.weight.detach()
+        scale = (w.abs().amax(dim=(1, 2)) / 127.0).clamp_min(1e-12)  # (C_out,)
+        qw = torch.quantize_per_channel(w, scale, torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8)
+        self.register_buffer("weight", qw.dequantize())
+        self.register_buffer("bias", conv.bias.detach().clone())
+        self.stride, self.padding = conv.stride, conv.padding
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lo, hi = float(x.min().clamp(max=0)), float(x.max().clamp(min=0))
+        scale = max(hi - lo, 1e-12) / 255.0
+        zero = int(round(-lo / scale))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            xq = torch.quantize_per_tensor(x, scale, zero, torch.quint8).dequantize()
+        return F.conv1d(xq, self.weight, self.bias, stride=self.stride, padding=self.padding)
+
+
+def quantize(module: torch.nn.Module, precision: str) -> torch.nn.Module:
+    """A copy of ``module`` (from ``students.to_module``) at ``precision``; the input is unchanged."""
+    check_precision(precision)
+    module = module.eval()
+    if precision == "fp32":
+        return module
+    if precision == "bf16":
+        return _copy(module).to(torch.bfloat16)
+    with warnings.catch_warnings():  # torch 2.13 flags quantized tensor creation as deprecated
+        warnings.simplefilter("ignore", UserWarning)
+        layers = [Int8Conv1d(m) if isinstance(m, torch.nn.Conv1d) else m for m in module]
+        return torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(*layers), {torch.nn.Linear},
+                                                      dtype=torch.qint8)
+
+
+def _copy(module: torch.nn.Module) -> torch.nn.Module:
+    import copy
+
+    return copy.deepcopy(module)
+
+
+@dataclass
+class CompressedStudent:
+    """One student at one (density, precision): its pruned params, masks, module and cost."""
+
+    spec: StudentSpec
+    """The student's shape."""
+    params: dict[str, torch.Tensor]
+    """Unstacked (pruned) parameters."""
+    density: float = 1.0
+    """Fraction of prunable weights kept."""
+    precision: str = "fp32"
+    """``fp32``, ``bf16`` or ``int8``."""
+    masks: dict[str, torch.Tensor] | None = None
+    """0/1 masks of the prunable weights (None: dense)."""
+
+    def __post_init__(self):
+        check_precision(self.precision)
+        check_density(self.density)
+        self.module = quantize(to_module(self.spec, self.params), self.precision)
+
+    @property
+    def cost(self) -> dict[str, float]:
+        """Per-example ``macs``, ``bitops`` and ``flops`` (see :func:`inference_cost`)."""
+        return inference_cost(self.spec, self.precision, self.masks)
+
+    @torch.no_grad()
+    def logits(self, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+        """Float32 logits (N, out) of the compressed model on inputs x (N, in_dim)."""
+        dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
+        outs = []
+        for xc in torch.split(x, chunk):
+            xc = xc.unsqueeze(1) if self.spec.family == "cnn" else xc  # (B, 1, L) for the CNN
+            outs.append(self.module(xc.to(dtype)).float())
+        return torch.cat(outs)

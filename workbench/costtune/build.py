@@ -1,0 +1,139 @@
+"""Build an :class:`~workbench.costtune.outcomes.OutcomeTable` by running every setting for real.
+
+1. Train the family's dense students together (``train_stack``, widths zero-padded into one stack).
+2. Prune each to every density < 1 (one-shot global magnitude) and fine-tune with the mask held.
+3. Every (width, density, precision): quantize (``workbench.compress``), run on the inputs.
+4. Test-time compute on the dense fp32 students: ``max_k`` noisy samples, a verifier and a refiner
+   trained on the pool (``workbench.testtime``), then best-of-k, majority vote, refine-t.
+Latency is wall time of the batched computation divided by the number of inputs.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+
+from workbench.compress import CompressedStudent, magnitude_prune, unstack
+from workbench.costtune.outcomes import OutcomeConfig, OutcomeTable
+from workbench.students import pad_params, stack_params
+from workbench.sweep_train import RunConfig, spec_of, train_stack
+from workbench.tasks import make_task, task_config
+from workbench.testtime import (argmax_outcome, bon_outcome, sample_answers, train_refiner, train_verifier,
+                                vote_outcome)
+
+
+def _timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def train_family(cfg: OutcomeConfig):
+    """Dense students and their pruned, fine-tuned versions: {(width, density): (spec, params, masks)}."""
+    task = make_task(task_config(cfg.task, seed=cfg.task_seed, test_size=cfg.n_inputs))
+    runs = [RunConfig(task.config, cfg.family, w, cfg.depth, task.config.pool_size, cfg.seed, cfg.steps,
+                      cfg.batch_size, cfg.lr) for w in cfg.widths]
+    dense = train_stack(task, runs)
+    out = {}
+    specs = [spec_of(r, task) for r in runs]
+    for i, spec in enumerate(specs):
+        out[(spec.width, 1.0)] = (spec, unstack(dense.params, i, spec), None)
+    sparse = sorted(d for d in cfg.densities if d < 1.0)
+    if sparse:  # every (width, density) fine-tuned together in one padded stack
+        big = specs[-1]
+        keys, inits, masks = [], [], []
+        for d in sparse:
+            for spec in specs:
+                p, m = magnitude_prune(spec, out[(spec.width, 1.0)][1], d)
+                keys.append((spec, d, m))
+                inits.append(pad_params(p, spec, big))
+                masks.append(pad_params({**m, **{k: v for k, v in p.items() if k not in m}}, spec, big))
+        names = list(keys[0][2])
+        stacked_masks = {k: torch.stack([m[k] for m in masks]) for k in names}
+        ft_runs = [runs[specs.index(spec)] for spec, _, _ in keys]
+        tuned = train_stack(task, ft_runs, init=stack_params(inits), masks=stacked_masks,
+                            steps=cfg.finetune_steps)
+        for i, (spec, d, m) in enumerate(keys):
+            out[(spec.width, d)] = (spec, unstack(tuned.params, i, spec), m)
+    return task, out
+
+
+def build_outcomes(cfg: OutcomeConfig) -> OutcomeTable:
+    """Run every setting on the task's test inputs; see the module docstring."""
+    cfg = cfg.resolved()
+    tt = cfg.testtime
+    torch.manual_seed(cfg.seed)
+    task, family = train_family(cfg)
+    x, y = task.x_test, task.y_test
+    n, n_classes = len(y), task.out_dim
+    rows, cols = [], []  # settings, and per-setting outcome dicts
+
+    def add(row: dict, outcome: dict, seconds: float):
+        rows.append({**row, "latency_s": seconds / n})
+        cols.append(outcome)
+
+    # -- compression settings: argmax of each (width, density, precision) ----------------------------
+    fp32 = {}
+    for (width, density), (spec, params, masks) in family.items():
+        for precision in cfg.precisions:
+            model = CompressedStudent(spec, params, density, precision, masks)
+            logits, sec = _timed(lambda: model.logits(x))
+            c = model.cost
+            add({"width": width, "density": density, "precision": precision, "strategy": "argmax", "k": 1,
+                 "macs": c["macs"], "bitops": c["bitops"], "flops": c["flops"]}, argmax_outcome(logits, y), sec)
+            if density == 1.0 and precision == "fp32":
+                fp32[width] = (model, logits, c["flops"], sec)
+            if density == 1.0 and precision == cfg.probe_precision and width == cfg.widths[cfg.probe_width_index]:
+                probe_logits = logits
+
+    # -- test-time compute on dense fp32 students -----------------------------------------------------
+    feature_std = task.x_pool.std(0)
+    pool_x, pool_y = task.x_pool[: tt.train_inputs], task.y_pool[: tt.train_inputs]
+    students = [fp32[w][0].logits for w in cfg.widths]
+    verifier = train_verifier(students, pool_x, pool_y, n_classes, feature_std, tt)
+    refiner = train_refiner(students, pool_x, pool_y, n_classes, tt)
+    gen = torch.Generator().manual_seed(cfg.seed * 7919 + 1)
+    pass_counts = np.zeros((n, len(cfg.widths)), dtype=np.int16)
+    for j, width in enumerate(cfg.widths):
+        model, logits, f, sec1 = fp32[width]
+        (answers, probs), sec_s = _timed(lambda: sample_answers(model.logits, x, tt.max_k, feature_std, tt, gen))
+        scores, sec_v = _timed(lambda: verifier.score(x, answers))
+        pass_counts[:, j] = (answers == y).sum(0).numpy()
+        base = {"width": width, "density": 1.0, "precision": "fp32", "macs": 0.0, "bitops": 0.0}
+        for k in tt.ks:
+            share = k / tt.max_k
+            add({**base, "strategy": "vote", "k": k, "flops": k * f},
+                vote_outcome(answers[:k], probs[:k], y, n_classes), share * sec_s)
+            add({**base, "strategy": "bon", "k": k, "flops": k * (f + verifier.flops())},
+                bon_outcome(answers[:k], scores[:k], y, n_classes), share * (sec_s + sec_v))
+        with torch.no_grad():
+            steps, sec_r = _timed(lambda: refiner(x, torch.softmax(logits, -1), max(tt.refine_steps)))
+        for t in tt.refine_steps:
+            add({**base, "strategy": "refine", "k": t, "flops": f + t * refiner.flops()},
+                argmax_outcome(steps[t - 1], y), sec1 + sec_r * t / max(tt.refine_steps))
+
+    settings = pd.DataFrame(rows)
+    settings.insert(0, "name", [_name(r) for r in rows])
+    settings["macs"] = np.where(settings["strategy"] == "argmax", settings["macs"], settings["flops"] / 2)
+    settings["bitops"] = np.where(settings["strategy"] == "argmax", settings["bitops"], settings["flops"] / 2)
+    probe_setting = int(settings.index[(settings["width"] == cfg.widths[cfg.probe_width_index])
+                                       & (settings["density"] == 1.0) & (settings["precision"] == cfg.probe_precision)
+                                       & (settings["strategy"] == "argmax")][0])
+    p = torch.softmax(probe_logits, -1)
+    top2 = p.topk(2, dim=1).values
+    probe = torch.stack([top2[:, 0], top2[:, 0] - top2[:, 1], -(p * p.clamp_min(1e-12).log()).sum(1)], 1)
+    split = np.zeros(n, dtype=np.int8)
+    split[np.random.default_rng(cfg.seed).permutation(n)[n // 2:]] = 1
+    stack = lambda key, dtype: np.stack([c[key] for c in cols], axis=1).astype(dtype)  # noqa: E731 (N, A)
+    return OutcomeTable(cfg, settings, stack("correct", bool), stack("loss", np.float32), stack("conf", np.float32),
+                        split, probe.numpy().astype(np.float32), pass_counts, probe_setting)
+
+
+def _name(r: dict) -> str:
+    base = f"w{r['width']}"
+    if r["strategy"] != "argmax":
+        return f"{base}-{r['strategy']}{r['k']}"
+    return base + (f"-d{r['density']:g}" if r["density"] < 1 else "") + (f"-{r['precision']}" if r["precision"] != "fp32" else "")

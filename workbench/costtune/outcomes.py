@@ -1,0 +1,205 @@
+"""The outcome table: every input × every inference setting -> correct, loss, confidence, cost.
+
+Computed once per :class:`OutcomeConfig` (train a student family with ``train_stack``, prune and
+fine-tune it, quantize it, sample it, train a verifier and a refiner) and cached on disk under
+``data/cache/costtune/<key>.npz``, so policies are evaluated on held-out inputs by table look-up.
+
+Inputs are the task's test set, split at random (seeded) into ``train`` inputs (policies, laws
+and bins are fitted on them) and ``heldout`` inputs (every reported number).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import InputError
+from workbench.testtime import TestTimeConfig
+
+FAMILY_DEFAULTS = {"mlp": {"widths": (4, 8, 16, 32, 64, 128), "depth": 2},
+                   "cnn": {"widths": (4, 8, 16, 32), "depth": 3}}
+COSTTUNE_TASKS = ("teacher-classification", "mnist1d")
+
+
+def default_cache_dir() -> Path:
+    """``$WORKBENCH_CACHE`` or the repository's ``data/cache`` (not the working directory's, so a
+    notebook run from ``notebooks/`` shares the CLI's cache)."""
+    env = os.environ.get("WORKBENCH_CACHE")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "data" / "cache"
+
+
+@dataclass(frozen=True)
+class OutcomeConfig:
+    """Everything the outcome table depends on (its cache key)."""
+
+    task: str = "teacher-classification"
+    """``teacher-classification`` or ``mnist1d``."""
+    family: str = "mlp"
+    """Student family: ``mlp`` or ``cnn``."""
+    widths: tuple[int, ...] = ()
+    """Widths of the family (empty: ``FAMILY_DEFAULTS``)."""
+    depth: int = -1
+    """Hidden (MLP) or conv (CNN) layers (-1: ``FAMILY_DEFAULTS``)."""
+    steps: int = 2000
+    """Adam steps of each dense student."""
+    finetune_steps: int = 300
+    """Adam steps of masked fine-tuning after one-shot magnitude pruning."""
+    densities: tuple[float, ...] = (1.0, 0.5, 0.25)
+    """Pruning densities offered (1.0 = dense)."""
+    precisions: tuple[str, ...] = ("fp32", "bf16", "int8")
+    """Numeric precisions offered."""
+    n_inputs: int = 4000
+    """Test inputs in the table (half train, half held-out)."""
+    batch_size: int = 256
+    """Examples per Adam step."""
+    lr: float = 3e-3
+    """Adam learning rate."""
+    task_seed: int = 0
+    """Seed of the task (teacher, data)."""
+    seed: int = 0
+    """Seed of the students, the split and the test-time sampling."""
+    probe_width_index: int = 1
+    """Probe pass: the dense student ``widths[probe_width_index]`` ..."""
+    probe_precision: str = "int8"
+    """... at this precision; its confidence features feed the per-input policies."""
+    testtime: TestTimeConfig = field(default_factory=TestTimeConfig)
+    """Sampling, verifier and refiner settings."""
+
+    def resolved(self) -> "OutcomeConfig":
+        """Defaults filled in and every field checked (InputError names the bad one)."""
+        if self.task not in COSTTUNE_TASKS:
+            raise InputError(f"task must be one of {', '.join(COSTTUNE_TASKS)}; got {self.task!r}")
+        if self.family not in FAMILY_DEFAULTS:
+            raise InputError(f"family must be one of {', '.join(FAMILY_DEFAULTS)}; got {self.family!r}")
+        d = FAMILY_DEFAULTS[self.family]
+        cfg = dataclasses.replace(self, widths=tuple(self.widths) or d["widths"],
+                                  depth=d["depth"] if self.depth < 0 else self.depth)
+        if len(cfg.widths) < 2 or any(w < 1 for w in cfg.widths) or list(cfg.widths) != sorted(set(cfg.widths)):
+            raise InputError(f"widths must be >= 2 increasing positive integers; got {cfg.widths!r}")
+        if 1.0 not in cfg.densities or any(not 0 < x <= 1 for x in cfg.densities):
+            raise InputError(f"densities must lie in (0, 1] and include 1.0; got {cfg.densities!r}")
+        if not -len(cfg.widths) <= cfg.probe_width_index < len(cfg.widths):
+            raise InputError(f"probe_width_index must index widths {cfg.widths!r}; got {cfg.probe_width_index!r}")
+        if cfg.probe_precision not in cfg.precisions:
+            raise InputError(f"probe_precision must be one of precisions {cfg.precisions!r}; "
+                             f"got {cfg.probe_precision!r}")
+        if "fp32" not in cfg.precisions:
+            raise InputError(f"precisions must include fp32; got {cfg.precisions!r}")
+        for name in ("steps", "n_inputs", "batch_size"):
+            if getattr(cfg, name) < (2 if name == "n_inputs" else 1):
+                raise InputError(f"{name} must be a positive integer; got {getattr(cfg, name)!r}")
+        cfg.testtime.validate()
+        return cfg
+
+    def key(self) -> str:
+        blob = json.dumps({"v": 1, **dataclasses.asdict(self.resolved())}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class OutcomeTable:
+    """Per-input outcomes of every setting. N inputs, A settings."""
+
+    config: OutcomeConfig
+    settings: pd.DataFrame
+    """One row per setting: name, width, density, precision, strategy, k, macs, bitops, flops
+    (per input, including samples, verifier and refinement steps), latency_s (measured, per input)."""
+    correct: np.ndarray
+    """(N, A) bool: the setting's answer is right."""
+    loss: np.ndarray
+    """(N, A) float32: cross-entropy of the setting's answer distribution."""
+    conf: np.ndarray
+    """(N, A) float32: the setting's confidence in its answer (max probability or vote share)."""
+    split: np.ndarray
+    """(N,) int8: 0 = train input, 1 = held-out input."""
+    probe: np.ndarray
+    """(N, 3) float32: max probability, top-2 margin, entropy of the probe pass."""
+    pass_counts: np.ndarray
+    """(N, W) int: correct answers among ``max_k`` samples of each width (fp32, dense)."""
+    probe_setting: int = 0
+    """Index of the probe setting (``probe_width_index``, dense, ``probe_precision``, argmax)."""
+    seconds: float = 0.0
+    """Wall time of the build (0 when read from the cache)."""
+
+    @property
+    def cost(self) -> np.ndarray:
+        """(A,) FLOPs-equivalent per input (2 × bit-operations)."""
+        return self.settings["flops"].to_numpy(float)
+
+    @property
+    def cost_ref(self) -> float:
+        """Cost normaliser of rewards: the largest dense fp32 student's FLOPs (one argmax pass)."""
+        s = self.settings
+        return float(s["flops"][(s["strategy"] == "argmax") & (s["precision"] == "fp32")
+                                & (s["density"] == 1.0)].max())
+
+    @property
+    def probe_cost(self) -> float:
+        return float(self.cost[self.probe_setting])
+
+    def route_cost(self) -> np.ndarray:
+        """(A,) cost of a policy that probes first and then runs the chosen setting (the probe's own
+        answer is reused when the probe setting itself is chosen)."""
+        c = self.cost + self.probe_cost
+        c[self.probe_setting] = self.probe_cost
+        return c
+
+    def inputs(self, split: str) -> np.ndarray:
+        if split not in ("train", "heldout"):
+            raise InputError(f"split must be 'train' or 'heldout'; got {split!r}")
+        return np.flatnonzero(self.split == (1 if split == "heldout" else 0))
+
+    def frame(self) -> pd.DataFrame:
+        """Tidy long table: one row per (input, setting)."""
+        n, a = self.correct.shape
+        s = self.settings.loc[np.tile(np.arange(a), n)].reset_index(drop=True)
+        return pd.concat([pd.DataFrame({"input": np.repeat(np.arange(n), a),
+                                        "split": np.repeat(np.where(self.split == 1, "heldout", "train"), a),
+                                        "correct": self.correct.ravel(), "loss": self.loss.ravel(),
+                                        "conf": self.conf.ravel()}), s], axis=1)
+
+
+def _cache_path(cfg: OutcomeConfig, cache_dir: Path) -> Path:
+    return Path(cache_dir) / "costtune" / f"outcomes-{cfg.task}-{cfg.family}-{cfg.key()}.npz"
+
+
+def save(table: OutcomeTable, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
+    os.close(fd)
+    meta = {"config": dataclasses.asdict(table.config), "settings": table.settings.to_dict("list"),
+            "probe_setting": table.probe_setting}
+    np.savez_compressed(tmp, correct=table.correct, loss=table.loss, conf=table.conf, split=table.split,
+                        probe=table.probe, pass_counts=table.pass_counts, meta=np.array(json.dumps(meta)))
+    os.replace(tmp, path)
+
+
+def load(path: Path, cfg: OutcomeConfig) -> OutcomeTable:
+    with np.load(path) as z:
+        meta = json.loads(str(z["meta"]))
+        return OutcomeTable(cfg, pd.DataFrame(meta["settings"]), z["correct"], z["loss"], z["conf"],
+                            z["split"], z["probe"], z["pass_counts"], int(meta["probe_setting"]))
+
+
+def outcome_table(cfg: OutcomeConfig, cache_dir: str | Path | None = None, refresh: bool = False) -> OutcomeTable:
+    """The cached table for ``cfg`` (built, and written atomically, on the first call)."""
+    cfg = cfg.resolved()
+    path = _cache_path(cfg, Path(cache_dir) if cache_dir is not None else default_cache_dir())
+    if path.exists() and not refresh:
+        return load(path, cfg)
+    from workbench.costtune.build import build_outcomes  # torch lives there
+
+    t0 = time.perf_counter()
+    table = build_outcomes(cfg)
+    table = dataclasses.replace(table, seconds=time.perf_counter() - t0)
+    save(table, path)
+    return table

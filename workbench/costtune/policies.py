@@ -1,0 +1,173 @@
+"""Baseline policies on an outcome table and the metrics that compare cost–error curves.
+
+Every curve is a list of (cost, error) points on held-out inputs, cost in FLOPs per input.
+A Pareto curve keeps the points no other point beats on both; between two adjacent points it is
+interpolated linearly in cost, which a policy can achieve by mixing the two (randomising per input).
+
+Baselines (all evaluated on held-out inputs):
+- ``static``: one setting for every input (a smaller model, uniform pruning, uniform quantization,
+  or uniform test-time compute). ``static_best`` at a budget is chosen on the train inputs.
+- ``cascade`` (FrugalGPT): run settings in increasing cost; stop when the answer's confidence is
+  at least τ; pay for every stage run. Chains and τ are chosen on the train inputs.
+- ``oracle_bins``: 5 difficulty bins from the probe's confidence; per bin the setting maximising
+  accuracy − λ·cost/cost_ref, chosen on the held-out inputs themselves (an oracle choice); pays
+  the probe (Snell et al. 2024's per-bin compute-optimal strategy).
+- ``oracle_input``: per input the cheapest correct setting (or the cheapest one) at each λ; free.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from workbench.costtune.outcomes import OutcomeTable
+from workbench.errors import InputError
+from workbench.testtime import bin_edges, difficulty_bins
+
+LAMBDAS = np.concatenate([[0.0], np.logspace(-4, 3, 71)])
+"""λ grid (in units of cost_ref) that traces the oracle curves."""
+
+
+# ----------------------------------------------------------------------------------------------
+# curve metrics (pure)
+
+
+def pareto(points) -> np.ndarray:
+    """Pareto frontier (M, 2) of (cost, error) points, sorted by cost, error strictly decreasing."""
+    pts = np.asarray(points, float).reshape(-1, 2)
+    pts = pts[np.isfinite(pts).all(1)]
+    pts = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
+    out, best = [], np.inf
+    for c, e in pts:
+        if e < best - 1e-12:
+            out.append((c, e))
+            best = e
+    return np.array(out).reshape(-1, 2)
+
+
+def error_at_cost(front: np.ndarray, cost: float) -> float:
+    """Error of the (interpolated) curve at ``cost``; NaN below its cheapest point."""
+    c, e = front[:, 0], front[:, 1]
+    if cost < c[0] - 1e-9:
+        return float("nan")
+    return float(np.interp(cost, c, e))
+
+
+def cost_at_error(front: np.ndarray, error: float) -> float:
+    """Least cost at which the (interpolated) curve reaches ``error`` or lower; NaN if never."""
+    c, e = front[:, 0], front[:, 1]
+    if e[0] <= error:
+        return float(c[0])
+    for i in range(1, len(c)):
+        if e[i] <= error:  # cross inside segment i-1 -> i
+            t = (e[i - 1] - error) / (e[i - 1] - e[i])
+            return float(c[i - 1] + t * (c[i] - c[i - 1]))
+    return float("nan")
+
+
+def area(front: np.ndarray, lo: float, hi: float, n: int = 512) -> float:
+    """Mean error of the curve over log10(cost) in [lo, hi] (area under the cost–error curve divided
+    by the width of the range); below the curve's cheapest point the error counts as 1."""
+    if not 0 < lo < hi:
+        raise InputError(f"area needs 0 < lo < hi; got lo={lo!r}, hi={hi!r}")
+    grid = np.logspace(np.log10(lo), np.log10(hi), n)
+    errs = np.array([error_at_cost(front, g) for g in grid])
+    return float(np.trapezoid(np.where(np.isnan(errs), 1.0, errs), np.log10(grid)) / np.log10(hi / lo))
+
+
+# ----------------------------------------------------------------------------------------------
+# baselines
+
+
+def static_points(table: OutcomeTable, idx: np.ndarray) -> np.ndarray:
+    """(A, 2): every setting's (cost, error) on inputs idx."""
+    return np.stack([table.cost, 1.0 - table.correct[idx].mean(0)], 1)
+
+
+def static_best(table: OutcomeTable, budget: float) -> dict:
+    """The setting with the lowest train error among those costing <= budget; held-out numbers."""
+    tr, ho = table.inputs("train"), table.inputs("heldout")
+    ok = np.flatnonzero(table.cost <= budget)
+    if ok.size == 0:
+        raise InputError(f"budget must be >= the cheapest setting's cost {table.cost.min():.4g} FLOPs; got {budget!r}")
+    a = int(ok[np.argmin(1.0 - table.correct[tr][:, ok].mean(0) + 1e-12 * table.cost[ok])])
+    return {"setting": str(table.settings["name"][a]), "cost": float(table.cost[a]),
+            "error": float(1.0 - table.correct[ho, a].mean())}
+
+
+def _cascade_eval(table: OutcomeTable, idx: np.ndarray, chain: tuple[int, ...], tau: float) -> tuple[float, float]:
+    done = np.zeros(len(idx), bool)
+    correct = np.zeros(len(idx), bool)
+    cost = np.zeros(len(idx))
+    for j, s in enumerate(chain):
+        run = ~done
+        cost[run] += table.cost[s]
+        accept = run & ((table.conf[idx, s] >= tau) | (j == len(chain) - 1))
+        correct[accept] = table.correct[idx[accept], s]
+        done |= accept
+    return float(cost.mean()), float(1.0 - correct.mean())
+
+
+def cascade_points(table: OutcomeTable, max_stages: int = 3, n_frontier: int = 8,
+                   taus=np.linspace(0.3, 0.99, 24)) -> np.ndarray:
+    """FrugalGPT cascades over the train-frontier settings; configurations Pareto-efficient on the
+    train inputs, evaluated on the held-out inputs: (M, 2) (cost, error)."""
+    tr, ho = table.inputs("train"), table.inputs("heldout")
+    pts = static_points(table, tr)
+    front = [int(np.flatnonzero((table.cost == c) & (np.isclose(pts[:, 1], e)))[0]) for c, e in pareto(pts)]
+    pick = np.unique(np.linspace(0, len(front) - 1, min(n_frontier, len(front))).round().astype(int))
+    cand = [front[i] for i in pick]
+    configs, train_pts = [], []
+    for m in range(2, max_stages + 1):
+        for chain in itertools.combinations(cand, m):
+            for tau in taus:
+                configs.append((chain, tau))
+                train_pts.append(_cascade_eval(table, tr, chain, tau))
+    train_pts = np.array(train_pts)
+    keep = [i for i, (c, e) in enumerate(train_pts) if not ((train_pts[:, 0] <= c) & (train_pts[:, 1] < e)).any()]
+    return np.array([_cascade_eval(table, ho, *configs[i]) for i in keep])
+
+
+def probe_bins(table: OutcomeTable, n_bins: int = 5) -> np.ndarray:
+    """(N,) difficulty bin of every input from the probe's max probability (0 = easiest); the
+    quantile edges come from the train inputs."""
+    edges = bin_edges(table.probe[table.inputs("train"), 0], n_bins)
+    return difficulty_bins(table.probe[:, 0], edges)
+
+
+def bin_choice(correct: np.ndarray, cost: np.ndarray, bins: np.ndarray, lam: float, cost_ref: float,
+               n_bins: int) -> np.ndarray:
+    """(n_bins,) per bin, the setting maximising accuracy − lam·cost/cost_ref (ties: cheaper)."""
+    choice = np.zeros(n_bins, int)
+    for b in range(n_bins):
+        rows = bins == b
+        acc = correct[rows].mean(0) if rows.any() else np.zeros(correct.shape[1])
+        score = acc - lam * cost / cost_ref - 1e-12 * cost
+        choice[b] = int(np.argmax(score))
+    return choice
+
+
+def oracle_bins_points(table: OutcomeTable, n_bins: int = 5, lambdas=LAMBDAS) -> np.ndarray:
+    """Per-bin compute-optimal settings (chosen on held-out, so an oracle), paying the probe."""
+    ho = table.inputs("heldout")
+    bins = probe_bins(table, n_bins)[ho]
+    cost = table.route_cost()
+    ref = table.cost_ref
+    out = []
+    for lam in lambdas:
+        ch = bin_choice(table.correct[ho], cost, bins, lam, ref, n_bins)
+        a = ch[bins]
+        out.append((cost[a].mean(), 1.0 - table.correct[ho, a].mean()))
+    return np.array(out)
+
+
+def oracle_input_points(table: OutcomeTable, lambdas=LAMBDAS) -> np.ndarray:
+    """Per input, the setting maximising correct − lam·cost/cost_ref (no probe cost)."""
+    ho = table.inputs("heldout")
+    ref = table.cost_ref
+    out = []
+    for lam in lambdas:
+        a = np.argmax(table.correct[ho] - lam * table.cost / ref - 1e-12 * table.cost, axis=1)
+        out.append((table.cost[a].mean(), 1.0 - table.correct[ho, a].mean()))
+    return np.array(out)

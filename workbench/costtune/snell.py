@@ -1,0 +1,104 @@
+"""Snell et al. 2024 on an outcome table: test-time compute per difficulty bin, compute-optimal
+per-bin allocation vs uniform best-of-k, and FLOPs-matched small model + test-time compute vs a
+larger model as a function of R = inference tokens / pretraining tokens.
+
+Difficulty here is Snell's *oracle* difficulty: the pass rate of the model's own ``max_k`` samples
+(ties broken by the probe's confidence), in 5 quantile bins of the train inputs, 0 = easiest.
+Test-time compute counts FLOPs per input of one width's strategies (argmax = 1 pass).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from workbench.costtune.outcomes import OutcomeTable
+from workbench.costtune.policies import LAMBDAS, bin_choice, cost_at_error, pareto
+from workbench.testtime import bin_edges, difficulty_bins
+
+
+def oracle_bins(table: OutcomeTable, width: int, n_bins: int = 5) -> np.ndarray:
+    """(N,) oracle difficulty bin from the pass rate of ``width``'s own samples."""
+    j = list(table.config.widths).index(width)
+    score = table.pass_counts[:, j] / table.config.testtime.max_k + 1e-6 * table.probe[:, 0]
+    return difficulty_bins(score, bin_edges(score[table.inputs("train")], n_bins))
+
+
+def strategies(table: OutcomeTable, width: int) -> pd.DataFrame:
+    """Settings of one width's dense fp32 test-time strategies (argmax included), with their index."""
+    s = table.settings
+    keep = (s["width"] == width) & (s["density"] == 1.0) & (s["precision"] == "fp32")
+    return s[keep].assign(setting=np.flatnonzero(keep))
+
+
+def error_by_bin(table: OutcomeTable, width: int, n_bins: int = 5) -> pd.DataFrame:
+    """Tidy: bin, strategy, k, flops, error (held-out) for every strategy of ``width``."""
+    ho = table.inputs("heldout")
+    bins = oracle_bins(table, width, n_bins)[ho]
+    rows = []
+    for _, st in strategies(table, width).iterrows():
+        for b in range(n_bins):
+            rows.append({"bin": b, "strategy": st["strategy"], "k": int(st["k"]), "flops": float(st["flops"]),
+                         "error": float(1.0 - table.correct[ho[bins == b], st["setting"]].mean())})
+    return pd.DataFrame(rows)
+
+
+def uniform_curve(table: OutcomeTable, width: int, strategy: str = "bon") -> np.ndarray:
+    """(cost, error) on held-out of the same strategy with the same k for every input (k in ks)."""
+    ho = table.inputs("heldout")
+    st = strategies(table, width)
+    st = st[st["strategy"] == strategy]
+    return np.array([(c, 1.0 - table.correct[ho, a].mean()) for c, a in zip(st["flops"], st["setting"])])
+
+
+def compute_optimal_curve(table: OutcomeTable, width: int, n_bins: int = 5) -> np.ndarray:
+    """Per oracle-difficulty bin, the strategy maximising accuracy − λ·cost (chosen on the train
+    inputs), evaluated on held-out: a (cost, error) point per λ."""
+    tr, ho = table.inputs("train"), table.inputs("heldout")
+    bins = oracle_bins(table, width, n_bins)
+    st = strategies(table, width)
+    cols, cost = st["setting"].to_numpy(), st["flops"].to_numpy(float)
+    out = []
+    for lam in LAMBDAS:
+        ch = bin_choice(table.correct[tr][:, cols], cost, bins[tr], lam, table.cost_ref, n_bins)
+        a = cols[ch[bins[ho]]]
+        out.append((table.cost[a].mean(), 1.0 - table.correct[ho, a].mean()))
+    return np.array(out)
+
+
+def savings(table: OutcomeTable, width: int) -> dict:
+    """Test-time compute uniform best-of-k needs for its best accuracy, and what the compute-optimal
+    per-bin allocation needs for the same accuracy (held-out); ratio = uniform / optimal."""
+    uni = uniform_curve(table, width)
+    best = uni[np.argmin(uni[:, 1])]
+    opt = cost_at_error(pareto(compute_optimal_curve(table, width)), best[1])
+    return {"width": width, "uniform_cost": float(best[0]), "uniform_error": float(best[1]),
+            "optimal_cost": opt, "ratio": float(best[0] / opt) if np.isfinite(opt) else float("nan")}
+
+
+def flops_matched(table: OutcomeTable, small: int, large: int, ratio: float, n_bins: int = 5) -> pd.DataFrame:
+    """Per oracle bin (of the small model): the larger model's argmax vs the small model's best
+    test-time setting whose total FLOPs (pretraining 6·MACs·examples + R·examples·inference) are at
+    most the larger model's. R = inference / pretraining examples. Tidy: bin, model, setting, error."""
+    cfg = table.config
+    seen = cfg.steps * cfg.batch_size
+    s = table.settings
+    ho = table.inputs("heldout")
+    bins = oracle_bins(table, small, n_bins)
+    big = strategies(table, large)
+    big = big[big["strategy"] == "argmax"].iloc[0]
+    total_big = 3 * big["flops"] * seen + ratio * seen * big["flops"]  # 6·MACs = 3·FLOPs per example
+    small_st = strategies(table, small)
+    base = float(small_st[small_st["strategy"] == "argmax"]["flops"].iloc[0])
+    total = 3 * base * seen + ratio * seen * small_st["flops"].to_numpy(float)
+    ok = small_st[total <= total_big]
+    tr = table.inputs("train")
+    rows = []
+    for b in range(n_bins):
+        rb, hb = tr[bins[tr] == b], ho[bins[ho] == b]
+        best = int(ok["setting"].to_numpy()[np.argmax(table.correct[rb][:, ok["setting"]].mean(0))]) if len(ok) else None
+        rows.append({"bin": b, "model": f"w{large} argmax", "setting": str(s["name"][big["setting"]]),
+                     "error": float(1 - table.correct[hb, big["setting"]].mean())})
+        rows.append({"bin": b, "model": f"w{small} + test-time", "setting": None if best is None else str(s["name"][best]),
+                     "error": float("nan") if best is None else float(1 - table.correct[hb, best].mean())})
+    return pd.DataFrame(rows)
