@@ -238,18 +238,24 @@ class _Problem:
         a = np.abs(r)
         return np.where(a <= self.delta, 1.0, self.delta / np.maximum(a, 1e-300))
 
-    def jacobian(self, theta: np.ndarray, yhat: np.ndarray, r: np.ndarray) -> np.ndarray:
-        """∂r/∂θ, shape (S, P, n): analytic when the law has ``grad``, else forward differences."""
+    def jacobian(self, theta: np.ndarray, yhat: np.ndarray, r: np.ndarray,
+                 out: np.ndarray | None = None) -> np.ndarray:
+        """∂r/∂θ, shape (S, P, n): analytic when the law has ``grad``, else forward differences.
+
+        ``out`` is an optional (≥S, P, n) buffer reused across iterations (fresh megabyte-sized
+        arrays cost page faults on every LM step).
+        """
         S, P = theta.shape
-        J = np.empty((S, P, r.shape[1]))
+        J = np.empty((S, P, r.shape[1])) if out is None else out[:S]
         with np.errstate(all="ignore"):
             if self.law.grad is not None:
                 nat = self.natural(theta)
                 drdy = np.broadcast_to(self.obj.dresidual(yhat, self.y), r.shape)  # (S, n)
                 grads = dict(zip(self.law.param_names, self.law.grad(self.xs, **nat)))
                 for j, p in enumerate(self.params):
-                    scale = nat[p.name] if p.log else 1.0  # chain rule through θ = log p
-                    np.multiply(grads[p.name], drdy * scale, out=J[:, j, :])
+                    np.multiply(grads[p.name], drdy, out=J[:, j, :])
+                    if p.log:  # chain rule through θ = log p
+                        J[:, j, :] *= nat[p.name]
             else:
                 for j in range(P):
                     h = 1e-7 * np.maximum(1.0, np.abs(theta[:, j]))
@@ -307,12 +313,13 @@ def _lm_block(problem: _Problem, theta0: np.ndarray, weights: np.ndarray, max_it
     active = np.isfinite(f)
     P = theta.shape[1]
     eye = np.eye(P)
+    J_buf = np.empty((theta.shape[0], P, problem.y.size))
     for _ in range(max_iter):
         idx = np.flatnonzero(active)
         if idx.size == 0:
             break
         th, ra, wa = theta[idx], r[idx], weights[idx]
-        J = problem.jacobian(th, yhat[idx], ra)  # (s, P, n)
+        J = problem.jacobian(th, yhat[idx], ra, out=J_buf)  # (s, P, n)
         omega = wa * problem.irls_weights(ra)  # (s, n)
         with np.errstate(all="ignore"):  # starts far off may overflow; their steps are discarded
             JtW = J * omega[:, None, :]  # (s, P, n)
