@@ -38,6 +38,8 @@ def main() -> None:
               f"{p['static_best']['error']:.4f})  cascade=({p['cascade']['cost']:.0f}, {p['cascade']['error']:.4f})  "
               f"oracle_bins=({p['oracle_bins']['cost']:.0f}, {p['oracle_bins']['error']:.4f})  "
               f"rl/oracle_bins cost at rl error={res['rl_cost_over_oracle_bins_cost_at_rl_error']}  "
+              f"rl/oracle_bins along rl curve={[round(r, 2) for r in res['rl_over_oracle_bins_along_rl_curve']]}  "
+              f"cost_ratio_at_train_selected_static_error={res['cost_ratio_at_train_selected_static_error']}  "
               f"areas={json.dumps({k: round(v, 4) for k, v in res['area_under_cost_error'].items()})}  "
               f"steps_to_98pct={res['steps_to_98pct']}", flush=True)
     again, _ = run(*RUNS[0])

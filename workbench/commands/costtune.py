@@ -1,5 +1,6 @@
-"""``python -m workbench costtune``: RL choice of inference settings at a FLOPs budget, compared with
-static settings, a confidence cascade, oracle bins and the per-input oracle on held-out inputs.
+"""``python -m workbench costtune``: an RL cascade (per input: answer now or escalate along a ladder of
+inference settings) at a FLOPs budget, compared with static settings, a heuristic confidence
+cascade, oracle bins and the per-input oracle on held-out inputs.
 
 The outcome table (every input × setting) is built once per configuration and cached under
 ``data/cache/costtune`` (or ``$WORKBENCH_CACHE``); a rerun only re-trains the agents.
@@ -21,9 +22,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--family", default="mlp", help="student family: mlp or cnn (default mlp)")
     p.add_argument("--budget", type=float, default=None,
                    help="mean FLOPs per input for the RL policy (default: half the most accurate static setting)")
-    p.add_argument("--steps", type=int, default=30000, help="real environment steps per agent")
+    p.add_argument("--steps", type=int, default=300_000,
+                   help="real environment steps (cascade rung runs and stops) per agent")
     p.add_argument("--seed", type=int, default=0, help="agent seed")
-    p.add_argument("--n-budgets", type=int, default=5, help="budgets tracing RL's cost-error curve")
+    p.add_argument("--n-budgets", type=int, default=10, help="budgets tracing RL's cost-error curve")
     p.add_argument("--widths", default=None, help="family widths, comma-separated (default per family)")
     p.add_argument("--train-steps", type=int, default=2000, help="Adam steps per dense student")
     p.add_argument("--n-inputs", type=int, default=4000, help="test inputs in the outcome table (half held out)")

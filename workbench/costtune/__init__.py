@@ -2,7 +2,8 @@
 
 Layers: ``outcomes`` (the cached input × setting table, built by ``build``), ``policies`` (static,
 cascade, oracle baselines and the cost–error metrics), ``guidance`` (scaling-law priors),
-``env`` (per-input gymnasium environment), ``model_env`` (per-model, AMC-like environment),
-``agent`` (REINFORCE with a baseline and a dual-ascent Lagrange multiplier), ``study`` (the whole
-comparison the CLI and notebooks report).
+``ladder`` (the cascade's rungs and per-state law predictions), ``cascade_env`` (the cascade as a
+gymnasium env and a numpy vector env), ``cascade_agent`` (REINFORCE with a baseline and a
+dual-ascent Lagrange multiplier), ``env``/``agent`` (the earlier one-shot per-input bandit, kept for
+comparison), ``study`` (the whole comparison the CLI and notebooks report).
 """

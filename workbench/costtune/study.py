@@ -1,10 +1,12 @@
 """The whole cost-tuning comparison on held-out inputs: what the CLI prints and the notebooks draw.
 
 1. The outcome table (cached). 2. Baseline curves: static settings, cascades, oracle bins,
-per-input oracle. 3. RL: the guided agent with dual ascent at each of ``n_budgets`` budgets
-(its Pareto curve) and at the requested budget. 4. Guidance: at the requested budget's final λ,
-the guided and the unguided agent with λ held fixed, and the real environment steps each takes to
-reach 98% of its own final expected reward.
+per-input oracle. 3. RL: the ladder and its law predictions (``ladder``, train inputs only), then
+the guided cascade agent (``cascade_agent``) with dual ascent at each of ``n_budgets`` budgets
+(log-spaced between the cheapest and the top rung's cost) and at the requested budget; each run's
+iterate-averaged policy is evaluated exactly on the held-out inputs, and their Pareto front is RL's
+curve. 4. Guidance: at the requested budget's final λ, the guided and the unguided agent with λ
+held fixed, and the real environment steps each takes to reach 98% of its own final expected reward.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from workbench.costtune import policies as P
-from workbench.costtune.agent import AgentConfig, evaluate, steps_to_fraction, train
-from workbench.costtune.env import InputRoutingEnv
-from workbench.costtune.guidance import fit_guidance
+from workbench.costtune.agent import steps_to_fraction
+from workbench.costtune.cascade_agent import CascadeAgentConfig, evaluate, train
+from workbench.costtune.cascade_env import VectorCascade
+from workbench.costtune.ladder import Ladder, build_ladder
 from workbench.costtune.outcomes import OutcomeConfig, OutcomeTable, outcome_table
 from workbench.errors import InputError
 
@@ -31,12 +34,16 @@ class StudyConfig:
     """The task, family and settings (the outcome table's cache key)."""
     budget: float | None = None
     """Mean FLOPs per input for the RL policy (None: half the most accurate static setting's cost)."""
-    steps: int = 30000
-    """Real environment steps per agent."""
-    n_budgets: int = 5
+    steps: int = 300_000
+    """Real environment steps (rung runs and stops) per agent."""
+    n_budgets: int = 10
     """Budgets (log-spaced) that trace RL's cost–error curve."""
     seed: int = 0
     """Agent seed."""
+    spacing: float = 2.0
+    """Least cost ratio between adjacent ladder rungs (``ladder.frontier_rungs``)."""
+    n_bins: int = 8
+    """Confidence bins per rung (the agent's states)."""
 
 
 @dataclass
@@ -45,6 +52,7 @@ class StudyResult:
 
     config: StudyConfig
     table: OutcomeTable
+    ladder: Ladder
     pareto: dict[str, np.ndarray]
     """policy -> (M, 2) Pareto (cost, error) curve on held-out inputs."""
     policies: dict[str, dict]
@@ -52,15 +60,10 @@ class StudyResult:
     curves: pd.DataFrame
     """Learning curves: step, reward, error, cost, lam, agent (guided / unguided)."""
     rl_runs: pd.DataFrame
-    """One row per RL budget: budget, lam, cost, error (held-out)."""
+    """One row per RL budget: budget, lam, cost, error (held-out), train_cost, train_error."""
     spend: pd.DataFrame
-    """Mean cost and error of the RL policy at the budget per difficulty bin (held-out)."""
+    """Mean cost and error of the RL policy at the budget per probe difficulty bin (held-out)."""
     summary: dict = field(default_factory=dict)
-
-
-def _rl_point(env, cfg: AgentConfig, rows):
-    res = train(env, cfg)
-    return res, evaluate(res.policy, env, rows, res.lam)
 
 
 def run_study(cfg: StudyConfig, cache_dir=None) -> StudyResult:
@@ -76,17 +79,22 @@ def run_study(cfg: StudyConfig, cache_dir=None) -> StudyResult:
                          f"got {budget!r}")
     if cfg.steps < 1:
         raise InputError(f"--steps must be a positive integer; got {cfg.steps!r}")
-    guidance = fit_guidance(table)
-    env = InputRoutingEnv(table, "train", guidance=guidance)
-    agent = AgentConfig(steps=cfg.steps, seed=cfg.seed, eval_every=max(1, cfg.steps // 40))
+    if cfg.n_budgets < 2:
+        raise InputError(f"--n-budgets must be >= 2; got {cfg.n_budgets!r}")
+    ladder = build_ladder(table, cfg.spacing, n_bins=cfg.n_bins)
+    env = VectorCascade(table, ladder, "train")
+    held = VectorCascade(table, ladder, "heldout").t
+    agent = CascadeAgentConfig(steps=cfg.steps, seed=cfg.seed, eval_every=max(1, cfg.steps // 40))
 
     # RL's curve: the guided agent with dual ascent at log-spaced budgets (and the requested one)
-    lo = max(table.probe_cost * 1.5, table.cost.min())
-    budgets = sorted(set(np.geomspace(lo, max(best_cost, lo * 1.01), cfg.n_budgets).tolist()) | {float(budget)})
+    lo, hi = ladder.cost[0] * 1.2, max(ladder.cost[-1], ladder.cost[0] * 1.5)
+    budgets = sorted(set(np.geomspace(lo, hi, cfg.n_budgets).tolist()) | {float(budget)})
     runs, at_budget = [], None
     for b in budgets:
-        res, ev = _rl_point(env, dataclasses.replace(agent, budget=b), ho)
-        runs.append({"budget": b, "lam": res.lam, **ev})
+        res = train(env, dataclasses.replace(agent, budget=b))
+        ev, ev_tr = evaluate(res.probs, held, ho, res.lam), evaluate(res.probs, env.t, env.t.rows)
+        runs.append({"budget": b, "lam": res.lam, "error": ev["error"], "cost": ev["cost"],
+                     "train_error": ev_tr["error"], "train_cost": ev_tr["cost"]})
         if b == float(budget):
             at_budget = res, ev
     rl_runs = pd.DataFrame(runs)
@@ -115,19 +123,32 @@ def run_study(cfg: StudyConfig, cache_dir=None) -> StudyResult:
     lo_c = max(front[0, 0] for front in pareto.values())
     areas = {k: P.area(v, lo_c, best_cost) for k, v in pareto.items()} if lo_c < best_cost else {}
     ob_cost = P.cost_at_error(pareto["oracle_bins"], ev_b["error"])
-    bins = P.probe_bins(table)[ho]
-    probs = res_b.policy.probs(env.observation(ho), res_b.lam)
-    spend = pd.DataFrame({"bin": bins, "cost": probs @ env.cost,
-                          "error": 1.0 - (probs * table.correct[ho]).sum(1)}).groupby("bin").mean().reset_index()
+    # the fair comparator of the most accurate static setting: the one chosen on the train inputs
+    tr = table.inputs("train")
+    sel = int(np.argmin(1.0 - table.correct[tr].mean(0) + 1e-12 * table.cost))
+    sel_cost, sel_err = float(table.cost[sel]), float(1.0 - table.correct[ho, sel].mean())
+    rl_cost_at_sel = P.cost_at_error(pareto["rl"], sel_err)
+    # RL vs oracle bins at every RL point: cost ratio at RL's error
+    rl_over_ob = [float(c / P.cost_at_error(pareto["oracle_bins"], e)) for c, e in pareto["rl"]
+                  if np.isfinite(P.cost_at_error(pareto["oracle_bins"], e))]
+    per = evaluate(res_b.probs, held, ho, per_input=True)
+    spend = pd.DataFrame({"bin": P.probe_bins(table)[ho], "cost": per["flops"],
+                          "error": 1.0 - per["correct"]}).groupby("bin").mean().reset_index()
     summary = {
         "task": table.config.task, "family": table.config.family, "budget": float(budget),
         "policies": policies,
         "cost_ratio_at_matched_error": float(best_cost / rl_cost_at_best) if np.isfinite(rl_cost_at_best) else None,
         "static_most_accurate": {"cost": float(best_cost), "error": float(best_err)},
         "rl_cost_over_oracle_bins_cost_at_rl_error": float(ev_b["cost"] / ob_cost) if np.isfinite(ob_cost) else None,
+        "rl_over_oracle_bins_along_rl_curve": rl_over_ob,
+        "static_train_selected": {"setting": str(table.settings["name"][sel]), "cost": sel_cost, "error": sel_err},
+        "cost_ratio_at_train_selected_static_error": (float(sel_cost / rl_cost_at_sel)
+                                                      if np.isfinite(rl_cost_at_sel) else None),
+        "ladder": {"settings": list(ladder.names), "cost": ladder.cost.tolist()},
+        "rl_runs": rl_runs.to_dict("list"),
         "area_under_cost_error": areas, "area_range_flops": [float(lo_c), float(best_cost)],
         "pareto": {k: v.tolist() for k, v in pareto.items()},
         "steps_to_98pct": steps98, "lambda": float(res_b.lam), "steps": cfg.steps, "seed": cfg.seed,
         "n_settings": int(len(table.cost)), "table_key": table.config.key(),
     }
-    return StudyResult(cfg, table, pareto, policies, curves, rl_runs, spend, summary)
+    return StudyResult(cfg, table, ladder, pareto, policies, curves, rl_runs, spend, summary)
