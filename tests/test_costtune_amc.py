@@ -1,0 +1,118 @@
+"""workbench.costtune amc: the per-layer (density, precision) environment, its clamp, the agent, the study."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+from workbench.compress import CompressedStudent
+from workbench.costtune.amc_agent import AmcAgentConfig, train
+from workbench.costtune.amc_env import AmcConfig, AmcEnv, AmcProblem, clamp, preference_order, rollout
+from workbench.costtune.amc_study import AmcStudyConfig, run_amc_study
+from workbench.errors import InputError
+
+SMALL = AmcConfig(width=32, depth=3, n=4096, steps=400)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small matmuls: one thread is faster than two fighting a shared, loaded CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def prob(cache):
+    return AmcProblem(SMALL, None, cache)
+
+
+def test_clamp_known_answers():
+    # one layer, densities (0.5, 1.0) x precisions (fp32, int8): costs [[4, 1], [8, 2]]
+    cost = np.array([[4.0, 1.0], [8.0, 2.0]])
+    order = preference_order(np.array([32, 8]), 2)
+    assert order.tolist() == [[2, 0, 3, 1], [3, 1, 2, 0]]
+    d, p, c = clamp(cost, order, np.array([9.0, 5.0, 3.0, 1.5, 2.0]), np.array([1, 1, 1, 1, 1]),
+                    np.array([0, 0, 0, 0, 1]))
+    assert d.tolist() == [1, 0, 1, 0, 1] and p.tolist() == [0, 0, 1, 1, 1] and c.tolist() == [8, 4, 2, 1, 2]
+
+
+def test_gym_env_passes_check_and_its_return_is_minus_the_validation_error(prob):
+    env = AmcEnv(prob)
+    check_env(env, skip_render_check=True)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (prob.obs_dim,) and env.observation_space.contains(obs)
+    total, done, t = 0.0, False, 0
+    while not done:
+        obs, r, done, _, info = env.step(np.array([prob.n_d - 1, 2]))  # dense int8 everywhere
+        total += r
+        t += 1
+    assert t == prob.n_layers == SMALL.depth + 1
+    full = (prob.n_d - 1,) * prob.n_layers
+    assert total == pytest.approx(-prob.error(full, (2,) * prob.n_layers))
+    assert info["flops"] == pytest.approx(prob.full_flops / 4)  # int8 = a quarter of fp32
+    with pytest.raises(InputError, match="budget"):
+        prob.set_budget(prob.min_cost.sum() * 0.99)
+
+
+def test_budget_is_never_exceeded_after_clamping(prob):
+    rng = np.random.default_rng(0)
+    lo, full = prob.min_cost.sum(), prob.full_flops
+    for budget in (lo, 1.3 * lo, 0.05 * full, 0.2 * full, full):
+        prob.set_budget(budget)
+        d = rng.integers(prob.n_d, size=(2000, prob.n_layers))
+        p = rng.integers(prob.n_p, size=(2000, prob.n_layers))
+        d_c, p_c, flops = rollout(prob, d, p)
+        assert flops.max() <= budget * (1 + 1e-12)
+        assert np.allclose(flops, [prob.flops(a, b) for a, b in zip(d_c, p_c)])
+        fits = np.array([prob.flops(a, b) for a, b in zip(d, p)]) <= budget
+        assert np.array_equal(d_c[fits], d[fits]) and np.array_equal(p_c[fits], p[fits])  # untouched if it fits
+        env = AmcEnv(prob)  # the gym env clamps the same way
+        for e in range(20):
+            env.reset(seed=e)
+            for t in range(prob.n_layers):
+                _, _, done, _, info = env.step(np.array([d[e, t], p[e, t]]))
+            assert info["flops"] == pytest.approx(flops[e]) and info["flops"] <= budget * (1 + 1e-12)
+    prob.set_budget(full)
+
+
+def test_simulated_precisions_match_the_real_quantized_modules(prob):
+    params = {k: v for i, (w, b) in enumerate(prob.layers) for k, v in ((f"w{i}", w), (f"b{i}", b))}
+    x, y = prob.splits["test"]
+    dense = (prob.n_d - 1,) * prob.n_layers
+    for j, precision in enumerate(SMALL.precisions):
+        real = CompressedStudent(prob.spec, params, 1.0, precision).logits(x).argmax(1)
+        real_err = float((real != y).float().mean())
+        assert prob.error(dense, (j,) * prob.n_layers, "test") == pytest.approx(real_err, abs=2e-3)
+
+
+def test_agent_is_seeded(prob):
+    prob.set_budget(0.1 * prob.full_flops)
+    cfg = AmcAgentConfig(episodes_total=256, episodes=32, seed=3)
+    a, b = train(prob, cfg), train(prob, cfg)
+    assert np.array_equal(a.probs_d, b.probs_d) and np.array_equal(a.probs_p, b.probs_p)
+    assert a.best == b.best and a.curve.equals(b.curve)
+    c = train(prob, dataclasses.replace(cfg, seed=4))
+    assert not np.array_equal(a.probs_d, c.probs_d)
+
+
+def test_agent_is_no_worse_than_uniform_pruning_at_the_same_flops(cache):
+    cfg = AmcStudyConfig(env=SMALL, agent=AmcAgentConfig(episodes_total=1024), budgets=(0.1, 0.2))
+    table, results = run_amc_study(cfg, cache)
+    for frac, g in table.groupby("budget_fraction"):
+        e = g.set_index("policy")
+        assert e.loc["agent", "flops"] <= e.loc["agent", "budget"] * (1 + 1e-12)
+        assert abs(e.loc["uniform_fp32", "flops"] / e.loc["agent", "budget"] - 1) < 0.01  # matched FLOPs
+        assert e.loc["agent", "val_error"] <= e.loc["uniform_fp32", "val_error"]
+        assert e.loc["agent", "test_error"] <= e.loc["uniform_fp32", "test_error"]
+        assert e.loc["agent", "val_error"] <= e.loc["uniform_int8", "val_error"] + 0.01
+        curve = results[frac].curve
+        assert curve["mean_reward"].iloc[-4:].mean() > curve["mean_reward"].iloc[:4].mean()  # it learned
