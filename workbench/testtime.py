@@ -39,6 +39,8 @@ STRATEGIES = ("argmax", "vote", "bon", "refine")
 class TestTimeConfig:
     """How samples are drawn and how the verifier and refiner are built and trained."""
 
+    __test__ = False  # not a pytest test class despite its name
+
     temperature: float = 1.0
     """Softmax temperature of sampled answers."""
     noise: float = 0.05
