@@ -8,7 +8,11 @@ OUT    ?= reports
 # Threads: tiny fits and models run faster single-threaded BLAS on small machines.
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: report report-smoke test lab bench venv clean
+# The browser tests drive Debian's Chromium (no Playwright browser download: that needs the internet).
+CHROMIUM ?= /usr/bin/chromium
+LAB_PORT ?= 8888
+
+.PHONY: report report-smoke test lab bench venv browser clean
 
 venv: $(STAMP)
 
@@ -23,11 +27,24 @@ report: $(STAMP)  ## run every notebook on its defaults, write $(OUT)/index.html
 report-smoke: $(STAMP)  ## the same on each notebook's small parameters
 	$(BIN)/python -m workbench report --smoke --out $(OUT)
 
-test: $(STAMP)  ## the test suite
+# Installs Chromium with apt when it is missing and we are root; otherwise says why the browser tests
+# (tests/test_browser_*.py) will be skipped. Never fails the build by itself.
+browser:  ## Chromium for the browser tests
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium (apt-get) for the browser tests ..."; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || \
+	  echo "note: apt-get could not install chromium: the browser tests will be skipped"; \
+	else echo "note: $(CHROMIUM) is missing and cannot be installed here (needs root and apt-get):" \
+	  "the browser tests will be skipped; set WORKBENCH_CHROMIUM to another Chromium"; fi
+
+test: $(STAMP) browser  ## the test suite (browser tests included)
 	$(BIN)/python -m pytest
 
-lab: $(STAMP)  ## JupyterLab on notebooks/ with the package importable
-	$(BIN)/python -m jupyter lab --notebook-dir=notebooks
+lab: $(STAMP)  ## JupyterLab on notebooks/ with the package importable; prints the URL to open
+	$(BIN)/python -m jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --port=$(LAB_PORT) \
+	  --no-browser $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 bench: $(STAMP)  ## side-by-side performance measurements
 	$(BIN)/python benchmarks/bench_fit.py

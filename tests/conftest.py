@@ -18,3 +18,47 @@ def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 @pytest.fixture
 def cli():
     return run_cli
+
+
+# ----------------------------------------------------------------------------------------------
+# shared by tests/test_report.py and tests/test_browser_*.py
+
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots and logs of the browser tests (gitignored)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-default-apps", "--disable-sync",
+                 "--no-first-run", "--metrics-recording-only", "--disable-features=Translate,MediaRouter"]
+
+
+def chromium_executable() -> str | None:
+    """Debian's Chromium (``make test`` installs it with apt when missing); ``WORKBENCH_CHROMIUM`` overrides."""
+    import shutil
+
+    for candidate in (os.environ.get("WORKBENCH_CHROMIUM"), "/usr/bin/chromium", shutil.which("chromium"),
+                      shutil.which("chromium-browser")):
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def smoke_reports(tmp_path_factory):
+    """One smoke build of every real notebook's report (pages, thumbnails, index), shared by the session."""
+    from workbench import report
+
+    out = tmp_path_factory.mktemp("reports")
+    return report.build_reports(smoke=True, out_dir=out), out
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A headless Chromium driven by Playwright (no Playwright browser download: Debian's chromium)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed "
+                                   "(it is in the 'test' extra: pip install -e '.[test]')")
+    executable = chromium_executable()
+    if executable is None:
+        pytest.skip("no Chromium at /usr/bin/chromium: `make test` installs it with "
+                    "`apt-get install -y chromium` when run as root; install it or set WORKBENCH_CHROMIUM")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -32,11 +32,9 @@ def _write_nb(path: Path, params_src: str, body: list[str], smoke: dict | None =
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    """One smoke run of the repository's real notebooks (shared by the checks below)."""
-    out = tmp_path_factory.mktemp("reports")
-    result = report.build_reports(smoke=True, out_dir=out)
-    return result, out
+def smoke_run(smoke_reports):
+    """One smoke run of the repository's real notebooks (tests/conftest.py; shared with the browser tests)."""
+    return smoke_reports
 
 
 @pytest.mark.slow  # shares one smoke run of every notebook (~40 s)
@@ -73,9 +71,109 @@ def test_index_lists_every_notebook(smoke_run):
     index = Path(result["index"]).read_text(encoding="utf-8")
     assert Path(result["index"]) == out / "index.html"
     assert "<script" not in index
+    assert f'<code class="revision">{result["revision"]}</code>' in index
+    assert result["thumbnail_error"] is None, result["thumbnail_error"]  # kaleido works on this machine
     for r in result["reports"]:
-        assert r["name"] in index
+        assert r["name"] in index and r["title"] in index
         assert f'href="{Path(r["html"]).name}"' in index
+        assert r["thumbnail"] == f"{r['name']}.png" and f'src="{r["thumbnail"]}"' in index
+        assert (out / r["thumbnail"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        for p in r["all_parameters"]:  # every parameter, as run or at its default
+            assert f"{p['name']} = " in index
+        assert {p["name"] for p in r["all_parameters"] if p["set"]} == set(r["parameters"])
+
+
+SUMMARY_NB = [
+    "import pandas as pd\nimport plotly.graph_objects as go\nfrom workbench import plots\n"
+    "from workbench.report import progress\nsquares = [i * i for i in progress(range(n), interactive=interactive, desc='fits')]",
+    "plots.show(go.Figure(go.Scatter(y=squares)))",
+    "# detail that comes first in the notebook\nprint('DETAIL-OUTPUT')",
+    "pd.DataFrame({'value': [n, sum(squares)]}, index=['points', 'KEY-SUM'])",  # tagged summary below
+]
+
+
+def _summary_notebook(folder: Path) -> Path:
+    path = _write_nb(folder / "01_tiny.ipynb", "interactive: bool = True  # widgets or not\nn: int = 5  # points",
+                     SUMMARY_NB, smoke={"n": 4})
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[-1].metadata["tags"] = ["summary"]
+    nb.metadata["title"] = "01 · Tiny"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_summary_cell_opens_the_page_and_batch_progress_is_plain_text(tmp_path):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _summary_notebook(nbs)
+    result = report.build_reports(smoke=True, notebook_dir=nbs, out_dir=tmp_path / "out")
+    (r,) = result["reports"]
+    assert r["status"] == "ok" and r["has_summary"] and r["title"] == "01 · Tiny"
+    page = Path(r["html"]).read_text(encoding="utf-8")
+    body = page[page.index("<main"):]
+    # title, then the run line, then the summary's output (without its code), then the notebook in order
+    order = [body.index(s) for s in ('id="01_tiny"', "Report run with parameters", "KEY-SUM",
+                                     '<span class="n">squares</span>', "DETAIL-OUTPUT")]
+    assert order == sorted(order), order
+    assert "pd.DataFrame({&#39;value&#39;" not in body and "pd.DataFrame({'value'" not in body
+    assert "celltag_summary" in body and f"revision <code>{result['revision']}</code>" in body
+    assert "n = 4" in body and "14" in body  # sum of squares of 0..3, the key number
+    # progress: plain tqdm in batch, collapsed to its final line; no frozen widget
+    executed = nbformat.read(r["executed"], as_version=4)
+    streams = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.outputs
+                      if o.output_type == "stream")
+    mimes = {m for c in executed.cells if c.cell_type == "code" for o in c.outputs for m in o.get("data", {})}
+    assert "fits: 100%" in streams and "4/4" in streams and streams.count("fits:") == 1
+    assert "application/vnd.jupyter.widget-view+json" not in mimes
+    # thumbnail of the first figure, made offline by kaleido
+    png = (tmp_path / "out" / "01_tiny.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == 360
+    assert r["thumbnail"] == "01_tiny.png"
+
+
+def test_progress_is_a_widget_when_interactive(tmp_path):
+    import papermill as pm
+
+    path = _summary_notebook(tmp_path)  # interactive keeps its default, True: what JupyterLab runs
+    pm.execute_notebook(str(path), str(tmp_path / "run.ipynb"), parameters={"n": 3}, kernel_name="python3",
+                        progress_bar=False, store_widget_state=False)
+    cells = nbformat.read(tmp_path / "run.ipynb", as_version=4).cells
+    (loop,) = [c for c in cells if "progress(" in c.source]
+    mimes = {m for o in loop.outputs for m in o.get("data", {})}
+    assert "application/vnd.jupyter.widget-view+json" in mimes  # tqdm's widget, live in JupyterLab
+
+
+def test_index_still_builds_and_says_so_when_kaleido_cannot_run(tmp_path, monkeypatch):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _summary_notebook(nbs)
+    monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-chromium"))  # kaleido's browser, really absent
+    result = report.build_reports(smoke=True, notebook_dir=nbs, out_dir=tmp_path / "out")
+    (r,) = result["reports"]
+    assert r["status"] == "ok" and r["thumbnail"] is None and Path(r["html"]).exists()
+    assert result["thumbnail_error"] and not result["failed"]
+    index = Path(result["index"]).read_text(encoding="utf-8")
+    assert "Thumbnails could not be made" in index and "no figure" in index
+    assert not (tmp_path / "out" / "01_tiny.png").exists()
+
+
+def test_git_revision_is_short_head_and_unknown_outside_git(tmp_path):
+    import subprocess
+
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=report.PACKAGE_DIR.parent,
+                          capture_output=True, text=True)
+    rev = report.git_revision()
+    if head.returncode == 0:
+        assert rev.split("+")[0] == head.stdout.strip()
+    else:
+        assert rev == "unknown"
+    assert report.git_revision(tmp_path) == "unknown"
+
+
+def test_parameter_values_read_well():
+    assert report.value_text(1e12) == "1e+12" and report.value_text(0.16) == "0.16"
+    assert report.value_text([0.0, 1e14]) == "[0, 1e+14]" and report.value_text("m4") == "'m4'"
+    assert report.value_text((3,)) == "(3,)" and report.value_text(True) == "True"
 
 
 def test_failing_notebook_is_listed_and_the_others_still_build(tmp_path, capsys):
@@ -87,7 +185,7 @@ def test_failing_notebook_is_listed_and_the_others_still_build(tmp_path, capsys)
     _write_nb(nbs / "02_broken.ipynb", "interactive: bool = True  # widgets or not",
               ["raise ValueError('planted failure')"])
     out = tmp_path / "out"
-    code = main(["report", "--smoke", "--notebook-dir", str(nbs), "--out", str(out), "--json"])
+    code = main(["report", "--smoke", "--notebook-dir", str(nbs), "--out", str(out), "--json", "--no-thumbnails"])
     captured = capsys.readouterr()
     assert code == 1
     result = json.loads(captured.out)
@@ -95,6 +193,7 @@ def test_failing_notebook_is_listed_and_the_others_still_build(tmp_path, capsys)
     assert result["failed"] is True
     fine, broken = result["reports"]
     assert fine["status"] == "ok" and fine["parameters"] == {"n": 3, "interactive": False}
+    assert fine["thumbnail"] is None and not list(out.glob("*.png"))  # --no-thumbnails
     assert broken["status"] == "failed" and "ValueError: planted failure" in broken["error"]
     page = Path(fine["html"]).read_text()
     assert page.count("Plotly.newPlot(") == 1 and not SCRIPT_SRC_HTTP.search(page)

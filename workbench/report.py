@@ -4,17 +4,25 @@ Pipeline per notebook: papermill executes ``notebooks/NN_*.ipynb`` with ``intera
 figures use plotly's own sliders, which work without a kernel) → the executed notebook is written
 to the output folder → nbconvert renders it with the ``offline`` template (JupyterLab's look, no
 require.js, MathJax or other CDN script) → ``index.html`` lists every notebook with its parameters,
-status, run time and link. A failing notebook is listed with its error; the others still build.
+git revision, status, run time, a thumbnail of its first figure (PNG, made offline by kaleido) and
+a link. A failing notebook is listed with its error; the others still build.
 
-Smoke parameters (small, fast settings) live in each notebook's metadata as
-``metadata["workbench"]["smoke"] = {name: value}``.
+Conventions a notebook follows to make a good page:
+
+- Smoke parameters (small, fast settings) live in the notebook's metadata as
+  ``metadata["workbench"]["smoke"] = {name: value}``.
+- **Summary cell.** A code cell tagged ``summary`` whose output is a short table (HTML or markdown) of
+  the notebook's key numbers. The page shows its output first, right under the title, without its
+  code; the cell itself may sit anywhere (usually last, after the numbers exist).
+- **Progress.** Long loops use :func:`progress`: a tqdm widget in JupyterLab, plain text tqdm in
+  batch runs (a widget would stay frozen at 0% in the static page).
 """
 
 from __future__ import annotations
 
 import ast
 import datetime as dt
-import html
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,6 +38,10 @@ TEMPLATE_DIR = PACKAGE_DIR / "templates"
 TEMPLATE_NAME = "offline"
 KERNEL_NAME = "python3"
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+INDEX_TEMPLATE = "index.html.j2"
+SUMMARY_TAG = "summary"
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+THUMBNAIL_SIZE = (720, 450)  # figure size in pixels; written at scale 0.5, i.e. a 360 × 225 PNG
 
 
 def _log(message: str) -> None:
@@ -142,11 +154,49 @@ def resolve_parameters(paths: Sequence[Path], overrides: Mapping[str, Any] | Non
 
 
 # ----------------------------------------------------------------------------------------------
+# provenance and progress
+
+
+def git_revision(repo_dir: str | Path | None = None) -> str:
+    """``git rev-parse --short HEAD`` of the project (``"unknown"`` outside git), ``+modified`` if tracked files changed."""
+    cwd = str(repo_dir or PACKAGE_DIR.parent)
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                             timeout=10)
+        if rev.returncode != 0 or not rev.stdout.strip():
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10)
+        return rev.stdout.strip() + ("+modified" if dirty.returncode == 0 and dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def progress(iterable=None, *, interactive: bool, **tqdm_kwargs):
+    """A progress bar for a long loop in a notebook: a widget in JupyterLab, plain text in batch runs.
+
+    ``interactive`` is the notebook's parameter. A tqdm widget in a static page stays frozen at 0%,
+    so batch runs (the reports) get text tqdm, which papermill's ``coalesce_streams`` collapses to the
+    final line, e.g. ``fits: 100%|██████████| 12/12 [00:03<00:00]``.
+    """
+    if interactive:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
+        tqdm_kwargs.setdefault("mininterval", 1.0)  # few updates: the page keeps only the last anyway
+        tqdm_kwargs.setdefault("file", sys.stdout)  # stdout, not the red stderr box
+    return tqdm(iterable, **tqdm_kwargs)
+
+
+# ----------------------------------------------------------------------------------------------
 # run and render
 
 
 def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *, timeout: float | None = 600) -> dict:
-    """Execute one notebook with papermill; returns {name, status, seconds, executed, error}."""
+    """Execute one notebook with papermill; returns {name, status, seconds, executed, error}.
+
+    On a terminal, papermill's per-cell progress bar runs on stderr (long runs show where they are).
+    """
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
@@ -156,7 +206,7 @@ def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *, ti
     error = None
     try:
         pm.execute_notebook(str(path), str(executed), parameters=dict(parameters), kernel_name=KERNEL_NAME,
-                            cwd=str(path.parent), execution_timeout=timeout, progress_bar=False,
+                            cwd=str(path.parent), execution_timeout=timeout, progress_bar=sys.stderr.isatty(),
                             store_widget_state=False, coalesce_streams=True)
     except PapermillExecutionError as exc:
         error = f"cell {exc.cell_index}: {exc.ename}: {exc.evalue}"
@@ -169,50 +219,124 @@ def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *, ti
             "executed": str(executed) if executed.exists() else None, "error": error}
 
 
-def export_html(executed: Path, html_path: Path, parameters: Mapping[str, Any]) -> Path:
-    """Render an executed notebook to one offline HTML page (injected-parameters cell hidden)."""
+def first_figure(nb: nbformat.NotebookNode) -> dict | None:
+    """The plotly JSON of the notebook's first figure output (``workbench.plots.show`` emits it), or None."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            fig = output.get("data", {}).get(PLOTLY_MIME)
+            if isinstance(fig, dict) and fig.get("data"):
+                return {"data": fig["data"], "layout": fig.get("layout", {})}
+    return None
+
+
+def write_thumbnails(figures: Mapping[str, dict], out_dir: Path) -> tuple[dict[str, str], str | None]:
+    """PNG thumbnails ``NAME.png`` of ``{name: plotly JSON}``, all in one kaleido browser session.
+
+    Returns ``({name: file name}, None)``, or ``({}, reason)`` when kaleido cannot run (no Chromium,
+    ...): a report without thumbnails still builds.
+    """
+    if not figures:
+        return {}, None
+    import plotly.io as pio
+
+    names = list(figures)
+    files = [out_dir / f"{name}.png" for name in names]
+    width, height = THUMBNAIL_SIZE
+    try:
+        pio.write_images([figures[n] for n in names], files, format="png", width=width, height=height,
+                         scale=0.5, validate=False)
+    except Exception as exc:  # kaleido or its browser missing or broken: the index says so and goes on
+        first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+        return {}, f"{type(exc).__name__}: {first_line}"
+    return {n: f.name for n, f in zip(names, files) if f.exists()}, None
+
+
+def summary_first(nb: nbformat.NotebookNode) -> int:
+    """Move the cells tagged ``summary`` to just under the title (first markdown cell); returns how many moved."""
+    summary = [c for c in nb.cells if SUMMARY_TAG in c.metadata.get("tags", [])]
+    if not summary:
+        return 0
+    rest = [c for c in nb.cells if SUMMARY_TAG not in c.metadata.get("tags", [])]
+    at = 1 if rest and rest[0].cell_type == "markdown" else 0
+    nb.cells = rest[:at] + summary + rest[at:]
+    return len(summary)
+
+
+def value_text(value: Any) -> str:
+    """A parameter value as a reader wants it: ``1e+12`` rather than ``1000000000000.0``, lists likewise."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(value_text(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner}{',' if len(value) == 1 else ''})"
+    return repr(value)
+
+
+def _run_line(parameters: Mapping[str, Any], run: Mapping[str, Any] | None) -> str:
+    listed = ", ".join(f"`{k} = {value_text(v)}`" for k, v in parameters.items()) or "the notebook's defaults"
+    line = f"*Report run with parameters* {listed}"
+    if run:
+        line += (f" · revision `{run.get('revision', 'unknown')}` · {run.get('status', '?')} in "
+                 f"{float(run.get('seconds', 0.0)):.1f} s · {run.get('built', '')}")
+    return line
+
+
+def export_html(executed: Path, html_path: Path, parameters: Mapping[str, Any], *,
+                run: Mapping[str, Any] | None = None) -> Path:
+    """Render an executed notebook to one offline HTML page.
+
+    The page reads: title, a line with the run's parameters (and ``run``'s revision, status, seconds,
+    built), the ``summary`` cells' outputs without their code, then the notebook in order. The
+    injected-parameters cell is hidden.
+    """
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
 
     nb = nbformat.read(executed, as_version=4)
-    if parameters:
-        listed = ", ".join(f"`{k} = {v!r}`" for k, v in parameters.items())
-        nb.cells.insert(0, nbformat.v4.new_markdown_cell(f"*Report run with parameters* {listed}"))
+    summary_first(nb)
+    first = nb.cells[0] if nb.cells else None
+    at = 1 if first is not None and first.cell_type == "markdown" else 0  # under the title, as summary_first
+    info = nbformat.v4.new_markdown_cell(_run_line(parameters, run))
+    info.metadata["tags"] = ["run-info"]
+    nb.cells.insert(at, info)
     exporter = HTMLExporter(template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATE_DIR)])
-    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"injected-parameters"}), enabled=True)
+    exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"injected-parameters"},
+                                                         remove_input_tags={SUMMARY_TAG}), enabled=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": executed.stem}})
     html_path.write_text(body, encoding="utf-8")
     return html_path
 
 
-def write_index(out_dir: Path, reports: Sequence[dict], *, smoke: bool) -> Path:
-    """``index.html``: one row per notebook (name, parameters, status, run time, link, error); no scripts."""
+def _notebook_info(path: Path, parameters: Mapping[str, Any]) -> dict:
+    """Title and every parameter (default or as run) of a notebook, for the index."""
+    nb = nbformat.read(path, as_version=4)
+    rows = []
+    for name, decl in declared_parameters(path).items():
+        if name in parameters:
+            rows.append({"name": name, "value": value_text(parameters[name]), "set": True})
+        else:
+            rows.append({"name": name, "value": str(decl.get("default")), "set": False})
+    return {"title": nb.metadata.get("title") or path.stem, "all_parameters": rows,
+            "has_summary": any(SUMMARY_TAG in c.metadata.get("tags", []) for c in nb.cells)}
+
+
+def write_index(out_dir: Path, reports: Sequence[dict], *, smoke: bool, revision: str = "unknown",
+                thumbnail_error: str | None = None) -> Path:
+    """``index.html``: one row per notebook (thumbnail, title and link, status, run time, parameters, error).
+
+    Plain HTML and CSS, no script: it opens from a file anywhere.
+    """
+    import jinja2
+
     from workbench import __version__
 
-    rows = []
-    for r in reports:
-        link = f'<a href="{html.escape(Path(r["html"]).name)}">report</a>' if r.get("html") else "—"
-        params = ", ".join(f"{k}={v!r}" for k, v in r["parameters"].items()) or "defaults"
-        error = f'<pre>{html.escape(r["error"])}</pre>' if r.get("error") else ""
-        rows.append(f'<tr class="{r["status"]}"><td>{html.escape(r["name"])}</td><td><code>{html.escape(params)}'
-                    f'</code></td><td>{r["status"]}</td><td>{r["seconds"]:.1f} s</td><td>{link}</td>'
-                    f'<td>{error}</td></tr>')
-    stamp = dt.datetime.now().isoformat(timespec="seconds")
-    page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>scaling-workbench reports</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 2em; }}
-table {{ border-collapse: collapse; }} td, th {{ border: 1px solid #ccc; padding: .3em .6em; vertical-align: top; }}
-tr.failed td {{ background: #fde8e8; }} tr.ok td:nth-child(3) {{ color: #1a7f37; }}
-pre {{ margin: 0; white-space: pre-wrap; max-width: 50em; }}
-</style></head><body>
-<h1>scaling-workbench reports</h1>
-<p>{"Smoke run (each notebook's small parameters). " if smoke else ""}Built {stamp}, workbench {__version__}.</p>
-<table>
-<tr><th>notebook</th><th>parameters</th><th>status</th><th>run time</th><th>page</th><th>error</th></tr>
-{chr(10).join(rows)}
-</table></body></html>
-"""
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True)
+    page = env.get_template(INDEX_TEMPLATE).render(
+        reports=[{**r, "page": Path(r["html"]).name if r.get("html") else None} for r in reports],
+        smoke=smoke, revision=revision, version=__version__, thumbnail_error=thumbnail_error,
+        built=dt.datetime.now().isoformat(timespec="seconds"),
+        n_failed=sum(r["status"] != "ok" for r in reports))
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
@@ -220,27 +344,43 @@ pre {{ margin: 0; white-space: pre-wrap; max-width: 50em; }}
 
 def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
                   parameters: Mapping[str, Any] | None = None, out_dir: str | Path = "reports",
-                  notebook_dir: str | Path | None = None, timeout: float | None = 600) -> dict:
-    """Run the selected notebooks and write their HTML pages and ``index.html`` into ``out_dir``.
+                  notebook_dir: str | Path | None = None, timeout: float | None = 600,
+                  thumbnails: bool = True) -> dict:
+    """Run the selected notebooks and write their HTML pages, thumbnails and ``index.html`` into ``out_dir``.
 
-    Returns ``{"reports": [{name, status, seconds, html, error, parameters, executed}], "index": path,
-    "failed": bool}``. Bad names or parameters raise :class:`InputError` before anything runs.
+    Returns ``{"reports": [{name, title, status, seconds, html, thumbnail, error, parameters, executed}],
+    "index": path, "failed": bool, "revision": str, "thumbnail_error": str | None}``. Bad names or
+    parameters raise :class:`InputError` before anything runs. ``thumbnails=False`` skips kaleido.
     """
     paths = select(names, notebook_dir)
     resolved = resolve_parameters(paths, parameters, smoke)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    reports = []
+    revision = git_revision()
+    reports, figures = [], {}
     for i, path in enumerate(paths, 1):
         _log(f"[{i}/{len(paths)}] {path.stem}: running{' (smoke)' if smoke else ''} ...")
         r = run_notebook(path, out, resolved[path], timeout=timeout)
-        r["parameters"] = resolved[path]
-        r["html"] = None
+        r.update(_notebook_info(path, resolved[path]), parameters=resolved[path], html=None, thumbnail=None)
         if r["executed"]:
-            r["html"] = str(export_html(Path(r["executed"]), out / f"{path.stem}.html", resolved[path]))
+            run_info = {"revision": revision, "status": r["status"], "seconds": r["seconds"],
+                        "built": dt.datetime.now().isoformat(timespec="seconds")}
+            r["html"] = str(export_html(Path(r["executed"]), out / f"{path.stem}.html", resolved[path], run=run_info))
+            fig = first_figure(nbformat.read(r["executed"], as_version=4))
+            if fig is not None:
+                figures[path.stem] = fig
         _log(f"[{i}/{len(paths)}] {path.stem}: {r['status']} in {r['seconds']:.1f} s"
              + (f" -- {r['error']}" if r["error"] else ""))
         reports.append(r)
-    index = write_index(out, reports, smoke=smoke)
+    thumbnail_error = None
+    if thumbnails and figures:
+        _log(f"thumbnails: {len(figures)} figure(s) through kaleido ...")
+        made, thumbnail_error = write_thumbnails(figures, out)
+        for r in reports:
+            r["thumbnail"] = made.get(r["name"])
+        if thumbnail_error:
+            _log(f"thumbnails: none made -- {thumbnail_error}")
+    index = write_index(out, reports, smoke=smoke, revision=revision, thumbnail_error=thumbnail_error)
     _log(f"index: {index}")
-    return {"reports": reports, "index": str(index), "failed": any(r["status"] != "ok" for r in reports)}
+    return {"reports": reports, "index": str(index), "failed": any(r["status"] != "ok" for r in reports),
+            "revision": revision, "thumbnail_error": thumbnail_error}

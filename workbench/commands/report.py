@@ -5,6 +5,7 @@ Examples::
     python -m workbench report                       # every notebooks/NN_*.ipynb, default parameters
     python -m workbench report 02 --smoke --out /tmp/r
     python -m workbench report compute_planner -p compute 1e22
+    python -m workbench report --no-thumbnails        # no kaleido / Chromium needed
 
 Exit status 1 when a notebook fails (the others are still built and listed in index.html).
 """
@@ -24,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="reports", help="output folder (default: reports)")
     parser.add_argument("--timeout", type=float, default=600.0, help="per-cell timeout in seconds (default 600)")
     parser.add_argument("--notebook-dir", default=None, help="folder of NN_*.ipynb notebooks (default: notebooks/)")
+    parser.add_argument("--no-thumbnails", action="store_true",
+                        help="skip the index's PNG thumbnails (kaleido starts a headless Chromium for them)")
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -38,4 +41,4 @@ def run(args: argparse.Namespace) -> dict:
     if args.timeout <= 0:
         raise InputError(f"--timeout must be > 0 seconds; got {args.timeout!r}")
     return build_reports(args.names, smoke=args.smoke, parameters=overrides, out_dir=args.out,
-                         notebook_dir=args.notebook_dir, timeout=args.timeout)
+                         notebook_dir=args.notebook_dir, timeout=args.timeout, thumbnails=not args.no_thumbnails)
