@@ -292,7 +292,10 @@ def export_html(executed: Path, html_path: Path, parameters: Mapping[str, Any], 
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import TagRemovePreprocessor
 
+    from workbench.report_math import markdown_math_to_mathml
+
     nb = nbformat.read(executed, as_version=4)
+    markdown_math_to_mathml(nb)
     summary_first(nb)
     first = nb.cells[0] if nb.cells else None
     at = 1 if first is not None and first.cell_type == "markdown" else 0  # under the title, as summary_first
