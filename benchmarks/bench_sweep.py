@@ -56,11 +56,12 @@ def main(argv=None) -> dict:
     single = [train_single(task, r, device) for r in runs]
     loop_s = time.perf_counter() - t0
 
-    loop_default_s = None
+    loop_default_s, err_d = None, None
     if args.default_adam_too:
         t0 = time.perf_counter()
         single_default = [train_single(task, r, device, fused_adam=False) for r in runs]
         loop_default_s = time.perf_counter() - t0
+        err_d = np.array([r["test_error"] for r in single_default])
 
     err_b = np.array([r["test_error"] for r in rows])
     err_l = np.array([r["test_error"] for r in single])
@@ -73,6 +74,7 @@ def main(argv=None) -> dict:
         "per_model_default_adam_seconds": loop_default_s,
         "speedup_vs_default_adam": loop_default_s / batched_s if loop_default_s else None,
         "batched_mean_test_error": float(err_b.mean()), "per_model_mean_test_error": float(err_l.mean()),
+        "per_model_default_adam_mean_test_error": None if err_d is None else float(err_d.mean()),
         "max_abs_test_error_diff": float(np.abs(err_b - err_l).max()),
         "test_error_by_width_batched": {int(w): float(err_b[[r.width == w for r in runs]].mean())
                                         for w in sorted({r.width for r in runs})},

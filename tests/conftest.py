@@ -62,3 +62,16 @@ def chromium():
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_cache(tmp_path_factory):
+    """Runs cached by the tests (sweeps, outcome tables, notebook smoke runs) go to a temporary
+    folder, never into the user's data/cache; subprocesses and notebook kernels inherit it."""
+    old = os.environ.get("WORKBENCH_CACHE")
+    os.environ["WORKBENCH_CACHE"] = str(tmp_path_factory.mktemp("workbench-cache"))
+    yield Path(os.environ["WORKBENCH_CACHE"])
+    if old is None:
+        os.environ.pop("WORKBENCH_CACHE", None)
+    else:
+        os.environ["WORKBENCH_CACHE"] = old

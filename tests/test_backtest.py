@@ -1,7 +1,5 @@
 """Back-tests: the split is the one asked for, and a law fitted on small scale predicts large scale."""
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from workbench.backtest import backtest, small_scale_mask

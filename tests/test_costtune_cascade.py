@@ -7,7 +7,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from workbench.costtune import policies as P
-from workbench.costtune.cascade_agent import CascadeAgentConfig, evaluate, greedy, law_lambda, train
+from workbench.costtune.cascade_agent import CascadeAgentConfig, evaluate, law_lambda, train
 from workbench.costtune.cascade_env import CascadeEnv, VectorCascade, transition
 from workbench.costtune.ladder import build_ladder, frontier_rungs
 from workbench.costtune.outcomes import OutcomeConfig, outcome_table

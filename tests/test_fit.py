@@ -53,7 +53,6 @@ def test_huber_is_summed_and_matches_definition():
     expected = [0.0, 0.5 * 5e-4**2, 1e-3 * (2e-3 - 5e-4), 1e-3 * (0.1 - 5e-4)]
     np.testing.assert_allclose(rho(r, True, 1e-3), expected)
     result, _ = _fit_planted("chinchilla")
-    law = get_law("chinchilla")
     df = planted("chinchilla", seed=1)
     res = np.log(result.predict((df["N"], df["D"]))) - np.log(df["y"])
     assert result.objective_value == pytest.approx(rho(res.to_numpy(), True, 1e-3).sum(), rel=1e-9)

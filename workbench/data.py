@@ -8,6 +8,7 @@ designs in ``PLANTED`` (one per law), so fitters can be checked against the trut
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -22,6 +23,16 @@ DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 NMT_CSV = DATA_DIR / "revisiting_scaling_laws_nmt.csv"
 NMT_CITATION = ("Alabdulmohsin, Neyshabur & Zhai, 'Revisiting Neural Scaling Laws in Language and Vision', "
                 "NeurIPS 2022 (data: CC BY 4.0)")
+
+
+def cache_dir() -> Path:
+    """Where runs are cached: ``$WORKBENCH_CACHE`` or the repository's ``data/cache``.
+
+    Resolved against the package, not the working directory, so notebooks (run from ``notebooks/``)
+    and the CLI share one cache.
+    """
+    env = os.environ.get("WORKBENCH_CACHE")
+    return Path(env) if env else DATA_DIR / "cache"
 
 
 def load_nmt(path: str | Path = NMT_CSV) -> pd.DataFrame:

@@ -25,12 +25,13 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train
 from workbench.sweep_train import RunConfig, spec_of, train_stack
 from workbench.tasks import TaskConfig, make_task, task_in_dim
 
-DEFAULT_CACHE = Path(os.environ.get("WORKBENCH_CACHE", "data/cache"))
+
 
 
 def default_device() -> str:
@@ -142,7 +143,7 @@ def train_group(group: list[RunConfig], device: str) -> list[dict]:
     return rows
 
 
-def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path = DEFAULT_CACHE,
+def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | None = None,
               device: str | None = None, max_group: int = 64, progress: bool = True,
               max_new_groups: int | None = None, pack_widths: bool | None = None) -> pd.DataFrame:
     """Train every student of the grid that is not cached; return the full tidy table.
@@ -155,7 +156,7 @@ def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path = DEFAUL
     runs = cfg.runs() if isinstance(cfg, SweepConfig) else list(cfg)
     device = device or default_device()
     pack_widths = device.startswith("cuda") if pack_widths is None else pack_widths
-    cache_dir = Path(cache_dir)
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     todo = [g for g in groups(runs, max_group, pack_widths)
             if any(not _cache_path(cache_dir, r).exists() for r in g)]
     bar = tqdm(total=sum(len(g) for g in todo), desc="sweep", unit="student", disable=not progress)

@@ -48,7 +48,8 @@ def add_task_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="CSV file to write")
 
 
-def task_from_args(args) -> "TaskConfig":  # noqa: F821
+def task_from_args(args):
+    """The TaskConfig the task options describe."""
     from workbench.tasks import task_config
 
     if args.task not in TASKS:
@@ -112,13 +113,13 @@ def run(args) -> dict:
     widths, depths, sizes = (int_list(k, getattr(args, k)) for k in ("widths", "depths", "sizes"))
     task = task_from_args(args)
 
-    from workbench.sweep import DEFAULT_CACHE, SweepConfig, run_sweep
+    from workbench.sweep import SweepConfig, run_sweep
 
     set_up_torch(args)
     cfg = SweepConfig(task, args.family, widths, depths, sizes, tuple(range(args.seeds)), args.steps,
                       args.batch_size, args.lr, args.early_stopping, args.eval_every).validate()
     t0 = time.perf_counter()
-    table = run_sweep(cfg, cache_dir=args.cache_dir or DEFAULT_CACHE, device=args.device,
+    table = run_sweep(cfg, cache_dir=args.cache_dir, device=args.device,
                       max_group=args.max_group, progress=not args.no_progress)
     out = write_csv_atomic(table, args.out)
     return {"rows": int(len(table)), "seconds": time.perf_counter() - t0, "out": str(out),

@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from workbench.compress import PRECISION_BITS, check_precision
-from workbench.costtune.outcomes import default_cache_dir
+from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError
 from workbench.students import StudentSpec
 from workbench.sweep_train import RunConfig, spec_of, train_stack

@@ -22,19 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError
 from workbench.testtime import TestTimeConfig
 
 FAMILY_DEFAULTS = {"mlp": {"widths": (4, 8, 16, 32, 64, 128), "depth": 2},
                    "cnn": {"widths": (4, 8, 16, 32), "depth": 3}}
 COSTTUNE_TASKS = ("teacher-classification", "mnist1d")
-
-
-def default_cache_dir() -> Path:
-    """``$WORKBENCH_CACHE`` or the repository's ``data/cache`` (not the working directory's, so a
-    notebook run from ``notebooks/`` shares the CLI's cache)."""
-    env = os.environ.get("WORKBENCH_CACHE")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "data" / "cache"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,131 @@
+"""workbench.pruning_fit: the pruning law per network and jointly, on planted curves and a real IMP run."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from workbench import pruning_fit as pf
+from workbench.errors import InputError
+from workbench.laws import get_law
+from workbench.prune import PruneConfig
+from workbench.sweep import SweepConfig
+from workbench.tasks import task_config
+
+JOINT = {"eps_up": 0.9, "p": 0.5, "gamma": 0.6, "phi": 0.8, "psi": 0.9}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+def planted_curves(params=JOINT, rounds=16):
+    """A curves() table whose errors follow the joint law exactly, with made-up dense errors."""
+    rows = []
+    for depth in (1, 2):
+        for width in (16, 32, 64, 128):
+            for n in (2048, 16384):
+                eps_np = 0.4 * width ** -0.3 * depth ** -0.1 * (n / 2048) ** -0.05
+                prunable, biases = depth * width * width + 20 * width, depth * width + 10
+                for r in range(rounds + 1):
+                    d = 0.8 ** r
+                    rows.append({"depth": depth, "width": width, "n": n, "round": r, "density": d, "eps_np": eps_np,
+                                 "params_nonzero": biases + d * prunable})
+    t = pd.DataFrame(rows)
+    t["test_error"] = get_law("pruning-joint").predict(
+        (t.depth.to_numpy(float), t.width.to_numpy(float), t.density.to_numpy(float), t.eps_np.to_numpy(float)), params)
+    t["test_error_sd"] = 0.0
+    return t
+
+
+def test_joint_law_recovers_planted_constants_and_the_invariant():
+    t = planted_curves()
+    fit = pf.fit_joint(t, "test_error")
+    assert fit.metrics["mean_abs_rel_divergence"] < 1e-4
+    assert fit.params["phi"] == pytest.approx(0.8, rel=1e-2)
+    assert fit.params["psi"] == pytest.approx(0.9, rel=1e-2)
+    # equal m* and equal ε_np => equal predicted error
+    a = pf.predict_joint(fit, 1, 64, 0.5, 0.1)
+    d2 = 0.5 * 64 ** 0.9 / (2 ** 0.8 * 32 ** 0.9)  # depth 2, width 32 at the same m*
+    assert pf.m_star(2, 32, d2, fit) == pytest.approx(pf.m_star(1, 64, 0.5, fit), rel=1e-2)
+    assert pf.predict_joint(fit, 2, 32, d2, 0.1) == pytest.approx(a, rel=2e-2)
+
+
+def test_per_network_fits_are_exact_on_planted_curves():
+    nets = pf.fit_networks(planted_curves(), "test_error")
+    assert len(nets) == 16
+    assert nets.mean_abs_rel_divergence.max() < 2e-3
+    assert np.allclose(nets.gamma, 0.6, rtol=0.05)
+
+
+def test_min_density_hits_the_target_and_cheapest_prefers_pruning():
+    t = planted_curves()
+    fit = pf.fit_joint(t, "test_error")
+    eps_np = float(t[(t.depth == 1) & (t.width == 128) & (t.n == 16384)].eps_np.iloc[0])
+    target = 1.5 * eps_np
+    d = pf.min_density(fit, 1, 128, eps_np, target)
+    assert 1e-4 < d < 1
+    assert float(pf.predict_joint(fit, 1, 128, d, eps_np)) == pytest.approx(target, rel=1e-6)
+    assert np.isnan(pf.min_density(fit, 1, 128, eps_np, 0.5 * eps_np))  # the dense net already misses it
+    table = pf.cheapest_table(t, fit, [target], "test_error").set_index("kind")
+    assert set(table.index) == {"dense (measured)", "pruned (measured)", "pruned (law)"}
+    dense = t[(t["round"] == 0) & (t.n == 16384) & (t.test_error <= target)]
+    assert table.loc["dense (measured)", "params_nonzero"] == pytest.approx(dense.params_nonzero.min())
+    assert table.loc["pruned (law)", "params_nonzero"] < table.loc["dense (measured)", "params_nonzero"]
+    assert table.loc["pruned (measured)", "params_nonzero"] <= table.loc["dense (measured)", "params_nonzero"]
+
+
+def test_dense_error_at_interpolates_the_measured_widths():
+    t = planted_curves()
+    dense = t[(t["round"] == 0) & (t.depth == 2) & (t.n == 2048)].sort_values("width")
+    got = pf.dense_error_at(t, 2, 2048, dense.width.to_numpy())
+    assert np.allclose(got, dense.eps_np.to_numpy())
+    assert pf.dense_error_at(t, 2, 2048, [256])[0] < dense.eps_np.min()  # extrapolated on the same slope
+    with pytest.raises(InputError, match="dense runs"):
+        pf.dense_error_at(t, 3, 2048, [16])
+
+
+# ----------------------------------------------------------------------------------------------
+# a real IMP run
+
+
+@pytest.fixture(scope="module")
+def imp(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    task = task_config("teacher-classification", intrinsic_dim=8, pool_size=2048, test_size=8192)
+    cfg = PruneConfig(sweep=SweepConfig(task=task, widths=(32, 64), depths=(1,), sizes=(2048,), seeds=(0, 1, 2),
+                                        steps=400, batch_size=256, lr=3e-3), rounds=10, rewind_step=20)
+    start = time.perf_counter()
+    df = pf.run_prune_cached(cfg, cache, progress=False)
+    return cfg, cache, df, time.perf_counter() - start
+
+
+def test_pruning_law_fits_a_real_imp_run(imp):
+    _, _, df, _ = imp
+    curves = pf.curves(df, "test_error")
+    assert len(curves) == 2 * 11 and set(curves["round"]) == set(range(11))
+    nets = pf.fit_networks(curves, "test_error")
+    assert nets.mean_abs_rel_divergence.max() < 0.03, nets
+    joint = pf.fit_joint(curves, "test_error")
+    assert joint.metrics["mean_abs_rel_divergence"] < 0.06
+    # pruning to ~11% density costs accuracy: the law rises as density falls
+    for fit in nets.fit:
+        assert fit.predict(np.array([0.05]))[0] > fit.predict(np.array([1.0]))[0]
+
+
+def test_run_prune_cached_reads_back_without_training(imp):
+    cfg, cache, df, first_seconds = imp
+    start = time.perf_counter()
+    again = pf.run_prune_cached(cfg, cache, progress=False)
+    assert time.perf_counter() - start < min(1.0, first_seconds / 3)
+    pd.testing.assert_frame_equal(again, df)
+    other = PruneConfig(sweep=cfg.sweep, rounds=cfg.rounds - 1, rewind_step=cfg.rewind_step)
+    assert pf.prune_key(other) != pf.prune_key(cfg)

@@ -1,0 +1,303 @@
+"""Teacher-student analysis: the Rosenfeld joint law on a sweep table, and the four error sources.
+
+Rosenfeld et al. (ICLR 2020) model the test error of a family of networks as one function of model
+size m and data size n, ε̂(m, n) = ε0·|ε̃/(ε̃ − iη)| with ε̃ = n^(−α) + b·m^(−β) + c∞ (law
+``"rosenfeld"`` in :mod:`workbench.laws`), fitted by least squares on the relative divergence
+δ = (ε̂ − ε)/ε. Rosenfeld's thesis splits the error into four sources, each measured here on its own
+slice of a teacher-student sweep (Sharma & Kaplan 2020 setup, :mod:`workbench.tasks`):
+
+- **noise**: label noise of std σ on standardised targets puts a Bayes floor σ² under the MSE
+  against *noisy* labels. ``tasks.py`` keeps the test set clean and adds noise to the validation
+  split only, so the noisy held-out error is ``val_loss`` (never used for training, and not for
+  model selection when early stopping is off). The joint law's limit m, n → ∞ is the fitted floor.
+- **realizability**: a student narrower than the teacher cannot represent it; its error against
+  n levels off at an approximation floor that a wide enough student does not have.
+- **uncertainty** (finite data): the n^(−α) term, seen at the largest width.
+- **learning deficiency** (finite optimisation): the error that more Adam steps still remove.
+
+Sharma & Kaplan predict the model-size exponent of the loss ≈ 4/d for inputs on a d-dimensional
+manifold; :func:`exponents_by_dim` fits the ``"power"`` law to loss against parameters at the
+largest data size, one intrinsic dimension at a time.
+
+Every function takes the tidy table of :func:`workbench.sweep.run_sweep` (one row per student) and
+returns a new frame or an immutable fit; none mutates its input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench.backtest import Backtest, backtest
+from workbench.data import cache_dir
+from workbench.errors import InputError
+from workbench.fit import FitResult, fit_frame, fit_law
+from workbench.sweep import SweepConfig, run_sweep
+from workbench.tasks import task_config
+
+# random-guess MSE of the standardised teacher outputs (predicting the mean): Rosenfeld's ε0
+CLEAN_EPS0 = 1.0
+
+
+def default_cache_dir() -> Path:
+    """The shared run cache (``workbench.data.cache_dir``)."""
+    return cache_dir()
+
+
+def teacher_sweep(*, intrinsic_dim: int = 8, widths: Sequence[int] = (16, 32, 64, 128, 256),
+                  sizes: Sequence[int] = (256, 512, 1024, 2048, 4096, 8192, 16384),
+                  seeds: Sequence[int] = (0, 1, 2, 3), steps: int = 2000, lr: float = 3e-3,
+                  batch_size: int = 256, depth: int = 1, label_noise: float = 0.0,
+                  teacher_width: int = 64, teacher_depth: int = 2, val_size: int = 1024,
+                  early_stopping: bool = True, task_seed: int = 0, pool_size: int | None = None) -> SweepConfig:
+    """The teacher-regression sweep the notebook uses: MLP students of ``depth`` hidden layers.
+
+    Early stopping (best clean-validation checkpoint every 100 steps) takes the noise of Adam's last
+    iterate out of the measured error; turn it off whenever ``val_loss`` is the measurement (noise).
+    The pool (default) is just large enough for the largest size.
+    """
+    if label_noise > 0 and early_stopping:
+        raise InputError("early_stopping must be False when label_noise > 0: the noisy validation "
+                         "split is then the measurement of the noise floor, not a selection set; "
+                         f"got label_noise={label_noise!r} with early_stopping=True")
+    task = task_config("teacher-regression", intrinsic_dim=int(intrinsic_dim), label_noise=float(label_noise),
+                       teacher_width=int(teacher_width), teacher_depth=int(teacher_depth),
+                       pool_size=int(pool_size or max(sizes)), val_size=int(val_size), seed=int(task_seed))
+    return SweepConfig(task=task, widths=tuple(int(w) for w in widths), depths=(int(depth),),
+                       sizes=tuple(int(n) for n in sizes), seeds=tuple(int(s) for s in seeds),
+                       steps=int(steps), batch_size=int(batch_size), lr=float(lr),
+                       early_stopping=bool(early_stopping)).validate()
+
+
+def step_schedule(sizes: Sequence[int], steps_small: int, steps_large: int, round_to: int = 100) -> dict[int, int]:
+    """Adam steps per training size, log-linear in n from ``steps_small`` (smallest n) to ``steps_large``.
+
+    Small sets converge in fewer steps than large ones; one fixed budget leaves the large-n corner
+    optimisation-limited (learning deficiency), and two budgets put a kink in the error surface. A
+    smooth schedule is the middle way (a fixed number of epochs would scale steps ∝ n; this grows
+    slower, as n^(log(steps_large/steps_small)/log(n_max/n_min))).
+    """
+    sizes = sorted(int(n) for n in sizes)
+    if steps_small < 1 or steps_large < 1:
+        raise InputError(f"steps_small and steps_large must be >= 1; got {steps_small!r}, {steps_large!r}")
+    lo, hi = np.log(sizes[0]), np.log(sizes[-1])
+    out = {}
+    for n in sizes:
+        frac = 0.0 if hi == lo else (np.log(n) - lo) / (hi - lo)
+        out[n] = int(max(round_to, round(steps_small * (steps_large / steps_small) ** frac / round_to) * round_to))
+    return out
+
+
+def teacher_sweeps(*, sizes: Sequence[int] = (256, 512, 1024, 2048, 4096, 8192, 16384),
+                   steps: int | Mapping[int, int] = 4000, **kw) -> list[SweepConfig]:
+    """:func:`teacher_sweep` with a step budget per training size (``steps``: one int, or n -> steps,
+    e.g. from :func:`step_schedule`): one config per distinct budget, all on one task (pool size =
+    the largest size), so their rows are comparable."""
+    sizes = sorted(int(n) for n in sizes)
+    if isinstance(steps, (int, np.integer)):
+        budget = {n: int(steps) for n in sizes}
+    else:
+        missing = [n for n in sizes if n not in steps]
+        if missing:
+            raise InputError(f"steps must give a budget for every size; got none for {missing}")
+        budget = {n: int(steps[n]) for n in sizes}
+    out = []
+    for b in sorted(set(budget.values())):
+        out.append(teacher_sweep(sizes=[n for n in sizes if budget[n] == b], steps=b, pool_size=max(sizes), **kw))
+    return out
+
+
+def run_sweeps(cfgs: Sequence[SweepConfig], cache_dir: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
+    """:func:`workbench.sweep.run_sweep` on each config (cached under ``cache_dir``), one table."""
+    cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
+    return pd.concat([run_sweep(c, cache_dir=cache_dir, progress=progress) for c in cfgs], ignore_index=True)
+
+
+def _need(df: pd.DataFrame, cols: Sequence[str]) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise InputError(f"the table must have column(s) {', '.join(missing)}; "
+                         f"it has {', '.join(map(str, df.columns))}")
+
+
+def seed_mean(df: pd.DataFrame, y_cols: Sequence[str] = ("test_loss",),
+              by: Sequence[str] = ("width", "params", "n")) -> pd.DataFrame:
+    """Average each ``y_col`` over seeds: one row per ``by`` group with ``Y``, ``Y_sd`` and ``seeds``."""
+    by, y_cols = list(by), list(y_cols)
+    _need(df, by + y_cols)
+    grouped = df.groupby(by, sort=True)
+    out = grouped[y_cols].mean()
+    for y in y_cols:
+        out[f"{y}_sd"] = grouped[y].std(ddof=1)
+    out["seeds"] = grouped.size()
+    return out.reset_index()
+
+
+# ----------------------------------------------------------------------------------------------
+# the joint law
+
+
+def fit_joint(table: pd.DataFrame, y_col: str = "test_loss", m_col: str = "params", n_col: str = "n",
+              eps0: float | None = CLEAN_EPS0, **fit_kw) -> FitResult:
+    """Fit Rosenfeld's joint law ε̂(m, n) to a (seed-averaged) table; ``eps0=None`` leaves ε0 free."""
+    fix = dict(fit_kw.pop("fix", None) or {})
+    if eps0 is not None:
+        fix["eps0"] = float(eps0)
+    return fit_frame("rosenfeld", table, [m_col, n_col], y_col, fix=fix, **fit_kw)
+
+
+def joint_floor(fit: FitResult) -> float:
+    """The law's error as m, n → ∞: ε0·c∞/√(c∞² + η²)."""
+    if fit.law != "rosenfeld":
+        raise InputError(f"joint_floor needs a fit of the 'rosenfeld' law; got {fit.law!r}")
+    p = fit.params
+    return float(p["eps0"] * p["c_inf"] / np.hypot(p["c_inf"], p["eta"]))
+
+
+def extrapolation_masks(table: pd.DataFrame, fit_max_m: float, fit_max_n: float, factor: float = 4.0,
+                        m_col: str = "params", n_col: str = "n") -> tuple[np.ndarray, np.ndarray]:
+    """(fit, target) row masks: fit on m ≤ fit_max_m and n ≤ fit_max_n; target the points at least
+    ``factor`` times larger in *both*, up to 1% (Rosenfeld et al. 2020: small-scale fit, large-scale check)."""
+    _need(table, [m_col, n_col])
+    if not factor >= 1:
+        raise InputError(f"factor must be >= 1; got {factor!r}")
+    m, n = table[m_col].to_numpy(float), table[n_col].to_numpy(float)
+    fit = (m <= fit_max_m) & (n <= fit_max_n)
+    # 1% slack: a width 4x larger has 4x the parameters minus the output bias (22w + 1 for w -> 4w)
+    target = (m >= 0.99 * factor * fit_max_m) & (n >= 0.99 * factor * fit_max_n)
+    return fit, target
+
+
+@dataclass(frozen=True)
+class Extrapolation:
+    """A small-scale fit scored on the large-scale targets."""
+
+    backtest: Backtest
+    fit_max_m: float
+    fit_max_n: float
+    factor: float
+    targets: pd.DataFrame  # the target rows with ``predicted`` and ``divergence`` columns
+
+    @property
+    def fit(self) -> FitResult:
+        return self.backtest.fit
+
+
+def extrapolate(table: pd.DataFrame, fit_max_m: float, fit_max_n: float, factor: float = 4.0,
+                y_col: str = "test_loss", m_col: str = "params", n_col: str = "n",
+                eps0: float | None = CLEAN_EPS0, **fit_kw) -> Extrapolation:
+    """Fit the joint law on the small-scale corner, predict the points ``factor``× larger in m and n."""
+    fit_mask, target_mask = extrapolation_masks(table, fit_max_m, fit_max_n, factor, m_col, n_col)
+    if fit_mask.sum() < 7 or not target_mask.any():
+        raise InputError(f"the split fit_max_m={fit_max_m:g}, fit_max_n={fit_max_n:g}, factor={factor:g} "
+                         f"leaves {int(fit_mask.sum())} fit points (need >= 7) and "
+                         f"{int(target_mask.sum())} targets (need >= 1)")
+    used = table[fit_mask | target_mask]
+    fix = dict(fit_kw.pop("fix", None) or {})
+    if eps0 is not None:
+        fix["eps0"] = float(eps0)
+    bt = backtest("rosenfeld", used, [m_col, n_col], y_col, mask=fit_mask[fit_mask | target_mask], fix=fix,
+                  **fit_kw)
+    targets = table[target_mask].copy()
+    targets["predicted"] = bt.fit.predict((targets[m_col].to_numpy(float), targets[n_col].to_numpy(float)))
+    targets["divergence"] = targets["predicted"] / targets[y_col] - 1.0
+    return Extrapolation(bt, float(fit_max_m), float(fit_max_n), float(factor), targets)
+
+
+# ----------------------------------------------------------------------------------------------
+# the error sources
+
+
+def noise_floors(tables: Mapping[float, pd.DataFrame], y_col: str = "val_loss", **fit_kw) -> pd.DataFrame:
+    """Per label-noise std σ: the joint law fitted to the noisy held-out MSE, its floor against σ².
+
+    ``tables``: σ -> seed-averaged table with ``params``, ``n`` and ``y_col``. ε0 is fixed to the
+    random-guess MSE against noisy labels, 1 + σ². Columns: label_noise, noise_level (σ²),
+    fitted_floor, floor_ratio (fitted/σ², nan for σ = 0), mean_abs_rel_divergence, fit.
+    """
+    rows = []
+    for sigma, table in sorted(tables.items()):
+        fit = fit_joint(table, y_col=y_col, eps0=CLEAN_EPS0 + float(sigma) ** 2, **fit_kw)
+        floor, level = joint_floor(fit), float(sigma) ** 2
+        rows.append({"label_noise": float(sigma), "noise_level": level, "fitted_floor": floor,
+                     "floor_ratio": floor / level if level > 0 else np.nan,
+                     "mean_abs_rel_divergence": fit.metrics["mean_abs_rel_divergence"], "fit": fit})
+    return pd.DataFrame(rows)
+
+
+def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width: int | None = None) -> pd.DataFrame:
+    """Realizability: per width, ``power`` fitted to error against n; its floor c is the error that
+    no amount of data removes (the approximation error). Columns: width, floor, exponent,
+    error_at_max_n, realizable (width >= teacher_width, when given)."""
+    _need(table, ["width", "n", y_col])
+    rows = []
+    for width, sub in table.groupby("width", sort=True):
+        sub = sub.sort_values("n")
+        fit = fit_law("power", sub["n"].to_numpy(float), sub[y_col].to_numpy(float))
+        rows.append({"width": int(width), "floor": fit.params["c"], "exponent": fit.params["b"],
+                     "error_at_max_n": float(sub[y_col].iloc[-1]),
+                     "realizable": (bool(width >= teacher_width) if teacher_width else np.nan)})
+    return pd.DataFrame(rows)
+
+
+def learning_deficiency(df: pd.DataFrame, y_col: str = "test_loss", by: Sequence[str] = ("width",)) -> pd.DataFrame:
+    """Per ``by`` group and step budget: seed-mean error and its excess over the group's longest budget
+    (what more optimisation still removes). Columns: by..., steps, flops_train, Y, excess, excess_ratio."""
+    by = list(by)
+    _need(df, by + ["steps", "flops_train", y_col])
+    g = df.groupby(by + ["steps"], sort=True).agg(**{y_col: (y_col, "mean"),
+                                                      "flops_train": ("flops_train", "mean")}).reset_index()
+    longest = g.loc[g.groupby(by)["steps"].idxmax(), by + [y_col]].rename(columns={y_col: "_best"})
+    g = g.merge(longest, on=by)
+    g["excess"] = g[y_col] - g["_best"]
+    g["excess_ratio"] = g[y_col] / g["_best"]
+    return g.drop(columns="_best")
+
+
+def compute_frontier(df: pd.DataFrame, x_col: str = "flops_train", y_col: str = "test_loss") -> pd.DataFrame:
+    """The lower envelope of error against compute: rows that no cheaper row beats, sorted by x."""
+    _need(df, [x_col, y_col])
+    s = df.sort_values([x_col, y_col])
+    keep = s[y_col].to_numpy() < np.minimum.accumulate(np.r_[np.inf, s[y_col].to_numpy()[:-1]])
+    return s[keep].reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# model-size exponent against 4/d (Sharma & Kaplan 2020)
+
+
+def model_size_exponent(table: pd.DataFrame, y_col: str = "test_loss", n: int | None = None,
+                        floor: float | None = 0.0, bootstrap: int = 0, seed: int = 0) -> FitResult:
+    """``power`` law y = a·params^(−b) + c fitted at data size ``n`` (default: the largest).
+
+    ``floor=0.0`` fixes c = 0 (noiseless, realizable-in-the-limit teacher: Sharma & Kaplan's pure
+    power law); ``None`` fits it.
+    """
+    _need(table, ["params", "n", y_col])
+    n = int(table["n"].max()) if n is None else int(n)
+    sub = table[table["n"] == n].sort_values("params")
+    if len(sub) < 3:
+        raise InputError(f"model_size_exponent needs >= 3 model sizes at n={n}; got {len(sub)}")
+    fix = None if floor is None else {"c": float(floor)}
+    return fit_law("power", sub["params"].to_numpy(float), sub[y_col].to_numpy(float), fix=fix,
+                   bootstrap=bootstrap, seed=seed)
+
+
+def exponents_by_dim(tables: Mapping[int, pd.DataFrame], y_col: str = "test_loss", floor: float | None = 0.0,
+                     bootstrap: int = 0, seed: int = 0) -> pd.DataFrame:
+    """Per intrinsic dimension d: the fitted model-size exponent beside Sharma & Kaplan's 4/d.
+
+    Columns: intrinsic_dim, exponent, ci_low, ci_high (bootstrap; nan without), theory (4/d),
+    ratio (exponent / theory), fit.
+    """
+    rows = []
+    for d, table in sorted(tables.items()):
+        fit = model_size_exponent(table, y_col=y_col, floor=floor, bootstrap=bootstrap, seed=seed)
+        lo, hi = fit.ci.get("b", (np.nan, np.nan))
+        rows.append({"intrinsic_dim": int(d), "exponent": fit.params["b"], "ci_low": lo, "ci_high": hi,
+                     "theory": 4.0 / d, "ratio": fit.params["b"] * d / 4.0, "fit": fit})
+    return pd.DataFrame(rows)
