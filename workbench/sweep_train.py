@@ -185,6 +185,9 @@ def train_stack(task: Task, runs: list[RunConfig], device="cpu", *,
     y_pool = task.y_pool[: len(x_pool)].to(device)
     batches = _Batches(runs, device)
     s = len(runs)
+    # gather a whole chunk of minibatches at once unless that would take much memory
+    chunk_elems = INDEX_CHUNK * sum(r.batch_size for r in runs) * (x_pool[:1].numel() + y_pool[:1].numel())
+    whole_chunk = chunk_elems * x_pool.element_size() <= 2 ** 25  # 32 MB
     early = runs[0].early_stopping
     best_loss = torch.full((s,), float("inf"), device=device)
     best_step = torch.full((s,), budget, dtype=torch.long)
@@ -206,9 +209,18 @@ def train_stack(task: Task, runs: list[RunConfig], device="cpu", *,
                     best[k] = torch.where(better.view(shape), params[k].detach(), best[k])
         if step == budget:
             break
-        idx = batches.at(step).reshape(-1)  # (S * B,)
-        xb = x_pool.index_select(0, idx).view(s, -1, *x_pool.shape[1:])  # (S, B, in)
-        yb = y_pool.index_select(0, idx).view(s, -1, *y_pool.shape[1:])  # (S, B[, out])
+        j = step % INDEX_CHUNK
+        if j == 0 or not whole_chunk:
+            idx = batches.at(step)
+            if whole_chunk:  # gather the minibatches of INDEX_CHUNK steps in two kernels
+                idx = batches.idx.reshape(-1)  # (INDEX_CHUNK * S * B,)
+                xs = x_pool.index_select(0, idx).view(INDEX_CHUNK, s, -1, *x_pool.shape[1:])
+                ys = y_pool.index_select(0, idx).view(INDEX_CHUNK, s, -1, *y_pool.shape[1:])
+            else:
+                idx = idx.reshape(-1)  # (S * B,)
+                xs = x_pool.index_select(0, idx).view(1, s, -1, *x_pool.shape[1:])
+                ys = y_pool.index_select(0, idx).view(1, s, -1, *y_pool.shape[1:])
+        xb, yb = (xs[j], ys[j]) if whole_chunk else (xs[0], ys[0])  # (S, B, in), (S, B[, out])
         if autograd:
             out = forward(spec, params, xb)  # (S, B, out)
             loss = per_example_loss(task.kind, out, yb)[0].mean(1).sum()  # sum of per-student means
