@@ -75,3 +75,14 @@ def isolated_cache(tmp_path_factory):
         os.environ.pop("WORKBENCH_CACHE", None)
     else:
         os.environ["WORKBENCH_CACHE"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
+def torch_one_thread():
+    """Tiny models: one torch thread is faster than two fighting over a shared 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -4,7 +4,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
 from gymnasium.utils.env_checker import check_env
 
 from workbench.compress import CompressedStudent
@@ -14,15 +13,6 @@ from workbench.costtune.amc_study import AmcStudyConfig, run_amc_study
 from workbench.errors import InputError
 
 SMALL = AmcConfig(width=32, depth=3, n=4096, steps=400)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small matmuls: one thread is faster than two fighting a shared, loaded CPU."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

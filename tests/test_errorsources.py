@@ -5,21 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from workbench import errorsources as es
 from workbench.errors import InputError
 from workbench.laws import get_law
 
 PLANTED = {"alpha": 0.8, "b": 2.0, "beta": 0.9, "c_inf": 0.0, "eta": 0.5, "eps0": 1.0}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def planted_table(params=PLANTED, widths=(16, 24, 32, 48, 64, 128, 256),

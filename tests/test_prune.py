@@ -10,7 +10,6 @@ from workbench.sweep_train import initial_params, spec_of, train_stack
 from workbench.students import stack_params
 from workbench.tasks import TaskConfig, make_task
 
-torch.set_num_threads(1)
 
 TASK = TaskConfig(name="teacher-classification", pool_size=1024, val_size=128, test_size=512)
 CFG = PruneConfig(SweepConfig(task=TASK, widths=(16,), depths=(2,), sizes=(128, 1024), seeds=(0,),

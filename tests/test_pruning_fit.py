@@ -7,7 +7,6 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from workbench import pruning_fit as pf
 from workbench.errors import InputError
@@ -17,14 +16,6 @@ from workbench.sweep import SweepConfig
 from workbench.tasks import task_config
 
 JOINT = {"eps_up": 0.9, "p": 0.5, "gamma": 0.6, "phi": 0.8, "psi": 0.9}
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
 
 
 def planted_curves(params=JOINT, rounds=16):

@@ -2,7 +2,6 @@
 
 import pandas as pd
 import pytest
-import torch
 
 from workbench import sweep as sweep_mod
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train, macs_per_example
@@ -10,7 +9,6 @@ from workbench.sweep import SweepConfig, run_sweep
 from workbench.sweep_train import RunConfig, train_single, train_stack
 from workbench.tasks import TaskConfig, make_task
 
-torch.set_num_threads(1)
 
 REG = TaskConfig(name="teacher-regression", pool_size=2048, val_size=256, test_size=1024)
 CLS = TaskConfig(name="teacher-classification", pool_size=2048, val_size=256, test_size=1024)
