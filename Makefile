@@ -46,8 +46,10 @@ lab: $(STAMP)  ## JupyterLab on notebooks/ with the package importable; prints t
 	$(BIN)/python -m jupyter lab --notebook-dir=notebooks --ServerApp.ip=127.0.0.1 --port=$(LAB_PORT) \
 	  --no-browser $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
-bench: $(STAMP)  ## side-by-side performance measurements
+bench: $(STAMP)  ## side-by-side performance measurements (about 10 minutes)
 	$(BIN)/python benchmarks/bench_fit.py
+	$(BIN)/python benchmarks/bench_sweep.py --default-adam-too
+	$(BIN)/python benchmarks/bench_costtune.py
 
 clean:
 	rm -rf $(OUT) .pytest_cache
