@@ -76,6 +76,11 @@ def test_step_schedule_is_log_linear_in_n_and_sweeps_share_one_task():
     parts = es.teacher_sweeps(sizes=sizes, steps={**schedule, 1024: 1000})
     assert [(p.sizes, p.steps) for p in parts] == [((256, 1024), 1000), ((4096,), 4000), ((16384,), 8000)]
     assert len({p.task for p in parts}) == 1 and parts[0].task.pool_size == 16384
+    assert {p.lr_schedule for p in parts} == {"constant"}
+    cosine = es.teacher_sweeps(sizes=sizes, steps=schedule, lr_schedule="cosine")
+    assert {r.lr_schedule for p in cosine for r in p.runs()} == {"cosine"}
+    with pytest.raises(InputError, match="lr_schedule.*'step'"):
+        es.teacher_sweep(lr_schedule="step")
 
 
 # ----------------------------------------------------------------------------------------------

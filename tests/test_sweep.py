@@ -1,9 +1,14 @@
 """Batched sweep engine: agreement with per-model training, packing, counts, cache and resume."""
 
+import hashlib
+import json
+from dataclasses import asdict, replace
+
 import pandas as pd
 import pytest
 
 from workbench import sweep as sweep_mod
+from workbench.errors import InputError
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train, macs_per_example
 from workbench.sweep import SweepConfig, run_sweep
 from workbench.sweep_train import RunConfig, train_single, train_stack
@@ -107,3 +112,39 @@ def test_early_stopping_keeps_the_best_validation_parameters():
     assert best["best_step"] < 300  # 64 noisy labels: the net overfits, validation loss turns up
     assert best["val_loss"] < late["val_loss"]
     assert best["best_step"] % 10 == 0
+
+
+def test_cosine_schedule_batched_equals_per_model_loop_and_constant_key_is_unchanged():
+    task = make_task(REG)
+    runs = [RunConfig(REG, "mlp", width=8, depth=2, n=n, seed=s, steps=60, batch_size=32, lr=3e-2,
+                      lr_schedule="cosine") for n, s in ((64, 0), (400, 0), (400, 1))]
+    stacked = train_stack(task, runs).metrics
+    constant = train_stack(task, [replace(r, lr_schedule="constant") for r in runs]).metrics
+    for run, m, c in zip(runs, stacked, constant):
+        ref = train_single(task, run)
+        for col in ("train_loss", "test_loss", "test_error"):
+            assert m[col] == pytest.approx(ref[col], rel=1e-4, abs=1e-5), col
+        assert m["test_loss"] != pytest.approx(c["test_loss"], rel=1e-3)  # the schedule really acts
+    # constant-lr keys are the ones computed before lr_schedule existed (cached rows stay valid)
+    run = RunConfig(REG, width=8, n=64, steps=60, batch_size=32, lr=3e-3)
+    old = {"v": 1, **{k: v for k, v in asdict(run).items() if k != "lr_schedule"}}
+    assert run.key() == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:24]
+    assert replace(run, lr_schedule="cosine").key() != run.key()
+    assert replace(run, lr_schedule="cosine").group_key() != run.group_key()
+    with pytest.raises(InputError, match="lr_schedule.*'linear'"):
+        SweepConfig(task=REG, lr_schedule="linear").validate()
+
+
+def test_cli_lr_schedule_flag_writes_the_column_and_rejects_bad_values(tmp_path, capsys):
+    from workbench.cli import main
+
+    args = ["sweep", "--task", "teacher-regression", "--widths", "4", "--sizes", "32", "--steps", "10",
+            "--batch-size", "16", "--pool-size", "64", "--val-size", "32", "--test-size", "64",
+            "--no-progress", "--out", str(tmp_path / "x.csv"), "--cache-dir", str(tmp_path / "c")]
+    assert main(args + ["--lr-schedule", "warmup"]) == 2
+    err = capsys.readouterr().err
+    assert "--lr-schedule" in err and "'warmup'" in err and not (tmp_path / "x.csv").exists()
+    assert main(args + ["--lr-schedule", "cosine"]) == 0
+    assert list(pd.read_csv(tmp_path / "x.csv")["lr_schedule"]) == ["cosine"]
+    assert main(args) == 0  # constant: no lr_schedule column, as before the flag existed
+    assert "lr_schedule" not in pd.read_csv(tmp_path / "x.csv").columns

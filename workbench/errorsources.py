@@ -53,12 +53,14 @@ def teacher_sweep(*, intrinsic_dim: int = 8, widths: Sequence[int] = (16, 32, 64
                   seeds: Sequence[int] = (0, 1, 2, 3), steps: int = 2000, lr: float = 3e-3,
                   batch_size: int = 256, depth: int = 1, label_noise: float = 0.0,
                   teacher_width: int = 64, teacher_depth: int = 2, val_size: int = 1024,
-                  early_stopping: bool = True, task_seed: int = 0, pool_size: int | None = None) -> SweepConfig:
+                  early_stopping: bool = True, task_seed: int = 0, pool_size: int | None = None,
+                  lr_schedule: str = "constant") -> SweepConfig:
     """The teacher-regression sweep the notebook uses: MLP students of ``depth`` hidden layers.
 
     Early stopping (best clean-validation checkpoint every 100 steps) takes the noise of Adam's last
     iterate out of the measured error; turn it off whenever ``val_loss`` is the measurement (noise).
-    The pool (default) is just large enough for the largest size.
+    The pool (default) is just large enough for the largest size. ``lr_schedule``: ``constant`` or
+    ``cosine`` (lr decayed to ~0 over each student's steps).
     """
     if label_noise > 0 and early_stopping:
         raise InputError("early_stopping must be False when label_noise > 0: the noisy validation "
@@ -70,7 +72,7 @@ def teacher_sweep(*, intrinsic_dim: int = 8, widths: Sequence[int] = (16, 32, 64
     return SweepConfig(task=task, widths=tuple(int(w) for w in widths), depths=(int(depth),),
                        sizes=tuple(int(n) for n in sizes), seeds=tuple(int(s) for s in seeds),
                        steps=int(steps), batch_size=int(batch_size), lr=float(lr),
-                       early_stopping=bool(early_stopping)).validate()
+                       early_stopping=bool(early_stopping), lr_schedule=str(lr_schedule)).validate()
 
 
 def step_schedule(sizes: Sequence[int], steps_small: int, steps_large: int, round_to: int = 100) -> dict[int, int]:
@@ -93,7 +95,8 @@ def step_schedule(sizes: Sequence[int], steps_small: int, steps_large: int, roun
 
 
 def teacher_sweeps(*, sizes: Sequence[int] = (256, 512, 1024, 2048, 4096, 8192, 16384),
-                   steps: int | Mapping[int, int] = 4000, **kw) -> list[SweepConfig]:
+                   steps: int | Mapping[int, int] = 4000, lr_schedule: str = "constant",
+                   **kw) -> list[SweepConfig]:
     """:func:`teacher_sweep` with a step budget per training size (``steps``: one int, or n -> steps,
     e.g. from :func:`step_schedule`): one config per distinct budget, all on one task (pool size =
     the largest size), so their rows are comparable."""
@@ -107,7 +110,8 @@ def teacher_sweeps(*, sizes: Sequence[int] = (256, 512, 1024, 2048, 4096, 8192, 
         budget = {n: int(steps[n]) for n in sizes}
     out = []
     for b in sorted(set(budget.values())):
-        out.append(teacher_sweep(sizes=[n for n in sizes if budget[n] == b], steps=b, pool_size=max(sizes), **kw))
+        out.append(teacher_sweep(sizes=[n for n in sizes if budget[n] == b], steps=b, pool_size=max(sizes),
+                                 lr_schedule=lr_schedule, **kw))
     return out
 
 

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train
-from workbench.sweep_train import RunConfig, spec_of, train_stack
+from workbench.sweep_train import LR_SCHEDULES, RunConfig, spec_of, train_stack
 from workbench.tasks import TaskConfig, make_task, task_in_dim
 
 
@@ -65,6 +65,8 @@ class SweepConfig:
     """Restore the parameters with the best validation loss (checked every eval_every steps)."""
     eval_every: int = 100
     """Steps between validation checks when early_stopping is on."""
+    lr_schedule: str = "constant"
+    """Learning-rate schedule over each student's steps: ``constant`` or ``cosine`` (decays to ~0)."""
 
     def validate(self) -> "SweepConfig":
         """Raise InputError naming the first bad field; return self."""
@@ -86,6 +88,8 @@ class SweepConfig:
                 raise InputError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
         if not self.lr > 0:
             raise InputError(f"lr must be > 0; got {self.lr!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise InputError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {self.lr_schedule!r}")
         for w in self.widths:  # shape checks, e.g. a CNN too deep for its input length
             for d in self.depths:
                 StudentSpec(self.family, task_in_dim(self.task), 2, w, d)
@@ -95,7 +99,7 @@ class SweepConfig:
         """Every student of the grid, in a fixed order."""
         self.validate()
         return [RunConfig(self.task, self.family, w, d, n, s, self.steps, self.batch_size,
-                          self.lr, self.early_stopping, self.eval_every)
+                          self.lr, self.early_stopping, self.eval_every, self.lr_schedule)
                 for w in self.widths for d in self.depths for n in self.sizes for s in self.seeds]
 
 
@@ -108,10 +112,14 @@ def groups(runs: list[RunConfig], max_group: int = 64, pack_widths: bool = False
 
 
 def row_columns(run: RunConfig) -> dict:
-    """The config columns of a run's row (task columns first)."""
-    return {**run.task.columns(), "family": run.family, "width": run.width, "depth": run.depth,
+    """The config columns of a run's row (task columns first). ``lr_schedule`` appears only when
+    it is not ``constant``, so constant-lr rows are identical to those cached before the field."""
+    cols = {**run.task.columns(), "family": run.family, "width": run.width, "depth": run.depth,
             "n": run.n, "seed": run.seed, "steps": run.steps, "batch_size": run.batch_size,
             "lr": run.lr, "early_stopping": run.early_stopping, "eval_every": run.eval_every}
+    if run.lr_schedule != "constant":
+        cols["lr_schedule"] = run.lr_schedule
+    return cols
 
 
 def _cache_path(cache_dir: Path, run: RunConfig) -> Path:

@@ -28,15 +28,17 @@ class StackAdam:
         self._fused = hasattr(torch, "_fused_adam_")
 
     @torch.no_grad()
-    def step(self, grads: list[torch.Tensor]) -> None:
-        """One update with the given gradients (same order as params)."""
+    def step(self, grads: list[torch.Tensor], lr: float | None = None) -> None:
+        """One update with the given gradients (same order as params); ``lr`` overrides the
+        constructor's learning rate for this step only (a schedule)."""
+        lr = self.lr if lr is None else float(lr)
         self.t += 1
         b1, b2 = self.betas
         if self._fused:
             self._step.add_(1)
             try:
                 torch._fused_adam_(self.params, grads, self.exp_avg, self.exp_avg_sq, [],
-                                   self.state_steps, lr=self.lr, beta1=b1, beta2=b2, weight_decay=0.0,
+                                   self.state_steps, lr=lr, beta1=b1, beta2=b2, weight_decay=0.0,
                                    eps=self.eps, amsgrad=False, maximize=False)
                 return
             except (RuntimeError, TypeError):  # kernel absent for this device/build
@@ -47,4 +49,4 @@ class StackAdam:
         denom = torch._foreach_sqrt(self.exp_avg_sq)
         torch._foreach_div_(denom, math.sqrt(1 - b2 ** self.t))
         torch._foreach_add_(denom, self.eps)
-        torch._foreach_addcdiv_(self.params, self.exp_avg, denom, -self.lr / (1 - b1 ** self.t))
+        torch._foreach_addcdiv_(self.params, self.exp_avg, denom, -lr / (1 - b1 ** self.t))

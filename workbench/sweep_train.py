@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import time
 from dataclasses import asdict, dataclass
 
@@ -23,6 +24,21 @@ from workbench.sweep_adam import StackAdam
 from workbench.tasks import Task, TaskConfig
 
 INDEX_CHUNK = 64  # steps of minibatch indices drawn per generator call
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def lr_factor(schedule: str, step: int, total: int) -> float:
+    """Multiplier of the base learning rate at (0-based) update ``step`` of ``total``.
+
+    ``constant``: 1. ``cosine``: 0.5·(1 + cos(π·step/total)), from 1 at the first update down to
+    ~0 at the last (no warm-up). Used by both the batched engine and the per-model reference loop,
+    so they apply bit-identical learning rates.
+    """
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * step / max(1, total)))
+    raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {schedule!r}")
 
 
 @dataclass(frozen=True)
@@ -51,18 +67,23 @@ class RunConfig:
     """Keep the parameters with the lowest validation loss seen at the evaluation points."""
     eval_every: int = 100
     """Steps between validation evaluations when early_stopping is on."""
+    lr_schedule: str = "constant"
+    """Learning-rate schedule over the run's steps: ``constant`` or ``cosine`` (decays to ~0)."""
 
     def key(self) -> str:
         """Stable hash of the full config (the cache key)."""
         # "v": bump when training semantics change, so old cached rows stop matching
-        blob = json.dumps({"v": 1, **asdict(self)}, sort_keys=True)
+        fields = asdict(self)
+        if fields["lr_schedule"] == "constant":  # keys of constant-lr runs predate the field
+            del fields["lr_schedule"]
+        blob = json.dumps({"v": 1, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
     def group_key(self, pack_widths: bool = False) -> tuple:
         """Runs with equal group keys are trained in one stack (n and seed may differ; with
         pack_widths, the width too: narrower students are zero-padded to the widest)."""
         return (self.task, self.family, None if pack_widths else self.width, self.depth,
-                self.steps, self.batch_size, self.lr, self.early_stopping, self.eval_every)
+                self.steps, self.batch_size, self.lr, self.early_stopping, self.eval_every, self.lr_schedule)
 
 
 def _seed_of(*parts) -> int:
@@ -168,10 +189,12 @@ def train_stack(task: Task, runs: list[RunConfig], device="cpu", *,
     init: stacked starting params (default: each run's own seeded init). masks: stacked 0/1
     tensors for some params (pruning); masked entries are held at exactly 0. steps: override
     of the run's step budget. rewind_step: also return the params after that many steps.
+    The learning-rate schedule (``RunConfig.lr_schedule``) spans the steps trained in this call.
     """
     t0 = time.perf_counter()
     spec = stack_spec(runs, task)  # widest member; narrower students are zero-padded (exact)
     lr, budget = runs[0].lr, runs[0].steps if steps is None else steps
+    schedule = runs[0].lr_schedule
     start = init if init is not None else stack_params(
         [pad_params(initial_params(r, spec_of(r, task)), spec_of(r, task), spec) for r in runs])
     autograd = spec.family != "mlp"  # MLPs use the hand-written backward (students.mlp_grads)
@@ -229,7 +252,8 @@ def train_stack(task: Task, runs: list[RunConfig], device="cpu", *,
             grads = mlp_grads(spec, params, xb, yb, task.kind)
         for k, m in masks.items():
             grads[k].mul_(m)
-        opt.step([grads[k] for k in params])
+        opt.step([grads[k] for k in params],
+                 lr if schedule == "constant" else lr * lr_factor(schedule, step, budget))
         if masks:
             with torch.no_grad():
                 for k, m in masks.items():
@@ -253,6 +277,8 @@ def train_single(task: Task, run: RunConfig, device="cpu", fused_adam: bool = Tr
     model = to_module(spec, initial_params(run, spec)).to(device)
     opt = (make_adam(list(model.parameters()), run.lr) if fused_adam
            else torch.optim.Adam(model.parameters(), lr=run.lr))
+    sched = (None if run.lr_schedule == "constant" else
+             torch.optim.lr_scheduler.LambdaLR(opt, lambda t: lr_factor(run.lr_schedule, t, run.steps)))
     batches = _Batches([run], device)
     x_pool, y_pool = task.x_pool[: run.n].to(device), task.y_pool[: run.n].to(device)
     reshape = (lambda x: x.unsqueeze(1)) if spec.family == "cnn" else (lambda x: x)
@@ -266,6 +292,8 @@ def train_single(task: Task, run: RunConfig, device="cpu", fused_adam: bool = Tr
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if sched is not None:
+            sched.step()
     with torch.no_grad():
         res = {}
         for split, (x, y) in {"train": (x_pool, y_pool), "test": (task.x_test, task.y_test)}.items():

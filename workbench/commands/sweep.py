@@ -99,6 +99,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depths", default="1", help="comma-separated depths (default 1)")
     p.add_argument("--sizes", required=True, help="comma-separated training sizes, e.g. 256,1024")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds K (seeds 0..K-1)")
+    p.add_argument("--lr-schedule", default="constant",
+                   help="learning-rate schedule over each student's steps: constant or cosine (default constant)")
     p.add_argument("--early-stopping", action="store_true", help="keep the best-validation parameters")
     p.add_argument("--eval-every", type=int, default=100, help="steps between validation checks")
     p.add_argument("--max-group", type=int, default=64, help="most students in one stacked tensor")
@@ -110,6 +112,8 @@ def run(args) -> dict:
     check_common(args)
     if args.max_group < 1:
         raise InputError(f"--max-group must be >= 1; got {args.max_group!r}")
+    if args.lr_schedule not in ("constant", "cosine"):
+        raise InputError(f"--lr-schedule must be constant or cosine; got {args.lr_schedule!r}")
     widths, depths, sizes = (int_list(k, getattr(args, k)) for k in ("widths", "depths", "sizes"))
     task = task_from_args(args)
 
@@ -117,7 +121,8 @@ def run(args) -> dict:
 
     set_up_torch(args)
     cfg = SweepConfig(task, args.family, widths, depths, sizes, tuple(range(args.seeds)), args.steps,
-                      args.batch_size, args.lr, args.early_stopping, args.eval_every).validate()
+                      args.batch_size, args.lr, args.early_stopping, args.eval_every,
+                      args.lr_schedule).validate()
     t0 = time.perf_counter()
     table = run_sweep(cfg, cache_dir=args.cache_dir, device=args.device,
                       max_group=args.max_group, progress=not args.no_progress)
