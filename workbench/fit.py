@@ -19,70 +19,20 @@ or log(1+ŷ) − log(1+y) (``lsq_log1p``, Caballero's BNSL code).
 
 from __future__ import annotations
 
-import os
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from workbench.errors import InputError
 from workbench.laws import Law, get_law, start_grid
+from workbench.objectives import DEFAULT_DELTA, OBJECTIVES, Objective, fit_metrics, get_objective, rho  # noqa: F401
+from workbench.optimize import Problem, batched_lm, distinct_best, polish, polish_lmfit
 
-DEFAULT_DELTA = 1e-3  # Hoffmann's Huber δ
-
-
-@dataclass(frozen=True)
-class Objective:
-    name: str
-    residual: Callable[[np.ndarray, np.ndarray], np.ndarray]
-    dresidual: Callable[[np.ndarray, np.ndarray], np.ndarray]  # ∂r/∂ŷ, for analytic Jacobians
-    robust: bool  # Huber instead of squares
-    doc: str
-
-
-def _log_residual(yhat, y):
-    return np.log(yhat) - np.log(y)
-
-
-OBJECTIVES: dict[str, Objective] = {
-    "lsq": Objective("lsq", _log_residual, lambda yhat, y: 1.0 / yhat, False, "Σ ½(log ŷ − log y)²"),
-    "huber": Objective("huber", _log_residual, lambda yhat, y: 1.0 / yhat, True, "Σ Huber_δ(log ŷ − log y)"),
-    "divergence": Objective("divergence", lambda yhat, y: yhat / y - 1.0, lambda yhat, y: 1.0 / y + 0 * yhat,
-                            False, "Σ ½((ŷ − y)/y)²"),
-    "lsq_log1p": Objective("lsq_log1p", lambda yhat, y: np.log1p(yhat) - np.log1p(y),
-                           lambda yhat, y: 1.0 / (1.0 + yhat), False, "Σ ½(log(1+ŷ) − log(1+y))²"),
-}
-
-
-def get_objective(name: str) -> Objective:
-    try:
-        return OBJECTIVES[name]
-    except KeyError:
-        raise InputError(f"unknown objective {name!r}; expected one of {', '.join(OBJECTIVES)}") from None
-
-
-def rho(r: np.ndarray, robust: bool, delta: float) -> np.ndarray:
-    """Per-point loss: Huber_δ (quadratic inside ±δ, linear outside) or ½r²."""
-    if not robust:
-        return 0.5 * r * r
-    a = np.abs(r)
-    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
-
-
-def fit_metrics(y: np.ndarray, yhat: np.ndarray) -> dict[str, float]:
-    """Rosenfeld's relative divergence δ = (ŷ − y)/y (mean, std, mean |δ|) and RMSE of log (Alabdulmohsin)."""
-    with np.errstate(all="ignore"):
-        div = (yhat - y) / y
-        logerr = np.log(yhat) - np.log(y)
-    return {
-        "mean_rel_divergence": float(np.mean(div)),
-        "std_rel_divergence": float(np.std(div)),
-        "mean_abs_rel_divergence": float(np.mean(np.abs(div))),
-        "rmse_log": float(np.sqrt(np.mean(logerr**2))),
-    }
+__all__ = ["FitResult", "fit_law", "fit_frame", "validate_data",  # re-exported from objectives:
+           "DEFAULT_DELTA", "OBJECTIVES", "Objective", "fit_metrics", "get_objective", "rho"]
 
 
 @dataclass(frozen=True)
@@ -165,237 +115,6 @@ def _free_and_fixed(law: Law, fix: Mapping[str, float] | None) -> tuple[list[str
     return free, fixed
 
 
-# ----------------------------------------------------------------------------------------------
-# the problem in optimiser space
-
-
-class _Problem:
-    """Residuals of a law with some parameters fixed, as a function of free parameters in optimiser space."""
-
-    def __init__(self, law: Law, xs, y, objective: Objective, free, fixed, delta):
-        self.law, self.xs, self.y, self.obj, self.delta = law, xs, y, objective, delta
-        self.free = list(free)
-        self.params = [law.param(n) for n in self.free]
-        self.fixed = {k: np.asarray(v) for k, v in fixed.items()}
-        bounds = np.array([p.fit_bounds() for p in self.params])
-        self.lo, self.hi = bounds[:, 0], bounds[:, 1]
-
-    def natural(self, theta: np.ndarray) -> dict[str, np.ndarray]:
-        """(S, P) optimiser-space array -> dict of (S, 1) natural values (fixed ones included)."""
-        out = {p.name: p.to_natural(theta[:, j:j + 1]) for j, p in enumerate(self.params)}
-        out.update(self.fixed)
-        return out
-
-    def evaluate(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(S, P) -> predictions and residuals, both (S, n); non-finite predictions give inf residuals."""
-        with np.errstate(all="ignore"):
-            yhat = np.broadcast_to(self.law.fn(self.xs, **self.natural(theta)), (theta.shape[0], self.y.size))
-            r = self.obj.residual(yhat, self.y)
-        r[~np.isfinite(r)] = np.inf
-        return yhat, r
-
-    def residuals(self, theta: np.ndarray) -> np.ndarray:
-        return self.evaluate(theta)[1]
-
-    def residual_vector(self, theta: np.ndarray) -> np.ndarray:
-        """One start's residuals, (n,), with non-finite values replaced by a large number (for scipy)."""
-        r = self.residuals(np.asarray(theta, dtype=float)[None, :])[0]
-        return np.where(np.isfinite(r), r, 1e6)
-
-    def jacobian_matrix(self, theta: np.ndarray) -> np.ndarray:
-        """One start's ∂r/∂θ, (n, P), for scipy."""
-        t = np.asarray(theta, dtype=float)[None, :]
-        yhat, r = self.evaluate(t)
-        return self.jacobian(t, yhat, r)[0].T
-
-    def total(self, theta: np.ndarray) -> float:
-        """The objective at one point θ (unit weights)."""
-        return float(self.value(self.residuals(theta[None, :]), np.ones((1, self.y.size)))[0])
-
-    def interior(self, theta: np.ndarray) -> np.ndarray:
-        """θ nudged strictly inside the bounds (trust-region reflective starts there)."""
-        width = np.minimum(1e-10 * np.maximum(1.0, np.abs(theta)), 0.5 * (self.hi - self.lo))
-        return np.clip(theta, self.lo + width, self.hi - width)
-
-    def least_squares_kwargs(self) -> dict:
-        # loss="huber" with f_scale=δ makes scipy's cost exactly Σ Huber_δ(r)
-        return dict(loss="huber" if self.obj.robust else "linear", f_scale=self.delta, x_scale="jac",
-                    ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=2000)
-
-    def subset(self, rows: np.ndarray) -> "_Problem":
-        """The same problem on resampled points (bootstrap)."""
-        return _Problem(self.law, tuple(v[rows] for v in self.xs), self.y[rows], self.obj, self.free,
-                        {k: float(v) for k, v in self.fixed.items()}, self.delta)
-
-    def value(self, r: np.ndarray, w: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore"):
-            v = (w * rho(r, self.obj.robust, self.delta)).sum(axis=1)
-        return np.where(np.isfinite(v), v, np.inf)
-
-    def irls_weights(self, r: np.ndarray) -> np.ndarray:
-        if not self.obj.robust:
-            return np.ones_like(r)
-        a = np.abs(r)
-        return np.where(a <= self.delta, 1.0, self.delta / np.maximum(a, 1e-300))
-
-    def jacobian(self, theta: np.ndarray, yhat: np.ndarray, r: np.ndarray,
-                 out: np.ndarray | None = None) -> np.ndarray:
-        """∂r/∂θ, shape (S, P, n): analytic when the law has ``grad``, else forward differences.
-
-        ``out`` is an optional (≥S, P, n) buffer reused across iterations (fresh megabyte-sized
-        arrays cost page faults on every LM step).
-        """
-        S, P = theta.shape
-        J = np.empty((S, P, r.shape[1])) if out is None else out[:S]
-        with np.errstate(all="ignore"):
-            if self.law.grad is not None:
-                nat = self.natural(theta)
-                drdy = np.broadcast_to(self.obj.dresidual(yhat, self.y), r.shape)  # (S, n)
-                grads = dict(zip(self.law.param_names, self.law.grad(self.xs, **nat)))
-                for j, p in enumerate(self.params):
-                    np.multiply(grads[p.name], drdy, out=J[:, j, :])
-                    if p.log:  # chain rule through θ = log p
-                        J[:, j, :] *= nat[p.name]
-            else:
-                for j in range(P):
-                    h = 1e-7 * np.maximum(1.0, np.abs(theta[:, j]))
-                    h = np.where(theta[:, j] + h > self.hi[j], -h, h)  # step inward at an upper bound
-                    t = theta.copy()
-                    t[:, j] += h
-                    np.divide(self.residuals(t) - r, h[:, None], out=J[:, j, :])
-        J[~np.isfinite(J)] = 0.0
-        return J
-
-
-def batched_lm(problem: _Problem, theta0: np.ndarray, weights: np.ndarray, max_iter: int = 40,
-               ftol: float = 1e-10, screen_iter: int | None = None, keep_factor: float = 10.0,
-               block_elems: int = 1 << 15) -> tuple[np.ndarray, np.ndarray]:
-    """Levenberg–Marquardt on S independent starts at once. Returns (theta (S, P), objective (S,)).
-
-    IRLS weights turn the Huber objective into a sequence of weighted least-squares majorisers;
-    a step is kept only if it lowers the true objective (per start), otherwise damping grows.
-
-    Screening (``screen_iter``): after that many iterations, starts whose objective is more than
-    ``keep_factor`` times the best one stop; the rest run to ``max_iter``. A start that far behind
-    after a few LM steps is in a poor region; the benchmark checks the winner matches an unscreened
-    per-start search. Starts run in blocks of about ``block_elems`` residuals (cache-sized arrays),
-    on threads (numpy releases the GIL inside ufuncs).
-    """
-    theta = np.clip(theta0, problem.lo, problem.hi).astype(float)
-    if screen_iter is None or screen_iter >= max_iter:
-        return _run_blocks(problem, theta, weights, max_iter, ftol, block_elems)
-    theta, f = _run_blocks(problem, theta, weights, screen_iter, ftol, block_elems)
-    keep = np.flatnonzero(f <= keep_factor * np.min(f))
-    if keep.size:
-        theta[keep], f[keep] = _run_blocks(problem, theta[keep], weights[keep], max_iter - screen_iter,
-                                           ftol, block_elems)
-    return theta, f
-
-
-def _run_blocks(problem, theta0, weights, max_iter, ftol, block_elems):
-    block = max(8, block_elems // max(1, problem.y.size))
-    if theta0.shape[0] <= block:
-        return _lm_block(problem, theta0, weights, max_iter, ftol)
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        parts = list(pool.map(lambda i: _lm_block(problem, theta0[i:i + block], weights[i:i + block],
-                                                  max_iter, ftol),
-                              range(0, theta0.shape[0], block)))
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-
-
-def _lm_block(problem: _Problem, theta0: np.ndarray, weights: np.ndarray, max_iter: int,
-              ftol: float) -> tuple[np.ndarray, np.ndarray]:
-    theta = theta0.copy()
-    yhat, r = problem.evaluate(theta)
-    yhat = yhat.copy()
-    f = problem.value(r, weights)
-    lam = np.full(theta.shape[0], 1e-3)
-    active = np.isfinite(f)
-    P = theta.shape[1]
-    eye = np.eye(P)
-    J_buf = np.empty((theta.shape[0], P, problem.y.size))
-    for _ in range(max_iter):
-        idx = np.flatnonzero(active)
-        if idx.size == 0:
-            break
-        th, ra, wa = theta[idx], r[idx], weights[idx]
-        J = problem.jacobian(th, yhat[idx], ra, out=J_buf)  # (s, P, n)
-        omega = wa * problem.irls_weights(ra)  # (s, n)
-        with np.errstate(all="ignore"):  # starts far off may overflow; their steps are discarded
-            JtW = J * omega[:, None, :]  # (s, P, n)
-            H = JtW @ J.transpose(0, 2, 1)  # (s, P, P)
-            g = (JtW @ ra[:, :, None])[:, :, 0]  # (s, P) = gradient of the objective
-            diag = np.einsum("spp->sp", H)
-            A = H + lam[idx, None, None] * (diag[:, :, None] * eye + 1e-12 * eye)
-            A[~np.isfinite(A)] = 0.0
-            g[~np.isfinite(g)] = 0.0
-            try:
-                step = -np.linalg.solve(A + 1e-300 * eye, g[:, :, None])[:, :, 0]
-            except np.linalg.LinAlgError:  # a singular block: solve start by start
-                step = -np.stack([np.linalg.lstsq(a, b, rcond=None)[0] for a, b in zip(A, g)])
-        new = np.clip(th + np.where(np.isfinite(step), step, 0.0), problem.lo, problem.hi)
-        yn, rn = problem.evaluate(new)
-        fn = problem.value(rn, wa)
-        better = fn < f[idx]
-        gain = f[idx] - fn
-        acc = idx[better]
-        theta[acc], r[acc], yhat[acc] = new[better], rn[better], yn[better]
-        done = better & (gain <= ftol * (np.abs(f[idx]) + 1e-300))
-        f[acc] = fn[better]
-        lam[acc] = np.maximum(lam[acc] / 3.0, 1e-12)
-        rej = idx[~better]
-        lam[rej] *= 4.0
-        done |= lam[idx] > 1e10
-        active[idx[done]] = False
-    return theta, f
-
-
-def _polish(problem: _Problem, theta0: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    """scipy least_squares (TRF, bounds) from one start; ``rows`` repeats points (bootstrap)."""
-    from scipy.optimize import least_squares
-
-    sub = problem if rows is None else problem.subset(rows)
-    jac = "2-point" if sub.law.grad is None else sub.jacobian_matrix
-    res = least_squares(sub.residual_vector, sub.interior(theta0), bounds=(sub.lo, sub.hi), method="trf",
-                        jac=jac, **sub.least_squares_kwargs())
-    return res.x, sub.total(res.x)
-
-
-def _polish_lmfit(problem: _Problem, theta0: np.ndarray) -> tuple[np.ndarray, float, np.ndarray | None]:
-    """The winner's final polish with lmfit (same TRF solver and loss), which also gives the covariance.
-
-    Returns optimiser-space θ, objective and the asymptotic standard errors of θ (None if singular).
-    """
-    import lmfit
-
-    params = lmfit.Parameters()
-    for p, v, lo, hi in zip(problem.params, problem.interior(theta0), problem.lo, problem.hi):
-        params.add(p.name.replace("-", "_"), value=float(v), min=float(lo), max=float(hi))
-    names = list(params)
-
-    def fcn(ps):
-        return problem.residual_vector(np.array([ps[n].value for n in names]))
-
-    with np.errstate(all="ignore"):  # lmfit divides by zero stderr when computing correlations
-        out = lmfit.minimize(fcn, params, method="least_squares", **problem.least_squares_kwargs())
-    theta = np.array([out.params[n].value for n in names])
-    stderr = np.array([out.params[n].stderr if out.params[n].stderr is not None else np.nan for n in names])
-    return theta, problem.total(theta), (stderr if np.all(np.isfinite(stderr)) else None)
-
-
-def _distinct_best(theta: np.ndarray, f: np.ndarray, k: int) -> list[int]:
-    order = np.argsort(f)
-    chosen: list[int] = []
-    for i in order:
-        if not np.isfinite(f[i]):
-            break
-        if all(np.max(np.abs(theta[i] - theta[j])) > 1e-3 for j in chosen):
-            chosen.append(int(i))
-        if len(chosen) == k:
-            break
-    return chosen
-
-
 def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[str, float] | None = None,
             bootstrap: int = 0, seed: int = 0, delta: float = DEFAULT_DELTA, starts: np.ndarray | None = None,
             polish_top: int = 3, max_iter: int = 40, screen_iter: int | None = 5, input_names: Sequence[str] | None = None, y_name: str = "y") -> FitResult:
@@ -426,18 +145,18 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
         raise InputError(f"law {law.name!r} has {len(free)} free parameters but only {y.size} data point(s); "
                          f"need at least {len(free) + 1}")
 
-    problem = _Problem(law, xs, y, obj, free, fixed, delta)
+    problem = Problem(law, xs, y, obj, free, fixed, delta)
     theta0 = start_grid(law, xs, y, free) if starts is None else np.atleast_2d(np.asarray(starts, float))
     theta, f = batched_lm(problem, theta0, np.ones((theta0.shape[0], y.size)), max_iter=max_iter,
                           screen_iter=screen_iter)
-    cands = _distinct_best(theta, f, polish_top)
+    cands = distinct_best(theta, f, polish_top)
     if not cands:
         raise InputError(f"no starting point gave a finite objective for law {law.name!r}; "
                          "check the data's scale or pass starts")
-    polished = [_polish(problem, theta[i]) for i in cands]
+    polished = [polish(problem, theta[i]) for i in cands]
     polished += [(theta[i], float(f[i])) for i in cands]  # keep LM's answer if polishing made it worse
     best_theta, best_val = min(polished, key=lambda tv: tv[1])
-    lm_theta, lm_val, stderr_theta = _polish_lmfit(problem, best_theta)
+    lm_theta, lm_val, stderr_theta = polish_lmfit(problem, best_theta)
     if lm_val <= best_val:
         best_theta, best_val = lm_theta, lm_val
     params = {n: float(np.ravel(v)[0]) for n, v in problem.natural(best_theta[None, :]).items()}
@@ -462,14 +181,14 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
                      seconds=time.perf_counter() - t0)
 
 
-def _bootstrap(problem: _Problem, best_theta: np.ndarray, n_boot: int, seed: int) -> pd.DataFrame:
+def _bootstrap(problem: Problem, best_theta: np.ndarray, n_boot: int, seed: int) -> pd.DataFrame:
     """Resample points with replacement, refit all replicates in one batch, polish each."""
     rng = np.random.default_rng(seed)
     n = problem.y.size
     rows = rng.integers(0, n, size=(n_boot, n))  # (B, n) indices of each resample
     counts = np.stack([np.bincount(r, minlength=n) for r in rows]).astype(float)  # (B, n)
     theta, _ = batched_lm(problem, np.repeat(best_theta[None, :], n_boot, axis=0), counts)
-    refits = np.stack([_polish(problem, theta[b], rows[b])[0] for b in range(n_boot)])
+    refits = np.stack([polish(problem, theta[b], rows[b])[0] for b in range(n_boot)])
     nat = problem.natural(refits)
     return pd.DataFrame({n: np.broadcast_to(np.asarray(nat[n]).ravel(), (n_boot,))
                          for n in problem.law.param_names})

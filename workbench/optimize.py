@@ -1,0 +1,246 @@
+"""Batched multi-start least squares: every start optimised at once, then the best ones polished.
+
+``Problem`` holds a law's residuals as a function of its free parameters in optimiser space
+(log(value) for log-scaled parameters). ``batched_lm`` runs a Levenberg–Marquardt on S starts at once
+(numpy arrays of shape (S, n) for n points, Jacobians (S, P, n), analytic where the law has a gradient,
+forward differences otherwise; IRLS weights for the Huber loss). ``polish`` and ``polish_lmfit``
+finish one start with scipy's trust-region least squares (directly, or through lmfit for the
+covariance) on the identical objective.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from workbench.laws import Law
+from workbench.objectives import Objective, rho
+
+
+class Problem:
+    """Residuals of a law with some parameters fixed, as a function of free parameters in optimiser space."""
+
+    def __init__(self, law: Law, xs, y, objective: Objective, free, fixed, delta):
+        self.law, self.xs, self.y, self.obj, self.delta = law, xs, y, objective, delta
+        self.free = list(free)
+        self.params = [law.param(n) for n in self.free]
+        self.fixed = {k: np.asarray(v) for k, v in fixed.items()}
+        bounds = np.array([p.fit_bounds() for p in self.params])
+        self.lo, self.hi = bounds[:, 0], bounds[:, 1]
+
+    def natural(self, theta: np.ndarray) -> dict[str, np.ndarray]:
+        """(S, P) optimiser-space array -> dict of (S, 1) natural values (fixed ones included)."""
+        out = {p.name: p.to_natural(theta[:, j:j + 1]) for j, p in enumerate(self.params)}
+        out.update(self.fixed)
+        return out
+
+    def evaluate(self, theta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(S, P) -> predictions and residuals, both (S, n); non-finite predictions give inf residuals."""
+        with np.errstate(all="ignore"):
+            yhat = np.broadcast_to(self.law.fn(self.xs, **self.natural(theta)), (theta.shape[0], self.y.size))
+            r = self.obj.residual(yhat, self.y)
+        r[~np.isfinite(r)] = np.inf
+        return yhat, r
+
+    def residuals(self, theta: np.ndarray) -> np.ndarray:
+        return self.evaluate(theta)[1]
+
+    def residual_vector(self, theta: np.ndarray) -> np.ndarray:
+        """One start's residuals, (n,), with non-finite values replaced by a large number (for scipy)."""
+        r = self.residuals(np.asarray(theta, dtype=float)[None, :])[0]
+        return np.where(np.isfinite(r), r, 1e6)
+
+    def jacobian_matrix(self, theta: np.ndarray) -> np.ndarray:
+        """One start's ∂r/∂θ, (n, P), for scipy."""
+        t = np.asarray(theta, dtype=float)[None, :]
+        yhat, r = self.evaluate(t)
+        return self.jacobian(t, yhat, r)[0].T
+
+    def total(self, theta: np.ndarray) -> float:
+        """The objective at one point θ (unit weights)."""
+        return float(self.value(self.residuals(theta[None, :]), np.ones((1, self.y.size)))[0])
+
+    def interior(self, theta: np.ndarray) -> np.ndarray:
+        """θ nudged strictly inside the bounds (trust-region reflective starts there)."""
+        width = np.minimum(1e-10 * np.maximum(1.0, np.abs(theta)), 0.5 * (self.hi - self.lo))
+        return np.clip(theta, self.lo + width, self.hi - width)
+
+    def least_squares_kwargs(self) -> dict:
+        # loss="huber" with f_scale=δ makes scipy's cost exactly Σ Huber_δ(r)
+        return dict(loss="huber" if self.obj.robust else "linear", f_scale=self.delta, x_scale="jac",
+                    ftol=1e-12, xtol=1e-12, gtol=1e-12, max_nfev=2000)
+
+    def subset(self, rows: np.ndarray) -> "Problem":
+        """The same problem on resampled points (bootstrap)."""
+        return Problem(self.law, tuple(v[rows] for v in self.xs), self.y[rows], self.obj, self.free,
+                        {k: float(v) for k, v in self.fixed.items()}, self.delta)
+
+    def value(self, r: np.ndarray, w: np.ndarray) -> np.ndarray:
+        with np.errstate(invalid="ignore"):
+            v = (w * rho(r, self.obj.robust, self.delta)).sum(axis=1)
+        return np.where(np.isfinite(v), v, np.inf)
+
+    def irls_weights(self, r: np.ndarray) -> np.ndarray:
+        if not self.obj.robust:
+            return np.ones_like(r)
+        a = np.abs(r)
+        return np.where(a <= self.delta, 1.0, self.delta / np.maximum(a, 1e-300))
+
+    def jacobian(self, theta: np.ndarray, yhat: np.ndarray, r: np.ndarray,
+                 out: np.ndarray | None = None) -> np.ndarray:
+        """∂r/∂θ, shape (S, P, n): analytic when the law has ``grad``, else forward differences.
+
+        ``out`` is an optional (≥S, P, n) buffer reused across iterations (fresh megabyte-sized
+        arrays cost page faults on every LM step).
+        """
+        S, P = theta.shape
+        J = np.empty((S, P, r.shape[1])) if out is None else out[:S]
+        with np.errstate(all="ignore"):
+            if self.law.grad is not None:
+                nat = self.natural(theta)
+                drdy = np.broadcast_to(self.obj.dresidual(yhat, self.y), r.shape)  # (S, n)
+                grads = dict(zip(self.law.param_names, self.law.grad(self.xs, **nat)))
+                for j, p in enumerate(self.params):
+                    np.multiply(grads[p.name], drdy, out=J[:, j, :])
+                    if p.log:  # chain rule through θ = log p
+                        J[:, j, :] *= nat[p.name]
+            else:
+                for j in range(P):
+                    h = 1e-7 * np.maximum(1.0, np.abs(theta[:, j]))
+                    h = np.where(theta[:, j] + h > self.hi[j], -h, h)  # step inward at an upper bound
+                    t = theta.copy()
+                    t[:, j] += h
+                    np.divide(self.residuals(t) - r, h[:, None], out=J[:, j, :])
+        J[~np.isfinite(J)] = 0.0
+        return J
+
+
+def batched_lm(problem: Problem, theta0: np.ndarray, weights: np.ndarray, max_iter: int = 40,
+               ftol: float = 1e-10, screen_iter: int | None = None, keep_factor: float = 10.0,
+               block_elems: int = 1 << 15) -> tuple[np.ndarray, np.ndarray]:
+    """Levenberg–Marquardt on S independent starts at once. Returns (theta (S, P), objective (S,)).
+
+    IRLS weights turn the Huber objective into a sequence of weighted least-squares majorisers;
+    a step is kept only if it lowers the true objective (per start), otherwise damping grows.
+
+    Screening (``screen_iter``): after that many iterations, starts whose objective is more than
+    ``keep_factor`` times the best one stop; the rest run to ``max_iter``. A start that far behind
+    after a few LM steps is in a poor region; the benchmark checks the winner matches an unscreened
+    per-start search. Starts run in blocks of about ``block_elems`` residuals (cache-sized arrays),
+    on threads (numpy releases the GIL inside ufuncs).
+    """
+    theta = np.clip(theta0, problem.lo, problem.hi).astype(float)
+    if screen_iter is None or screen_iter >= max_iter:
+        return _run_blocks(problem, theta, weights, max_iter, ftol, block_elems)
+    theta, f = _run_blocks(problem, theta, weights, screen_iter, ftol, block_elems)
+    keep = np.flatnonzero(f <= keep_factor * np.min(f))
+    if keep.size:
+        theta[keep], f[keep] = _run_blocks(problem, theta[keep], weights[keep], max_iter - screen_iter,
+                                           ftol, block_elems)
+    return theta, f
+
+
+def _run_blocks(problem, theta0, weights, max_iter, ftol, block_elems):
+    block = max(8, block_elems // max(1, problem.y.size))
+    if theta0.shape[0] <= block:
+        return _lm_block(problem, theta0, weights, max_iter, ftol)
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        parts = list(pool.map(lambda i: _lm_block(problem, theta0[i:i + block], weights[i:i + block],
+                                                  max_iter, ftol),
+                              range(0, theta0.shape[0], block)))
+    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def _lm_block(problem: Problem, theta0: np.ndarray, weights: np.ndarray, max_iter: int,
+              ftol: float) -> tuple[np.ndarray, np.ndarray]:
+    theta = theta0.copy()
+    yhat, r = problem.evaluate(theta)
+    yhat = yhat.copy()
+    f = problem.value(r, weights)
+    lam = np.full(theta.shape[0], 1e-3)
+    active = np.isfinite(f)
+    P = theta.shape[1]
+    eye = np.eye(P)
+    J_buf = np.empty((theta.shape[0], P, problem.y.size))
+    for _ in range(max_iter):
+        idx = np.flatnonzero(active)
+        if idx.size == 0:
+            break
+        th, ra, wa = theta[idx], r[idx], weights[idx]
+        J = problem.jacobian(th, yhat[idx], ra, out=J_buf)  # (s, P, n)
+        omega = wa * problem.irls_weights(ra)  # (s, n)
+        with np.errstate(all="ignore"):  # starts far off may overflow; their steps are discarded
+            JtW = J * omega[:, None, :]  # (s, P, n)
+            H = JtW @ J.transpose(0, 2, 1)  # (s, P, P)
+            g = (JtW @ ra[:, :, None])[:, :, 0]  # (s, P) = gradient of the objective
+            diag = np.einsum("spp->sp", H)
+            A = H + lam[idx, None, None] * (diag[:, :, None] * eye + 1e-12 * eye)
+            A[~np.isfinite(A)] = 0.0
+            g[~np.isfinite(g)] = 0.0
+            try:
+                step = -np.linalg.solve(A + 1e-300 * eye, g[:, :, None])[:, :, 0]
+            except np.linalg.LinAlgError:  # a singular block: solve start by start
+                step = -np.stack([np.linalg.lstsq(a, b, rcond=None)[0] for a, b in zip(A, g)])
+        new = np.clip(th + np.where(np.isfinite(step), step, 0.0), problem.lo, problem.hi)
+        yn, rn = problem.evaluate(new)
+        fn = problem.value(rn, wa)
+        better = fn < f[idx]
+        gain = f[idx] - fn
+        acc = idx[better]
+        theta[acc], r[acc], yhat[acc] = new[better], rn[better], yn[better]
+        done = better & (gain <= ftol * (np.abs(f[idx]) + 1e-300))
+        f[acc] = fn[better]
+        lam[acc] = np.maximum(lam[acc] / 3.0, 1e-12)
+        rej = idx[~better]
+        lam[rej] *= 4.0
+        done |= lam[idx] > 1e10
+        active[idx[done]] = False
+    return theta, f
+
+
+def polish(problem: Problem, theta0: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """scipy least_squares (TRF, bounds) from one start; ``rows`` repeats points (bootstrap)."""
+    from scipy.optimize import least_squares
+
+    sub = problem if rows is None else problem.subset(rows)
+    jac = "2-point" if sub.law.grad is None else sub.jacobian_matrix
+    res = least_squares(sub.residual_vector, sub.interior(theta0), bounds=(sub.lo, sub.hi), method="trf",
+                        jac=jac, **sub.least_squares_kwargs())
+    return res.x, sub.total(res.x)
+
+
+def polish_lmfit(problem: Problem, theta0: np.ndarray) -> tuple[np.ndarray, float, np.ndarray | None]:
+    """The winner's final polish with lmfit (same TRF solver and loss), which also gives the covariance.
+
+    Returns optimiser-space θ, objective and the asymptotic standard errors of θ (None if singular).
+    """
+    import lmfit
+
+    params = lmfit.Parameters()
+    for p, v, lo, hi in zip(problem.params, problem.interior(theta0), problem.lo, problem.hi):
+        params.add(p.name.replace("-", "_"), value=float(v), min=float(lo), max=float(hi))
+    names = list(params)
+
+    def fcn(ps):
+        return problem.residual_vector(np.array([ps[n].value for n in names]))
+
+    with np.errstate(all="ignore"):  # lmfit divides by zero stderr when computing correlations
+        out = lmfit.minimize(fcn, params, method="least_squares", **problem.least_squares_kwargs())
+    theta = np.array([out.params[n].value for n in names])
+    stderr = np.array([out.params[n].stderr if out.params[n].stderr is not None else np.nan for n in names])
+    return theta, problem.total(theta), (stderr if np.all(np.isfinite(stderr)) else None)
+
+
+def distinct_best(theta: np.ndarray, f: np.ndarray, k: int) -> list[int]:
+    order = np.argsort(f)
+    chosen: list[int] = []
+    for i in order:
+        if not np.isfinite(f[i]):
+            break
+        if all(np.max(np.abs(theta[i] - theta[j])) > 1e-3 for j in chosen):
+            chosen.append(int(i))
+        if len(chosen) == k:
+            break
+    return chosen
