@@ -86,3 +86,14 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+def tiny_outcome_config(n_inputs: int):
+    """A small MLP family's outcome-table config for cost-tuning tests (seconds to build)."""
+    from workbench.costtune.outcomes import OutcomeConfig
+    from workbench.testtime import TestTimeConfig
+
+    return OutcomeConfig(task="teacher-classification", family="mlp", widths=(4, 8, 32), steps=300,
+                         finetune_steps=50, densities=(1.0, 0.5), n_inputs=n_inputs, probe_width_index=0,
+                         testtime=TestTimeConfig(max_k=4, ks=(2, 4), refine_steps=(1, 2), train_steps=100,
+                                                 train_inputs=512))

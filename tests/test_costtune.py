@@ -9,14 +9,12 @@ from gymnasium.utils.env_checker import check_env
 from workbench.costtune import policies as P
 from workbench.costtune.agent import AgentConfig, evaluate, steps_to_fraction, train
 from workbench.costtune.env import InputRoutingEnv
-from workbench.costtune.outcomes import OutcomeConfig, outcome_table
+from workbench.costtune.outcomes import outcome_table
 from workbench.errors import InputError
-from workbench.testtime import TestTimeConfig
 
-TINY = OutcomeConfig(task="teacher-classification", family="mlp", widths=(4, 8, 32), steps=300, finetune_steps=50,
-                     densities=(1.0, 0.5), n_inputs=600, probe_width_index=0,
-                     testtime=TestTimeConfig(max_k=4, ks=(2, 4), refine_steps=(1, 2), train_steps=100,
-                                             train_inputs=512))
+from conftest import tiny_outcome_config
+
+TINY = tiny_outcome_config(n_inputs=600)
 
 
 @pytest.fixture(scope="module")
