@@ -83,6 +83,20 @@ def test_step_schedule_is_log_linear_in_n_and_sweeps_share_one_task():
         es.teacher_sweep(lr_schedule="step")
 
 
+def test_main_task_picks_the_error_column_and_rosenfelds_eps0():
+    assert es.error_column("teacher-regression") == "test_loss"
+    assert es.error_column("teacher-classification") == "test_error"
+    assert es.random_guess_error("teacher-regression") == 1.0
+    assert es.random_guess_error("teacher-classification") == pytest.approx(0.9)
+    assert es.random_guess_error("teacher-classification", n_classes=4) == pytest.approx(0.75)
+    parts = es.teacher_sweeps(sizes=(256, 1024), steps={256: 100, 1024: 200}, task="teacher-classification")
+    assert {p.task.name for p in parts} == {"teacher-classification"} and len({p.task for p in parts}) == 1
+    with pytest.raises(InputError, match="task must be one of.*'mnist1d'"):
+        es.teacher_sweep(task="mnist1d")
+    with pytest.raises(InputError, match="n_classes must be >= 2; got 1"):
+        es.random_guess_error("teacher-classification", n_classes=1)
+
+
 # ----------------------------------------------------------------------------------------------
 # real (small) sweeps
 
@@ -104,6 +118,18 @@ def test_joint_law_fits_a_real_sweep(clean_sweep):
     spread = np.mean(np.abs(avg.test_loss / avg.test_loss.mean() - 1))
     assert fit.metrics["mean_abs_rel_divergence"] < spread / 5
     assert 0.05 < fit.params["beta"] < 3 and 0.05 < fit.params["alpha"] < 3
+
+
+def test_joint_law_fits_a_real_classification_sweep(tmp_path):
+    cfg = es.teacher_sweep(task="teacher-classification", intrinsic_dim=4, widths=(16, 32, 64),
+                           sizes=(256, 512, 1024, 2048, 4096), seeds=(0, 1), steps=600)
+    avg = es.seed_mean(es.run_sweeps([cfg], tmp_path, progress=False), ["test_error"])
+    assert avg.test_error.between(0.1, 0.3).all()  # well below the random guess (0.9), far from solved
+    fit = es.fit_joint(avg, y_col="test_error", eps0=es.random_guess_error("teacher-classification"))
+    # measured: 2.4% against a spread of 10.6% around the grid's mean error
+    spread = np.mean(np.abs(avg.test_error / avg.test_error.mean() - 1))
+    assert fit.metrics["mean_abs_rel_divergence"] < min(0.05, spread / 3)
+    assert fit.params["eps0"] == pytest.approx(0.9)
 
 
 def test_learning_deficiency_and_floors_on_the_same_sweep(clean_sweep):

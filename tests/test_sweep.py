@@ -11,7 +11,7 @@ from workbench import sweep as sweep_mod
 from workbench.errors import InputError
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train, macs_per_example
 from workbench.sweep import SweepConfig, run_sweep
-from workbench.sweep_train import RunConfig, train_single, train_stack
+from workbench.sweep_train import RunConfig, lr_factor, train_single, train_stack
 from workbench.tasks import TaskConfig, make_task
 
 
@@ -114,10 +114,11 @@ def test_early_stopping_keeps_the_best_validation_parameters():
     assert best["best_step"] % 10 == 0
 
 
-def test_cosine_schedule_batched_equals_per_model_loop_and_constant_key_is_unchanged():
+@pytest.mark.parametrize("schedule", ["cosine", "wsd"])
+def test_lr_schedule_batched_equals_per_model_loop_and_constant_key_is_unchanged(schedule):
     task = make_task(REG)
     runs = [RunConfig(REG, "mlp", width=8, depth=2, n=n, seed=s, steps=60, batch_size=32, lr=3e-2,
-                      lr_schedule="cosine") for n, s in ((64, 0), (400, 0), (400, 1))]
+                      lr_schedule=schedule) for n, s in ((64, 0), (400, 0), (400, 1))]
     stacked = train_stack(task, runs).metrics
     constant = train_stack(task, [replace(r, lr_schedule="constant") for r in runs]).metrics
     for run, m, c in zip(runs, stacked, constant):
@@ -129,10 +130,18 @@ def test_cosine_schedule_batched_equals_per_model_loop_and_constant_key_is_uncha
     run = RunConfig(REG, width=8, n=64, steps=60, batch_size=32, lr=3e-3)
     old = {"v": 1, **{k: v for k, v in asdict(run).items() if k != "lr_schedule"}}
     assert run.key() == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:24]
-    assert replace(run, lr_schedule="cosine").key() != run.key()
-    assert replace(run, lr_schedule="cosine").group_key() != run.group_key()
+    assert replace(run, lr_schedule=schedule).key() != run.key()
+    assert replace(run, lr_schedule=schedule).group_key() != run.group_key()
     with pytest.raises(InputError, match="lr_schedule.*'linear'"):
         SweepConfig(task=REG, lr_schedule="linear").validate()
+
+
+def test_wsd_holds_the_lr_then_decays_it_linearly_over_the_last_fifth():
+    f = [lr_factor("wsd", t, 100) for t in range(100)]
+    assert f[:80] == [1.0] * 80  # stable phase
+    assert f[80] == 1.0 and f[90] == pytest.approx(0.5) and f[99] == pytest.approx(0.05)
+    assert all(a > b for a, b in zip(f[80:], f[81:]))  # strictly decreasing in the decay phase
+    assert lr_factor("cosine", 0, 100) == 1.0 and lr_factor("cosine", 50, 100) == pytest.approx(0.5)
 
 
 def test_cli_lr_schedule_flag_writes_the_column_and_rejects_bad_values(tmp_path, capsys):

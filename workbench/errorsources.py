@@ -41,6 +41,26 @@ from workbench.tasks import task_config
 
 # random-guess MSE of the standardised teacher outputs (predicting the mean): Rosenfeld's ε0
 CLEAN_EPS0 = 1.0
+TEACHER_TASKS = ("teacher-regression", "teacher-classification")
+
+
+def error_column(task: str) -> str:
+    """The measured error of a teacher task's sweep: ``test_loss`` (MSE) for regression,
+    ``test_error`` (0/1, Rosenfeld et al.'s top-1 error) for classification."""
+    if task not in TEACHER_TASKS:
+        raise InputError(f"task must be one of {', '.join(TEACHER_TASKS)}; got {task!r}")
+    return "test_loss" if task == "teacher-regression" else "test_error"
+
+
+def random_guess_error(task: str, n_classes: int = 10) -> float:
+    """Rosenfeld's ε0, the error of a model that learned nothing: the MSE of predicting the mean of
+    the standardised outputs (1) for regression, 1 − 1/C for a uniform guess among C classes."""
+    error_column(task)  # validates the name
+    if task == "teacher-regression":
+        return CLEAN_EPS0
+    if n_classes < 2:
+        raise InputError(f"n_classes must be >= 2; got {n_classes!r}")
+    return 1.0 - 1.0 / n_classes
 
 
 def default_cache_dir() -> Path:
@@ -54,19 +74,22 @@ def teacher_sweep(*, intrinsic_dim: int = 8, widths: Sequence[int] = (16, 32, 64
                   batch_size: int = 256, depth: int = 1, label_noise: float = 0.0,
                   teacher_width: int = 64, teacher_depth: int = 2, val_size: int = 1024,
                   early_stopping: bool = True, task_seed: int = 0, pool_size: int | None = None,
-                  lr_schedule: str = "constant") -> SweepConfig:
-    """The teacher-regression sweep the notebook uses: MLP students of ``depth`` hidden layers.
+                  lr_schedule: str = "constant", task: str = "teacher-regression") -> SweepConfig:
+    """The teacher-student sweep the notebook uses: MLP students of ``depth`` hidden layers on
+    ``task`` (``teacher-regression`` or ``teacher-classification``, see :func:`error_column`).
 
     Early stopping (best clean-validation checkpoint every 100 steps) takes the noise of Adam's last
-    iterate out of the measured error; turn it off whenever ``val_loss`` is the measurement (noise).
-    The pool (default) is just large enough for the largest size. ``lr_schedule``: ``constant`` or
-    ``cosine`` (lr decayed to ~0 over each student's steps).
+    iterate out of the measured error; turn it off whenever ``val_loss`` is the measurement (noise),
+    and use ``lr_schedule="wsd"`` there instead: its final linear decay removes most of that noise
+    without selecting on the measurement. The pool (default) is just large enough for the largest
+    size. ``lr_schedule``: ``constant``, ``cosine`` or ``wsd`` (``sweep_train.lr_factor``).
     """
     if label_noise > 0 and early_stopping:
         raise InputError("early_stopping must be False when label_noise > 0: the noisy validation "
                          "split is then the measurement of the noise floor, not a selection set; "
                          f"got label_noise={label_noise!r} with early_stopping=True")
-    task = task_config("teacher-regression", intrinsic_dim=int(intrinsic_dim), label_noise=float(label_noise),
+    error_column(task)  # validates the name
+    task = task_config(task, intrinsic_dim=int(intrinsic_dim), label_noise=float(label_noise),
                        teacher_width=int(teacher_width), teacher_depth=int(teacher_depth),
                        pool_size=int(pool_size or max(sizes)), val_size=int(val_size), seed=int(task_seed))
     return SweepConfig(task=task, widths=tuple(int(w) for w in widths), depths=(int(depth),),
@@ -96,10 +119,10 @@ def step_schedule(sizes: Sequence[int], steps_small: int, steps_large: int, roun
 
 def teacher_sweeps(*, sizes: Sequence[int] = (256, 512, 1024, 2048, 4096, 8192, 16384),
                    steps: int | Mapping[int, int] = 4000, lr_schedule: str = "constant",
-                   **kw) -> list[SweepConfig]:
+                   pool_size: int | None = None, **kw) -> list[SweepConfig]:
     """:func:`teacher_sweep` with a step budget per training size (``steps``: one int, or n -> steps,
     e.g. from :func:`step_schedule`): one config per distinct budget, all on one task (pool size =
-    the largest size), so their rows are comparable."""
+    ``pool_size``, default the largest size), so their rows are comparable."""
     sizes = sorted(int(n) for n in sizes)
     if isinstance(steps, (int, np.integer)):
         budget = {n: int(steps) for n in sizes}
@@ -110,8 +133,8 @@ def teacher_sweeps(*, sizes: Sequence[int] = (256, 512, 1024, 2048, 4096, 8192, 
         budget = {n: int(steps[n]) for n in sizes}
     out = []
     for b in sorted(set(budget.values())):
-        out.append(teacher_sweep(sizes=[n for n in sizes if budget[n] == b], steps=b, pool_size=max(sizes),
-                                 lr_schedule=lr_schedule, **kw))
+        out.append(teacher_sweep(sizes=[n for n in sizes if budget[n] == b], steps=b,
+                                 pool_size=pool_size or max(sizes), lr_schedule=lr_schedule, **kw))
     return out
 
 

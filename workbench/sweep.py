@@ -165,16 +165,15 @@ def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | None =
     device = device or default_device()
     pack_widths = device.startswith("cuda") if pack_widths is None else pack_widths
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    todo = [g for g in groups(runs, max_group, pack_widths)
-            if any(not _cache_path(cache_dir, r).exists() for r in g)]
-    bar = tqdm(total=sum(len(g) for g in todo), desc="sweep", unit="student", disable=not progress)
-    for i, group in enumerate(todo):
+    todo = [m for g in groups(runs, max_group, pack_widths)
+            if (m := [r for r in g if not _cache_path(cache_dir, r).exists()])]
+    bar = tqdm(total=sum(len(m) for m in todo), desc="sweep", unit="student", disable=not progress)
+    for i, missing in enumerate(todo):  # only the uncached members of each stack are trained
         if max_new_groups is not None and i >= max_new_groups:
             break
-        missing = [r for r in group if not _cache_path(cache_dir, r).exists()]
         for run, row in zip(missing, train_group(missing, device)):
             write_json_atomic(_cache_path(cache_dir, run), row)
-        bar.update(len(group))
+        bar.update(len(missing))
     bar.close()
     rows = []
     for r in runs:

@@ -24,20 +24,26 @@ from workbench.sweep_adam import StackAdam
 from workbench.tasks import Task, TaskConfig
 
 INDEX_CHUNK = 64  # steps of minibatch indices drawn per generator call
-LR_SCHEDULES = ("constant", "cosine")
+LR_SCHEDULES = ("constant", "cosine", "wsd")
+WSD_DECAY_FRACTION = 0.2  # share of the steps over which "wsd" decays the lr linearly to 0
 
 
 def lr_factor(schedule: str, step: int, total: int) -> float:
     """Multiplier of the base learning rate at (0-based) update ``step`` of ``total``.
 
     ``constant``: 1. ``cosine``: 0.5·(1 + cos(π·step/total)), from 1 at the first update down to
-    ~0 at the last (no warm-up). Used by both the batched engine and the per-model reference loop,
-    so they apply bit-identical learning rates.
+    ~0 at the last (no warm-up). ``wsd`` (warm-up-stable-decay without the warm-up; Hägele et al.
+    2024): 1 for the first 80% of the updates, then linearly down to 1/(decay steps) at the last.
+    Used by both the batched engine and the per-model reference loop, so they apply bit-identical
+    learning rates.
     """
     if schedule == "constant":
         return 1.0
     if schedule == "cosine":
         return 0.5 * (1.0 + math.cos(math.pi * step / max(1, total)))
+    if schedule == "wsd":
+        decay = max(1, round(WSD_DECAY_FRACTION * total))
+        return min(1.0, (total - step) / decay)
     raise ValueError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {schedule!r}")
 
 
@@ -68,7 +74,7 @@ class RunConfig:
     eval_every: int = 100
     """Steps between validation evaluations when early_stopping is on."""
     lr_schedule: str = "constant"
-    """Learning-rate schedule over the run's steps: ``constant`` or ``cosine`` (decays to ~0)."""
+    """Learning-rate schedule over the run's steps: ``constant``, ``cosine`` or ``wsd`` (see ``lr_factor``)."""
 
     def key(self) -> str:
         """Stable hash of the full config (the cache key)."""

@@ -100,7 +100,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sizes", required=True, help="comma-separated training sizes, e.g. 256,1024")
     p.add_argument("--seeds", type=int, default=1, help="number of seeds K (seeds 0..K-1)")
     p.add_argument("--lr-schedule", default="constant",
-                   help="learning-rate schedule over each student's steps: constant or cosine (default constant)")
+                   help="learning-rate schedule over each student's steps: constant, cosine, or wsd "
+                        "(constant, then a linear decay over the last 20%%) (default constant)")
     p.add_argument("--early-stopping", action="store_true", help="keep the best-validation parameters")
     p.add_argument("--eval-every", type=int, default=100, help="steps between validation checks")
     p.add_argument("--max-group", type=int, default=64, help="most students in one stacked tensor")
@@ -112,8 +113,8 @@ def run(args) -> dict:
     check_common(args)
     if args.max_group < 1:
         raise InputError(f"--max-group must be >= 1; got {args.max_group!r}")
-    if args.lr_schedule not in ("constant", "cosine"):
-        raise InputError(f"--lr-schedule must be constant or cosine; got {args.lr_schedule!r}")
+    if args.lr_schedule not in ("constant", "cosine", "wsd"):
+        raise InputError(f"--lr-schedule must be constant, cosine or wsd; got {args.lr_schedule!r}")
     widths, depths, sizes = (int_list(k, getattr(args, k)) for k in ("widths", "depths", "sizes"))
     task = task_from_args(args)
 
