@@ -66,7 +66,8 @@ class SweepConfig:
     eval_every: int = 100
     """Steps between validation checks when early_stopping is on."""
     lr_schedule: str = "constant"
-    """Learning-rate schedule over each student's steps: ``constant`` or ``cosine`` (decays to ~0)."""
+    """Learning-rate schedule over each student's steps: ``constant``, ``cosine`` or ``wsd``
+    (``sweep_train.lr_factor``)."""
 
     def validate(self) -> "SweepConfig":
         """Raise InputError naming the first bad field; return self."""
