@@ -63,18 +63,27 @@ class Ladder:
                          for j in range(self.n_stages)], 1)
 
 
-def frontier_rungs(table: OutcomeTable, spacing: float = 2.0, max_stages: int = 8) -> np.ndarray:
+def frontier_rungs(table: OutcomeTable, spacing: float = 2.0, max_stages: int = 8,
+                   top_se: float = 0.0) -> np.ndarray:
     """Setting indices of the thinned train frontier (see the module docstring), increasing cost.
-    Thinning walks down from the most accurate setting, so the top rung is always kept."""
+    The top rung is the cheapest frontier setting whose train error is within ``top_se`` standard
+    errors (binomial, of the lowest train error) of the lowest one (the "one-standard-error rule":
+    costlier settings are not distinguishable from it on the train inputs; 0 keeps the most
+    accurate). Thinning walks down from the top rung."""
     if not spacing >= 1:
         raise InputError(f"spacing must be >= 1; got {spacing!r}")
     if max_stages < 2:
         raise InputError(f"max_stages must be >= 2; got {max_stages!r}")
+    if not top_se >= 0:
+        raise InputError(f"top_se must be >= 0; got {top_se!r}")
     tr = table.inputs("train")
     pts = static_points(table, tr)
     front = [int(np.flatnonzero((table.cost == c) & np.isclose(pts[:, 1], e))[0]) for c, e in pareto(pts)]
-    kept = [front[-1]]
-    for a in reversed(front[:-1]):
+    err = pts[front, 1]
+    tol = err[-1] + top_se * np.sqrt(err[-1] * (1 - err[-1]) / len(tr))
+    top = int(np.flatnonzero(err <= tol + 1e-12)[0])
+    kept = [front[top]]
+    for a in reversed(front[:top]):
         if table.cost[a] * spacing <= table.cost[kept[-1]] + 1e-9:
             kept.append(a)
     return np.array(kept[:max_stages][::-1])
@@ -97,11 +106,12 @@ def _state_predictions(table: OutcomeTable, rows: np.ndarray, rungs: np.ndarray)
     return pred
 
 
-def build_ladder(table: OutcomeTable, spacing: float = 2.0, max_stages: int = 8, n_bins: int = 6) -> Ladder:
+def build_ladder(table: OutcomeTable, spacing: float = 2.0, max_stages: int = 8, n_bins: int = 6,
+                 top_se: float = 0.0) -> Ladder:
     """The ladder, its confidence bins and the law predictions of every state (train inputs only)."""
     if n_bins < 1:
         raise InputError(f"n_bins must be >= 1; got {n_bins!r}")
-    rungs = frontier_rungs(table, spacing, max_stages)
+    rungs = frontier_rungs(table, spacing, max_stages, top_se)
     tr = table.inputs("train")
     qs = np.linspace(0, 1, n_bins + 1)[1:-1]
     edges = np.stack([np.quantile(table.conf[tr, a], qs) for a in rungs]).reshape(len(rungs), n_bins - 1)

@@ -3,7 +3,8 @@
 1. The outcome table (cached). 2. Baseline curves: static settings, cascades, oracle bins,
 per-input oracle. 3. RL: the ladder and its law predictions (``ladder``, train inputs only), then
 the guided cascade agent (``cascade_agent``) with dual ascent at each of ``n_budgets`` budgets
-(log-spaced between the cheapest and the top rung's cost) and at the requested budget; each run's
+(log-spaced between the cheapest and the top rung's cost), at every rung's cost and at the requested
+budget; each run's
 iterate-averaged policy is evaluated exactly on the held-out inputs, and their Pareto front is RL's
 curve. 4. Guidance: at the requested budget's final λ, the guided and the unguided agent with λ
 held fixed, and the real environment steps each takes to reach 98% of its own final expected reward.
@@ -40,10 +41,19 @@ class StudyConfig:
     """Budgets (log-spaced) that trace RL's cost–error curve."""
     seed: int = 0
     """Agent seed."""
-    spacing: float = 2.0
+    spacing: float = 1.5
     """Least cost ratio between adjacent ladder rungs (``ladder.frontier_rungs``)."""
     n_bins: int = 8
     """Confidence bins per rung (the agent's states)."""
+    episodes: int = 256
+    """Episodes per policy update of the agent."""
+    estimator: str = "all_actions"
+    """Policy-gradient estimator of the agent (``cascade_agent.CascadeAgentConfig``)."""
+    policy: str = "tabular"
+    """Policy parametrisation of the agent (``cascade_agent.CascadeAgentConfig``)."""
+    top_se: float = 0.0
+    """The ladder's top rung: the cheapest train-frontier setting within this many standard errors of
+    the lowest train error (``ladder.frontier_rungs``)."""
 
 
 @dataclass
@@ -67,7 +77,12 @@ class StudyResult:
 
 
 def run_study(cfg: StudyConfig, cache_dir=None) -> StudyResult:
-    table = outcome_table(cfg.outcome, cache_dir)
+    """The study of ``cfg`` on its (cached) outcome table."""
+    return study_table(outcome_table(cfg.outcome, cache_dir), cfg)
+
+
+def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
+    """The study on a given outcome table (``cfg.outcome`` is not read)."""
     ho = table.inputs("heldout")
     budget = cfg.budget
     static = P.pareto(P.static_points(table, ho))
@@ -81,17 +96,21 @@ def run_study(cfg: StudyConfig, cache_dir=None) -> StudyResult:
         raise InputError(f"--steps must be a positive integer; got {cfg.steps!r}")
     if cfg.n_budgets < 2:
         raise InputError(f"--n-budgets must be >= 2; got {cfg.n_budgets!r}")
-    ladder = build_ladder(table, cfg.spacing, n_bins=cfg.n_bins)
+    ladder = build_ladder(table, cfg.spacing, n_bins=cfg.n_bins, top_se=cfg.top_se)
     env = VectorCascade(table, ladder, "train")
     held = VectorCascade(table, ladder, "heldout").t
-    agent = CascadeAgentConfig(steps=cfg.steps, seed=cfg.seed, eval_every=max(1, cfg.steps // 40))
+    agent = CascadeAgentConfig(steps=cfg.steps, seed=cfg.seed, eval_every=max(1, cfg.steps // 40),
+                               episodes=cfg.episodes, estimator=cfg.estimator, policy=cfg.policy)
 
     # RL's curve: the guided agent with dual ascent at log-spaced budgets (and the requested one)
     lo, hi = ladder.cost[0] * 1.2, max(ladder.cost[-1], ladder.cost[0] * 1.5)
-    budgets = sorted(set(np.geomspace(lo, hi, cfg.n_budgets).tolist()) | {float(budget)})
+    # plus every rung's cost above the cheapest: log spacing alone leaves few budgets where the rungs
+    # are dense (a costly top rung stretches the range)
+    budgets = sorted(set(np.geomspace(lo, hi, cfg.n_budgets).tolist()) | set(ladder.cost[1:].tolist())
+                     | {float(budget)})
     runs, at_budget = [], None
     for b in budgets:
-        res = train(env, dataclasses.replace(agent, budget=b))
+        res = train(env, dataclasses.replace(agent, budget=b, eval_every=cfg.steps))  # no learning curve needed
         ev, ev_tr = evaluate(res.probs, held, ho, res.lam), evaluate(res.probs, env.t, env.t.rows)
         runs.append({"budget": b, "lam": res.lam, "error": ev["error"], "cost": ev["cost"],
                      "train_error": ev_tr["error"], "train_cost": ev_tr["cost"]})
