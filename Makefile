@@ -49,6 +49,7 @@ lab: $(STAMP)  ## JupyterLab on notebooks/ with the package importable; prints t
 bench: $(STAMP)  ## side-by-side performance measurements (about 10 minutes)
 	$(BIN)/python benchmarks/bench_fit.py
 	$(BIN)/python benchmarks/bench_sweep.py --default-adam-too
+	$(BIN)/python benchmarks/bench_sweep.py --default-adam-too --threads 2
 	$(BIN)/python benchmarks/bench_costtune.py
 
 clean:
