@@ -43,6 +43,22 @@ def test_extrapolate_recovers_a_planted_joint_law():
     assert ex.fit.params["beta"] == pytest.approx(0.9, rel=1e-2)
 
 
+def test_extrapolate_bootstrap_band_covers_the_planted_law():
+    rng = np.random.default_rng(0)
+    truth = planted_table()
+    noisy = truth.assign(test_loss=truth.test_loss * np.exp(rng.normal(0, 0.02, len(truth))))
+    plain = es.extrapolate(noisy, 22 * 32 + 1, 1024, fix={"c_inf": 0.0})
+    assert "predicted_low" not in plain.targets  # no bootstrap, no band
+    ex = es.extrapolate(noisy, 22 * 32 + 1, 1024, fix={"c_inf": 0.0}, bootstrap=40, seed=0)
+    t = ex.targets
+    assert (t.predicted_low <= t.predicted).all() and (t.predicted <= t.predicted_high).all()
+    assert (t.predicted_high > t.predicted_low).all()
+    true_at_targets = truth.loc[t.index, "test_loss"]
+    # measured: the band holds the planted law's value at all 6 targets
+    assert true_at_targets.between(t.predicted_low, t.predicted_high).mean() >= 5 / 6
+    assert t.inside_interval.dtype == bool
+
+
 def test_extrapolate_refuses_a_split_without_targets():
     with pytest.raises(InputError, match="targets"):
         es.extrapolate(planted_table(), 22 * 128 + 1, 4096)

@@ -217,7 +217,10 @@ class Extrapolation:
 def extrapolate(table: pd.DataFrame, fit_max_m: float, fit_max_n: float, factor: float = 4.0,
                 y_col: str = "test_loss", m_col: str = "params", n_col: str = "n",
                 eps0: float | None = CLEAN_EPS0, **fit_kw) -> Extrapolation:
-    """Fit the joint law on the small-scale corner, predict the points ``factor``× larger in m and n."""
+    """Fit the joint law on the small-scale corner, predict the points ``factor``× larger in m and n.
+
+    With ``bootstrap=B`` (passed to the fit), the targets also get the 95% band of the B refits'
+    predictions (``predicted_low``, ``predicted_high``) and whether the measurement lies inside it."""
     fit_mask, target_mask = extrapolation_masks(table, fit_max_m, fit_max_n, factor, m_col, n_col)
     if fit_mask.sum() < 7 or not target_mask.any():
         raise InputError(f"the split fit_max_m={fit_max_m:g}, fit_max_n={fit_max_n:g}, factor={factor:g} "
@@ -230,8 +233,12 @@ def extrapolate(table: pd.DataFrame, fit_max_m: float, fit_max_n: float, factor:
     bt = backtest("rosenfeld", used, [m_col, n_col], y_col, mask=fit_mask[fit_mask | target_mask], fix=fix,
                   **fit_kw)
     targets = table[target_mask].copy()
-    targets["predicted"] = bt.fit.predict((targets[m_col].to_numpy(float), targets[n_col].to_numpy(float)))
+    x = (targets[m_col].to_numpy(float), targets[n_col].to_numpy(float))
+    targets["predicted"] = bt.fit.predict(x)
     targets["divergence"] = targets["predicted"] / targets[y_col] - 1.0
+    if bt.fit.bootstrap is not None and not bt.fit.bootstrap.empty:  # the fit's own uncertainty
+        targets["predicted_low"], targets["predicted_high"] = bt.fit.predict_interval(x, level=0.95)
+        targets["inside_interval"] = targets[y_col].between(targets["predicted_low"], targets["predicted_high"])
     return Extrapolation(bt, float(fit_max_m), float(fit_max_n), float(factor), targets)
 
 
