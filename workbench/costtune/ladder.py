@@ -106,11 +106,17 @@ def _state_predictions(table: OutcomeTable, rows: np.ndarray, rungs: np.ndarray)
     return pred
 
 
+MAX_STAGES = 12
+"""Most rungs a ladder may have: ``cascade_agent.evaluate`` is exact over the 2^L sets of rungs run."""
+
+
 def build_ladder(table: OutcomeTable, spacing: float = 2.0, max_stages: int = 8, n_bins: int = 6,
                  top_se: float = 0.0) -> Ladder:
     """The ladder, its confidence bins and the law predictions of every state (train inputs only)."""
     if n_bins < 1:
         raise InputError(f"n_bins must be >= 1; got {n_bins!r}")
+    if not 1 <= max_stages <= MAX_STAGES:  # the exact evaluation walks all 2^L sets of rungs run
+        raise InputError(f"max_stages must lie in [1, {MAX_STAGES}]; got {max_stages!r}")
     rungs = frontier_rungs(table, spacing, max_stages, top_se)
     tr = table.inputs("train")
     qs = np.linspace(0, 1, n_bins + 1)[1:-1]
