@@ -44,7 +44,7 @@ def test_ladder_is_the_thinned_train_frontier(table, ladder):
     assert len(frontier_rungs(table, spacing=1.0, max_stages=30)) >= ladder.n_stages
     with pytest.raises(InputError, match="spacing"):
         frontier_rungs(table, spacing=0.5)
-    with pytest.raises(InputError, match=r"max_stages must lie in \[1, 12\]; got 13"):
+    with pytest.raises(InputError, match=r"max_stages must lie in \[2, 12\]; got 13"):
         build_ladder(table, max_stages=13)  # the exact evaluation is over 2^L sets of rungs
     # one-standard-error rule: a cheaper top rung whose train error is within top_se SEs of the lowest
     n = len(tr)

@@ -115,8 +115,8 @@ def build_ladder(table: OutcomeTable, spacing: float = 2.0, max_stages: int = 8,
     """The ladder, its confidence bins and the law predictions of every state (train inputs only)."""
     if n_bins < 1:
         raise InputError(f"n_bins must be >= 1; got {n_bins!r}")
-    if not 1 <= max_stages <= MAX_STAGES:  # the exact evaluation walks all 2^L sets of rungs run
-        raise InputError(f"max_stages must lie in [1, {MAX_STAGES}]; got {max_stages!r}")
+    if not 2 <= max_stages <= MAX_STAGES:  # the exact evaluation walks all 2^L sets of rungs run
+        raise InputError(f"max_stages must lie in [2, {MAX_STAGES}]; got {max_stages!r}")
     rungs = frontier_rungs(table, spacing, max_stages, top_se)
     tr = table.inputs("train")
     qs = np.linspace(0, 1, n_bins + 1)[1:-1]
