@@ -57,14 +57,20 @@ class AgentConfig:
     """Seed of the environment's input draws and the agent's action samples."""
 
     def validate(self) -> "AgentConfig":
-        for name in ("steps", "batch", "eval_every"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
-        if self.budget is not None and not self.budget > 0:
-            raise InputError(f"budget must be > 0 FLOPs; got {self.budget!r}")
-        if not self.lam >= 0:
-            raise InputError(f"lam must be >= 0; got {self.lam!r}")
-        return self
+        return check_dual_config(self, ("steps", "batch", "eval_every"))
+
+
+def check_dual_config(cfg, counts: tuple[str, ...]):
+    """Shared checks of a dual-ascent agent's config: the ``counts`` fields are positive integers,
+    ``budget`` (if set) is > 0 FLOPs, ``lam`` >= 0. Returns ``cfg``; raises InputError naming the field."""
+    for name in counts:
+        if getattr(cfg, name) < 1:
+            raise InputError(f"{name} must be a positive integer; got {getattr(cfg, name)!r}")
+    if cfg.budget is not None and not cfg.budget > 0:
+        raise InputError(f"budget must be > 0 FLOPs; got {cfg.budget!r}")
+    if not cfg.lam >= 0:
+        raise InputError(f"lam must be >= 0; got {cfg.lam!r}")
+    return cfg
 
 
 def features(obs: np.ndarray) -> np.ndarray:

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from workbench.costtune.agent import check_dual_config
 from workbench.costtune.cascade_env import VectorCascade, _Tables, law_state
 from workbench.errors import InputError
 
@@ -85,13 +86,7 @@ class CascadeAgentConfig:
     """Seed of the input draws and the action samples."""
 
     def validate(self) -> "CascadeAgentConfig":
-        for name in ("steps", "episodes", "eval_every"):
-            if getattr(self, name) < 1:
-                raise InputError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
-        if self.budget is not None and not self.budget > 0:
-            raise InputError(f"budget must be > 0 FLOPs; got {self.budget!r}")
-        if not self.lam >= 0:
-            raise InputError(f"lam must be >= 0; got {self.lam!r}")
+        check_dual_config(self, ("steps", "episodes", "eval_every"))
         if not 0 < self.average_last <= 1:
             raise InputError(f"average_last must lie in (0, 1]; got {self.average_last!r}")
         if self.estimator not in ("all_actions", "reinforce"):
