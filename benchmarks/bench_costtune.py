@@ -41,7 +41,8 @@ def main() -> None:
               f"rl/oracle_bins along rl curve={[round(r, 2) for r in res['rl_over_oracle_bins_along_rl_curve']]}  "
               f"cost_ratio_at_train_selected_static_error={res['cost_ratio_at_train_selected_static_error']}  "
               f"areas={json.dumps({k: round(v, 4) for k, v in res['area_under_cost_error'].items()})}  "
-              f"steps_to_98pct={res['steps_to_98pct']}", flush=True)
+              f"cost_ratio_bootstrap={res['cost_ratio_bootstrap']}  steps_to_98pct={res['steps_to_98pct']}  "
+              f"guidance={[{k: round(v, 4) for k, v in g.items()} for g in res['guidance']]}", flush=True)
     again, _ = run(*RUNS[0])
     first = json.loads((out_dir / f"costtune_{RUNS[0][0]}_{RUNS[0][1]}.json").read_text())
     print(f"rerun of {RUNS[0]} identical: {again == first}")

@@ -51,6 +51,27 @@ def test_metrics_known_answers():
     assert P.cost_at_error(front, 0.2) == pytest.approx(3.0)
     assert np.isnan(P.cost_at_error(front, 0.05))
     assert P.area(np.array([[1, 0.2], [100, 0.2]]), 1, 100) == pytest.approx(0.2)
+    assert P.cost_ratio(front, np.array([[0.5, 0.3], [2.0, 0.1]])) == pytest.approx(2.0)
+    assert np.isnan(P.cost_ratio(front, np.array([[0.5, 0.3], [2.0, 0.11]])))
+
+
+def test_bootstrap_cost_ratio_is_paired_over_inputs():
+    """Static: a cheap setting right on 50% of inputs (cost 1) and a costly one right on 90% (cost 10).
+    An RL run right exactly where the costly one is, at half its cost, matches it on every resample
+    (ratio 2). One wrong on one input more never reaches it on a resample that draws that input
+    (ratio 0) and ties it on the others (ratio 2): about 1 − (1 − 1/n)^n ≈ 63% of resamples draw it."""
+    rng = np.random.default_rng(0)
+    n = 400
+    costly = rng.random(n) < 0.9
+    correct = np.stack([rng.random(n) < 0.5, costly], 1)
+    cost = np.array([1.0, 10.0])
+    same = P.bootstrap_cost_ratio(correct, cost, costly[:, None].astype(float), np.full((n, 1), 5.0), n_boot=200)
+    assert np.allclose(same, 2.0)
+    worse = costly.copy()
+    worse[np.flatnonzero(costly)[0]] = False
+    boot = P.bootstrap_cost_ratio(correct, cost, worse[:, None].astype(float), np.full((n, 1), 5.0), n_boot=200)
+    drawn = np.isclose(boot, 0.0)
+    assert set(np.round(boot, 9)) <= {0.0, 2.0} and 0.5 < drawn.mean() < 0.8  # P(input drawn) = 1 − (1 − 1/n)^n ≈ 0.63
 
 
 def test_per_input_oracle_is_at_least_as_cheap_as_every_static_setting(table):
@@ -107,3 +128,14 @@ def test_steps_to_fraction():
     curve = pd.DataFrame({"step": [0, 10, 20, 30, 40], "reward": [0.1, 0.5, 0.95, 1.0, 1.0]})
     assert steps_to_fraction(curve, 0.98, final_window=2) == 30
     assert steps_to_fraction(curve, 0.9, final_window=2) == 20
+
+
+def test_guidance_runs_prefer_binding_budgets():
+    import pandas as pd
+    from workbench.costtune.study import guidance_runs
+    runs = pd.DataFrame({"budget": [100.0, 200.0, 400.0, 800.0, 1600.0, 3200.0],
+                         "train_cost": [100.0, 199.0, 395.0, 790.0, 900.0, 900.0], "lam": [5, 2, 0.5, 0.1, 0, 0]})
+    # binding: budgets 100..800 (rows 0-3); quartiles of 4 rows: (3·2)//4 = 1, 3//4 = 0, 9//4 = 2
+    assert guidance_runs(runs, 400.0) == [2, 1, 0]  # the requested budget binds: it comes first
+    assert guidance_runs(runs, 1600.0) == [1, 0, 2]  # slack: the median binding budget first
+    assert guidance_runs(runs.assign(train_cost=1.0), 1600.0) == [4]  # none binds: the requested one

@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-budgets", type=int, default=10, help="budgets tracing RL's cost-error curve")
     p.add_argument("--widths", default=None, help="family widths, comma-separated (default per family)")
     p.add_argument("--train-steps", type=int, default=2000, help="Adam steps per dense student")
-    p.add_argument("--n-inputs", type=int, default=4000, help="test inputs in the outcome table (half held out)")
+    p.add_argument("--n-inputs", type=int, default=20000, help="test inputs in the outcome table (half held out)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
 
 

@@ -51,8 +51,10 @@ class OutcomeConfig:
     """Pruning densities offered (1.0 = dense)."""
     precisions: tuple[str, ...] = ("fp32", "bf16", "int8")
     """Numeric precisions offered."""
-    n_inputs: int = 4000
-    """Test inputs in the table (half train, half held-out)."""
+    n_inputs: int = 20000
+    """Test inputs in the table (half train, half held-out). 10,000 held-out inputs put the standard
+    error of an error rate near 5% at 0.2 points; 2,000 put it at 0.5, more than most gaps between
+    the policies compared."""
     batch_size: int = 256
     """Examples per Adam step."""
     lr: float = 3e-3

@@ -6,8 +6,10 @@ the guided cascade agent (``cascade_agent``) with dual ascent at each of ``n_bud
 (log-spaced between the cheapest and the top rung's cost), at every rung's cost and at the requested
 budget; each run's
 iterate-averaged policy is evaluated exactly on the held-out inputs, and their Pareto front is RL's
-curve. 4. Guidance: at the requested budget's final λ, the guided and the unguided agent with λ
-held fixed, and the real environment steps each takes to reach 98% of its own final expected reward.
+curve. 4. Guidance: the guided and the unguided agent with λ held fixed at binding budgets' final λ
+(:func:`guidance_runs`: the requested budget's, or where that budget is slack the median binding
+budget's, then the quartiles'), the real environment steps each takes to reach 98% of its own final
+expected reward, and both final rewards (a law prior can start high and stay in a worse optimum).
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class StudyConfig:
     """Policy-gradient estimator of the agent (``cascade_agent.CascadeAgentConfig``)."""
     policy: str = "tabular"
     """Policy parametrisation of the agent (``cascade_agent.CascadeAgentConfig``)."""
+    n_boot: int = 400
+    """Resamples of the held-out inputs behind the cost ratio's bootstrap interval."""
     top_se: float = 0.0
     """The ladder's top rung: the cheapest train-frontier setting within this many standard errors of
     the lowest train error (``ladder.frontier_rungs``)."""
@@ -68,12 +72,33 @@ class StudyResult:
     policies: dict[str, dict]
     """policy -> {'error', 'cost'} at the budget."""
     curves: pd.DataFrame
-    """Learning curves: step, reward, error, cost, lam, agent (guided / unguided)."""
+    """Learning curves at the headline guidance λ: step, reward, error, cost, lam, agent (guided /
+    unguided)."""
     rl_runs: pd.DataFrame
     """One row per RL budget: budget, lam, cost, error (held-out), train_cost, train_error."""
     spend: pd.DataFrame
     """Mean cost and error of the RL policy at the budget per probe difficulty bin (held-out)."""
     summary: dict = field(default_factory=dict)
+
+
+BINDING = 0.98
+"""A budget binds when the policy trained for it spends at least this share of it (train inputs)."""
+
+
+def guidance_runs(rl_runs: pd.DataFrame, budget: float) -> list[int]:
+    """Rows of ``rl_runs`` at whose final λ the guided and the unguided agent are compared, headline
+    first: the requested budget's run when that budget binds, else the run at the median of the
+    budgets that bind; then the runs at the lower and upper quartile of the binding budgets. At a
+    slack budget λ ends near 0, the reward is correctness alone, a uniform start already earns most
+    of it, and "steps to 98% of the final reward" says nothing about guidance."""
+    b = rl_runs["budget"].to_numpy()
+    binds = rl_runs["train_cost"].to_numpy() >= BINDING * b
+    at = int(np.argmin(np.abs(b - budget)))  # the requested budget's run
+    order = np.flatnonzero(binds)[np.argsort(b[binds])]
+    if not len(order):
+        return [at]
+    quartiles = [int(order[(len(order) - 1) * q // 4]) for q in (2, 1, 3)]
+    return list(dict.fromkeys([at if binds[at] else quartiles[0]] + quartiles))
 
 
 def run_study(cfg: StudyConfig, cache_dir=None) -> StudyResult:
@@ -108,10 +133,11 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
     # are dense (a costly top rung stretches the range)
     budgets = sorted(set(np.geomspace(lo, hi, cfg.n_budgets).tolist()) | set(ladder.cost[1:].tolist())
                      | {float(budget)})
-    runs, at_budget = [], None
+    runs, at_budget, per_run = [], None, []
     for b in budgets:
         res = train(env, dataclasses.replace(agent, budget=b, eval_every=cfg.steps))  # no learning curve needed
-        ev, ev_tr = evaluate(res.probs, held, ho, res.lam), evaluate(res.probs, env.t, env.t.rows)
+        ev, ev_tr = evaluate(res.probs, held, ho, res.lam, per_input=True), evaluate(res.probs, env.t, env.t.rows)
+        per_run.append((ev.pop("correct"), ev.pop("flops")))
         runs.append({"budget": b, "lam": res.lam, "error": ev["error"], "cost": ev["cost"],
                      "train_error": ev_tr["error"], "train_cost": ev_tr["cost"]})
         if b == float(budget):
@@ -121,15 +147,20 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
               "cascade": P.pareto(P.cascade_points(table)), "oracle_bins": P.pareto(P.oracle_bins_points(table)),
               "oracle_input": P.pareto(P.oracle_input_points(table))}
 
-    # guidance: fixed λ (the budget run's), guided vs unguided
+    # guidance: guided vs unguided with λ held fixed where the cost constraint binds
     res_b, ev_b = at_budget
-    curves = []
-    steps98 = {}
-    for name, guided in (("guided", True), ("unguided", False)):
-        res = train(env, dataclasses.replace(agent, guided=guided, lam=res_b.lam, budget=None))
-        curves.append(res.curve.assign(agent=name))
-        steps98[name] = steps_to_fraction(res.curve, 0.98)
-    curves = pd.concat(curves, ignore_index=True)
+    curves, guidance = [], []
+    for i in guidance_runs(rl_runs, float(budget)):
+        row = {"budget": float(rl_runs["budget"].iloc[i]), "lam": float(rl_runs["lam"].iloc[i])}
+        for name, guided in (("guided", True), ("unguided", False)):
+            res = train(env, dataclasses.replace(agent, guided=guided, lam=row["lam"], budget=None))
+            if len(curves) < 2:  # the headline λ's learning curves
+                curves.append(res.curve.assign(agent=name))
+            row[f"{name}_steps_to_98pct"] = steps_to_fraction(res.curve, 0.98)
+            row[f"{name}_final_reward"] = float(res.curve["reward"].iloc[-3:].mean())
+        guidance.append(row)
+    curves, guidance = pd.concat(curves, ignore_index=True), pd.DataFrame(guidance)
+    steps98 = {name: int(guidance[f"{name}_steps_to_98pct"].iloc[0]) for name in ("guided", "unguided")}
 
     policies = {"rl": {"error": ev_b["error"], "cost": ev_b["cost"]},
                 "static_best": P.static_best(table, budget)}
@@ -138,7 +169,11 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
         c = float(min(budget, front[-1, 0]))
         policies[name] = {"error": P.error_at_cost(front, c), "cost": c}
 
-    rl_cost_at_best = P.cost_at_error(pareto["rl"], best_err)
+    ratio = P.cost_ratio(static, pareto["rl"])
+    boot = P.bootstrap_cost_ratio(table.correct[ho], table.cost, np.stack([c for c, _ in per_run], 1),
+                                  np.stack([f for _, f in per_run], 1), cfg.n_boot, cfg.seed)
+    ratio_boot = {"ci95": np.quantile(boot, [0.025, 0.975]).tolist(), "median": float(np.median(boot)),
+                  "share_at_least_2": float((boot >= 2).mean()), "n_boot": cfg.n_boot}
     lo_c = max(front[0, 0] for front in pareto.values())
     areas = {k: P.area(v, lo_c, best_cost) for k, v in pareto.items()} if lo_c < best_cost else {}
     ob_cost = P.cost_at_error(pareto["oracle_bins"], ev_b["error"])
@@ -156,7 +191,8 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
     summary = {
         "task": table.config.task, "family": table.config.family, "budget": float(budget),
         "policies": policies,
-        "cost_ratio_at_matched_error": float(best_cost / rl_cost_at_best) if np.isfinite(rl_cost_at_best) else None,
+        "cost_ratio_at_matched_error": ratio if np.isfinite(ratio) else None,
+        "cost_ratio_bootstrap": ratio_boot,
         "static_most_accurate": {"cost": float(best_cost), "error": float(best_err)},
         "rl_cost_over_oracle_bins_cost_at_rl_error": float(ev_b["cost"] / ob_cost) if np.isfinite(ob_cost) else None,
         "rl_over_oracle_bins_along_rl_curve": rl_over_ob,
@@ -167,7 +203,8 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
         "rl_runs": rl_runs.to_dict("list"),
         "area_under_cost_error": areas, "area_range_flops": [float(lo_c), float(best_cost)],
         "pareto": {k: v.tolist() for k, v in pareto.items()},
-        "steps_to_98pct": steps98, "lambda": float(res_b.lam), "steps": cfg.steps, "seed": cfg.seed,
+        "steps_to_98pct": steps98, "guidance": guidance.to_dict("records"),
+        "lambda": float(res_b.lam), "steps": cfg.steps, "seed": cfg.seed,
         "n_settings": int(len(table.cost)), "table_key": table.config.key(),
     }
     return StudyResult(cfg, table, ladder, pareto, policies, curves, rl_runs, spend, summary)
