@@ -12,7 +12,7 @@ from workbench.costtune.cascade_agent import (CascadeAgentConfig, evaluate, law_
 from workbench.costtune.cascade_env import CascadeEnv, VectorCascade, state_index, transition
 from workbench.costtune.ladder import build_ladder, frontier_rungs
 from workbench.costtune.outcomes import OutcomeConfig, outcome_table
-from workbench.costtune.study import StudyConfig
+from workbench.costtune.study import StudyConfig, study_table
 from workbench.errors import InputError
 
 from conftest import tiny_outcome_config
@@ -213,3 +213,10 @@ def test_rl_cascade_beats_the_static_frontier_on_heldout_inputs():
     assert np.all(finite >= 0.85) and np.median(finite) >= 1.2 and finite.max() >= 1.5
     lo, hi = max(rl[0, 0], static[0, 0]), static[-1, 0]
     assert P.area(rl, lo, hi) <= P.area(static, lo, hi) + 0.0005
+
+
+@pytest.mark.parametrize("kw, needle", [({"n_boot": 0}, "n_boot"), ({"n_budgets": 1}, "n-budgets"),
+                                        ({"steps": 0}, "steps")])
+def test_study_rejects_bad_settings_before_training(table, kw, needle):
+    with pytest.raises(InputError, match=needle):
+        study_table(table, StudyConfig(**kw))

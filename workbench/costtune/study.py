@@ -121,6 +121,8 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
         raise InputError(f"--steps must be a positive integer; got {cfg.steps!r}")
     if cfg.n_budgets < 2:
         raise InputError(f"--n-budgets must be >= 2; got {cfg.n_budgets!r}")
+    if cfg.n_boot < 1:
+        raise InputError(f"n_boot must be a positive integer; got {cfg.n_boot!r}")
     ladder = build_ladder(table, cfg.spacing, n_bins=cfg.n_bins, top_se=cfg.top_se)
     env = VectorCascade(table, ladder, "train")
     held = VectorCascade(table, ladder, "heldout").t
