@@ -139,3 +139,15 @@ def test_guidance_runs_prefer_binding_budgets():
     assert guidance_runs(runs, 400.0) == [2, 1, 0]  # the requested budget binds: it comes first
     assert guidance_runs(runs, 1600.0) == [1, 0, 2]  # slack: the median binding budget first
     assert guidance_runs(runs.assign(train_cost=1.0), 1600.0) == [4]  # none binds: the requested one
+
+
+def test_budget_run_is_the_best_train_error_within_the_budget():
+    import pandas as pd
+    from workbench.costtune.study import budget_run
+    runs = pd.DataFrame({"budget": [100.0, 200.0, 400.0, 800.0], "train_cost": [100.0, 190.0, 410.0, 300.0],
+                         "train_error": [0.3, 0.2, 0.1, 0.15]})
+    assert budget_run(runs, 800.0) == 2  # the 400 run (410 spent, error 0.1) beats the 800 run's own (0.15)
+    assert budget_run(runs, 400.0) == 3  # the 400 run overspent (410); the 800 run spent 300
+    assert budget_run(runs, 250.0) == 1
+    assert budget_run(runs, 50.0) == 0  # nothing fits: the nearest budget's own run
+    assert budget_run(runs.assign(train_error=0.2), 800.0) == 0  # ties: the cheapest

@@ -22,8 +22,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--family", default="mlp", help="student family: mlp or cnn (default mlp)")
     p.add_argument("--budget", type=float, default=None,
                    help="mean FLOPs per input for the RL policy (default: half the most accurate static setting)")
-    p.add_argument("--steps", type=int, default=300_000,
-                   help="real environment steps (cascade rung runs and stops) per agent")
+    p.add_argument("--steps", type=int, default=1_000_000,
+                   help="real environment steps (cascade rung runs and stops) per agent of RL's curve "
+                        "(the guidance comparison's agents take min(steps, 300,000))")
     p.add_argument("--seed", type=int, default=0, help="agent seed")
     p.add_argument("--n-budgets", type=int, default=10, help="budgets tracing RL's cost-error curve")
     p.add_argument("--widths", default=None, help="family widths, comma-separated (default per family)")
@@ -55,5 +56,6 @@ def run(args) -> dict:
     torch.set_num_threads(args.threads)
     outcome = OutcomeConfig(task=args.task, family=args.family, widths=widths, steps=args.train_steps,
                             n_inputs=args.n_inputs).resolved()
-    result = run_study(StudyConfig(outcome, args.budget, args.steps, args.n_budgets, args.seed))
+    result = run_study(StudyConfig(outcome, budget=args.budget, steps=args.steps, n_budgets=args.n_budgets,
+                                   seed=args.seed))
     return result.summary

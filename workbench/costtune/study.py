@@ -6,7 +6,8 @@ the guided cascade agent (``cascade_agent``) with dual ascent at each of ``n_bud
 (log-spaced between the cheapest and the top rung's cost), at every rung's cost and at the requested
 budget; each run's
 iterate-averaged policy is evaluated exactly on the held-out inputs, and their Pareto front is RL's
-curve. 4. Guidance: the guided and the unguided agent with λ held fixed at binding budgets' final λ
+curve. RL's policy at the requested budget is the run with the lowest train error among those
+within the budget on train inputs (:func:`budget_run`). 4. Guidance: the guided and the unguided agent with λ held fixed at binding budgets' final λ
 (:func:`guidance_runs`: the requested budget's, or where that budget is slack the median binding
 budget's, then the quartiles'), the real environment steps each takes to reach 98% of its own final
 expected reward, and both final rewards (a law prior can start high and stay in a worse optimum).
@@ -37,8 +38,8 @@ class StudyConfig:
     """The task, family and settings (the outcome table's cache key)."""
     budget: float | None = None
     """Mean FLOPs per input for the RL policy (None: half the most accurate static setting's cost)."""
-    steps: int = 300_000
-    """Real environment steps (rung runs and stops) per agent."""
+    steps: int = 1_000_000
+    """Real environment steps (rung runs and stops) per agent of RL's curve."""
     n_budgets: int = 10
     """Budgets (log-spaced) that trace RL's cost–error curve."""
     seed: int = 0
@@ -58,6 +59,9 @@ class StudyConfig:
     top_se: float = 0.0
     """The ladder's top rung: the cheapest train-frontier setting within this many standard errors of
     the lowest train error (``ladder.frontier_rungs``)."""
+    guidance_steps: int | None = None
+    """Real environment steps of each guided / unguided agent of the guidance comparison, whose
+    learning curves have 40 points (None: ``min(steps, 300_000)``)."""
 
 
 @dataclass
@@ -83,6 +87,18 @@ class StudyResult:
 
 BINDING = 0.98
 """A budget binds when the policy trained for it spends at least this share of it (train inputs)."""
+
+
+def budget_run(rl_runs: pd.DataFrame, budget: float) -> int:
+    """Row of ``rl_runs`` that RL delivers at ``budget``, chosen on the train inputs: the lowest train
+    error among the runs whose train cost is within the budget (ties: the cheaper), or the budget's
+    own run when none is. A run trained for a slack budget (λ ends at 0) is not always the best one
+    that fits: with correctness alone in the reward, its policy can drift toward cheaper answers."""
+    b, cost, err = (rl_runs[k].to_numpy() for k in ("budget", "train_cost", "train_error"))
+    fits = np.flatnonzero(cost <= budget * (1 + 1e-9))
+    if not len(fits):
+        return int(np.argmin(np.abs(b - budget)))
+    return int(fits[np.lexsort((cost[fits], err[fits]))[0]])
 
 
 def guidance_runs(rl_runs: pd.DataFrame, budget: float) -> list[int]:
@@ -121,12 +137,15 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
         raise InputError(f"--steps must be a positive integer; got {cfg.steps!r}")
     if cfg.n_budgets < 2:
         raise InputError(f"--n-budgets must be >= 2; got {cfg.n_budgets!r}")
+    guidance_steps = min(cfg.steps, 300_000) if cfg.guidance_steps is None else cfg.guidance_steps
+    if guidance_steps < 1:
+        raise InputError(f"guidance_steps must be a positive integer; got {guidance_steps!r}")
     if cfg.n_boot < 1:
         raise InputError(f"n_boot must be a positive integer; got {cfg.n_boot!r}")
     ladder = build_ladder(table, cfg.spacing, n_bins=cfg.n_bins, top_se=cfg.top_se)
     env = VectorCascade(table, ladder, "train")
     held = VectorCascade(table, ladder, "heldout").t
-    agent = CascadeAgentConfig(steps=cfg.steps, seed=cfg.seed, eval_every=max(1, cfg.steps // 40),
+    agent = CascadeAgentConfig(steps=cfg.steps, seed=cfg.seed, eval_every=cfg.steps,
                                episodes=cfg.episodes, estimator=cfg.estimator, policy=cfg.policy)
 
     # RL's curve: the guided agent with dual ascent at log-spaced budgets (and the requested one)
@@ -135,27 +154,28 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
     # are dense (a costly top rung stretches the range)
     budgets = sorted(set(np.geomspace(lo, hi, cfg.n_budgets).tolist()) | set(ladder.cost[1:].tolist())
                      | {float(budget)})
-    runs, at_budget, per_run = [], None, []
+    runs, results, per_run = [], [], []
     for b in budgets:
-        res = train(env, dataclasses.replace(agent, budget=b, eval_every=cfg.steps))  # no learning curve needed
+        res = train(env, dataclasses.replace(agent, budget=b))  # no learning curve needed
         ev, ev_tr = evaluate(res.probs, held, ho, res.lam, per_input=True), evaluate(res.probs, env.t, env.t.rows)
         per_run.append((ev.pop("correct"), ev.pop("flops")))
         runs.append({"budget": b, "lam": res.lam, "error": ev["error"], "cost": ev["cost"],
                      "train_error": ev_tr["error"], "train_cost": ev_tr["cost"]})
-        if b == float(budget):
-            at_budget = res, ev
+        results.append((res, ev))
     rl_runs = pd.DataFrame(runs)
+    pick = budget_run(rl_runs, float(budget))
+    res_b, ev_b = results[pick]
     pareto = {"rl": P.pareto(rl_runs[["cost", "error"]].to_numpy()), "static": static,
               "cascade": P.pareto(P.cascade_points(table)), "oracle_bins": P.pareto(P.oracle_bins_points(table)),
               "oracle_input": P.pareto(P.oracle_input_points(table))}
 
     # guidance: guided vs unguided with λ held fixed where the cost constraint binds
-    res_b, ev_b = at_budget
     curves, guidance = [], []
     for i in guidance_runs(rl_runs, float(budget)):
         row = {"budget": float(rl_runs["budget"].iloc[i]), "lam": float(rl_runs["lam"].iloc[i])}
         for name, guided in (("guided", True), ("unguided", False)):
-            res = train(env, dataclasses.replace(agent, guided=guided, lam=row["lam"], budget=None))
+            res = train(env, dataclasses.replace(agent, guided=guided, lam=row["lam"], budget=None,
+                                                 steps=guidance_steps, eval_every=max(1, guidance_steps // 40)))
             if len(curves) < 2:  # the headline λ's learning curves
                 curves.append(res.curve.assign(agent=name))
             row[f"{name}_steps_to_98pct"] = steps_to_fraction(res.curve, 0.98)
@@ -187,12 +207,11 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
     # RL vs oracle bins at every RL point: cost ratio at RL's error
     rl_over_ob = [float(c / P.cost_at_error(pareto["oracle_bins"], e)) for c, e in pareto["rl"]
                   if np.isfinite(P.cost_at_error(pareto["oracle_bins"], e))]
-    per = evaluate(res_b.probs, held, ho, per_input=True)
-    spend = pd.DataFrame({"bin": P.probe_bins(table)[ho], "cost": per["flops"],
-                          "error": 1.0 - per["correct"]}).groupby("bin").mean().reset_index()
+    spend = pd.DataFrame({"bin": P.probe_bins(table)[ho], "cost": per_run[pick][1],
+                          "error": 1.0 - per_run[pick][0]}).groupby("bin").mean().reset_index()
     summary = {
         "task": table.config.task, "family": table.config.family, "budget": float(budget),
-        "policies": policies,
+        "policies": policies, "rl_at_budget_run": float(rl_runs["budget"].iloc[pick]),
         "cost_ratio_at_matched_error": ratio if np.isfinite(ratio) else None,
         "cost_ratio_bootstrap": ratio_boot,
         "static_most_accurate": {"cost": float(best_cost), "error": float(best_err)},
@@ -206,7 +225,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
         "area_under_cost_error": areas, "area_range_flops": [float(lo_c), float(best_cost)],
         "pareto": {k: v.tolist() for k, v in pareto.items()},
         "steps_to_98pct": steps98, "guidance": guidance.to_dict("records"),
-        "lambda": float(res_b.lam), "steps": cfg.steps, "seed": cfg.seed,
+        "lambda": float(res_b.lam), "steps": cfg.steps, "guidance_steps": guidance_steps, "seed": cfg.seed,
         "n_settings": int(len(table.cost)), "table_key": table.config.key(),
     }
     return StudyResult(cfg, table, ladder, pareto, policies, curves, rl_runs, spend, summary)
