@@ -51,8 +51,8 @@ def test_metrics_known_answers():
     assert P.cost_at_error(front, 0.2) == pytest.approx(3.0)
     assert np.isnan(P.cost_at_error(front, 0.05))
     assert P.area(np.array([[1, 0.2], [100, 0.2]]), 1, 100) == pytest.approx(0.2)
-    assert P.cost_ratio(front, np.array([[0.5, 0.3], [2.0, 0.1]])) == pytest.approx(2.0)
-    assert np.isnan(P.cost_ratio(front, np.array([[0.5, 0.3], [2.0, 0.11]])))
+    assert P.cost_ratio(np.array([[0.5, 0.3], [2.0, 0.1]]), *front[-1]) == pytest.approx(2.0)
+    assert np.isnan(P.cost_ratio(np.array([[0.5, 0.3], [2.0, 0.11]]), *front[-1]))
 
 
 def test_bootstrap_cost_ratio_is_paired_over_inputs():

@@ -76,11 +76,10 @@ def area(front: np.ndarray, lo: float, hi: float, n: int = 512) -> float:
     return float(np.trapezoid(np.where(np.isnan(errs), 1.0, errs), np.log10(grid)) / np.log10(hi / lo))
 
 
-def cost_ratio(static: np.ndarray, rl: np.ndarray) -> float:
-    """``cost_ratio_at_matched_error`` of two Pareto curves: the cost of the static curve's most
-    accurate point over RL's cost to reach an error at least as low (NaN if RL never does)."""
-    best_cost, best_err = static[-1]
-    return float(best_cost / cost_at_error(rl, best_err))
+def cost_ratio(rl: np.ndarray, cost: float, error: float) -> float:
+    """A point's cost over the cost at which the Pareto curve ``rl`` reaches its error or lower (NaN if
+    it never does). ``cost_ratio_at_matched_error`` is this at the static curve's most accurate point."""
+    return float(cost / cost_at_error(rl, error))
 
 
 def bootstrap_cost_ratio(correct: np.ndarray, cost: np.ndarray, rl_correct: np.ndarray, rl_cost: np.ndarray,
@@ -93,8 +92,8 @@ def bootstrap_cost_ratio(correct: np.ndarray, cost: np.ndarray, rl_correct: np.n
     w = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_boot) / n  # (B, N)
     static_err = 1.0 - w @ correct.astype(float)  # (B, A)
     rl_err, rl_flops = 1.0 - w @ rl_correct, w @ rl_cost  # (B, R)
-    out = np.array([cost_ratio(pareto(np.stack([cost, static_err[b]], 1)),
-                               pareto(np.stack([rl_flops[b], rl_err[b]], 1))) for b in range(n_boot)])
+    out = np.array([cost_ratio(pareto(np.stack([rl_flops[b], rl_err[b]], 1)),
+                               *pareto(np.stack([cost, static_err[b]], 1))[-1]) for b in range(n_boot)])
     return np.nan_to_num(out, nan=0.0)
 
 

@@ -61,7 +61,7 @@ class StudyConfig:
     the lowest train error (``ladder.frontier_rungs``)."""
     guidance_steps: int | None = None
     """Real environment steps of each guided / unguided agent of the guidance comparison, whose
-    learning curves have 40 points (None: ``min(steps, 300_000)``)."""
+    learning curves have 40 points (None: ``min(steps, GUIDANCE_STEPS)``)."""
 
 
 @dataclass
@@ -87,6 +87,13 @@ class StudyResult:
 
 BINDING = 0.98
 """A budget binds when the policy trained for it spends at least this share of it (train inputs)."""
+GUIDANCE_STEPS = 300_000
+"""Default env steps of each agent of the guidance comparison (at most ``StudyConfig.steps``)."""
+
+
+def _run_at(rl_runs: pd.DataFrame, budget: float) -> int:
+    """Row of ``rl_runs`` trained for the budget nearest ``budget`` (the requested budget's own run)."""
+    return int(np.argmin(np.abs(rl_runs["budget"].to_numpy() - budget)))
 
 
 def budget_run(rl_runs: pd.DataFrame, budget: float) -> int:
@@ -94,10 +101,10 @@ def budget_run(rl_runs: pd.DataFrame, budget: float) -> int:
     error among the runs whose train cost is within the budget (ties: the cheaper), or the budget's
     own run when none is. A run trained for a slack budget (λ ends at 0) is not always the best one
     that fits: with correctness alone in the reward, its policy can drift toward cheaper answers."""
-    b, cost, err = (rl_runs[k].to_numpy() for k in ("budget", "train_cost", "train_error"))
+    cost, err = rl_runs["train_cost"].to_numpy(), rl_runs["train_error"].to_numpy()
     fits = np.flatnonzero(cost <= budget * (1 + 1e-9))
     if not len(fits):
-        return int(np.argmin(np.abs(b - budget)))
+        return _run_at(rl_runs, budget)
     return int(fits[np.lexsort((cost[fits], err[fits]))[0]])
 
 
@@ -109,7 +116,7 @@ def guidance_runs(rl_runs: pd.DataFrame, budget: float) -> list[int]:
     of it, and "steps to 98% of the final reward" says nothing about guidance."""
     b = rl_runs["budget"].to_numpy()
     binds = rl_runs["train_cost"].to_numpy() >= BINDING * b
-    at = int(np.argmin(np.abs(b - budget)))  # the requested budget's run
+    at = _run_at(rl_runs, budget)
     order = np.flatnonzero(binds)[np.argsort(b[binds])]
     if not len(order):
         return [at]
@@ -137,7 +144,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
         raise InputError(f"--steps must be a positive integer; got {cfg.steps!r}")
     if cfg.n_budgets < 2:
         raise InputError(f"--n-budgets must be >= 2; got {cfg.n_budgets!r}")
-    guidance_steps = min(cfg.steps, 300_000) if cfg.guidance_steps is None else cfg.guidance_steps
+    guidance_steps = min(cfg.steps, GUIDANCE_STEPS) if cfg.guidance_steps is None else cfg.guidance_steps
     if guidance_steps < 1:
         raise InputError(f"guidance_steps must be a positive integer; got {guidance_steps!r}")
     if cfg.n_boot < 1:
@@ -191,7 +198,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
         c = float(min(budget, front[-1, 0]))
         policies[name] = {"error": P.error_at_cost(front, c), "cost": c}
 
-    ratio = P.cost_ratio(static, pareto["rl"])
+    ratio = P.cost_ratio(pareto["rl"], best_cost, best_err)
     boot = P.bootstrap_cost_ratio(table.correct[ho], table.cost, np.stack([c for c, _ in per_run], 1),
                                   np.stack([f for _, f in per_run], 1), cfg.n_boot, cfg.seed)
     ratio_boot = {"ci95": np.quantile(boot, [0.025, 0.975]).tolist(), "median": float(np.median(boot)),
@@ -203,7 +210,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
     tr = table.inputs("train")
     sel = int(np.argmin(1.0 - table.correct[tr].mean(0) + 1e-12 * table.cost))
     sel_cost, sel_err = float(table.cost[sel]), float(1.0 - table.correct[ho, sel].mean())
-    rl_cost_at_sel = P.cost_at_error(pareto["rl"], sel_err)
+    ratio_sel = P.cost_ratio(pareto["rl"], sel_cost, sel_err)
     # RL vs oracle bins at every RL point: cost ratio at RL's error
     rl_over_ob = [float(c / P.cost_at_error(pareto["oracle_bins"], e)) for c, e in pareto["rl"]
                   if np.isfinite(P.cost_at_error(pareto["oracle_bins"], e))]
@@ -218,8 +225,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
         "rl_cost_over_oracle_bins_cost_at_rl_error": float(ev_b["cost"] / ob_cost) if np.isfinite(ob_cost) else None,
         "rl_over_oracle_bins_along_rl_curve": rl_over_ob,
         "static_train_selected": {"setting": str(table.settings["name"][sel]), "cost": sel_cost, "error": sel_err},
-        "cost_ratio_at_train_selected_static_error": (float(sel_cost / rl_cost_at_sel)
-                                                      if np.isfinite(rl_cost_at_sel) else None),
+        "cost_ratio_at_train_selected_static_error": ratio_sel if np.isfinite(ratio_sel) else None,
         "ladder": {"settings": list(ladder.names), "cost": ladder.cost.tolist()},
         "rl_runs": rl_runs.to_dict("list"),
         "area_under_cost_error": areas, "area_range_flops": [float(lo_c), float(best_cost)],
