@@ -151,12 +151,17 @@ def preference_order(bits: np.ndarray, n_d: int) -> np.ndarray:
     return np.array(out)
 
 
-def prune_layer(w: torch.Tensor, keep: int) -> torch.Tensor:
-    """w with all but its ``keep`` largest-|w| entries set to 0 (per-layer magnitude pruning)."""
+def prune_mask(w: torch.Tensor, keep: int) -> torch.Tensor:
+    """0/1 mask of w's ``keep`` largest-|w| entries (per-layer magnitude pruning; ties by ``torch.topk``)."""
     flat = w.reshape(-1)
     mask = torch.zeros_like(flat)
     mask[torch.topk(flat.abs(), max(1, min(keep, flat.numel()))).indices] = 1.0
-    return (flat * mask).view_as(w)
+    return mask.view_as(w)
+
+
+def prune_layer(w: torch.Tensor, keep: int) -> torch.Tensor:
+    """w with all but its ``keep`` largest-|w| entries set to 0."""
+    return w * prune_mask(w, keep)
 
 
 def quantize_weight(w: torch.Tensor, precision: str) -> torch.Tensor:

@@ -11,8 +11,15 @@ Baselines, each filling the budget as closely as its rounding allows:
   all layers), a stronger non-learned reference than per-layer uniform pruning.
 
 The agent (``amc_agent``) reports the best sequence it explored on validation and the greedy one;
-``agent`` in the table is the best-explored one (He et al.), ``agent_greedy`` the other. No
-fine-tuning after compression, neither for the agent nor for the baselines (AMC's search setting).
+``agent`` in the table is the best-explored one (He et al.), ``agent_greedy`` the other.
+
+The search itself never fine-tunes (AMC's search setting: the reward is the compressed model's error
+as is). As He et al. do for the model they finally pick, every row is then also **fine-tuned**
+(``finetune_steps`` > 0): its kept weights and all biases get that many more Adam steps on the
+student's own training examples, pruned weights held at 0, then the row's precisions are applied
+again; the ``*_ft`` columns are those models' errors. All rows of a budget are fine-tuned together
+in one stack with the same minibatches, so the comparison is paired. The dense model at a
+precision is fine-tuned too (every mask all ones): extra training alone is not credited to pruning.
 """
 
 from __future__ import annotations
@@ -22,12 +29,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import torch
 
 from workbench.compress import PRECISION_BITS, magnitude_prune
 from workbench.costtune.amc_agent import AmcAgentConfig, AmcResult, train
-from workbench.costtune.amc_env import (AmcConfig, AmcProblem, compressed_error, layer_flops, prune_layer,
-                                        quantize_weight)
+from workbench.costtune.amc_env import AmcConfig, AmcProblem, compressed_error, layer_flops, prune_mask, quantize_weight
 from workbench.errors import InputError
+from workbench.sweep_train import train_stack
+from workbench.tasks import make_task
 
 
 @dataclass(frozen=True)
@@ -40,47 +49,96 @@ class AmcStudyConfig:
     """The agent (one run per budget, same seed)."""
     budgets: tuple[float, ...] = (0.1, 0.15, 0.2, 0.3)
     """Budgets as fractions of the dense fp32 model's FLOPs per example."""
+    finetune_steps: int = 500
+    """Adam steps of fine-tuning after compression for every row (0: none, no ``*_ft`` columns)."""
+    finetune_lr: float = 3e-4
+    """Adam learning rate of the fine-tuning."""
 
     def validate(self) -> "AmcStudyConfig":
         if not self.budgets or not all(0 < b <= 1 for b in self.budgets):
             raise InputError(f"budgets must be fractions in (0, 1] of the dense FLOPs; got {self.budgets!r}")
+        if self.finetune_steps < 0:
+            raise InputError(f"finetune_steps must be >= 0; got {self.finetune_steps!r}")
+        if not self.finetune_lr > 0:
+            raise InputError(f"finetune_lr must be > 0; got {self.finetune_lr!r}")
         self.env.validate(), self.agent.validate()
         return self
 
 
-def uniform_layers(prob: AmcProblem, density: float, precision: str) -> tuple[list[tuple], float]:
-    """Every layer pruned to ``density`` (per layer) at ``precision``: (layers, FLOPs per example)."""
+@dataclass(frozen=True)
+class Candidate:
+    """One compressed model: per-layer 0/1 weight masks of the dense student and per-layer precisions."""
+
+    policy: str
+    masks: list[torch.Tensor]
+    precisions: list[str]
+    flops: float
+    densities: list[float]
+
+
+def uniform_candidate(prob: AmcProblem, policy: str, density: float, precision: str) -> Candidate:
+    """Every layer pruned to ``density`` (per layer) at ``precision``."""
     keep = np.maximum(1, np.round(prob.numel * density)).astype(int)
-    layers = [(quantize_weight(prune_layer(w, int(k)), precision), b) for (w, b), k in zip(prob.layers, keep)]
-    return layers, float(layer_flops(keep, PRECISION_BITS[precision]).sum())
+    masks = [prune_mask(w, int(k)) for (w, _), k in zip(prob.layers, keep)]
+    return Candidate(policy, masks, [precision] * prob.n_layers,
+                     float(layer_flops(keep, PRECISION_BITS[precision]).sum()), [density] * prob.n_layers)
 
 
-def global_layers(prob: AmcProblem, density: float, precision: str) -> tuple[list[tuple], float, np.ndarray]:
-    """Global magnitude pruning (one threshold for all layers) to ``density`` at ``precision``:
-    (layers, FLOPs per example, per-layer densities it implies)."""
+def global_candidate(prob: AmcProblem, policy: str, density: float, precision: str) -> Candidate:
+    """Global magnitude pruning (one threshold for all layers) to ``density`` at ``precision``."""
     params = {k: v for i, (w, b) in enumerate(prob.layers) for k, v in ((f"w{i}", w), (f"b{i}", b))}
-    pruned, masks = magnitude_prune(prob.spec, params, density)
-    kept = np.array([int(masks[f"w{i}"].sum()) for i in range(prob.n_layers)])
-    layers = [(quantize_weight(pruned[f"w{i}"], precision), pruned[f"b{i}"]) for i in range(prob.n_layers)]
-    return layers, float(layer_flops(kept, PRECISION_BITS[precision]).sum()), kept / prob.numel
+    _, masks = magnitude_prune(prob.spec, params, density)
+    ms = [masks[f"w{i}"] for i in range(prob.n_layers)]
+    kept = np.array([int(m.sum()) for m in ms])
+    return Candidate(policy, ms, [precision] * prob.n_layers,
+                     float(layer_flops(kept, PRECISION_BITS[precision]).sum()), list(kept / prob.numel))
 
 
-def _row(prob: AmcProblem, policy: str, layers, precisions, flops, densities) -> dict:
-    errs = {f"{s}_error": compressed_error(layers, list(precisions), *prob.splits[s]) for s in ("val", "test")}
-    return {"policy": policy, "flops": flops, **errs, "densities": [round(float(d), 3) for d in densities],
-            "precisions": list(precisions)}
-
-
-def _agent_row(prob: AmcProblem, policy: str, seq) -> dict:
+def agent_candidate(prob: AmcProblem, policy: str, seq) -> Candidate:
+    """The agent's (density indices, precision indices) sequence."""
     d, p = seq
-    layers = [prob.options[t][d[t]][p[t]] for t in range(prob.n_layers)]
-    dens = [prob.kept[t, d[t]] / prob.numel[t] for t in range(prob.n_layers)]
-    return _row(prob, policy, layers, [prob.cfg.precisions[i] for i in p], prob.flops(d, p), dens)
+    masks = [prune_mask(w, int(prob.kept[t, d[t]])) for t, (w, _) in enumerate(prob.layers)]
+    return Candidate(policy, masks, [prob.cfg.precisions[i] for i in p], prob.flops(d, p),
+                     [prob.kept[t, d[t]] / prob.numel[t] for t in range(prob.n_layers)])
+
+
+def finetune(prob: AmcProblem, masks: list[list[torch.Tensor]], steps: int, lr: float) -> list[list[tuple]]:
+    """Fine-tune the dense student under each mask set (module docstring), all in one stack: the fp32
+    layers [(W, b)] of each."""
+    run = dataclasses.replace(prob.cfg.run(), steps=int(steps), lr=float(lr))
+    L, k = prob.n_layers, len(masks)
+    init = {**{f"w{i}": torch.stack([prob.layers[i][0] * m[i] for m in masks]) for i in range(L)},
+            **{f"b{i}": prob.layers[i][1].expand(k, -1).clone() for i in range(L)}}
+    stacked = {f"w{i}": torch.stack([m[i] for m in masks]) for i in range(L)}
+    res = train_stack(make_task(run.task), [run] * k, init=init, masks=stacked)
+    return [[(res.params[f"w{i}"][j], res.params[f"b{i}"][j]) for i in range(L)] for j in range(k)]
+
+
+def _errors(prob: AmcProblem, layers: list[tuple], precisions: list[str], suffix: str = "") -> dict:
+    quantized = [(quantize_weight(w, p), b) for (w, b), p in zip(layers, precisions)]
+    return {f"{s}_error{suffix}": compressed_error(quantized, precisions, *prob.splits[s]) for s in ("val", "test")}
+
+
+def evaluate_candidates(prob: AmcProblem, cands: list[Candidate], finetune_steps: int = 0,
+                        finetune_lr: float = 3e-4) -> list[dict]:
+    """One row per candidate: policy, flops, val/test error as compressed (and ``*_ft`` after fine-tuning),
+    densities, precisions."""
+    rows = []
+    for c in cands:
+        layers = [(w * m, b) for (w, b), m in zip(prob.layers, c.masks)]
+        rows.append({"policy": c.policy, "flops": c.flops, **_errors(prob, layers, c.precisions),
+                     "densities": [round(float(d), 3) for d in c.densities], "precisions": list(c.precisions)})
+    if finetune_steps > 0:
+        tuned = finetune(prob, [c.masks for c in cands], finetune_steps, finetune_lr)
+        for row, c, layers in zip(rows, cands, tuned):
+            row.update(_errors(prob, layers, c.precisions, "_ft"))
+    return rows
 
 
 def run_amc_study(cfg: AmcStudyConfig, cache_dir=None) -> tuple[pd.DataFrame, dict[float, AmcResult]]:
-    """One row per (budget, policy): budget (fraction and FLOPs), flops, val_error, test_error and the
-    per-layer densities and precisions; plus the agent's result per budget fraction."""
+    """One row per (budget, policy): budget (fraction and FLOPs), flops, val_error, test_error (and
+    their ``_ft`` after fine-tuning) and the per-layer densities and precisions; plus the agent's
+    result per budget fraction."""
     cfg.validate()
     prob = AmcProblem(cfg.env, None, cache_dir)
     rows, results = [], {}
@@ -88,17 +146,15 @@ def run_amc_study(cfg: AmcStudyConfig, cache_dir=None) -> tuple[pd.DataFrame, di
         prob.set_budget(frac * prob.full_flops)
         res = train(prob, cfg.agent)
         results[frac] = res
-        block = [_agent_row(prob, "agent", res.best), _agent_row(prob, "agent_greedy", res.greedy)]
-        for prec in ("fp32", "bf16", "int8"):
-            density = min(1.0, prob.budget / (prob.full_flops * PRECISION_BITS[prec] / 32))
-            layers, flops = uniform_layers(prob, density, prec)
-            block.append(_row(prob, f"uniform_{prec}", layers, [prec] * prob.n_layers, flops,
-                              [density] * prob.n_layers))
+        cands = [agent_candidate(prob, "agent", res.best), agent_candidate(prob, "agent_greedy", res.greedy)]
+        density = {prec: min(1.0, prob.budget / (prob.full_flops * PRECISION_BITS[prec] / 32))
+                   for prec in ("fp32", "bf16", "int8")}
+        cands += [uniform_candidate(prob, f"uniform_{prec}", d, prec) for prec, d in density.items()]
+        cands.append(global_candidate(prob, "global_int8", density["int8"], "int8"))
+        block = evaluate_candidates(prob, cands, cfg.finetune_steps, cfg.finetune_lr)
         uni = [r for r in block if r["policy"].startswith("uniform_")]
-        block.append({**min(uni, key=lambda r: r["val_error"]), "policy": "uniform_best"})
-        density = min(1.0, prob.budget / (prob.full_flops * PRECISION_BITS["int8"] / 32))
-        layers, flops, kept = global_layers(prob, density, "int8")
-        block.append(_row(prob, "global_int8", layers, ["int8"] * prob.n_layers, flops, kept))
+        pick = "val_error_ft" if cfg.finetune_steps > 0 else "val_error"  # chosen like the agent: on validation
+        block.append({**min(uni, key=lambda r: r[pick]), "policy": "uniform_best"})
         rows += [{"budget_fraction": frac, "budget": prob.budget, **r} for r in block]
     return pd.DataFrame(rows), results
 
@@ -114,6 +170,10 @@ def summary(table: pd.DataFrame) -> list[dict]:
                     "uniform_int8_test_error": float(e.loc["uniform_int8", "test_error"]),
                     "uniform_best_test_error": float(e.loc["uniform_best", "test_error"]),
                     "global_int8_test_error": float(e.loc["global_int8", "test_error"])})
+        if "test_error_ft" in e:
+            out[-1].update({f"{k}_test_error_ft": float(e.loc[p, "test_error_ft"])
+                            for k, p in (("agent", "agent"), ("uniform_int8", "uniform_int8"),
+                                         ("uniform_best", "uniform_best"), ("global_int8", "global_int8"))})
     return out
 
 
