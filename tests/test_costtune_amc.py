@@ -133,3 +133,16 @@ def test_study_rejects_bad_finetuning_settings():
         AmcStudyConfig(finetune_steps=-1).validate()
     with pytest.raises(InputError, match="finetune_lr"):
         AmcStudyConfig(finetune_lr=0.0).validate()
+
+
+def test_study_fine_tunes_every_row_and_picks_the_best_uniform_on_tuned_validation(cache):
+    cfg = AmcStudyConfig(env=SMALL, agent=AmcAgentConfig(episodes_total=256), budgets=(0.2,), finetune_steps=100)
+    table, _ = run_amc_study(cfg, cache)
+    e = table.set_index("policy")
+    uni = e.loc[["uniform_fp32", "uniform_bf16", "uniform_int8"]]
+    assert e.loc["uniform_best", "val_error"] == uni["val_error"].min()
+    assert e.loc["uniform_best_ft", "val_error_ft"] == uni["val_error_ft"].min()
+    assert e.loc["uniform_fp32", "test_error_ft"] < e.loc["uniform_fp32", "test_error"] - 0.05  # recovers pruning
+    plain, _ = run_amc_study(dataclasses.replace(cfg, finetune_steps=0), cache)
+    assert "test_error_ft" not in plain and "uniform_best_ft" not in set(plain["policy"])
+    assert np.array_equal(plain.set_index("policy").loc[uni.index, "test_error"], uni["test_error"])
