@@ -157,3 +157,15 @@ def test_cli_lr_schedule_flag_writes_the_column_and_rejects_bad_values(tmp_path,
     assert list(pd.read_csv(tmp_path / "x.csv")["lr_schedule"]) == ["cosine"]
     assert main(args) == 0  # constant: no lr_schedule column, as before the flag existed
     assert "lr_schedule" not in pd.read_csv(tmp_path / "x.csv").columns
+
+
+def test_cache_key_versions():
+    """MLP classification rows carry key version 2 (their gradients changed by float rounding);
+    regression and CNN rows keep version 1, so their cached rows stay valid."""
+    def key_with(run, version):
+        fields = {k: v for k, v in asdict(run).items() if k != "lr_schedule"}
+        return hashlib.sha256(json.dumps({"v": version, **fields}, sort_keys=True).encode()).hexdigest()[:24]
+
+    for task_cfg, family, version in ((CLS, "mlp", 2), (REG, "mlp", 1), (M1D, "cnn", 1)):
+        run = RunConfig(task_cfg, family, width=8, n=64, steps=60, batch_size=32)
+        assert run.key() == key_with(run, version), (task_cfg.name, family)

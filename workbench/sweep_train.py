@@ -78,11 +78,14 @@ class RunConfig:
 
     def key(self) -> str:
         """Stable hash of the full config (the cache key)."""
-        # "v": bump when training semantics change, so old cached rows stop matching
+        # "v": bump when training changes its numbers, so old cached rows stop matching. v2: MLP
+        # classification gradients take the softmax over a transposed copy (``students.mlp_grads``),
+        # float rounding apart from v1; every other run keeps v1 and its cached rows
         fields = asdict(self)
         if fields["lr_schedule"] == "constant":  # keys of constant-lr runs predate the field
             del fields["lr_schedule"]
-        blob = json.dumps({"v": 1, **fields}, sort_keys=True)
+        version = 2 if self.family == "mlp" and self.task.kind == "classification" else 1
+        blob = json.dumps({"v": version, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
     def group_key(self, pack_widths: bool = False) -> tuple:

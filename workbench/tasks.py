@@ -80,6 +80,11 @@ class TaskConfig:
                              f"<= 1797; got {self.pool_size + self.val_size + self.test_size}")
         return self
 
+    @property
+    def kind(self) -> str:
+        """``regression`` (teacher-regression) or ``classification`` (every other task)."""
+        return "regression" if self.name == "teacher-regression" else "classification"
+
     def columns(self) -> dict:
         """The config as tidy-table columns (``task`` for the name, ``task_*`` for the rest)."""
         d = dataclasses.asdict(self)
@@ -175,9 +180,8 @@ def _make_teacher_task(cfg: TaskConfig) -> Task:
                 shift = rng.integers(1, cfg.n_classes, len(labels))
                 labels = np.where(flip, (labels + shift) % cfg.n_classes, labels)
             ys[s] = torch.tensor(labels, dtype=torch.int64)
-    kind = "regression" if cfg.name == "teacher-regression" else "classification"
     f32 = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
-    return Task(cfg, kind, f32(xs[_POOL]), ys[_POOL], f32(xs[_VAL]), ys[_VAL],
+    return Task(cfg, cfg.kind, f32(xs[_POOL]), ys[_POOL], f32(xs[_VAL]), ys[_VAL],
                 f32(xs[_TEST]), ys[_TEST])
 
 

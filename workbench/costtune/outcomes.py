@@ -97,7 +97,9 @@ class OutcomeConfig:
         return cfg
 
     def key(self) -> str:
-        blob = json.dumps({"v": 1, **dataclasses.asdict(self.resolved())}, sort_keys=True)
+        # v2 for MLP families: their students' training changed by float rounding (``RunConfig.key``)
+        blob = json.dumps({"v": 2 if self.family == "mlp" else 1, **dataclasses.asdict(self.resolved())},
+                          sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
