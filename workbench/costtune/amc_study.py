@@ -48,7 +48,7 @@ class AmcStudyConfig:
     """The student and the action grids."""
     agent: AmcAgentConfig = field(default_factory=AmcAgentConfig)
     """The agent (one run per budget, same seed)."""
-    budgets: tuple[float, ...] = (0.1, 0.15, 0.2, 0.3)
+    budgets: tuple[float, ...] = (0.03, 0.05, 0.1, 0.15, 0.2, 0.3)
     """Budgets as fractions of the dense fp32 model's FLOPs per example."""
     finetune_steps: int = 500
     """Adam steps of fine-tuning after compression for every row (0: none, no ``*_ft`` columns)."""
