@@ -74,6 +74,23 @@ def test_bootstrap_cost_ratio_is_paired_over_inputs():
     assert set(np.round(boot, 9)) <= {0.0, 2.0} and 0.5 < drawn.mean() < 0.8  # P(input drawn) = 1 − (1 − 1/n)^n ≈ 0.63
 
 
+def test_bootstrap_oracle_bins_ratio_is_one_for_the_oracles_own_policy(table):
+    """RL playing the oracle bins' own choice at one λ sits on their curve (ratio 1 on the plain held-out
+    mean); on a resample the oracle re-chooses and does at least as well (every ratio >= 1). An RL right
+    on every input is below the oracle's curve on every resample (ratio 0)."""
+    ho = table.inputs("heldout")
+    bins = P.probe_bins(table)[ho]
+    cost = table.route_cost()
+    ch = P.bin_choice(table.correct[ho], cost, bins, 0.05, table.cost_ref, 5)[bins]
+    own_correct, own_cost = table.correct[ho, ch].astype(float), cost[ch]
+    plain = P.cost_at_error(P.pareto(P.oracle_bins_points(table)), 1.0 - own_correct.mean())
+    assert own_cost.mean() / plain == pytest.approx(1.0)
+    boot = P.bootstrap_oracle_bins_ratio(table, own_correct, own_cost, n_boot=100)
+    assert boot.shape == (100,) and (boot >= 1.0 - 1e-9).all() and np.median(boot) < 1.5
+    perfect = P.bootstrap_oracle_bins_ratio(table, np.ones(len(ho)), np.full(len(ho), cost.min()), n_boot=20)
+    assert (perfect == 0.0).all()
+
+
 def test_per_input_oracle_is_at_least_as_cheap_as_every_static_setting(table):
     oracle = P.pareto(P.oracle_input_points(table))
     static = P.static_points(table, table.inputs("heldout"))

@@ -82,14 +82,18 @@ def cost_ratio(rl: np.ndarray, cost: float, error: float) -> float:
     return float(cost / cost_at_error(rl, error))
 
 
+def resample_weights(n: int, n_boot: int, seed: int = 0) -> np.ndarray:
+    """(n_boot, n) weights of n inputs resampled with replacement (each row: counts / n, summing to 1)."""
+    return np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_boot) / n
+
+
 def bootstrap_cost_ratio(correct: np.ndarray, cost: np.ndarray, rl_correct: np.ndarray, rl_cost: np.ndarray,
                          n_boot: int = 400, seed: int = 0) -> np.ndarray:
     """(n_boot,) :func:`cost_ratio` on inputs resampled with replacement (the static settings and RL's
     runs see the same resample, so their comparison is paired). correct: (N, A) static settings' 0/1
     outcomes, cost: (A,); rl_correct, rl_cost: (N, R) each RL run's expected correctness and FLOPs per
     input. A resample on which RL never reaches the static curve's best error gives 0."""
-    n = correct.shape[0]
-    w = np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=n_boot) / n  # (B, N)
+    w = resample_weights(correct.shape[0], n_boot, seed)  # (B, N)
     static_err = 1.0 - w @ correct.astype(float)  # (B, A)
     rl_err, rl_flops = 1.0 - w @ rl_correct, w @ rl_cost  # (B, R)
     out = np.array([cost_ratio(pareto(np.stack([rl_flops[b], rl_err[b]], 1)),
@@ -169,18 +173,46 @@ def bin_choice(correct: np.ndarray, cost: np.ndarray, bins: np.ndarray, lam: flo
     return choice
 
 
+def oracle_bins_curves(correct: np.ndarray, cost: np.ndarray, bins: np.ndarray, n_bins: int, cost_ref: float,
+                       weights: np.ndarray, lambdas=LAMBDAS) -> np.ndarray:
+    """(B, len(lambdas), 2) the oracle-bins (cost, error) points on B weightings of the inputs (rows of
+    ``weights``, (B, N), each summing to 1: the plain mean, or bootstrap resamples). Per weighting, bin
+    and λ the setting maximising the bin's weighted accuracy − λ·cost/cost_ref (ties: cheaper) is
+    chosen on the same weighting, as :func:`bin_choice` does on the plain mean."""
+    correct = correct.astype(float)
+    share = np.stack([weights[:, bins == b].sum(1) for b in range(n_bins)], 1)  # (B, n_bins)
+    acc = np.stack([weights[:, bins == b] @ correct[bins == b] for b in range(n_bins)], 1)  # (B, n_bins, A)
+    acc /= np.maximum(share, 1e-300)[:, :, None]
+    out = np.empty((len(weights), len(lambdas), 2))
+    for k, lam in enumerate(lambdas):
+        pick = np.argmax(acc - lam * cost / cost_ref - 1e-12 * cost, axis=2)  # (B, n_bins)
+        out[:, k, 0] = (share * cost[pick]).sum(1)
+        out[:, k, 1] = 1.0 - (share * np.take_along_axis(acc, pick[:, :, None], 2)[:, :, 0]).sum(1)
+    return out
+
+
 def oracle_bins_points(table: OutcomeTable, n_bins: int = 5, lambdas=LAMBDAS) -> np.ndarray:
     """Per-bin compute-optimal settings (chosen on held-out, so an oracle), paying the probe."""
     ho = table.inputs("heldout")
-    bins = probe_bins(table, n_bins)[ho]
-    cost = table.route_cost()
-    ref = table.cost_ref
-    out = []
-    for lam in lambdas:
-        ch = bin_choice(table.correct[ho], cost, bins, lam, ref, n_bins)
-        a = ch[bins]
-        out.append((cost[a].mean(), 1.0 - table.correct[ho, a].mean()))
-    return np.array(out)
+    uniform = np.full((1, len(ho)), 1.0 / len(ho))
+    return oracle_bins_curves(table.correct[ho], table.route_cost(), probe_bins(table, n_bins)[ho], n_bins,
+                              table.cost_ref, uniform, lambdas)[0]
+
+
+def bootstrap_oracle_bins_ratio(table: OutcomeTable, rl_correct: np.ndarray, rl_cost: np.ndarray,
+                                n_boot: int = 400, seed: int = 0, n_bins: int = 5) -> np.ndarray:
+    """(n_boot,) RL's cost over the oracle bins' cost at RL's error, on the held-out inputs resampled
+    with replacement (the same resamples as :func:`bootstrap_cost_ratio` for the same seed; the oracle
+    re-chooses its bins' settings on each). rl_correct, rl_cost: (N,) one RL policy's expected
+    correctness and FLOPs per held-out input. A resample on which the oracle bins never reach RL's
+    error gives 0 (RL is below the oracle's curve there)."""
+    ho = table.inputs("heldout")
+    w = resample_weights(len(ho), n_boot, seed)
+    curves = oracle_bins_curves(table.correct[ho], table.route_cost(), probe_bins(table, n_bins)[ho], n_bins,
+                                table.cost_ref, w)
+    rl_err, rl_flops = 1.0 - w @ rl_correct, w @ rl_cost
+    out = np.array([rl_flops[b] / cost_at_error(pareto(curves[b]), rl_err[b]) for b in range(n_boot)])
+    return np.nan_to_num(out, nan=0.0)
 
 
 def oracle_input_points(table: OutcomeTable, lambdas=LAMBDAS) -> np.ndarray:

@@ -206,6 +206,9 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
     lo_c = max(front[0, 0] for front in pareto.values())
     areas = {k: P.area(v, lo_c, best_cost) for k, v in pareto.items()} if lo_c < best_cost else {}
     ob_cost = P.cost_at_error(pareto["oracle_bins"], ev_b["error"])
+    ob_boot = P.bootstrap_oracle_bins_ratio(table, *per_run[pick], n_boot=cfg.n_boot, seed=cfg.seed)
+    ob_boot = {"ci95": np.quantile(ob_boot, [0.025, 0.975]).tolist(), "median": float(np.median(ob_boot)),
+               "share_within_10pct": float((ob_boot <= 1.10).mean()), "n_boot": cfg.n_boot}
     # the fair comparator of the most accurate static setting: the one chosen on the train inputs
     tr = table.inputs("train")
     sel = int(np.argmin(1.0 - table.correct[tr].mean(0) + 1e-12 * table.cost))
@@ -223,6 +226,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
         "cost_ratio_bootstrap": ratio_boot,
         "static_most_accurate": {"cost": float(best_cost), "error": float(best_err)},
         "rl_cost_over_oracle_bins_cost_at_rl_error": float(ev_b["cost"] / ob_cost) if np.isfinite(ob_cost) else None,
+        "rl_cost_over_oracle_bins_bootstrap": ob_boot,
         "rl_over_oracle_bins_along_rl_curve": rl_over_ob,
         "static_train_selected": {"setting": str(table.settings["name"][sel]), "cost": sel_cost, "error": sel_err},
         "cost_ratio_at_train_selected_static_error": ratio_sel if np.isfinite(ratio_sel) else None,
