@@ -18,6 +18,12 @@ def env_cache(tmp_path, monkeypatch):
     (["--task", "mnist1d", "--family", "transformer"], "--family"),
     (["--task", "mnist1d", "--budget", "-5"], "--budget"),
     (["--task", "mnist1d", "--steps", "0"], "--steps"),
+    (["--task", "mnist1d", "--budget", "inf"], "--budget"),
+    (["--task", "mnist1d", "--seed", "-1"], "--seed"),
+    (["--task", "mnist1d", "--train-steps", "0"], "--train-steps"),
+    (["--task", "mnist1d", "--n-inputs", "1"], "--n-inputs"),
+    (["--task", "mnist1d", "--widths", ""], "--widths"),
+    (["--task", "mnist1d", "--widths", "8,8,16"], "more than once"),
 ])
 def test_bad_arguments_exit_2_before_any_work(cli, args, needle):
     proc = cli("costtune", *args, "--json", timeout=60)
@@ -39,3 +45,8 @@ def test_tiny_run_and_budget_below_cheapest_setting(cli, env_cache):
     cheapest = min(c for curve in [out["pareto"]["static"]] for c, _ in curve)
     low = cli("costtune", "--task", "teacher-classification", *TINY, "--budget", str(cheapest / 2), "--json")
     assert low.returncode == 2 and "--budget" in low.stderr and low.stdout == ""
+    # above the cheapest static setting but below the ladder's first rung: RL cannot meet it
+    first_rung = out["ladder"]["cost"][0]
+    if first_rung > cheapest:
+        mid = cli("costtune", "--task", "teacher-classification", *TINY, "--budget", str(cheapest), "--json")
+        assert mid.returncode == 2 and "first rung" in mid.stderr and mid.stdout == ""

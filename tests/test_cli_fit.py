@@ -65,6 +65,17 @@ def _bad_csv(tmp_path, mutate):
     (lambda d: d, ("--x", "N,Q"), "column 'Q' not found"),
     (lambda d: d, ("--fix", "zeta=1"), "no parameter 'zeta'"),
     (lambda d: d, ("--fix", "E"), "NAME=VALUE"),
+    (lambda d: d, ("--fix", "E=1", "E=2"), "more than once"),
+    (lambda d: d, ("--bootstrap", "1"), ">= 2 resamples"),
+    (lambda d: d, ("--bootstrap", "5", "--seed", "-1"), "seed must be >= 0"),
+    (lambda d: d.assign(loss=d["loss"].astype(object).where(d.index != 4, "abc")), (), "non-numeric value 'abc' at row 4"),
+    # held-out rows are checked like fitted ones, and rows are named by the CSV's data row, not the subset's
+    (lambda d: d.assign(fit=(d.index % 2).astype(int), loss=np.where(d.index == 6, np.nan, d["loss"])),
+     ("--holdout", "fit"), "first at row 6"),
+    (lambda d: d.assign(fit=(d.index % 2).astype(int), loss=d["loss"].astype(object).where(d.index != 8, "lost")),
+     ("--holdout", "fit"), "non-numeric value 'lost' at row 8"),
+    (lambda d: d.assign(fit=(d.index % 2).astype(int), N=np.where(d.index == 5, -2.0, d["N"])),
+     ("--holdout", "fit"), "got -2 at row 5"),
 ])
 def test_bad_input_exit_2(cli, tmp_path, mutate, args, needle):
     base = {"--law": "chinchilla", "--data": _bad_csv(tmp_path, mutate), "--x": "N,D", "--y": "loss"}

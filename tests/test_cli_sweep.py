@@ -41,6 +41,10 @@ def test_sweep_json_csv_and_resume(tmp_path, capsys):
 
 @pytest.mark.parametrize("bad, word", [
     (["--widths", ""], "--widths"),
+    (["--widths", "4,8,4"], "more than once"),
+    (["--task-seed", "-1"], "seed"),
+    (["--label-noise", "inf"], "label_noise"),
+    (["--lr", "inf"], "lr"),
     (["--sizes", "-5"], "sizes"),
     (["--sizes", "100000"], "pool_size"),
     (["--task", "imagenet"], "--task"),
@@ -56,6 +60,18 @@ def test_sweep_bad_input_exits_2_naming_the_parameter(tmp_path, capsys, bad, wor
     assert not (tmp_path / "x.csv").exists()
 
 
+@pytest.mark.parametrize("where", ["folder", "under_a_file", "empty"])
+def test_a_bad_out_path_exits_2_before_training(tmp_path, capsys, where):
+    (tmp_path / "a.csv").write_text("x")
+    out = {"folder": str(tmp_path), "under_a_file": str(tmp_path / "a.csv" / "b.csv"), "empty": ""}[where]
+    args = ["sweep", *TINY, "--out", out, "--cache-dir", str(tmp_path / "c")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "--out" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "c").exists()  # nothing trained
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]  # no stray temporary file
+
+
 def test_sweep_subprocess_smoke(tmp_path):
     env = {**os.environ, "WORKBENCH_CACHE": str(tmp_path / "cache")}
     proc = subprocess.run([sys.executable, "-m", "workbench", "sweep", *TINY, "--out", str(tmp_path / "s.csv"),
@@ -69,13 +85,17 @@ def test_prune_cli_json_and_csv(tmp_path, capsys):
     out = tmp_path / "p.csv"
     args = ["prune", "--task", "teacher-classification", "--width", "8", "--depth", "1", "--size", "64",
             "--rounds", "3", "--steps", "40", "--batch-size", "16", "--pool-size", "128", "--val-size", "32",
-            "--test-size", "64", "--no-progress", "--out", str(out), "--json"]
+            "--test-size", "64", "--no-progress", "--out", str(out), "--cache-dir", str(tmp_path / "c"), "--json"]
     assert main(args) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["rows"] == 4 and res["final_density"] == pytest.approx(0.512, abs=0.01)
     table = pd.read_csv(out)
     assert table["round"].tolist() == [0, 1, 2, 3]
     assert {"density", "test_error", "test_loss", "width", "depth", "n"} <= set(table.columns)
+    assert len(list((tmp_path / "c" / "prune").glob("student-*.json"))) == 1
+    assert main(args) == 0  # rerun: read from the cache, the same table
+    json.loads(capsys.readouterr().out)
+    pd.testing.assert_frame_equal(pd.read_csv(out), table)
 
 
 @pytest.mark.parametrize("flag, value, word", [("--size", "-3", "sizes"), ("--rounds", "-1", "--rounds"),

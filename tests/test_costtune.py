@@ -91,6 +91,18 @@ def test_bootstrap_oracle_bins_ratio_is_one_for_the_oracles_own_policy(table):
     assert (perfect == 0.0).all()
 
 
+def test_a_budget_below_the_ladders_first_rung_is_rejected_before_training(table):
+    """With 10x rungs the ladder starts above the cheapest setting; a budget between them cannot be met."""
+    from workbench.costtune.ladder import build_ladder
+    from workbench.costtune.study import StudyConfig, study_table
+
+    first = build_ladder(table, 10.0, n_bins=8).cost[0]
+    assert first > table.cost.min()
+    budget = (first + table.cost.min()) / 2
+    with pytest.raises(InputError, match="first rung"):
+        study_table(table, StudyConfig(table.config, budget=budget, spacing=10.0))
+
+
 def test_per_input_oracle_is_at_least_as_cheap_as_every_static_setting(table):
     oracle = P.pareto(P.oracle_input_points(table))
     static = P.static_points(table, table.inputs("heldout"))

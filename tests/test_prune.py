@@ -1,8 +1,10 @@
 """Magnitude pruning / IMP with rewinding: exact densities, masks respected, batched == alone."""
 
+import pandas as pd
 import pytest
 import torch
 
+from workbench import prune as prune_mod
 from workbench.errors import InputError
 from workbench.prune import PruneConfig, magnitude_masks, prunable, run_prune, with_sweep
 from workbench.sweep import SweepConfig
@@ -78,3 +80,28 @@ def test_bad_prune_configs_raise():
         PruneConfig(CFG.sweep, method="random").validate()
     with pytest.raises(InputError, match="rounds"):
         run_prune(PruneConfig(with_sweep(CFG, widths=(1,), depths=(0,)).sweep, rounds=30), progress=False)
+
+
+def test_an_interrupted_prune_resumes_from_its_finished_stacks(tmp_path, monkeypatch):
+    cfg = with_sweep(CFG, widths=(8, 16), sizes=(128,), steps=60)  # two stacks
+    whole = run_prune(cfg, progress=False)
+    first = run_prune(cfg, progress=False, cache_dir=tmp_path, max_new_groups=1)  # "killed" after one stack
+    assert set(first["width"]) == {8} and len(first) == cfg.rounds + 1
+    assert len(list((tmp_path / "prune").glob("student-*.json"))) == 1
+    resumed = run_prune(cfg, progress=False, cache_dir=tmp_path)
+    pd.testing.assert_frame_equal(resumed.drop(columns="seconds"), whole.drop(columns="seconds"))
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a cached student was trained again")
+
+    monkeypatch.setattr(prune_mod, "_prune_group", no_training)
+    pd.testing.assert_frame_equal(run_prune(cfg, progress=False, cache_dir=tmp_path), resumed)
+    other = PruneConfig(cfg.sweep, rounds=cfg.rounds, rewind_step=cfg.rewind_step + 1)  # new key: must train
+    with pytest.raises(AssertionError, match="trained again"):
+        run_prune(other, progress=False, cache_dir=tmp_path)
+
+
+def test_too_many_rounds_are_rejected_before_any_training(monkeypatch):
+    monkeypatch.setattr(prune_mod, "_prune_group", lambda *a, **k: pytest.fail("trained before checking"))
+    with pytest.raises(InputError, match="no weights at round"):
+        run_prune(PruneConfig(with_sweep(CFG, widths=(2,), depths=(1,)).sweep, rounds=40), progress=False)

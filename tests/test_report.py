@@ -206,7 +206,7 @@ def test_cell_timeout_is_reported_as_a_failure(tmp_path):
     nbs = tmp_path / "nbs"
     nbs.mkdir()
     _write_nb(nbs / "01_slow.ipynb", "interactive: bool = True  # widgets or not", ["import time\ntime.sleep(30)"])
-    result = report.build_reports(notebook_dir=nbs, out_dir=tmp_path / "out", timeout=2)
+    result = report.build_reports(notebook_dir=nbs, out_dir=tmp_path / "out", timeout=1.5)  # nbclient: whole s
     (r,) = result["reports"]
     assert r["status"] == "failed" and "Timeout" in r["error"]
     assert r["seconds"] < 25
@@ -217,6 +217,8 @@ def test_cell_timeout_is_reported_as_a_failure(tmp_path):
     (["02", "-p", "n_budgets", "many"], "n_budgets"),
     (["-p", "interactive", "True"], "interactive"),
     (["99_missing"], "99_missing"),
+    (["--timeout", "nan"], "--timeout"),
+    (["--timeout", "inf"], "--timeout"),
 ])
 def test_bad_report_arguments_exit_2_before_running(tmp_path, capsys, argv, needle):
     out = tmp_path / "out"
@@ -225,6 +227,13 @@ def test_bad_report_arguments_exit_2_before_running(tmp_path, capsys, argv, need
     assert code == 2
     assert captured.err.count("\n") == 1 and needle in captured.err and captured.err.startswith("error:")
     assert not out.exists()  # validated before anything ran
+
+
+def test_report_out_that_is_a_file_exits_2(tmp_path, capsys):
+    (tmp_path / "taken").write_text("x")
+    assert main(["report", "02", "--out", str(tmp_path / "taken")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "--out" in err and (tmp_path / "taken").read_text() == "x"
 
 
 def test_parameter_coercion_follows_the_declared_type():

@@ -166,6 +166,7 @@ def test_cache_key_versions():
         fields = {k: v for k, v in asdict(run).items() if k != "lr_schedule"}
         return hashlib.sha256(json.dumps({"v": version, **fields}, sort_keys=True).encode()).hexdigest()[:24]
 
-    for task_cfg, family, version in ((CLS, "mlp", 2), (REG, "mlp", 1), (M1D, "cnn", 1)):
+    noisy_m1d = replace(M1D, label_noise=0.1)  # v3: real-task label noise, applied from session 5
+    for task_cfg, family, version in ((CLS, "mlp", 2), (REG, "mlp", 1), (M1D, "cnn", 1), (noisy_m1d, "cnn", 3)):
         run = RunConfig(task_cfg, family, width=8, n=64, steps=60, batch_size=32)
         assert run.key() == key_with(run, version), (task_cfg.name, family)

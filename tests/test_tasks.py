@@ -54,6 +54,18 @@ def test_classification_label_noise_flips_the_requested_fraction():
     assert len(torch.unique(clean.y_pool)) == 10
 
 
+@pytest.mark.parametrize("name", ["mnist1d", "digits"])
+def test_real_task_label_noise_flips_pool_and_val_not_test(name):
+    sizes = dict(pool_size=800, val_size=200, test_size=400) if name == "mnist1d" else {}
+    clean = fresh(task_config(name, **sizes))
+    noisy = fresh(task_config(name, label_noise=0.4, **sizes))
+    assert torch.equal(clean.x_pool, noisy.x_pool) and torch.equal(clean.y_test, noisy.y_test)
+    for a, b in ((clean.y_pool, noisy.y_pool), (clean.y_val, noisy.y_val)):
+        flipped = float((a != b).float().mean())
+        assert abs(flipped - 0.4) < 4 * (0.4 * 0.6 / len(a)) ** 0.5  # 4 binomial standard errors
+        assert int(b.min()) >= 0 and int(b.max()) <= 9
+
+
 def test_regression_label_noise_has_the_requested_std():
     base = dict(name="teacher-regression", pool_size=20000, val_size=100, test_size=500)
     clean, noisy = fresh(TaskConfig(**base)), fresh(TaskConfig(**base, label_noise=0.5))
@@ -80,6 +92,8 @@ def test_mnist1d_and_digits_shapes_and_determinism():
     ({"name": "digits", "pool_size": 1700}, "1797"),
     ({"name": "teacher-regression", "pool_size": 0}, "pool_size"),
     ({"name": "teacher-classification", "label_noise": 1.5}, "label_noise"),
+    ({"name": "teacher-regression", "label_noise": float("inf")}, "label_noise"),
+    ({"name": "teacher-regression", "seed": -1}, "seed"),
 ])
 def test_bad_task_configs_name_the_parameter(kwargs, word):
     with pytest.raises(InputError, match=word):

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import InputError
-from workbench.fit import FitResult, fit_frame, fit_metrics
+from workbench.fit import FitResult, fit_frame, fit_metrics, frame_columns
 from workbench.laws import get_law
 
 
@@ -70,8 +70,8 @@ def backtest(law, df: pd.DataFrame, x_cols: Sequence[str], y_col: str, *, holdou
                          "both must be non-empty")
     law = get_law(law)
     train, test = df[mask], df[~mask]
+    x_test, y_test = frame_columns(law, test, x_cols, y_col)  # held-out rows are checked like the fitted ones
     result = fit_frame(law, train, x_cols, y_col, **fit_kwargs)
-    y_test = test[y_col].to_numpy(dtype=float)
-    pred = result.predict(tuple(test[c].to_numpy(dtype=float) for c in x_cols))
+    pred = result.predict(x_test)
     return Backtest(fit=result, train_metrics=result.metrics, holdout_metrics=fit_metrics(y_test, pred),
                     n_train=int(mask.sum()), n_holdout=int((~mask).sum()))

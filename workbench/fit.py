@@ -31,7 +31,7 @@ from workbench.laws import Law, get_law, start_grid
 from workbench.objectives import DEFAULT_DELTA, OBJECTIVES, Objective, fit_metrics, get_objective, rho  # noqa: F401
 from workbench.optimize import Problem, batched_lm, distinct_best, polish, polish_lmfit
 
-__all__ = ["FitResult", "fit_law", "fit_frame", "validate_data",  # re-exported from objectives:
+__all__ = ["FitResult", "fit_law", "fit_frame", "frame_columns", "validate_data",  # re-exported from objectives:
            "DEFAULT_DELTA", "OBJECTIVES", "Objective", "fit_metrics", "get_objective", "rho"]
 
 
@@ -87,17 +87,20 @@ class FitResult:
 
 
 def validate_data(law: Law, xs: tuple[np.ndarray, ...], y: np.ndarray, names: Sequence[str] | None = None,
-                  y_name: str = "y") -> None:
+                  y_name: str = "y", rows: Sequence | None = None) -> None:
+    """InputError naming the column and row of the first NaN/inf or non-positive value. ``rows``: the
+    label of each point (e.g. a DataFrame's index: a CSV's data row); default its position."""
     names = list(names) if names is not None else list(law.inputs)
+    label = (lambda i: rows[i]) if rows is not None else (lambda i: i)
     for name, v in list(zip(names, xs)) + [(y_name, y)]:
         bad = np.flatnonzero(~np.isfinite(v))
         if bad.size:
-            raise InputError(f"column {name!r} has {bad.size} NaN/inf value(s) (first at row {bad[0]}); "
+            raise InputError(f"column {name!r} has {bad.size} NaN/inf value(s) (first at row {label(bad[0])}); "
                              "drop or fix them before fitting")
         bad = np.flatnonzero(v <= 0)
         if bad.size:
             raise InputError(f"column {name!r} must be > 0 for law {law.name!r} (logs and ratios are taken); "
-                             f"got {v[bad[0]]!r} at row {bad[0]}")
+                             f"got {float(v[bad[0]]):g} at row {label(bad[0])}")
 
 
 def _free_and_fixed(law: Law, fix: Mapping[str, float] | None) -> tuple[list[str], dict[str, float]]:
@@ -133,8 +136,10 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
     obj = get_objective(objective or law.objective)
     if not (np.isfinite(delta) and delta > 0):
         raise InputError(f"delta must be a positive number; got {delta!r}")
-    if bootstrap < 0:
-        raise InputError(f"bootstrap must be >= 0; got {bootstrap!r}")
+    if bootstrap < 0 or bootstrap == 1:
+        raise InputError(f"bootstrap must be 0 (no intervals) or >= 2 resamples; got {bootstrap!r}")
+    if seed < 0:
+        raise InputError(f"seed must be >= 0; got {seed!r}")
     xs = law.as_inputs(x)
     y = np.asarray(y, dtype=float).ravel()
     if y.size != xs[0].size:
@@ -197,6 +202,15 @@ def _bootstrap(problem: Problem, best_theta: np.ndarray, n_boot: int, seed: int)
 def fit_frame(law: str | Law, df: pd.DataFrame, x_cols: Sequence[str], y_col: str, **kwargs) -> FitResult:
     """Fit ``law`` to columns of a tidy table; ``x_cols`` map onto the law's inputs in order."""
     law = get_law(law)
+    xs, y = frame_columns(law, df, x_cols, y_col)
+    return fit_law(law, xs, y, input_names=list(x_cols), y_name=y_col, **kwargs)
+
+
+def frame_columns(law: str | Law, df: pd.DataFrame, x_cols: Sequence[str],
+                  y_col: str) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The law's inputs and measured column as float arrays, checked: InputError naming the column and
+    the row (the table's index label) of the first text cell, NaN/inf or non-positive value."""
+    law = get_law(law)
     x_cols = list(x_cols)
     if len(x_cols) != len(law.inputs):
         raise InputError(f"law {law.name!r} takes {len(law.inputs)} input column(s) "
@@ -204,8 +218,14 @@ def fit_frame(law: str | Law, df: pd.DataFrame, x_cols: Sequence[str], y_col: st
     for col in x_cols + [y_col]:
         if col not in df.columns:
             raise InputError(f"column {col!r} not found; available columns: {', '.join(map(str, df.columns))}")
-    xs = []
+    cols = []
     for col in x_cols + [y_col]:
-        values = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-        xs.append(values)
-    return fit_law(law, tuple(xs[:-1]), xs[-1], input_names=x_cols, y_name=y_col, **kwargs)
+        raw = df[col]
+        values = pd.to_numeric(raw, errors="coerce")
+        text = values.isna() & raw.notna()
+        if text.any():
+            row = text.idxmax()
+            raise InputError(f"column {col!r} has a non-numeric value {raw[row]!r} at row {row}")
+        cols.append(values.to_numpy(dtype=float))
+    validate_data(law, tuple(cols[:-1]), cols[-1], x_cols, y_col, rows=df.index.to_numpy())
+    return tuple(cols[:-1]), cols[-1]

@@ -12,13 +12,22 @@ from the dense weights, not from round r-1's survivors).
 Deviations, noted: the rewound retraining starts a fresh Adam (moments at 0) and replays the
 student's minibatch order from its beginning; the papers rewind by epochs, here by steps.
 Students of equal shape (sizes, seeds) are pruned and retrained together in one stack.
+
+With a ``cache_dir``, each student's rows (all its rounds) are stored as
+``<cache_dir>/prune/student-<key>.json`` as soon as its stack finishes (the key hashes the student's
+run config and the pruning settings), so an interrupted study keeps every finished stack and a rerun
+trains only the students that are missing. A student's rows do not depend on which others share its
+stack.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pandas as pd
 import torch
@@ -26,7 +35,7 @@ from tqdm import tqdm
 
 from workbench.errors import InputError
 from workbench.students import StudentSpec, conv_lengths, count_params, param_shapes
-from workbench.sweep import SweepConfig, default_device, groups, row_columns
+from workbench.sweep import SweepConfig, default_device, groups, row_columns, write_json_atomic
 from workbench.sweep_train import spec_of, train_stack
 from workbench.tasks import make_task
 
@@ -118,38 +127,83 @@ def _rows(cfg: PruneConfig, group, res, masks, rnd: int, spec: StudentSpec, tota
     return rows
 
 
+def student_key(cfg: PruneConfig, run) -> str:
+    """Cache key of one student's pruning rows: its run config and the pruning settings."""
+    blob = json.dumps({"v": 1, "run": run.key(), "rounds": cfg.rounds, "rewind_step": cfg.rewind_step,
+                       "fraction": cfg.fraction, "method": cfg.method}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _student_path(cache_dir: Path, cfg: PruneConfig, run) -> Path:
+    return Path(cache_dir) / "prune" / f"student-{student_key(cfg, run)}.json"
+
+
+def _prune_group(cfg: PruneConfig, group, device: str, bar) -> list[list[dict]]:
+    """Dense training and every pruning round of one stack: per student, its rows by round."""
+    task = make_task(group[0].task)
+    spec = spec_of(group[0], task)
+    dense = train_stack(task, group, device, rewind_step=cfg.rewind_step)
+    names = prunable(spec)
+    total = sum(dense.params[k][0].numel() for k in names)
+    rows = [_rows(cfg, group, dense, {}, 0, spec, total)]
+    bar.update()
+    masks = {k: torch.ones_like(dense.params[k]) for k in names}
+    last = dense
+    for rnd in range(1, cfg.rounds + 1):
+        keep = round(total * (1 - cfg.fraction) ** rnd)
+        source = dense if cfg.method == "oneshot" else last
+        start = {k: torch.ones_like(m) for k, m in masks.items()} if cfg.method == "oneshot" else masks
+        masks = magnitude_masks(source.params, start, keep)
+        last = train_stack(task, group, device, init=dense.rewind, masks=masks,
+                           steps=group[0].steps - cfg.rewind_step)
+        rows.append(_rows(cfg, group, last, masks, rnd, spec, total))
+        bar.update()
+    return [[by_round[i] for by_round in rows] for i in range(len(group))]
+
+
+def _check_rounds(cfg: PruneConfig, runs) -> None:
+    """Before any training: every network keeps at least one weight after the last round."""
+    for run in runs:
+        spec = spec_of(run, make_task(run.task))
+        total = sum(math.prod(param_shapes(spec)[k]) for k in prunable(spec))
+        if round(total * (1 - cfg.fraction) ** cfg.rounds) < 1:
+            last = next(r for r in range(1, cfg.rounds + 1) if round(total * (1 - cfg.fraction) ** r) < 1)
+            raise InputError(f"rounds={cfg.rounds} prunes the {total}-weight network (width {run.width}, depth "
+                             f"{run.depth}) to no weights at round {last}; use fewer rounds")
+
+
 def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
-              progress: bool = True) -> pd.DataFrame:
-    """Dense training + ``rounds`` pruning rounds for every student; one row per (student, round)."""
+              progress: bool = True, cache_dir: str | Path | None = None,
+              max_new_groups: int | None = None) -> pd.DataFrame:
+    """Dense training + ``rounds`` pruning rounds for every student; one row per (student, round).
+
+    cache_dir: keep each finished student's rows there and train only the missing students (see the
+    module docstring); None trains everything and stores nothing. max_new_groups: stop after this many
+    newly trained stacks (simulates an interruption; the table then holds the students finished so far).
+    """
     cfg.validate()
     device = device or default_device()
-    rows: list[dict] = []
-    todo = groups(cfg.sweep.runs(), max_group)
+    runs = cfg.sweep.runs()
+    _check_rounds(cfg, runs)
+    done: dict = {}
+    if cache_dir is not None:
+        for run in runs:
+            path = _student_path(Path(cache_dir), cfg, run)
+            if path.exists():
+                done[run] = json.loads(path.read_text())
+    todo = groups([r for r in runs if r not in done], max_group)
     bar = tqdm(total=len(todo) * (cfg.rounds + 1), desc="prune", unit="round", disable=not progress)
-    for group in todo:
-        task = make_task(group[0].task)
-        spec = spec_of(group[0], task)
-        dense = train_stack(task, group, device, rewind_step=cfg.rewind_step)
-        names = prunable(spec)
-        total = sum(dense.params[k][0].numel() for k in names)
-        rows += _rows(cfg, group, dense, {}, 0, spec, total)
-        bar.update()
-        masks = {k: torch.ones_like(dense.params[k]) for k in names}
-        last = dense
-        for rnd in range(1, cfg.rounds + 1):
-            keep = round(total * (1 - cfg.fraction) ** rnd)
-            if keep < 1:
-                raise InputError(f"rounds={cfg.rounds} prunes the {total}-weight network to no weights "
-                                 f"at round {rnd}; use fewer rounds")
-            source = dense if cfg.method == "oneshot" else last
-            start = {k: torch.ones_like(m) for k, m in masks.items()} if cfg.method == "oneshot" else masks
-            masks = magnitude_masks(source.params, start, keep)
-            last = train_stack(task, group, device, init=dense.rewind, masks=masks,
-                               steps=group[0].steps - cfg.rewind_step)
-            rows += _rows(cfg, group, last, masks, rnd, spec, total)
-            bar.update()
+    for i, group in enumerate(todo):
+        if max_new_groups is not None and i >= max_new_groups:
+            break
+        for run, student_rows in zip(group, _prune_group(cfg, group, device, bar)):
+            done[run] = student_rows
+            if cache_dir is not None:
+                write_json_atomic(_student_path(Path(cache_dir), cfg, run), student_rows)
     bar.close()
-    return pd.DataFrame(rows)
+    # the uncached order: stack by stack, round by round, student by student
+    return pd.DataFrame([done[run][r] for group in groups(runs, max_group) for r in range(cfg.rounds + 1)
+                         for run in group if run in done])
 
 
 def with_sweep(cfg: PruneConfig, **changes) -> PruneConfig:

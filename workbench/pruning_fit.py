@@ -11,9 +11,9 @@ relative divergence, as in the paper.
 non-zero weights, the best dense network or a pruned one, using the joint law to find each
 network's smallest density that still reaches the target.
 
-IMP rows come from :func:`workbench.prune.run_prune`, which does not cache; :func:`run_prune_cached`
-keeps each study's table on disk keyed by a hash of its full config (a rerun is instant, a changed
-config recomputes).
+IMP rows come from :func:`workbench.prune.run_prune`; :func:`run_prune_cached` keeps each study's table
+on disk keyed by a hash of its full config (a rerun is one file read, a changed config recomputes), and
+each finished student's rows too, so an interrupted study resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def run_prune_cached(cfg: PruneConfig, cache_dir: str | Path, progress: bool = T
     path = Path(cache_dir) / "prune" / f"{prune_key(cfg)}.csv"
     if path.exists():
         return pd.read_csv(path)
-    df = run_prune(cfg, progress=progress, **kwargs)
+    df = run_prune(cfg, progress=progress, cache_dir=cache_dir, **kwargs)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     df.to_csv(tmp, index=False)

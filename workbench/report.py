@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import math
 import subprocess
 import sys
 import time
@@ -206,7 +207,9 @@ def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *, ti
     error = None
     try:
         pm.execute_notebook(str(path), str(executed), parameters=dict(parameters), kernel_name=KERNEL_NAME,
-                            cwd=str(path.parent), execution_timeout=timeout, progress_bar=sys.stderr.isatty(),
+                            cwd=str(path.parent),  # nbclient takes whole seconds: a fraction rounds up
+                            execution_timeout=None if timeout is None else math.ceil(timeout),
+                            progress_bar=sys.stderr.isatty(),
                             store_widget_state=False, coalesce_streams=True)
     except PapermillExecutionError as exc:
         error = f"cell {exc.cell_index}: {exc.ename}: {exc.evalue}"

@@ -87,8 +87,8 @@ class SweepConfig:
         for name in ("steps", "batch_size", "eval_every"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
-        if not self.lr > 0:
-            raise InputError(f"lr must be > 0; got {self.lr!r}")
+        if not 0 < self.lr < float("inf"):
+            raise InputError(f"lr must be finite and > 0; got {self.lr!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise InputError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {self.lr_schedule!r}")
         for w in self.widths:  # shape checks, e.g. a CNN too deep for its input length

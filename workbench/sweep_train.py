@@ -85,6 +85,8 @@ class RunConfig:
         if fields["lr_schedule"] == "constant":  # keys of constant-lr runs predate the field
             del fields["lr_schedule"]
         version = 2 if self.family == "mlp" and self.task.kind == "classification" else 1
+        if self.task.name in ("mnist1d", "digits") and self.task.label_noise > 0:
+            version = 3  # v3: label noise on the real tasks, which before session 5 was silently not applied
         blob = json.dumps({"v": version, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:24]
 

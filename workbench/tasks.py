@@ -72,9 +72,11 @@ class TaskConfig:
         if self.intrinsic_dim > self.input_dim:
             raise InputError(f"intrinsic_dim must be <= input_dim={self.input_dim}; "
                              f"got {self.intrinsic_dim!r}")
-        if not self.label_noise >= 0 or (self.name != "teacher-regression" and self.label_noise > 1):
-            raise InputError(f"label_noise must be >= 0 (a fraction <= 1 for classification); "
+        if not (0 <= self.label_noise < float("inf")) or (self.name != "teacher-regression" and self.label_noise > 1):
+            raise InputError(f"label_noise must be finite and >= 0 (a fraction <= 1 for classification); "
                              f"got {self.label_noise!r}")
+        if int(self.seed) < 0:
+            raise InputError(f"seed (the task seed) must be >= 0; got {self.seed!r}")
         if self.name == "digits" and self.pool_size + self.val_size + self.test_size > 1797:
             raise InputError("digits has 1797 examples: pool_size + val_size + test_size must be "
                              f"<= 1797; got {self.pool_size + self.val_size + self.test_size}")
@@ -113,7 +115,7 @@ class Task:
         """Student output units: regression outputs or number of classes."""
         if self.kind == "regression":
             return int(self.y_pool.shape[1])
-        return int(self.config.n_classes) if self.config.name != "digits" else 10
+        return REAL_CLASSES if self.config.name in ("mnist1d", "digits") else int(self.config.n_classes)
 
     def train_subset(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The nested training set of size n: the first n rows of the pool."""
@@ -174,23 +176,37 @@ def _make_teacher_task(cfg: TaskConfig) -> Task:
             ys[s] = torch.tensor(y, dtype=torch.float32)
         else:
             labels = y.argmax(1)
-            if rng is not None and cfg.label_noise > 0:
-                flip = rng.random(len(labels)) < cfg.label_noise
-                # shift by 1..C-1 so a flipped label is always a *different* class
-                shift = rng.integers(1, cfg.n_classes, len(labels))
-                labels = np.where(flip, (labels + shift) % cfg.n_classes, labels)
+            if rng is not None:
+                labels = _flip_labels(labels, cfg.label_noise, cfg.n_classes, rng)
             ys[s] = torch.tensor(labels, dtype=torch.int64)
     f32 = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
     return Task(cfg, cfg.kind, f32(xs[_POOL]), ys[_POOL], f32(xs[_VAL]), ys[_VAL],
                 f32(xs[_TEST]), ys[_TEST])
 
 
+def _flip_labels(labels: np.ndarray, fraction: float, n_classes: int, rng: np.random.Generator) -> np.ndarray:
+    """Each label replaced, with probability ``fraction``, by a different class drawn uniformly."""
+    if fraction <= 0:
+        return labels
+    flip = rng.random(len(labels)) < fraction
+    shift = rng.integers(1, n_classes, len(labels))  # 1..C-1: a flipped label is always another class
+    return np.where(flip, (labels + shift) % n_classes, labels)
+
+
+REAL_CLASSES = 10
+"""Classes of the real benchmarks (MNIST-1D and digits)."""
+
+
 def _split_real(cfg: TaskConfig, x: np.ndarray, y: np.ndarray) -> Task:
-    """pool | val | test, in that order of rows."""
+    """pool | val | test, in that order of rows; ``label_noise`` flips pool and validation labels (the
+    test labels stay clean), as for teacher-classification."""
     p, v, t = cfg.pool_size, cfg.val_size, cfg.test_size
+    y = np.asarray(y)
+    y_pool = _flip_labels(y[:p], cfg.label_noise, REAL_CLASSES, _rng(cfg.seed, _NOISE_POOL))
+    y_val = _flip_labels(y[p:p + v], cfg.label_noise, REAL_CLASSES, _rng(cfg.seed, _NOISE_VAL))
     f32 = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
     i64 = lambda a: torch.tensor(a, dtype=torch.int64)  # noqa: E731
-    return Task(cfg, "classification", f32(x[:p]), i64(y[:p]), f32(x[p:p + v]), i64(y[p:p + v]),
+    return Task(cfg, "classification", f32(x[:p]), i64(y_pool), f32(x[p:p + v]), i64(y_val),
                 f32(x[p + v:p + v + t]), i64(y[p + v:p + v + t]))
 
 

@@ -88,6 +88,11 @@ def run(args: argparse.Namespace) -> dict:
     if tuple(law.inputs) != ("N", "D"):
         raise InputError(f"--law must take inputs (N, D) for compute allocation; {law.name!r} takes {law.inputs}")
     params = parse_params(args.params, law.param_names)
+    for name, value in params.items():  # the law's own bounds; an exponent of 0 has no optimum
+        p = law.param(name)
+        if not (p.lower <= value <= p.upper) or (p.lower == 0 and value == 0):
+            raise InputError(f"--params: {name} must lie in {'(' if p.lower == 0 else '['}{p.lower:g}, {p.upper:g}] "
+                             f"for law {law.name!r}; got {value:g}")
     C = _number("--compute", args.compute)
 
     opt = allocate.compute_optimal(law, params, C)

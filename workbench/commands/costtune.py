@@ -38,15 +38,17 @@ def run(args) -> dict:
         raise InputError(f"--task must be one of {', '.join(TASKS)}; got {args.task!r}")
     if args.family not in FAMILIES:
         raise InputError(f"--family must be one of {', '.join(FAMILIES)}; got {args.family!r}")
-    if args.budget is not None and not args.budget > 0:
-        raise InputError(f"--budget must be a positive number of FLOPs per input; got {args.budget!r}")
-    if args.steps < 1:
-        raise InputError(f"--steps must be a positive integer; got {args.steps!r}")
+    if args.budget is not None and not 0 < args.budget < float("inf"):
+        raise InputError(f"--budget must be a positive, finite number of FLOPs per input; got {args.budget!r}")
+    for flag, value, least in (("--steps", args.steps, 1), ("--train-steps", args.train_steps, 1),
+                               ("--n-inputs", args.n_inputs, 2), ("--seed", args.seed, 0)):
+        if value < least:
+            raise InputError(f"{flag} must be an integer >= {least}; got {value!r}")
     if args.n_budgets < 2:
         raise InputError(f"--n-budgets must be >= 2; got {args.n_budgets!r}")
     if args.threads < 1:
         raise InputError(f"--threads must be >= 1; got {args.threads!r}")
-    widths = int_list("widths", args.widths) if args.widths else ()
+    widths = int_list("widths", args.widths) if args.widths is not None else ()
 
     import torch
 

@@ -36,6 +36,8 @@ def _parse_fix(items: list[str]) -> dict[str, float]:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise InputError(f"--fix expects NAME=VALUE; got {item!r}")
+        if name.strip() in fixed:
+            raise InputError(f"--fix {name.strip()} is given more than once; got {fixed[name.strip()]!r} and {value!r}")
         try:
             fixed[name.strip()] = float(value)
         except ValueError:

@@ -1,13 +1,14 @@
 """``python -m workbench prune``: iterative magnitude pruning with rewinding; one CSV row per
-(student, round) with density, round, errors, losses and FLOPs."""
+(student, round) with density, round, errors, losses and FLOPs. Each student's rows are cached under
+``--cache-dir`` when its stack finishes, so an interrupted run resumes and a rerun trains nothing."""
 
 from __future__ import annotations
 
 import argparse
 import time
 
-from workbench.commands.sweep import (add_task_arguments, check_common, int_list, set_up_torch, task_from_args,
-                                      write_csv_atomic)
+from workbench.commands.sweep import (add_task_arguments, check_common, check_out, int_list, set_up_torch,
+                                      task_from_args, write_csv_atomic)
 from workbench.errors import InputError
 
 
@@ -21,17 +22,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rewind-step", type=int, default=None,
                    help="rewind survivors to the weights after this many steps (default: 5%% of --steps)")
     p.add_argument("--method", default="imp", help="imp (iterative) or oneshot")
+    p.add_argument("--cache-dir", default=None,
+                   help="per-student row cache: a rerun trains only what is missing (default data/cache or "
+                        "$WORKBENCH_CACHE)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar on stderr")
 
 
 def run(args) -> dict:
     check_common(args)
+    check_out(args.out)
     if args.rounds < 0:
         raise InputError(f"--rounds must be >= 0; got {args.rounds!r}")
     widths, depths, sizes = (int_list(k, getattr(args, a)) for k, a in
                              (("width", "width"), ("depth", "depth"), ("size", "size")))
     task = task_from_args(args)
 
+    from workbench.data import cache_dir
     from workbench.prune import PruneConfig, run_prune
     from workbench.sweep import SweepConfig
 
@@ -41,7 +47,8 @@ def run(args) -> dict:
                                   args.steps, args.batch_size, args.lr), rounds=args.rounds,
                       rewind_step=rewind, method=args.method).validate()
     t0 = time.perf_counter()
-    table = run_prune(cfg, device=args.device, progress=not args.no_progress)
+    table = run_prune(cfg, device=args.device, progress=not args.no_progress,
+                      cache_dir=args.cache_dir if args.cache_dir is not None else cache_dir())
     out = write_csv_atomic(table, args.out)
     last = table[table["round"] == table["round"].max()]
     return {"rows": int(len(table)), "seconds": time.perf_counter() - t0, "out": str(out),

@@ -13,6 +13,8 @@ Exit status 1 when a notebook fails (the others are still built and listed in in
 from __future__ import annotations
 
 import argparse
+import math
+from pathlib import Path
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +40,10 @@ def run(args: argparse.Namespace) -> dict:
         if name in overrides:
             raise InputError(f"-p {name} must be given once; got {overrides[name]!r} and {value!r}")
         overrides[name] = value
-    if args.timeout <= 0:
-        raise InputError(f"--timeout must be > 0 seconds; got {args.timeout!r}")
+    if not 0 < args.timeout < math.inf:
+        raise InputError(f"--timeout must be a finite number of seconds > 0; got {args.timeout!r}")
+    out = Path(args.out)
+    if not str(args.out).strip() or (out.exists() and not out.is_dir()):
+        raise InputError(f"--out must name a folder; got {args.out!r}" + (" (a file)" if out.is_file() else ""))
     return build_reports(args.names, smoke=args.smoke, parameters=overrides, out_dir=args.out,
                          notebook_dir=args.notebook_dir, timeout=args.timeout, thumbnails=not args.no_thumbnails)

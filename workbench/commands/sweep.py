@@ -21,9 +21,30 @@ def int_list(name: str, text: str) -> tuple[int, ...]:
     if not parts:
         raise InputError(f"--{name} must be a comma-separated list of integers; got {text!r} (empty)")
     try:
-        return tuple(int(p) for p in parts)
+        values = tuple(int(p) for p in parts)
     except ValueError:
         raise InputError(f"--{name} must be a comma-separated list of integers; got {text!r}") from None
+    repeated = sorted({v for v in values if values.count(v) > 1})
+    if repeated:
+        raise InputError(f"--{name} lists {', '.join(map(str, repeated))} more than once; got {text!r}")
+    return values
+
+
+def check_out(out: str, flag: str = "--out") -> Path:
+    """The output file path, checked before any work: not empty, not a folder, its folder creatable."""
+    if not str(out).strip():
+        raise InputError(f"{flag} must name a file; got {out!r}")
+    path = Path(out)
+    if path.is_dir():
+        raise InputError(f"{flag} must name a file, not a folder; got {out!r}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{flag}: {str(parent)!r} is a file, so {out!r} cannot be created")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InputError(f"{flag}: cannot write under {str(parent)!r}; got {out!r}")
+            break
+    return path
 
 
 def add_task_arguments(p: argparse.ArgumentParser) -> None:
@@ -85,11 +106,15 @@ def set_up_torch(args) -> None:
 
 def write_csv_atomic(table, out: str | Path) -> Path:
     """Write the table to ``out`` via a temporary file, so an interrupted write never leaves half a CSV."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_out(out)
     tmp = out.with_name(out.name + ".tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(tmp, index=False)
+        os.replace(tmp, out)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write --out {str(out)!r}: {exc.strerror or exc}") from None
     return out
 
 
@@ -111,6 +136,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args) -> dict:
     check_common(args)
+    check_out(args.out)
     if args.max_group < 1:
         raise InputError(f"--max-group must be >= 1; got {args.max_group!r}")
     if args.lr_schedule not in ("constant", "cosine", "wsd"):

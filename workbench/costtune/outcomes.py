@@ -90,9 +90,9 @@ class OutcomeConfig:
                              f"got {cfg.probe_precision!r}")
         if "fp32" not in cfg.precisions:
             raise InputError(f"precisions must include fp32; got {cfg.precisions!r}")
-        for name in ("steps", "n_inputs", "batch_size"):
-            if getattr(cfg, name) < (2 if name == "n_inputs" else 1):
-                raise InputError(f"{name} must be a positive integer; got {getattr(cfg, name)!r}")
+        for name, least in (("steps", 1), ("n_inputs", 2), ("batch_size", 1)):
+            if getattr(cfg, name) < least:
+                raise InputError(f"{name} must be an integer >= {least}; got {getattr(cfg, name)!r}")
         cfg.testtime.validate()
         return cfg
 
