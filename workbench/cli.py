@@ -11,6 +11,7 @@ import argparse
 import importlib
 import json
 import math
+import re
 import sys
 
 from workbench.errors import InputError
@@ -27,7 +28,13 @@ VERBS: dict[str, tuple[str, str]] = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line on stderr and exit code 2."""
+    """argparse, but usage errors are one line on stderr and exit code 2, and a value such as ``-1e22``
+    or ``-inf`` is read as a (negative) number, so the verb can name it, not as an unknown option."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # argparse's own pattern knows only -12 and -1.5 (no exponent, no inf)
+        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$")
 
     def error(self, message: str):  # noqa: D401 (argparse API)
         sys.stderr.write(f"error: {self.prog}: {message}\n")
