@@ -21,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task", required=True, help=f"one of {', '.join(TASKS)}")
     p.add_argument("--family", default="mlp", help="student family: mlp or cnn (default mlp)")
     p.add_argument("--budget", type=float, default=None,
-                   help="mean FLOPs per input for the RL policy (default: half the most accurate static setting)")
+                   help="mean FLOPs per input for the RL policy (default: half the cost of the static setting "
+                        "with the lowest error on the train inputs)")
     p.add_argument("--steps", type=int, default=1_000_000,
                    help="real environment steps (cascade rung runs and stops) per agent of RL's curve "
                         "(the guidance comparison's agents take min(steps, 300,000))")

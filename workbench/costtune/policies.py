@@ -134,11 +134,11 @@ def _cascade_eval(table: OutcomeTable, idx: np.ndarray, chain: tuple[int, ...], 
     return float(cost.mean()), float(1.0 - correct.mean())
 
 
-def cascade_points(table: OutcomeTable, max_stages: int = 3, n_frontier: int = 8,
-                   taus=np.linspace(0.3, 0.99, 24)) -> np.ndarray:
-    """FrugalGPT cascades over the train-frontier settings; configurations Pareto-efficient on the
-    train inputs, evaluated on the held-out inputs: (M, 2) (cost, error)."""
-    tr, ho = table.inputs("train"), table.inputs("heldout")
+def cascade_configs(table: OutcomeTable, max_stages: int = 3, n_frontier: int = 8,
+                    taus=np.linspace(0.3, 0.99, 24)) -> tuple[list, np.ndarray]:
+    """FrugalGPT cascades over the train-frontier settings: the (chain, τ) configurations
+    Pareto-efficient on the train inputs, and their (M, 2) train (cost, error)."""
+    tr = table.inputs("train")
     pts = static_points(table, tr)
     front = [int(np.flatnonzero((table.cost == c) & (np.isclose(pts[:, 1], e)))[0]) for c, e in pareto(pts)]
     pick = np.unique(np.linspace(0, len(front) - 1, min(n_frontier, len(front))).round().astype(int))
@@ -151,7 +151,27 @@ def cascade_points(table: OutcomeTable, max_stages: int = 3, n_frontier: int = 8
                 train_pts.append(_cascade_eval(table, tr, chain, tau))
     train_pts = np.array(train_pts)
     keep = [i for i, (c, e) in enumerate(train_pts) if not ((train_pts[:, 0] <= c) & (train_pts[:, 1] < e)).any()]
-    return np.array([_cascade_eval(table, ho, *configs[i]) for i in keep])
+    return [configs[i] for i in keep], train_pts[keep]
+
+
+def cascade_points(table: OutcomeTable, found: tuple[list, np.ndarray] | None = None) -> np.ndarray:
+    """The train-efficient cascades (``found``, default :func:`cascade_configs`) evaluated on the
+    held-out inputs: (M, 2) (cost, error)."""
+    ho = table.inputs("heldout")
+    configs, _ = cascade_configs(table) if found is None else found
+    return np.array([_cascade_eval(table, ho, *c) for c in configs])
+
+
+def cascade_at_budget(table: OutcomeTable, budget: float, found: tuple[list, np.ndarray] | None = None) -> dict:
+    """The cascade a user would deploy at ``budget``: among the train-efficient configurations
+    (``found``, default :func:`cascade_configs`), the one with the lowest train error whose train cost
+    is within the budget (ties: the cheaper; none fits: the cheapest), scored on the held-out inputs.
+    ``{"error", "cost"}``."""
+    configs, train = cascade_configs(table) if found is None else found
+    fits = np.flatnonzero(train[:, 0] <= budget * (1 + 1e-9))
+    i = int(fits[np.lexsort((train[fits, 0], train[fits, 1]))[0]]) if len(fits) else int(np.argmin(train[:, 0]))
+    cost, err = _cascade_eval(table, table.inputs("heldout"), *configs[i])
+    return {"error": err, "cost": cost}
 
 
 def probe_bins(table: OutcomeTable, n_bins: int = 5) -> np.ndarray:

@@ -37,7 +37,8 @@ class StudyConfig:
     outcome: OutcomeConfig = field(default_factory=OutcomeConfig)
     """The task, family and settings (the outcome table's cache key)."""
     budget: float | None = None
-    """Mean FLOPs per input for the RL policy (None: half the most accurate static setting's cost)."""
+    """Mean FLOPs per input for the RL policy (None: half the cost of the static setting with the lowest
+    train error)."""
     steps: int = 1_000_000
     """Real environment steps (rung runs and stops) per agent of RL's curve."""
     n_budgets: int = 10
@@ -135,8 +136,12 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
     budget = cfg.budget
     static = P.pareto(P.static_points(table, ho))
     best_cost, best_err = static[-1]
+    # the most accurate static setting chosen on the train inputs: the fair comparator of the held-out
+    # most accurate one, and (half its cost) the default budget, so that no default reads held-out inputs
+    tr = table.inputs("train")
+    sel = int(np.argmin(1.0 - table.correct[tr].mean(0) + 1e-12 * table.cost))
     if budget is None:
-        budget = best_cost / 2
+        budget = float(table.cost[sel]) / 2
     if not budget >= table.cost.min():
         raise InputError(f"--budget must be >= the cheapest setting's cost {table.cost.min():.4g} FLOPs; "
                          f"got {budget!r}")
@@ -175,9 +180,10 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
         results.append((res, ev))
     rl_runs = pd.DataFrame(runs)
     pick = budget_run(rl_runs, float(budget))
+    cascades = P.cascade_configs(table)  # (configs, train points): the heuristic cascade's candidates
     res_b, ev_b = results[pick]
     pareto = {"rl": P.pareto(rl_runs[["cost", "error"]].to_numpy()), "static": static,
-              "cascade": P.pareto(P.cascade_points(table)), "oracle_bins": P.pareto(P.oracle_bins_points(table)),
+              "cascade": P.pareto(P.cascade_points(table, cascades)), "oracle_bins": P.pareto(P.oracle_bins_points(table)),
               "oracle_input": P.pareto(P.oracle_input_points(table))}
 
     # guidance: guided vs unguided with λ held fixed where the cost constraint binds
@@ -200,7 +206,8 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
     policies = {"rl": {"error": ev_b["error"], "cost": ev_b["cost"],
                        "within_budget": bool(rl_runs["train_cost"].iloc[pick] <= budget * (1 + 1e-9))},
                 "static_best": P.static_best(table, budget)}
-    for name in ("cascade", "oracle_bins", "oracle_input"):
+    policies["cascade"] = P.cascade_at_budget(table, budget, cascades)  # chosen on train, like RL's and static's
+    for name in ("oracle_bins", "oracle_input"):  # oracles: read off their held-out curves
         front = pareto[name]
         c = float(min(budget, front[-1, 0]))
         policies[name] = {"error": P.error_at_cost(front, c), "cost": c}
@@ -216,9 +223,6 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
     ob_boot = P.bootstrap_oracle_bins_ratio(table, *per_run[pick], n_boot=cfg.n_boot, seed=cfg.seed)
     ob_boot = {"ci95": np.quantile(ob_boot, [0.025, 0.975]).tolist(), "median": float(np.median(ob_boot)),
                "share_within_10pct": float((ob_boot <= 1.10).mean()), "n_boot": cfg.n_boot}
-    # the fair comparator of the most accurate static setting: the one chosen on the train inputs
-    tr = table.inputs("train")
-    sel = int(np.argmin(1.0 - table.correct[tr].mean(0) + 1e-12 * table.cost))
     sel_cost, sel_err = float(table.cost[sel]), float(1.0 - table.correct[ho, sel].mean())
     ratio_sel = P.cost_ratio(pareto["rl"], sel_cost, sel_err)
     # RL vs oracle bins at every RL point: cost ratio at RL's error
