@@ -180,3 +180,23 @@ def test_budget_run_is_the_best_train_error_within_the_budget():
     assert budget_run(runs, 250.0) == 1
     assert budget_run(runs, 50.0) == 0  # nothing fits: the nearest budget's own run
     assert budget_run(runs.assign(train_error=0.2), 800.0) == 0  # ties: the cheapest
+
+
+def test_snell_allocation_pays_the_probe_and_separates_what_difficulty_adds(table):
+    from workbench.costtune import snell
+
+    w = table.config.widths[0]
+    st = snell.strategies(table, w)
+    ho = table.inputs("heldout")
+    singles = {(float(c), float(1 - table.correct[ho, a].mean())) for c, a in zip(st["flops"], st["setting"])}
+    one_bin = snell.compute_optimal_curve(table, w, n_bins=1)  # no difficulty: one strategy for every input
+    assert all(any(np.allclose(pt, s_) for s_ in singles) for pt in one_bin)
+    probe = snell.compute_optimal_curve(table, w, difficulty="probe")
+    assert probe[:, 0].min() >= st["flops"].min() + table.probe_cost - 1e-9  # the probe is paid
+    out = snell.savings(table, w, difficulty="probe")
+    assert out["ratio"] == pytest.approx(out["uniform_cost"] / out["optimal_cost"])
+    assert out["ratio_from_difficulty"] == pytest.approx(out["single_strategy_cost"] / out["optimal_cost"])
+    argmax = int(st[st["strategy"] == "argmax"]["setting"].iloc[0])
+    assert out["argmax_error"] == pytest.approx(1 - table.correct[ho, argmax].mean())
+    with pytest.raises(InputError, match="difficulty"):
+        snell.compute_optimal_curve(table, w, difficulty="psychic")

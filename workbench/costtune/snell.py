@@ -2,9 +2,13 @@
 per-bin allocation vs uniform best-of-k, and FLOPs-matched small model + test-time compute vs a
 larger model as a function of R = inference tokens / pretraining tokens.
 
-Difficulty here is Snell's *oracle* difficulty: the pass rate of the model's own ``max_k`` samples
-(ties broken by the probe's confidence), in 5 quantile bins of the train inputs, 0 = easiest.
-Test-time compute counts FLOPs per input of one width's strategies (argmax = 1 pass).
+Difficulty is Snell's *oracle* difficulty by default: the pass rate of the model's own ``max_k``
+samples on that very input (ties broken by the probe's confidence), in 5 quantile bins of the train
+inputs, 0 = easiest. It reads the input's own samples and does not pay for them, so it is an upper
+bound on what a deployable allocation gets. ``difficulty="probe"`` uses Snell's *predicted* difficulty
+instead: bins of the probe's confidence (a cheap model's pass, ``policies.probe_bins``), whose cost is
+added to every strategy. Test-time compute counts FLOPs per input of one width's strategies (argmax = 1
+pass).
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from workbench.costtune.outcomes import OutcomeTable
-from workbench.costtune.policies import LAMBDAS, bin_choice, cost_at_error, pareto
+from workbench.costtune.policies import LAMBDAS, bin_choice, cost_at_error, pareto, probe_bins
+from workbench.errors import InputError
 from workbench.testtime import bin_edges, difficulty_bins
 
 
@@ -51,29 +56,49 @@ def uniform_curve(table: OutcomeTable, width: int, strategy: str = "bon") -> np.
     return np.array([(c, 1.0 - table.correct[ho, a].mean()) for c, a in zip(st["flops"], st["setting"])])
 
 
-def compute_optimal_curve(table: OutcomeTable, width: int, n_bins: int = 5) -> np.ndarray:
-    """Per oracle-difficulty bin, the strategy maximising accuracy − λ·cost (chosen on the train
-    inputs), evaluated on held-out: a (cost, error) point per λ."""
+DIFFICULTIES = ("oracle", "probe")
+
+
+def compute_optimal_curve(table: OutcomeTable, width: int, n_bins: int = 5, difficulty: str = "oracle") -> np.ndarray:
+    """Per difficulty bin (``oracle`` or ``probe``, see the module docstring), the strategy maximising
+    accuracy − λ·cost (chosen on the train inputs), evaluated on held-out: a (cost, error) point per λ.
+    With probe bins every strategy also pays the probe."""
+    if difficulty not in DIFFICULTIES:
+        raise InputError(f"difficulty must be one of {', '.join(DIFFICULTIES)}; got {difficulty!r}")
     tr, ho = table.inputs("train"), table.inputs("heldout")
-    bins = oracle_bins(table, width, n_bins)
+    bins = oracle_bins(table, width, n_bins) if difficulty == "oracle" else probe_bins(table, n_bins)
     st = strategies(table, width)
     cols, cost = st["setting"].to_numpy(), st["flops"].to_numpy(float)
+    if difficulty == "probe":
+        cost = cost + table.probe_cost
     out = []
     for lam in LAMBDAS:
         ch = bin_choice(table.correct[tr][:, cols], cost, bins[tr], lam, table.cost_ref, n_bins)
-        a = cols[ch[bins[ho]]]
-        out.append((table.cost[a].mean(), 1.0 - table.correct[ho, a].mean()))
+        a = ch[bins[ho]]
+        out.append((cost[a].mean(), 1.0 - table.correct[ho, cols[a]].mean()))
     return np.array(out)
 
 
-def savings(table: OutcomeTable, width: int) -> dict:
+def savings(table: OutcomeTable, width: int, difficulty: str = "oracle") -> dict:
     """Test-time compute uniform best-of-k needs for its best accuracy, and what the compute-optimal
-    per-bin allocation needs for the same accuracy (held-out); ratio = uniform / optimal."""
+    per-bin allocation needs for the same accuracy (held-out); ratio = uniform / optimal. Two checks
+    on what the ratio means: ``ratio_from_difficulty`` = the cost of the best single strategy for every
+    input (chosen on train, one bin) over the per-bin allocation's, i.e. what allocating *by difficulty*
+    adds; and the single argmax pass's error: where it is already at or below best-of-k's, the saving
+    says that sampling does not pay for this model, not that allocating by difficulty does."""
     uni = uniform_curve(table, width)
     best = uni[np.argmin(uni[:, 1])]
-    opt = cost_at_error(pareto(compute_optimal_curve(table, width)), best[1])
+    opt = cost_at_error(pareto(compute_optimal_curve(table, width, difficulty=difficulty)), best[1])
+    single = cost_at_error(pareto(compute_optimal_curve(table, width, n_bins=1)), best[1])  # one bin: no difficulty
+    st = strategies(table, width)
+    one = st[st["strategy"] == "argmax"].iloc[0]
+    ratio = lambda a, b: float(a / b) if np.isfinite(a) and np.isfinite(b) else float("nan")  # noqa: E731
     return {"width": width, "uniform_cost": float(best[0]), "uniform_error": float(best[1]),
-            "optimal_cost": opt, "ratio": float(best[0] / opt) if np.isfinite(opt) else float("nan")}
+            "optimal_cost": opt, "ratio": ratio(best[0], opt),
+            "single_strategy_cost": single, "ratio_from_difficulty": ratio(single, opt),
+            "argmax_cost": float(one["flops"]),
+            "argmax_error": float(1.0 - table.correct[table.inputs("heldout"), int(one["setting"])].mean()),
+            "difficulty": difficulty}
 
 
 def flops_matched(table: OutcomeTable, small: int, large: int, ratio: float, n_bins: int = 5) -> pd.DataFrame:
