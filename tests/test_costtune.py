@@ -200,3 +200,21 @@ def test_snell_allocation_pays_the_probe_and_separates_what_difficulty_adds(tabl
     assert out["argmax_error"] == pytest.approx(1 - table.correct[ho, argmax].mean())
     with pytest.raises(InputError, match="difficulty"):
         snell.compute_optimal_curve(table, w, difficulty="psychic")
+
+
+def test_flops_matched_all_inputs_row_is_the_held_out_error_of_the_per_bin_choices(table):
+    from workbench.costtune import snell
+
+    small, large = table.config.widths[0], table.config.widths[-1]
+    d = snell.flops_matched(table, small, large, 1.0)
+    ho = table.inputs("heldout")
+    big = snell.strategies(table, large)
+    big_setting = int(big[big["strategy"] == "argmax"]["setting"].iloc[0])
+    rows = d[d["bin"] == "all"].set_index("model")["error"]
+    assert rows[f"w{large} argmax"] == pytest.approx(1 - table.correct[ho, big_setting].mean())
+    per_bin = d[d["bin"] != "all"]
+    bins = snell.oracle_bins(table, small)[ho]
+    share = np.bincount(bins, minlength=5) / len(ho)
+    small_rows = per_bin[per_bin["model"] == f"w{small} + test-time"].sort_values("bin")
+    weighted = np.nansum(small_rows["error"].to_numpy() * share[small_rows["bin"].astype(int)])
+    assert rows[f"w{small} + test-time"] == pytest.approx(weighted)

@@ -104,7 +104,9 @@ def savings(table: OutcomeTable, width: int, difficulty: str = "oracle") -> dict
 def flops_matched(table: OutcomeTable, small: int, large: int, ratio: float, n_bins: int = 5) -> pd.DataFrame:
     """Per oracle bin (of the small model): the larger model's argmax vs the small model's best
     test-time setting whose total FLOPs (pretraining 6·MACs·examples + R·examples·inference) are at
-    most the larger model's. R = inference / pretraining examples. Tidy: bin, model, setting, error."""
+    most the larger model's. R = inference / pretraining examples. Tidy: bin, model, setting, error,
+    plus one row per model with bin ``"all"``: the error over every held-out input (each bin answered by
+    its own choice)."""
     cfg = table.config
     seen = cfg.steps * cfg.batch_size
     s = table.settings
@@ -118,12 +120,16 @@ def flops_matched(table: OutcomeTable, small: int, large: int, ratio: float, n_b
     total = 3 * base * seen + ratio * seen * small_st["flops"].to_numpy(float)
     ok = small_st[total <= total_big]
     tr = table.inputs("train")
-    rows = []
+    rows, wrong = [], {"big": 0.0, "small": 0.0}
     for b in range(n_bins):
         rb, hb = tr[bins[tr] == b], ho[bins[ho] == b]
         best = int(ok["setting"].to_numpy()[np.argmax(table.correct[rb][:, ok["setting"]].mean(0))]) if len(ok) else None
+        wrong["big"] += float((~table.correct[hb, big["setting"]]).sum())
+        wrong["small"] += float("nan") if best is None else float((~table.correct[hb, best]).sum())
         rows.append({"bin": b, "model": f"w{large} argmax", "setting": str(s["name"][big["setting"]]),
                      "error": float(1 - table.correct[hb, big["setting"]].mean())})
         rows.append({"bin": b, "model": f"w{small} + test-time", "setting": None if best is None else str(s["name"][best]),
                      "error": float("nan") if best is None else float(1 - table.correct[hb, best].mean())})
+    rows.append({"bin": "all", "model": f"w{large} argmax", "setting": None, "error": wrong["big"] / len(ho)})
+    rows.append({"bin": "all", "model": f"w{small} + test-time", "setting": None, "error": wrong["small"] / len(ho)})
     return pd.DataFrame(rows)

@@ -125,6 +125,12 @@ def guidance_runs(rl_runs: pd.DataFrame, budget: float) -> list[int]:
     return list(dict.fromkeys([at if binds[at] else quartiles[0]] + quartiles))
 
 
+def _interval(draws: np.ndarray, **shares: float) -> dict:
+    """A bootstrap's summary for the JSON: 95% percentile interval, median, the given shares, count."""
+    return {"ci95": np.quantile(draws, [0.025, 0.975]).tolist(), "median": float(np.median(draws)), **shares,
+            "n_boot": int(len(draws))}
+
+
 def run_study(cfg: StudyConfig, cache_dir=None) -> StudyResult:
     """The study of ``cfg`` on its (cached) outcome table."""
     return study_table(outcome_table(cfg.outcome, cache_dir), cfg)
@@ -215,14 +221,12 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
     ratio = P.cost_ratio(pareto["rl"], best_cost, best_err)
     boot = P.bootstrap_cost_ratio(table.correct[ho], table.cost, np.stack([c for c, _ in per_run], 1),
                                   np.stack([f for _, f in per_run], 1), cfg.n_boot, cfg.seed)
-    ratio_boot = {"ci95": np.quantile(boot, [0.025, 0.975]).tolist(), "median": float(np.median(boot)),
-                  "share_at_least_2": float((boot >= 2).mean()), "n_boot": cfg.n_boot}
+    ratio_boot = _interval(boot, share_at_least_2=float((boot >= 2).mean()))
     lo_c = max(front[0, 0] for front in pareto.values())
     areas = {k: P.area(v, lo_c, best_cost) for k, v in pareto.items()} if lo_c < best_cost else {}
     ob_cost = P.cost_at_error(pareto["oracle_bins"], ev_b["error"])
-    ob_boot = P.bootstrap_oracle_bins_ratio(table, *per_run[pick], n_boot=cfg.n_boot, seed=cfg.seed)
-    ob_boot = {"ci95": np.quantile(ob_boot, [0.025, 0.975]).tolist(), "median": float(np.median(ob_boot)),
-               "share_within_10pct": float((ob_boot <= 1.10).mean()), "n_boot": cfg.n_boot}
+    ob_draws = P.bootstrap_oracle_bins_ratio(table, *per_run[pick], n_boot=cfg.n_boot, seed=cfg.seed)
+    ob_boot = _interval(ob_draws, share_within_10pct=float((ob_draws <= 1.10).mean()))
     sel_cost, sel_err = float(table.cost[sel]), float(1.0 - table.correct[ho, sel].mean())
     ratio_sel = P.cost_ratio(pareto["rl"], sel_cost, sel_err)
     # RL vs oracle bins at every RL point: cost ratio at RL's error
