@@ -158,6 +158,25 @@ def test_learning_deficiency_and_floors_on_the_same_sweep(clean_sweep):
     assert np.allclose(ld[ld.steps == 1200].excess, 0.0)
 
 
+def test_floor_interval_resamples_seeds_and_covers_the_planted_floor():
+    rng = np.random.default_rng(0)
+    n = np.array([256, 512, 1024, 2048, 4096, 8192])
+    rows = [{"width": w, "params": 22 * w + 1, "n": int(k), "seed": s,
+             "test_loss": (2.0 * k**-0.7 + floor) * (1 + 0.05 * rng.standard_normal())}
+            for w, floor in ((4, 0.06), (16, 0.002)) for s in range(6) for k in n]
+    table = pd.DataFrame(rows)
+    floors = es.floors_by_width(table, teacher_width=8, bootstrap=50, seed=1)
+    assert floors.realizable.tolist() == [False, True]
+    for planted_floor, r in zip((0.06, 0.002), floors.itertuples()):
+        assert r.floor_low < r.floor < r.floor_high
+        assert r.floor_low < planted_floor < r.floor_high
+    assert floors.equals(es.floors_by_width(table, teacher_width=8, bootstrap=50, seed=1))  # seeded
+    no_interval = es.floors_by_width(es.seed_mean(table), teacher_width=8, bootstrap=50)  # one row per n: no seeds
+    assert no_interval.floor_low.isna().all() and np.allclose(no_interval.floor, floors.floor)
+    with pytest.raises(InputError, match="bootstrap must be 0 or >= 2"):
+        es.floors_by_width(table, bootstrap=1)
+
+
 def test_noise_floor_tracks_planted_label_noise(tmp_path):
     tables = {}
     for sigma in (0.3, 0.5):

@@ -118,3 +118,13 @@ def test_fix_outside_bounds_and_unknown():
         fit_law("rosenfeld", (df["m"], df["n"]), df["y"], fix={"zeta": 1.0})
     with pytest.raises(InputError, match="outside the bounds"):
         fit_law("rosenfeld", (df["m"], df["n"]), df["y"], fix={"eta": -1.0})
+
+
+def test_parameters_on_a_bound_are_reported():
+    n = np.array([256, 512, 1024, 2048, 4096, 8192.0])
+    smooth = fit_law("power", n, 3.0 * n**-0.5 + 0.01)
+    assert smooth.at_bounds == () and smooth.to_dict()["at_bounds"] == []
+    # a drop in one step between the first two sizes, flat after: only b → its upper bound (10) fits it
+    step = fit_law("power", n, np.array([0.5, 0.01, 0.0101, 0.0099, 0.01, 0.0100]))
+    assert step.params["b"] == pytest.approx(10.0, abs=1e-3) and step.at_bounds == ("b",)
+    assert step.to_dict()["at_bounds"] == ["b"]

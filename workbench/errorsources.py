@@ -263,17 +263,39 @@ def noise_floors(tables: Mapping[float, pd.DataFrame], y_col: str = "val_loss", 
     return pd.DataFrame(rows)
 
 
-def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width: int | None = None) -> pd.DataFrame:
-    """Realizability: per width, ``power`` fitted to error against n; its floor c is the error that
-    no amount of data removes (the approximation error). Columns: width, floor, exponent,
-    error_at_max_n, realizable (width >= teacher_width, when given)."""
+def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width: int | None = None,
+                    bootstrap: int = 0, seed: int = 0) -> pd.DataFrame:
+    """Realizability: per width, ``power`` fitted to the seed-mean error against n; its floor c is
+    the error that no amount of data removes (approximation error below the teacher's width,
+    optimisation error above it).
+
+    ``table`` is per student (a ``seed`` column) or already seed-averaged. With ``bootstrap`` = B ≥ 2
+    and per-student rows (≥ 2 seeds), the seeds of each width are resampled B times (with replacement), the
+    seed mean refitted, and ``floor_low`` / ``floor_high`` give the 2.5 / 97.5 percentiles of c:
+    with few seeds a floor a little above the last measured error is within its own noise.
+    Columns: width, floor, floor_low, floor_high, exponent, at_bounds (parameters on a bound of the
+    law, e.g. b = 10 when the curve drops in one step), error_at_max_n, realizable (width ≥
+    teacher_width, when given).
+    """
     _need(table, ["width", "n", y_col])
+    if bootstrap < 0 or bootstrap == 1:
+        raise InputError(f"bootstrap must be 0 or >= 2 resamples; got {bootstrap!r}")
+    per_seed = "seed" in table.columns
+    rng = np.random.default_rng(seed)
     rows = []
     for width, sub in table.groupby("width", sort=True):
-        sub = sub.sort_values("n")
-        fit = fit_law("power", sub["n"].to_numpy(float), sub[y_col].to_numpy(float))
-        rows.append({"width": int(width), "floor": fit.params["c"], "exponent": fit.params["b"],
-                     "error_at_max_n": float(sub[y_col].iloc[-1]),
+        curve = sub.groupby("n", sort=True)[y_col].mean()
+        fit = fit_law("power", curve.index.to_numpy(float), curve.to_numpy(float))
+        low = high = np.nan
+        if bootstrap and per_seed and sub["seed"].nunique() >= 2:  # one seed: no spread to resample
+            wide = sub.pivot_table(index="seed", columns="n", values=y_col)  # (seeds, sizes)
+            draws = [fit_law("power", wide.columns.to_numpy(float),
+                             wide.to_numpy()[rng.integers(0, len(wide), len(wide))].mean(0)).params["c"]
+                     for _ in range(bootstrap)]
+            low, high = (float(v) for v in np.percentile(draws, [2.5, 97.5]))
+        rows.append({"width": int(width), "floor": fit.params["c"], "floor_low": low, "floor_high": high,
+                     "exponent": fit.params["b"], "at_bounds": ", ".join(fit.at_bounds),
+                     "error_at_max_n": float(curve.iloc[-1]),
                      "realizable": (bool(width >= teacher_width) if teacher_width else np.nan)})
     return pd.DataFrame(rows)
 

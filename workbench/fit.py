@@ -52,6 +52,9 @@ class FitResult:
     bootstrap: pd.DataFrame | None = None
     delta: float = DEFAULT_DELTA
     seconds: float = 0.0
+    at_bounds: tuple[str, ...] = ()
+    """Free parameters that ended on a bound of the law: the data do not pin them down (e.g. a
+    pruning law's γ at 50 means an abrupt, not a power-law, rise); read them as 'at least' / 'at most'."""
 
     def predict(self, x) -> np.ndarray:
         return get_law(self.law).predict(x, self.params)
@@ -78,6 +81,7 @@ class FitResult:
             "n_points": self.n_points,
             "n_starts": self.n_starts,
             "metrics": dict(self.metrics),
+            "at_bounds": list(self.at_bounds),
             "seconds": self.seconds,
         }
 
@@ -183,7 +187,20 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
     return FitResult(law=law.name, params=params, fixed=dict(fixed), objective=obj.name,
                      objective_value=best_val, n_points=int(y.size), n_starts=int(theta0.shape[0]),
                      metrics=fit_metrics(y, yhat), ci=ci, stderr=stderr, bootstrap=boot_df, delta=delta,
-                     seconds=time.perf_counter() - t0)
+                     at_bounds=_at_bounds(problem, best_theta), seconds=time.perf_counter() - t0)
+
+
+def _at_bounds(problem: Problem, theta: np.ndarray, rtol: float = 1e-4) -> tuple[str, ...]:
+    """Names of the free parameters within ``rtol`` × their bound range (optimiser space) of a bound."""
+    out = []
+    for p, t in zip(problem.params, np.ravel(theta)):
+        lo, hi = p.fit_bounds()
+        span = hi - lo
+        tol_lo, tol_hi = ((rtol * span,) * 2 if np.isfinite(span)  # a half-open range: close to the bound itself
+                          else (rtol * abs(lo) + 1e-12, rtol * abs(hi) + 1e-12))
+        if (np.isfinite(lo) and t - lo <= tol_lo) or (np.isfinite(hi) and hi - t <= tol_hi):
+            out.append(p.name)
+    return tuple(out)
 
 
 def _bootstrap(problem: Problem, best_theta: np.ndarray, n_boot: int, seed: int) -> pd.DataFrame:

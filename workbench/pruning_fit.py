@@ -79,7 +79,8 @@ def fit_networks(table: pd.DataFrame, y_col: str = "test_loss", **fit_kw) -> pd.
     """The pruning law fitted to each network's curve (a :func:`curves` table).
 
     Columns: depth, width, n, eps_np, eps_up, p, gamma, mean_abs_rel_divergence, std_rel_divergence,
-    points, fit.
+    points, at_bounds (parameters on a bound of the law: γ = 50 is an abrupt rise the power-law region
+    cannot resolve between two densities; p at its bound means no rise was seen), fit.
     """
     _need(table, list(NETWORK) + ["density", y_col])
     rows = []
@@ -87,7 +88,8 @@ def fit_networks(table: pd.DataFrame, y_col: str = "test_loss", **fit_kw) -> pd.
         fit = fit_frame("pruning", sub, ["density"], y_col, **fit_kw)
         rows.append({**dict(zip(NETWORK, key)), **fit.params,
                      "mean_abs_rel_divergence": fit.metrics["mean_abs_rel_divergence"],
-                     "std_rel_divergence": fit.metrics["std_rel_divergence"], "points": len(sub), "fit": fit})
+                     "std_rel_divergence": fit.metrics["std_rel_divergence"], "points": len(sub),
+                     "at_bounds": ", ".join(fit.at_bounds), "fit": fit})
     return pd.DataFrame(rows)
 
 
