@@ -29,6 +29,17 @@ def test_fit_chinchilla_json(cli, chin_csv):
     assert set(out["metrics"]) >= {"mean_rel_divergence", "std_rel_divergence", "rmse_log"}
 
 
+def test_parameter_on_a_bound_is_warned_about(cli, chin_csv, tmp_path):
+    proc = cli("fit", "--law", "chinchilla", "--data", str(chin_csv), "--x", "N,D", "--y", "loss", "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["at_bounds"] == [] and "warning" not in proc.stderr
+    step = tmp_path / "step.csv"  # drops in one step, then flat: the exponent goes to its upper bound
+    step.write_text("x,y\n256,0.5\n512,0.01\n1024,0.0101\n2048,0.0099\n4096,0.01\n8192,0.0100\n")
+    proc = cli("fit", "--law", "power", "--data", str(step), "--x", "x", "--y", "y", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["at_bounds"] == ["b"]
+    assert "warning: b ended on the law's bound (b in [0, 10])" in proc.stderr
+
+
 def test_fit_with_holdout_and_fix(cli, tmp_path):
     proc = cli("fit", "--law", "m4", "--data", NMT, "--x", "Seen Examples", "--y", "Loss",
                "--holdout", "Training", "--fix", "eps0=5.0", "--json")

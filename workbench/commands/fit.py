@@ -1,12 +1,14 @@
 """``fit``: fit a registered law to columns of a CSV file.
 
-Output (``--json``): {"law", "params", "ci", "objective", "n_points", "metrics", "holdout_metrics", ...}.
+Output (``--json``): {"law", "params", "ci", "objective", "n_points", "metrics", "at_bounds", "holdout_metrics", ...};
+parameters that ended on a bound of the law are also named in a warning on stderr.
 Only numpy, pandas and scipy are imported: the verb starts quickly.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from workbench.errors import InputError
@@ -68,6 +70,11 @@ def run(args: argparse.Namespace) -> dict:
         result, holdout_metrics = bt.fit, bt.holdout_metrics
     else:
         result, holdout_metrics = fit_frame(law, df, x_cols, args.y, **kwargs), None
+    if result.at_bounds:  # on stderr, so --json keeps one object on stdout
+        bounds = ", ".join(f"{n} in [{law.param(n).lower:g}, {law.param(n).upper:g}]" for n in result.at_bounds)
+        sys.stderr.write(f"warning: {', '.join(result.at_bounds)} ended on the law's bound ({bounds}): "
+                         f"the data do not pin {'them' if len(result.at_bounds) > 1 else 'it'} down; read the value as a limit, "
+                         "not an estimate\n")
     out = result.to_dict()
     out["holdout_metrics"] = holdout_metrics
     return out
