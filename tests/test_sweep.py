@@ -68,25 +68,34 @@ def test_error_goes_down_with_data_size(tmp_path):
 def test_resume_after_interruption_recomputes_nothing_and_matches(tmp_path, monkeypatch):
     cfg = SweepConfig(task=CLS, widths=(4, 8, 16), depths=(1,), sizes=(64, 256), seeds=(0,),
                       steps=40, batch_size=32, lr=3e-3)
-    calls = []
+    calls = []  # device pinned: on a CUDA machine widths would be packed into one stack by default
     real = sweep_mod.train_group
     monkeypatch.setattr(sweep_mod, "train_group", lambda g, d: calls.append(len(g)) or real(g, d))
 
-    full = run_sweep(cfg, cache_dir=tmp_path / "a", progress=False)
+    full = run_sweep(cfg, cache_dir=tmp_path / "a", progress=False, device="cpu")
     assert calls == [2, 2, 2] and len(full) == 6
     calls.clear()
-    part = run_sweep(cfg, cache_dir=tmp_path / "b", progress=False, max_new_groups=1)  # "killed"
+    part = run_sweep(cfg, cache_dir=tmp_path / "b", progress=False, max_new_groups=1, device="cpu")  # "killed"
     assert len(part) == 2 and calls == [2]
     calls.clear()
-    resumed = run_sweep(cfg, cache_dir=tmp_path / "b", progress=False)
+    resumed = run_sweep(cfg, cache_dir=tmp_path / "b", progress=False, device="cpu")
     assert calls == [2, 2]  # only the two unfinished groups
     calls.clear()
-    again = run_sweep(cfg, cache_dir=tmp_path / "b", progress=False)
+    again = run_sweep(cfg, cache_dir=tmp_path / "b", progress=False, device="cpu")
     assert calls == []
     pd.testing.assert_frame_equal(again, resumed)
     timing = ["seconds"]
     pd.testing.assert_frame_equal(resumed.drop(columns=timing), full.drop(columns=timing))
     assert not list((tmp_path / "b" / "sweep").glob(".tmp-*"))
+
+
+def test_packed_sweep_groups_every_width_and_matches_the_unpacked_one(tmp_path):
+    cfg = SweepConfig(task=CLS, widths=(4, 8, 16), depths=(1,), sizes=(64, 256), seeds=(0,),
+                      steps=40, batch_size=32, lr=3e-3)
+    plain = run_sweep(cfg, cache_dir=tmp_path / "a", progress=False, device="cpu")
+    packed = run_sweep(cfg, cache_dir=tmp_path / "b", progress=False, device="cpu", pack_widths=True)
+    assert (packed.group_size == 6).all() and (plain.group_size == 2).all()
+    assert packed.test_loss.to_numpy() == pytest.approx(plain.test_loss.to_numpy(), rel=1e-5)
 
 
 def test_table_has_every_config_and_measured_column(tmp_path):
@@ -170,3 +179,53 @@ def test_cache_key_versions():
     for task_cfg, family, version in ((CLS, "mlp", 2), (REG, "mlp", 1), (M1D, "cnn", 1), (noisy_m1d, "cnn", 3)):
         run = RunConfig(task_cfg, family, width=8, n=64, steps=60, batch_size=32)
         assert run.key() == key_with(run, version), (task_cfg.name, family)
+
+
+def test_stack_adam_falls_back_only_when_the_kernel_is_missing(monkeypatch):
+    import torch
+
+    from workbench.sweep_adam import StackAdam
+
+    torch.manual_seed(0)
+    p, g = torch.randn(3, 4), torch.randn(3, 4)
+    fused, textbook = StackAdam([p.clone()], lr=1e-2), StackAdam([p.clone()], lr=1e-2)
+    textbook._fused = False
+    for _ in range(3):
+        fused.step([g])
+        textbook.step([g])
+    assert torch.allclose(fused.params[0], textbook.params[0], atol=1e-6)  # the same maths
+
+    def missing(*args, **kwargs):
+        raise RuntimeError("no kernel for this device")
+    monkeypatch.setattr(torch, "_fused_adam_", missing)
+    opt = StackAdam([torch.zeros(2)], lr=1e-2)
+    opt.step([torch.ones(2)])
+    assert not opt._fused and opt.params[0][0] < 0  # fell back and still stepped
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory")
+    monkeypatch.setattr(torch, "_fused_adam_", out_of_memory)
+    with pytest.raises(torch.OutOfMemoryError):  # a real failure is never hidden behind the slow path
+        StackAdam([torch.zeros(2)], lr=1e-2).step([torch.ones(2)])
+
+
+def test_training_runs_with_cudnn_tf32_off_and_restores_the_flags():
+    import torch
+
+    from workbench.sweep_train import exact_cudnn
+
+    seen = {}
+    before = (torch.backends.cudnn.allow_tf32, torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+
+    @exact_cudnn
+    def probe(x):
+        seen.update(tf32=torch.backends.cudnn.allow_tf32, det=torch.backends.cudnn.deterministic,
+                    bench=torch.backends.cudnn.benchmark)
+        return x + 1
+
+    assert probe(1) == 2 and probe.__name__ == "probe"
+    assert seen == {"tf32": False, "det": True, "bench": False}
+    assert (torch.backends.cudnn.allow_tf32, torch.backends.cudnn.deterministic,
+            torch.backends.cudnn.benchmark) == before
+    assert getattr(train_stack, "__wrapped__", None) is not None  # the engine and the loop both run under it
+    assert getattr(train_single, "__wrapped__", None) is not None

@@ -182,7 +182,7 @@ def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
     newly trained stacks (simulates an interruption; the table then holds the students finished so far).
     """
     cfg.validate()
-    device = device or default_device()
+    device = str(device or default_device())
     runs = cfg.sweep.runs()
     _check_rounds(cfg, runs)
     done: dict = {}

@@ -22,21 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import torch
 from tqdm import tqdm
 
 from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train
-from workbench.sweep_train import LR_SCHEDULES, RunConfig, spec_of, train_stack
+from workbench.sweep_train import LR_SCHEDULES, RunConfig, default_device, spec_of, train_stack
 from workbench.tasks import TaskConfig, make_task, task_in_dim
 
 
-
-
-def default_device() -> str:
-    """``cuda`` when present, else ``cpu``."""
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 @dataclass(frozen=True)
@@ -163,7 +157,7 @@ def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | None =
     where padding is nearly free.
     """
     runs = cfg.runs() if isinstance(cfg, SweepConfig) else list(cfg)
-    device = device or default_device()
+    device = str(device or default_device())  # a torch.device works too
     pack_widths = device.startswith("cuda") if pack_widths is None else pack_widths
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     todo = [m for g in groups(runs, max_group, pack_widths)

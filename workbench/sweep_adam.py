@@ -41,7 +41,9 @@ class StackAdam:
                                    self.state_steps, lr=lr, beta1=b1, beta2=b2, weight_decay=0.0,
                                    eps=self.eps, amsgrad=False, maximize=False)
                 return
-            except (RuntimeError, TypeError):  # kernel absent for this device/build
+            except (RuntimeError, TypeError) as exc:  # kernel absent for this device/build
+                if isinstance(exc, torch.OutOfMemoryError) or "CUDA error" in str(exc):
+                    raise  # a real failure, not a missing kernel: never hide it behind the slow path
                 self._fused = False
         torch._foreach_lerp_(self.exp_avg, grads, 1 - b1)
         torch._foreach_mul_(self.exp_avg_sq, b2)

@@ -9,6 +9,7 @@ student's numbers (up to float summation order).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -119,6 +120,24 @@ def stack_spec(runs: list[RunConfig], task: Task) -> StudentSpec:
     return spec_of(max(runs, key=lambda r: r.width), task)
 
 
+def default_device() -> str:
+    """``cuda`` when present, else ``cpu``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def exact_cudnn(fn):
+    """Run ``fn`` with cuDNN's TF32 off and its deterministic kernels on. PyTorch lets cuDNN round
+    convolution inputs to TF32 (10-bit mantissa) on recent GPUs by default, so CNN students trained on
+    CUDA would differ from CPU ones by more than summation order, while sharing their cache keys (which
+    hold no device). No effect on CPU."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, benchmark=False,
+                                        deterministic=True, allow_tf32=False):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
 def make_adam(params, lr: float) -> torch.optim.Optimizer:
     """Adam with PyTorch's fused kernel where the build has it (same maths, fewer launches)."""
     try:
@@ -191,6 +210,7 @@ def evaluate(task: Task, spec: StudentSpec, params: dict[str, torch.Tensor], ns:
     return res
 
 
+@exact_cudnn
 def train_stack(task: Task, runs: list[RunConfig], device="cpu", *,
                 init: dict[str, torch.Tensor] | None = None,
                 masks: dict[str, torch.Tensor] | None = None,
@@ -203,6 +223,7 @@ def train_stack(task: Task, runs: list[RunConfig], device="cpu", *,
     The learning-rate schedule (``RunConfig.lr_schedule``) spans the steps trained in this call.
     """
     t0 = time.perf_counter()
+    device = str(device)
     spec = stack_spec(runs, task)  # widest member; narrower students are zero-padded (exact)
     lr, budget = runs[0].lr, runs[0].steps if steps is None else steps
     schedule = runs[0].lr_schedule
@@ -279,6 +300,7 @@ def train_stack(task: Task, runs: list[RunConfig], device="cpu", *,
                        time.perf_counter() - t0)
 
 
+@exact_cudnn
 def train_single(task: Task, run: RunConfig, device="cpu", fused_adam: bool = True) -> dict:
     """Reference: a plain per-model loop (``nn.Sequential``, its own ``torch.optim.Adam``), with
     the same init and minibatch indices as the batched engine. No early stopping.

@@ -48,7 +48,7 @@ from workbench.compress import PRECISION_BITS, check_precision
 from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError
 from workbench.students import StudentSpec
-from workbench.sweep_train import RunConfig, spec_of, train_stack
+from workbench.sweep_train import RunConfig, default_device, spec_of, train_stack
 from workbench.tasks import make_task, task_config
 
 REWARDS = ("error", "error_log_flops")
@@ -106,7 +106,7 @@ def trained_student(cfg: AmcConfig, cache_dir: str | Path | None = None) -> tupl
     if path.exists():
         params = torch.load(path)
     else:
-        params = {k: v[0] for k, v in train_stack(task, [run]).params.items()}
+        params = {k: v[0] for k, v in train_stack(task, [run], default_device()).params.items()}  # CPU tensors
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         torch.save(params, tmp)

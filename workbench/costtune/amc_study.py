@@ -36,7 +36,7 @@ from workbench.compress import PRECISION_BITS, magnitude_prune
 from workbench.costtune.amc_agent import AmcAgentConfig, AmcResult, train
 from workbench.costtune.amc_env import AmcConfig, AmcProblem, compressed_error, layer_flops, prune_mask, quantize_weight
 from workbench.errors import InputError
-from workbench.sweep_train import train_stack
+from workbench.sweep_train import default_device, train_stack
 from workbench.tasks import make_task
 
 
@@ -111,7 +111,7 @@ def finetune(prob: AmcProblem, masks: list[list[torch.Tensor]], steps: int, lr: 
     init = {**{f"w{i}": torch.stack([prob.layers[i][0] * m[i] for m in masks]) for i in range(L)},
             **{f"b{i}": prob.layers[i][1].expand(k, -1).clone() for i in range(L)}}
     stacked = {f"w{i}": torch.stack([m[i] for m in masks]) for i in range(L)}
-    res = train_stack(make_task(run.task), [run] * k, init=init, masks=stacked)
+    res = train_stack(make_task(run.task), [run] * k, default_device(), init=init, masks=stacked)
     return [[(res.params[f"w{i}"][j], res.params[f"b{i}"][j]) for i in range(L)] for j in range(k)]
 
 

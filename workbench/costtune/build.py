@@ -19,7 +19,7 @@ import torch
 from workbench.compress import CompressedStudent, magnitude_prune, unstack
 from workbench.costtune.outcomes import OutcomeConfig, OutcomeTable
 from workbench.students import pad_params, stack_params
-from workbench.sweep_train import RunConfig, spec_of, train_stack
+from workbench.sweep_train import RunConfig, default_device, spec_of, train_stack
 from workbench.tasks import make_task, task_config
 from workbench.testtime import (argmax_outcome, bon_outcome, sample_answers, train_refiner, train_verifier,
                                 vote_outcome)
@@ -36,7 +36,7 @@ def train_family(cfg: OutcomeConfig):
     task = make_task(task_config(cfg.task, seed=cfg.task_seed, test_size=cfg.n_inputs))
     runs = [RunConfig(task.config, cfg.family, w, cfg.depth, task.config.pool_size, cfg.seed, cfg.steps,
                       cfg.batch_size, cfg.lr) for w in cfg.widths]
-    dense = train_stack(task, runs)
+    dense = train_stack(task, runs, default_device())  # params come back on the CPU
     out = {}
     specs = [spec_of(r, task) for r in runs]
     for i, spec in enumerate(specs):
@@ -54,7 +54,7 @@ def train_family(cfg: OutcomeConfig):
         names = list(keys[0][2])
         stacked_masks = {k: torch.stack([m[k] for m in masks]) for k in names}
         ft_runs = [runs[specs.index(spec)] for spec, _, _ in keys]
-        tuned = train_stack(task, ft_runs, init=stack_params(inits), masks=stacked_masks,
+        tuned = train_stack(task, ft_runs, default_device(), init=stack_params(inits), masks=stacked_masks,
                             steps=cfg.finetune_steps)
         for i, (spec, d, m) in enumerate(keys):
             out[(spec.width, d)] = (spec, unstack(tuned.params, i, spec), m)
