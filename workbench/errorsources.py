@@ -270,9 +270,9 @@ def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width
     optimisation error above it).
 
     ``table`` is per student (a ``seed`` column) or already seed-averaged. With ``bootstrap`` = B ≥ 2
-    and per-student rows (≥ 2 seeds), the seeds of each width are resampled B times (with replacement), the
-    seed mean refitted, and ``floor_low`` / ``floor_high`` give the 2.5 / 97.5 percentiles of c:
-    with few seeds a floor a little above the last measured error is within its own noise.
+    and per-student rows (≥ 2 seeds), the seeds of each width are resampled B times (with
+    replacement), the seed mean refitted, and ``floor_low`` / ``floor_high`` give the 2.5 / 97.5
+    percentiles of c: with few seeds a floor a little above the last measured error is within its noise.
     Columns: width, floor, floor_low, floor_high, exponent, at_bounds (parameters on a bound of the
     law, e.g. b = 10 when the curve drops in one step), error_at_max_n, realizable (width ≥
     teacher_width, when given).

@@ -79,8 +79,8 @@ def fit_networks(table: pd.DataFrame, y_col: str = "test_loss", **fit_kw) -> pd.
     """The pruning law fitted to each network's curve (a :func:`curves` table).
 
     Columns: depth, width, n, eps_np, eps_up, p, gamma, mean_abs_rel_divergence, std_rel_divergence,
-    points, at_bounds (parameters on a bound of the law: γ = 50 is an abrupt rise the power-law region
-    cannot resolve between two densities; p at its bound means no rise was seen), fit.
+    points, at_bounds (parameters on a bound of the law, e.g. γ = 50: a rise more abrupt than the density
+    steps resolve), fit.
     """
     _need(table, list(NETWORK) + ["density", y_col])
     rows = []

@@ -31,8 +31,6 @@ from workbench.sweep_train import LR_SCHEDULES, RunConfig, default_device, spec_
 from workbench.tasks import TaskConfig, make_task, task_in_dim
 
 
-
-
 @dataclass(frozen=True)
 class SweepConfig:
     """A grid of students: widths x depths x sizes x seeds on one task with one optimiser."""

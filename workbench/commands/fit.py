@@ -71,10 +71,10 @@ def run(args: argparse.Namespace) -> dict:
     else:
         result, holdout_metrics = fit_frame(law, df, x_cols, args.y, **kwargs), None
     if result.at_bounds:  # on stderr, so --json keeps one object on stdout
-        bounds = ", ".join(f"{n} in [{law.param(n).lower:g}, {law.param(n).upper:g}]" for n in result.at_bounds)
-        sys.stderr.write(f"warning: {', '.join(result.at_bounds)} ended on the law's bound ({bounds}): "
-                         f"the data do not pin {'them' if len(result.at_bounds) > 1 else 'it'} down; read the value as a limit, "
-                         "not an estimate\n")
+        names = result.at_bounds
+        bounds = ", ".join(f"{n} in [{law.param(n).lower:g}, {law.param(n).upper:g}]" for n in names)
+        sys.stderr.write(f"warning: {', '.join(names)} ended on the law's bound ({bounds}): the data do not pin "
+                         f"{'them' if len(names) > 1 else 'it'} down; read the value as a limit, not an estimate\n")
     out = result.to_dict()
     out["holdout_metrics"] = holdout_metrics
     return out
