@@ -26,16 +26,19 @@ class StackAdam:
         self.state_steps = [self._step] * len(self.params)
         self.t = 0
         self._fused = hasattr(torch, "_fused_adam_")
+        self._tracked = any(p.requires_grad for p in self.params)
 
-    @torch.no_grad()
     def step(self, grads: list[torch.Tensor], lr: float | None = None) -> None:
         """One update with the given gradients (same order as params); ``lr`` overrides the
         constructor's learning rate for this step only (a schedule)."""
+        if self._tracked and torch.is_grad_enabled():
+            with torch.no_grad():  # only where autograd tracks the params: entering it costs ~2 us a step
+                return self.step(grads, lr)
         lr = self.lr if lr is None else float(lr)
         self.t += 1
         b1, b2 = self.betas
         if self._fused:
-            self._step.add_(1)
+            self._step.fill_(self.t)  # same value as add_(1), ~1.6 us faster (no scalar wrapping)
             try:
                 torch._fused_adam_(self.params, grads, self.exp_avg, self.exp_avg_sq, [],
                                    self.state_steps, lr=lr, beta1=b1, beta2=b2, weight_decay=0.0,

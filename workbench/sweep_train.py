@@ -243,6 +243,9 @@ def train_stack(task: Task, runs: list[RunConfig], device="cpu", *,
     # gather a whole chunk of minibatches at once unless that would take much memory
     chunk_elems = INDEX_CHUNK * sum(r.batch_size for r in runs) * (x_pool[:1].numel() + y_pool[:1].numel())
     whole_chunk = chunk_elems * x_pool.element_size() <= 2 ** 25  # 32 MB
+    x_buf = y_buf = None
+    # one-value rows (regression targets) gather ~4x faster from a flat view
+    y_flat = y_pool.view(-1) if y_pool[:1].numel() == 1 else y_pool
     early = runs[0].early_stopping
     best_loss = torch.full((s,), float("inf"), device=device)
     best_step = torch.full((s,), budget, dtype=torch.long)
@@ -269,8 +272,12 @@ def train_stack(task: Task, runs: list[RunConfig], device="cpu", *,
             idx = batches.at(step)
             if whole_chunk:  # gather the minibatches of INDEX_CHUNK steps in two kernels
                 idx = batches.idx.reshape(-1)  # (INDEX_CHUNK * S * B,)
-                xs = x_pool.index_select(0, idx).view(INDEX_CHUNK, s, -1, *x_pool.shape[1:])
-                ys = y_pool.index_select(0, idx).view(INDEX_CHUNK, s, -1, *y_pool.shape[1:])
+                if x_buf is None:  # reused for every chunk: a fresh multi-MB buffer costs ~0.5 ms
+                    # of page faults per chunk on a CPU, about as much as the gather itself
+                    x_buf = x_pool.new_empty((len(idx), *x_pool.shape[1:]))
+                    y_buf = y_flat.new_empty((len(idx), *y_flat.shape[1:]))
+                xs = torch.index_select(x_pool, 0, idx, out=x_buf).view(INDEX_CHUNK, s, -1, *x_pool.shape[1:])
+                ys = torch.index_select(y_flat, 0, idx, out=y_buf).view(INDEX_CHUNK, s, -1, *y_pool.shape[1:])
             else:
                 idx = idx.reshape(-1)  # (S * B,)
                 xs = x_pool.index_select(0, idx).view(1, s, -1, *x_pool.shape[1:])
