@@ -3,9 +3,11 @@
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from workbench.data import planted
+from workbench.laws import get_law
 
 NMT = "data/revisiting_scaling_laws_nmt.csv"
 
@@ -38,6 +40,20 @@ def test_parameter_on_a_bound_is_warned_about(cli, chin_csv, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["at_bounds"] == ["b"]
     assert "warning: b ended on the law's bound (b in [0, 10])" in proc.stderr
+
+
+def test_poorly_determined_parameters_are_warned_about(cli, tmp_path):
+    # a pruning curve measured only where it starts to rise: ε↑ and p trade off against each other
+    dens = 0.8 ** np.arange(0, 17)
+    y = get_law("pruning").predict((dens,), {"eps_np": 0.2, "eps_up": 0.9, "p": 3e-3, "gamma": 0.4})
+    y = y * np.exp(0.005 * np.random.default_rng(0).standard_normal(y.size))
+    path = tmp_path / "loose.csv"
+    pd.DataFrame({"density": dens, "err": y}).to_csv(path, index=False)
+    proc = cli("fit", "--law", "pruning", "--data", str(path), "--x", "density", "--y", "err", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert {"eps_up", "p"} <= set(out["poorly_determined"]) and "eps_np" not in out["poorly_determined"]
+    assert "warning: eps_up, p poorly determined (eps_up = " in proc.stderr
 
 
 def test_fit_with_holdout_and_fix(cli, tmp_path):

@@ -96,6 +96,16 @@ def test_m4_solves_its_equation():
     np.testing.assert_allclose(lhs, 300.0 * x**-0.4, rtol=1e-9)
 
 
+def test_m4_at_alpha_zero_is_m2():
+    """(ε0 − ε)^0 = 1, so α = 0 gives ε = ε∞ + β·x^c, above ε0 too (it was once capped at ε0)."""
+    law = get_law("m4")
+    x = np.array([10.0, 1e3, 1e5])
+    p = dict(eps_inf=0.5, eps0=3.0, alpha=0.0, beta=20.0, c=-0.4)
+    np.testing.assert_allclose(law.predict(x, p), 0.5 + 20.0 * x**-0.4, rtol=1e-12)  # 8.46 at x = 10
+    grads = law.grad((x,), **p)
+    assert all(np.all(np.isfinite(g)) for g in grads)
+
+
 def test_coverage_is_a_probability():
     law = get_law("coverage")
     cov = law.predict(np.array([1.0, 10.0, 1e4]), dict(a=-2.0, b=-0.4))

@@ -31,7 +31,8 @@ from workbench.laws import Law, get_law, start_grid
 from workbench.objectives import DEFAULT_DELTA, OBJECTIVES, Objective, fit_metrics, get_objective, rho  # noqa: F401
 from workbench.optimize import Problem, batched_lm, distinct_best, polish, polish_lmfit
 
-__all__ = ["FitResult", "fit_law", "fit_frame", "frame_columns", "validate_data",  # re-exported from objectives:
+__all__ = ["FitResult", "fit_law", "fit_frame", "frame_columns", "validate_data", "poorly_determined",
+           # re-exported from objectives:
            "DEFAULT_DELTA", "OBJECTIVES", "Objective", "fit_metrics", "get_objective", "rho"]
 
 
@@ -55,6 +56,10 @@ class FitResult:
     at_bounds: tuple[str, ...] = ()
     """Free parameters that ended on a bound of the law: the data do not pin them down (e.g. a
     pruning law's γ at 50 means an abrupt, not a power-law, rise); read them as 'at least' / 'at most'."""
+    poorly_determined: tuple[str, ...] = ()
+    """Free parameters whose asymptotic 1-σ range is wider than the value itself (see
+    :func:`poorly_determined`): only some combination of them is fitted (e.g. a pruning law's ε↑ = 131
+    ± 3e7 with p = 3e-9); empty when lmfit's covariance is singular, as ``stderr`` is then."""
 
     def predict(self, x) -> np.ndarray:
         return get_law(self.law).predict(x, self.params)
@@ -82,6 +87,7 @@ class FitResult:
             "n_starts": self.n_starts,
             "metrics": dict(self.metrics),
             "at_bounds": list(self.at_bounds),
+            "poorly_determined": list(self.poorly_determined),
             "seconds": self.seconds,
         }
 
@@ -187,20 +193,34 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
     return FitResult(law=law.name, params=params, fixed=dict(fixed), objective=obj.name,
                      objective_value=best_val, n_points=int(y.size), n_starts=int(theta0.shape[0]),
                      metrics=fit_metrics(y, yhat), ci=ci, stderr=stderr, bootstrap=boot_df, delta=delta,
-                     at_bounds=_at_bounds(problem, best_theta), seconds=time.perf_counter() - t0)
+                     at_bounds=_at_bounds(problem, best_theta),
+                     poorly_determined=poorly_determined(problem, best_theta, stderr_theta),
+                     seconds=time.perf_counter() - t0)
 
 
 def _at_bounds(problem: Problem, theta: np.ndarray, rtol: float = 1e-4) -> tuple[str, ...]:
-    """Names of the free parameters within ``rtol`` × their bound range (optimiser space) of a bound."""
+    """Names of the free parameters (optimiser space) within ``rtol`` × min(bound range, max(1, |bound|))
+    of a bound: a wide linear range such as [0, 1e6] must not make an asymptote of 0.3 'at 0'."""
     out = []
     for p, t in zip(problem.params, np.ravel(theta)):
         lo, hi = p.fit_bounds()
         span = hi - lo
-        tol_lo, tol_hi = ((rtol * span,) * 2 if np.isfinite(span)  # a half-open range: close to the bound itself
-                          else (rtol * abs(lo) + 1e-12, rtol * abs(hi) + 1e-12))
-        if (np.isfinite(lo) and t - lo <= tol_lo) or (np.isfinite(hi) and hi - t <= tol_hi):
-            out.append(p.name)
+        for bound in (lo, hi):
+            if np.isfinite(bound) and abs(t - bound) <= rtol * min(span, max(1.0, abs(bound))):
+                out.append(p.name)
+                break
     return tuple(out)
+
+
+def poorly_determined(problem: Problem, theta: np.ndarray, stderr_theta: np.ndarray | None,
+                      max_rel: float = 1.0) -> tuple[str, ...]:
+    """Free parameters whose asymptotic standard error exceeds ``max_rel`` × their scale: for a
+    log-scaled parameter its error in log space (1 = a 1-σ range of a factor e either way), for the
+    others |value| (the 1-σ range includes 0). ``stderr_theta``: optimiser-space errors, or None."""
+    if stderr_theta is None:
+        return ()
+    return tuple(p.name for p, t, se in zip(problem.params, np.ravel(theta), np.ravel(stderr_theta))
+                 if se > max_rel * (1.0 if p.log else abs(float(p.to_natural(t)))))
 
 
 def _bootstrap(problem: Problem, best_theta: np.ndarray, n_boot: int, seed: int) -> pd.DataFrame:

@@ -325,8 +325,9 @@ register(Law(
 def _m4(xs, eps_inf, eps0, alpha, beta, c, bisections: int = 40, newton: int = 3):
     """Solve (ε − ε∞)/(ε0 − ε)^α = β·x^c for ε ∈ (ε∞, ε0): vectorised bisection, then Newton steps.
 
-    f(ε) = (ε − ε∞) − β·x^c·(ε0 − ε)^α is increasing on the interval, negative at ε∞ and positive at ε0,
-    so the root is unique; bisection brackets it to ~1e-12 of the interval and Newton finishes it.
+    f(ε) = (ε − ε∞) − β·x^c·(ε0 − ε)^α is increasing on the interval, negative at ε∞ and, for α > 0,
+    positive at ε0, so the root is unique; bisection brackets it to ~1e-12 of the interval and Newton
+    finishes it. At α = 0 the form is M2, ε = ε∞ + β·x^c, which is not capped at ε0.
     """
     (x,) = xs
     rhs = beta * x**c
@@ -343,6 +344,7 @@ def _m4(xs, eps_inf, eps0, alpha, beta, c, bisections: int = 40, newton: int = 3
         f = (eps - eps_inf) - rhs * gap**alpha
         fprime = 1.0 + rhs * alpha * gap ** (alpha - 1.0)
         eps = np.clip(eps - f / fprime, lo, hi)
+    eps = np.where(alpha == 0, eps_inf + rhs, eps)  # (ε0 − ε)^0 = 1 for every ε: M2, not capped at ε0
     return np.where(eps0 > eps_inf, eps, np.nan)
 
 
@@ -353,8 +355,9 @@ def _m4_grad(xs, eps_inf, eps0, alpha, beta, c):
     gap = np.maximum(eps0 - eps, 1e-300)
     t = beta * x**c * gap**alpha  # β·x^c·(ε0 − ε)^α
     f_eps = 1.0 + alpha * t / gap
-    return (1.0 / f_eps, alpha * t / gap / f_eps, t * np.log(gap) / f_eps, t / beta / f_eps,
-            t * np.log(x) / f_eps)
+    # at α = 0 past ε0 (M2 above the random guess) (ε0 − ε)^α has no derivative in α: 0 there
+    d_alpha = np.where(eps0 - eps > 0, t * np.log(gap) / f_eps, 0.0)
+    return (1.0 / f_eps, alpha * t / gap / f_eps, d_alpha, t / beta / f_eps, t * np.log(x) / f_eps)
 
 
 register(Law(

@@ -80,7 +80,8 @@ def fit_networks(table: pd.DataFrame, y_col: str = "test_loss", **fit_kw) -> pd.
 
     Columns: depth, width, n, eps_np, eps_up, p, gamma, mean_abs_rel_divergence, std_rel_divergence,
     points, at_bounds (parameters on a bound of the law, e.g. γ = 50: a rise more abrupt than the density
-    steps resolve), fit.
+    steps resolve), poorly_determined (standard error above the value, e.g. ε↑ and p of a curve that
+    never nears its plateau: only q = p·(ε↑/ε_np)^(1/γ) is fitted), fit.
     """
     _need(table, list(NETWORK) + ["density", y_col])
     rows = []
@@ -89,7 +90,8 @@ def fit_networks(table: pd.DataFrame, y_col: str = "test_loss", **fit_kw) -> pd.
         rows.append({**dict(zip(NETWORK, key)), **fit.params,
                      "mean_abs_rel_divergence": fit.metrics["mean_abs_rel_divergence"],
                      "std_rel_divergence": fit.metrics["std_rel_divergence"], "points": len(sub),
-                     "at_bounds": ", ".join(fit.at_bounds), "fit": fit})
+                     "at_bounds": ", ".join(fit.at_bounds),
+                     "poorly_determined": ", ".join(fit.poorly_determined), "fit": fit})
     return pd.DataFrame(rows)
 
 

@@ -1,7 +1,8 @@
 """``fit``: fit a registered law to columns of a CSV file.
 
-Output (``--json``): {"law", "params", "ci", "objective", "n_points", "metrics", "at_bounds", "holdout_metrics", ...};
-parameters that ended on a bound of the law are also named in a warning on stderr.
+Output (``--json``): {"law", "params", "ci", "stderr", "objective", "n_points", "metrics", "at_bounds",
+"poorly_determined", "holdout_metrics", ...}; parameters that ended on a bound of the law, or whose
+standard error exceeds their value, are also named in a warning on stderr.
 Only numpy, pandas and scipy are imported: the verb starts quickly.
 """
 
@@ -75,6 +76,11 @@ def run(args: argparse.Namespace) -> dict:
         bounds = ", ".join(f"{n} in [{law.param(n).lower:g}, {law.param(n).upper:g}]" for n in names)
         sys.stderr.write(f"warning: {', '.join(names)} ended on the law's bound ({bounds}): the data do not pin "
                          f"{'them' if len(names) > 1 else 'it'} down; read the value as a limit, not an estimate\n")
+    loose = [n for n in result.poorly_determined if n not in result.at_bounds]
+    if loose:
+        errs = ", ".join(f"{n} = {result.params[n]:.4g} ± {result.stderr[n]:.2g}" for n in loose)
+        sys.stderr.write(f"warning: {', '.join(loose)} poorly determined ({errs}, asymptotic 1-σ): only a "
+                         "combination of the parameters is fitted; fix one (--fix) or add data where they act\n")
     out = result.to_dict()
     out["holdout_metrics"] = holdout_metrics
     return out
