@@ -170,6 +170,18 @@ def test_git_revision_is_short_head_and_unknown_outside_git(tmp_path):
     assert report.git_revision(tmp_path) == "unknown"
 
 
+def test_code_changed_during_a_build_is_named(tmp_path, monkeypatch):
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _write_nb(nbs / "01_tiny.ipynb", "interactive: bool = True  # widgets or not", ["print(1)"])
+    readings = iter(["abc1234", "abc1234", "abc1234+modified", "abc1234+modified"])
+    monkeypatch.setattr(report, "git_revision", lambda *a: next(readings))
+    result = report.build_reports(notebook_dir=nbs, out_dir=tmp_path / "out", thumbnails=False)
+    label = "abc1234, then abc1234+modified (the code changed during the run)"
+    assert result["reports"][0]["revision"] == label and result["revision"] == label
+    assert label in Path(result["reports"][0]["html"]).read_text(encoding="utf-8")
+
+
 def test_parameter_values_read_well():
     assert report.value_text(1e12) == "1e+12" and report.value_text(0.16) == "0.16"
     assert report.value_text([0.0, 1e14]) == "[0, 1e+14]" and report.value_text("m4") == "'m4'"

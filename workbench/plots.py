@@ -30,6 +30,12 @@ PLOTLY_MIME = "application/vnd.plotly.v1+json"
 _PLOTLYJS_SENT = {"value": False}
 
 
+def palette(i: int, k: int) -> str:
+    """The i-th of k colours, hues evenly spaced from red to purple: ordered quantities (widths, bins) get
+    ordered colours, and a series' markers and fitted line can share one (plotly's default cycles 10)."""
+    return f"hsl({int(280 * i / max(1, k - 1))},65%,42%)"
+
+
 def reset_plotlyjs() -> None:
     """Forget that plotly.js was sent, so the next :func:`show` inlines it again (e.g. a new page)."""
     _PLOTLYJS_SENT["value"] = False

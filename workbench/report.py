@@ -158,6 +158,11 @@ def resolve_parameters(paths: Sequence[Path], overrides: Mapping[str, Any] | Non
 # provenance and progress
 
 
+def _changed(before: str, after: str) -> str:
+    """A revision label that says when the project's code changed between two readings."""
+    return before if after == before else f"{before}, then {after} (the code changed during the run)"
+
+
 def git_revision(repo_dir: str | Path | None = None) -> str:
     """``git rev-parse --short HEAD`` of the project (``"unknown"`` outside git), ``+modified`` if tracked files changed."""
     cwd = str(repo_dir or PACKAGE_DIR.parent)
@@ -354,7 +359,7 @@ def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
                   thumbnails: bool = True) -> dict:
     """Run the selected notebooks and write their HTML pages, thumbnails and ``index.html`` into ``out_dir``.
 
-    Returns ``{"reports": [{name, title, status, seconds, html, thumbnail, error, parameters, executed}],
+    Returns ``{"reports": [{name, title, status, seconds, html, thumbnail, error, parameters, executed, revision}],
     "index": path, "failed": bool, "revision": str, "thumbnail_error": str | None}``. Bad names or
     parameters raise :class:`InputError` before anything runs. ``thumbnails=False`` skips kaleido.
     """
@@ -366,10 +371,12 @@ def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
     reports, figures = [], {}
     for i, path in enumerate(paths, 1):
         _log(f"[{i}/{len(paths)}] {path.stem}: running{' (smoke)' if smoke else ''} ...")
+        before = git_revision()
         r = run_notebook(path, out, resolved[path], timeout=timeout)
         r.update(_notebook_info(path, resolved[path]), parameters=resolved[path], html=None, thumbnail=None)
+        r["revision"] = _changed(before, git_revision())  # the code a notebook ran on, edits during its run named
         if r["executed"]:
-            run_info = {"revision": revision, "status": r["status"], "seconds": r["seconds"],
+            run_info = {"revision": r["revision"], "status": r["status"], "seconds": r["seconds"],
                         "built": dt.datetime.now().isoformat(timespec="seconds")}
             r["html"] = str(export_html(Path(r["executed"]), out / f"{path.stem}.html", resolved[path], run=run_info))
             fig = first_figure(nbformat.read(r["executed"], as_version=4))
@@ -386,6 +393,7 @@ def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
             r["thumbnail"] = made.get(r["name"])
         if thumbnail_error:
             _log(f"thumbnails: none made -- {thumbnail_error}")
+    revision = _changed(revision, git_revision())
     index = write_index(out, reports, smoke=smoke, revision=revision, thumbnail_error=thumbnail_error)
     _log(f"index: {index}")
     return {"reports": reports, "index": str(index), "failed": any(r["status"] != "ok" for r in reports),
