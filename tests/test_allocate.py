@@ -205,6 +205,8 @@ def test_cli_allocate_inference_aware(capsys, tmp_path):
     (["--law", "chinchilla", "--params", "epoch2024", "--compute", "-1e22"], "got '-1e22'"),  # a number, not an option
     (["--law", "chinchilla", "--params", '{"E": 1.82, "A": 482, "B": 2085, "alpha": 0, "beta": 0.366}',
       "--compute", "1e22"], "alpha must lie in (0, 10]"),
+    (["--law", "chinchilla", "--params", "epoch2024", "--compute", "1e22", "--compute", "2e22"],
+     "--compute is given more than once; got '1e22' and '2e22'"),
 ])
 def test_cli_allocate_bad_input_exits_2(capsys, argv, needle):
     code, out, err = _cli(capsys, *argv, "--json")

@@ -122,6 +122,16 @@ def test_missing_file_exit_2(cli):
     assert proc.returncode == 2 and "not found: no/such.csv" in proc.stderr
 
 
+def test_an_option_given_twice_exits_2_but_fix_repeats(cli, chin_csv):
+    base = ["fit", "--law", "power", "--data", NMT, "--x", "Seen Examples", "--y", "Loss", "--json"]
+    proc = cli(*base, "--data", str(chin_csv))
+    assert proc.returncode == 2 and proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1
+    assert f"--data is given more than once; got '{NMT}' and '{chin_csv}'" in proc.stderr
+    proc = cli(*base, "--fix", "a=1", "--fix", "b=0.5")  # --fix extends: repeatable
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["fixed"] == {"a": 1.0, "b": 0.5}
+
+
 def test_missing_required_argument_exit_2(cli):
     proc = cli("fit", "--law", "power")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1

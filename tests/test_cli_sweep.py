@@ -60,6 +60,20 @@ def test_sweep_bad_input_exits_2_naming_the_parameter(tmp_path, capsys, bad, wor
     assert not (tmp_path / "x.csv").exists()
 
 
+@pytest.mark.parametrize("verb, again, flag", [
+    ("sweep", ["--widths", "8"], "--widths"), ("sweep", ["--steps=30"], "--steps"),
+    ("sweep", ["--width", "8"], "--widths"),  # an abbreviation
+    ("prune", ["--size", "32"], "--size"),
+])
+def test_an_option_given_twice_exits_2_naming_it(tmp_path, capsys, verb, again, flag):
+    grid = ["--widths", "4", "--sizes", "64"] if verb == "sweep" else ["--width", "4", "--size", "64"]
+    args = [verb, *TINY[:2], *grid, *TINY[6:], "--out", str(tmp_path / "x.csv"), "--cache-dir", str(tmp_path / "c")]
+    assert main(args + again) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} is given more than once" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "c").exists()
+
+
 @pytest.mark.parametrize("where", ["folder", "under_a_file", "empty"])
 def test_a_bad_out_path_exits_2_before_training(tmp_path, capsys, where):
     (tmp_path / "a.csv").write_text("x")

@@ -27,14 +27,35 @@ VERBS: dict[str, tuple[str, str]] = {
 }
 
 
+class _StoreOnce(argparse._StoreAction):
+    """``store``, but an option given twice is a usage error (argparse would keep the last value)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = parser.__dict__.setdefault("_given", {})
+        if self.dest in given:
+            parser.error(f"{option_string} is given more than once; got {given[self.dest]!r} and {values!r}")
+        given[self.dest] = values
+        super().__call__(parser, namespace, values, option_string)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line on stderr and exit code 2, and a value such as ``-1e22``
+    """argparse, but usage errors are one line on stderr and exit code 2, an option that stores one value
+    may be given once (``append``/``extend`` options stay repeatable), and a value such as ``-1e22``
     or ``-inf`` is read as a (negative) number, so the verb can name it, not as an unknown option."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # argparse's own pattern knows only -12 and -1.5 (no exponent, no inf)
         self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$")
+
+    def add_argument(self, *args, **kwargs):
+        if args and args[0].startswith("-") and kwargs.get("action", "store") == "store":
+            kwargs["action"] = _StoreOnce
+        return super().add_argument(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._given = {}  # options seen in this parse (``_StoreOnce``)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str):  # noqa: D401 (argparse API)
         sys.stderr.write(f"error: {self.prog}: {message}\n")
@@ -71,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     if verb is not None and verb not in VERBS:
         sys.stderr.write(f"error: unknown verb {verb!r}; expected one of {', '.join(VERBS)}\n")
         return 2
-    args = build_parser(verb).parse_args(argv)
+    try:
+        args = build_parser(verb).parse_args(argv)
+    except SystemExit as exc:  # a usage error (one line on stderr) or --help: its status, not an exception
+        return exc.code
     if args.verb is None:
         build_parser().print_help()
         return 2
