@@ -51,6 +51,11 @@ def test_sweep_json_csv_and_resume(tmp_path, capsys):
     (["--seeds", "0"], "--seeds"),
     (["--family", "rnn"], "--family"),
     (["--steps", "0"], "steps"),
+    # a value that starts with '-' reaches the verb's own check, which names it
+    (["--widths", "-4,8"], "widths must be integers >= 1; got -4"),
+    (["--sizes", "-64,128"], "sizes must be integers >= 1; got -64"),
+    (["--lr", "-Infinity"], "lr must be finite and > 0; got -inf"),
+    (["--label-noise", "-nan"], "label_noise must be finite and >= 0 (a fraction <= 1 for classification); got nan"),
 ])
 def test_sweep_bad_input_exits_2_naming_the_parameter(tmp_path, capsys, bad, word):
     args = ["sweep", *TINY, "--out", str(tmp_path / "x.csv"), "--cache-dir", str(tmp_path / "c")]
@@ -72,6 +77,12 @@ def test_an_option_given_twice_exits_2_naming_it(tmp_path, capsys, verb, again, 
     err = capsys.readouterr().err
     assert f"{flag} is given more than once" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "c").exists()
+
+
+def test_an_option_without_its_value_says_how_to_give_a_dash_value(tmp_path, capsys):
+    assert main(["sweep", *TINY, "--out", str(tmp_path / "x.csv"), "--max-group", "-x"]) == 2
+    err = capsys.readouterr().err
+    assert "--max-group: expected one argument (a value that starts with '-' is given as --max-group=VALUE)" in err
 
 
 @pytest.mark.parametrize("where", ["folder", "under_a_file", "empty"])
@@ -113,7 +124,8 @@ def test_prune_cli_json_and_csv(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flag, value, word", [("--size", "-3", "sizes"), ("--rounds", "-1", "--rounds"),
-                                                ("--task", "nope", "--task"), ("--method", "x", "method")])
+                                                ("--task", "nope", "--task"), ("--method", "x", "method"),
+                                                ("--width", "-4,8", "widths must be integers >= 1; got -4")])
 def test_prune_cli_bad_input_exits_2(tmp_path, capsys, flag, value, word):
     args = ["prune", "--task", "teacher-regression", "--width", "8", "--size", "64", "--rounds", "2",
             "--out", str(tmp_path / "p.csv")]

@@ -40,13 +40,14 @@ class _StoreOnce(argparse._StoreAction):
 
 class _Parser(argparse.ArgumentParser):
     """argparse, but usage errors are one line on stderr and exit code 2, an option that stores one value
-    may be given once (``append``/``extend`` options stay repeatable), and a value such as ``-1e22``
-    or ``-inf`` is read as a (negative) number, so the verb can name it, not as an unknown option."""
+    may be given once (``append``/``extend`` options stay repeatable), and a value such as ``-1e22``,
+    ``-4,8``, ``-Infinity`` or ``-nan`` is read as a value, so the verb can name it, not as an unknown option."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # argparse's own pattern knows only -12 and -1.5 (no exponent, no inf)
-        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$")
+        # argparse's own pattern knows only -12 and -1.5 (no exponent, no list, no inf or nan); no option of
+        # the workbench starts with '-' and a digit, so anything that does is a value
+        self._negative_number_matcher = re.compile(r"^-(\.?\d|inf(inity)?$|nan$)", re.IGNORECASE)
 
     def add_argument(self, *args, **kwargs):
         if args and args[0].startswith("-") and kwargs.get("action", "store") == "store":
@@ -58,6 +59,8 @@ class _Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
     def error(self, message: str):  # noqa: D401 (argparse API)
+        if re.match(r"argument -[-\w]+: expected one argument$", message):
+            message += f" (a value that starts with '-' is given as {message.split()[1][:-1]}=VALUE)"
         sys.stderr.write(f"error: {self.prog}: {message}\n")
         raise SystemExit(2)
 
