@@ -79,6 +79,13 @@ def test_an_option_given_twice_exits_2_naming_it(tmp_path, capsys, verb, again, 
     assert not (tmp_path / "c").exists()
 
 
+def test_no_verb_is_one_line_on_stderr_listing_the_verbs(capsys):
+    assert main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: no verb given; expected one of fit, allocate, report, sweep, prune, costtune")
+
+
 def test_an_option_without_its_value_says_how_to_give_a_dash_value(tmp_path, capsys):
     assert main(["sweep", *TINY, "--out", str(tmp_path / "x.csv"), "--max-group", "-x"]) == 2
     err = capsys.readouterr().err

@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # a usage error (one line on stderr) or --help: its status, not an exception
         return exc.code
     if args.verb is None:
-        build_parser().print_help()
+        sys.stderr.write(f"error: no verb given; expected one of {', '.join(VERBS)} (python -m workbench --help)\n")
         return 2
     module = importlib.import_module(VERBS[args.verb][0])
     try:
