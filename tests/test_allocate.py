@@ -213,3 +213,16 @@ def test_cli_allocate_bad_input_exits_2(capsys, argv, needle):
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1 and needle in err
+
+
+@pytest.mark.parametrize("exc", [OverflowError("int too big to convert"), MemoryError()])
+def test_an_overflow_or_out_of_memory_is_one_line_and_exit_2(capsys, monkeypatch, exc):
+    import workbench.commands.allocate as verb
+
+    def run(args):
+        raise exc
+
+    monkeypatch.setattr(verb, "run", run)
+    code, out, err = _cli(capsys, "--law", "chinchilla", "--params", "epoch2024", "--compute", "1e22")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: allocate: a value is too large for this machine") and type(exc).__name__ in err

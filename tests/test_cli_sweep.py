@@ -12,6 +12,7 @@ from workbench.cli import main
 
 TINY = ["--task", "teacher-regression", "--widths", "4,8", "--sizes", "32,64", "--steps", "20",
         "--batch-size", "16", "--pool-size", "128", "--val-size", "32", "--test-size", "64", "--no-progress"]
+HUGE = "99999999999999999999"
 
 
 def with_flag(argv: list[str], flag: str, value: str) -> list[str]:
@@ -56,6 +57,14 @@ def test_sweep_json_csv_and_resume(tmp_path, capsys):
     (["--sizes", "-64,128"], "sizes must be integers >= 1; got -64"),
     (["--lr", "-Infinity"], "lr must be finite and > 0; got -inf"),
     (["--label-noise", "-nan"], "label_noise must be finite and >= 0 (a fraction <= 1 for classification); got nan"),
+    # huge numbers: a limit, not a traceback or an 88 TB allocation
+    (["--widths", HUGE], f"widths must be <= 65536; got {HUGE}"),
+    (["--widths", "1099511627776"], "widths must be <= 65536; got 1099511627776"),
+    (["--steps", HUGE], "steps must be <= 1000000000"),
+    (["--batch-size", HUGE], "batch_size must be <= 1048576"),
+    (["--pool-size", HUGE], "pool_size must be <= 16777216"),
+    (["--teacher-width", HUGE], "teacher_width must be <= 65536"),
+    (["--seeds", HUGE], "--seeds must be a positive number of seeds <= 10000"),
 ])
 def test_sweep_bad_input_exits_2_naming_the_parameter(tmp_path, capsys, bad, word):
     args = ["sweep", *TINY, "--out", str(tmp_path / "x.csv"), "--cache-dir", str(tmp_path / "c")]
@@ -63,6 +72,14 @@ def test_sweep_bad_input_exits_2_naming_the_parameter(tmp_path, capsys, bad, wor
     err = capsys.readouterr().err
     assert word in err and err.startswith("error:")
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_a_student_too_large_exits_2_before_training(tmp_path, capsys):
+    args = with_flag(with_flag(TINY, "--widths", "65536"), "--depths", "2")
+    assert main(["sweep", *args, "--out", str(tmp_path / "x.csv"), "--cache-dir", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "width 65536 and depth 2 has 4.3e+09 parameters; at most 1073741824 (2**30)" in err
+    assert not (tmp_path / "c").exists()
 
 
 @pytest.mark.parametrize("verb, again, flag", [

@@ -111,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         sys.stderr.write(f"error: file not found: {exc.filename or exc}\n")
         return 2
+    except (OverflowError, MemoryError) as exc:  # a last resort: the verb's checks should have named the value
+        sys.stderr.write(f"error: {args.verb}: a value is too large for this machine "
+                         f"({type(exc).__name__}: {exc or 'out of memory'}); use smaller numbers\n")
+        return 2
     if getattr(args, "json", False) and result is not None:
         sys.stdout.write(json.dumps(_jsonable(result)) + "\n")
     elif result is not None:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from workbench.errors import InputError
 
+MAX_BOOTSTRAP = 100_000
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from workbench.laws import LAWS
@@ -29,7 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fix", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
                    help="hold parameters fixed, e.g. --fix eps0=0.9")
     p.add_argument("--holdout", metavar="COL", help="0/1 column: fit on rows with 1, score rows with 0")
-    p.add_argument("--bootstrap", type=int, default=0, metavar="N", help="bootstrap refits for 95%% intervals")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                   help=f"bootstrap refits for 95%% intervals (at most {MAX_BOOTSTRAP})")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
 
 
@@ -56,6 +59,8 @@ def run(args: argparse.Namespace) -> dict:
     from workbench.laws import get_law
 
     law = get_law(args.law)
+    if args.bootstrap > MAX_BOOTSTRAP:
+        raise InputError(f"--bootstrap must be <= {MAX_BOOTSTRAP} resamples; got {args.bootstrap!r}")
     path = Path(args.data)
     if not path.is_file():
         raise InputError(f"--data file not found: {path}")

@@ -14,6 +14,9 @@ from pathlib import Path
 from workbench.errors import InputError
 from workbench.tasks import TASKS
 
+MAX_THREADS = 1024
+MAX_SEEDS = 10000
+
 
 def int_list(name: str, text: str) -> tuple[int, ...]:
     """Parse '4,8,16' into (4, 8, 16); InputError naming the parameter otherwise."""
@@ -87,12 +90,12 @@ def task_from_args(args):
 def check_common(args) -> None:
     if args.family not in ("mlp", "cnn"):
         raise InputError(f"--family must be mlp or cnn; got {args.family!r}")
-    if args.threads < 1:
-        raise InputError(f"--threads must be >= 1; got {args.threads!r}")
+    if not 1 <= args.threads <= MAX_THREADS:
+        raise InputError(f"--threads must be in [1, {MAX_THREADS}]; got {args.threads!r}")
     if args.device not in (None, "cpu", "cuda"):
         raise InputError(f"--device must be cpu or cuda; got {args.device!r}")
-    if args.seeds < 1:
-        raise InputError(f"--seeds must be a positive number of seeds; got {args.seeds!r}")
+    if not 1 <= args.seeds <= MAX_SEEDS:
+        raise InputError(f"--seeds must be a positive number of seeds <= {MAX_SEEDS}; got {args.seeds!r}")
 
 
 def set_up_torch(args) -> None:
