@@ -109,16 +109,32 @@ def test_an_option_without_its_value_says_how_to_give_a_dash_value(tmp_path, cap
     assert "--max-group: expected one argument (a value that starts with '-' is given as --max-group=VALUE)" in err
 
 
-@pytest.mark.parametrize("where", ["folder", "under_a_file", "empty"])
+@pytest.mark.parametrize("where", ["folder", "under_a_file", "empty", "unwritable"])
 def test_a_bad_out_path_exits_2_before_training(tmp_path, capsys, where):
+    if where == "unwritable" and not os.path.isdir("/proc/self"):
+        pytest.skip("needs /proc, where no file can be created (even by root, for whom os.access says yes)")
     (tmp_path / "a.csv").write_text("x")
-    out = {"folder": str(tmp_path), "under_a_file": str(tmp_path / "a.csv" / "b.csv"), "empty": ""}[where]
+    out = {"folder": str(tmp_path), "under_a_file": str(tmp_path / "a.csv" / "b.csv"), "empty": "",
+           "unwritable": "/proc/x.csv"}[where]
     args = ["sweep", *TINY, "--out", out, "--cache-dir", str(tmp_path / "c")]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "--out" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "c").exists()  # nothing trained
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]  # no stray temporary file
+
+
+@pytest.mark.parametrize("verb", ["sweep", "prune"])
+@pytest.mark.parametrize("where", ["file", "under_a_file", "empty"])
+def test_a_bad_cache_dir_exits_2_before_training(tmp_path, capsys, monkeypatch, verb, where):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.csv").write_text("x")
+    cache = {"file": "a.csv", "under_a_file": "a.csv/c", "empty": ""}[where]
+    grid = ["--widths", "4", "--sizes", "64"] if verb == "sweep" else ["--width", "4", "--size", "64"]
+    assert main([verb, *TINY[:2], *grid, *TINY[6:], "--out", "x.csv", "--cache-dir", cache]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --cache-dir") and repr(cache) in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]  # nothing trained, nothing written
 
 
 def test_sweep_subprocess_smoke(tmp_path):
