@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = module.run(args)
     except InputError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {' '.join(str(exc).strip().splitlines())}\n")  # one line, whatever it quotes
         return 2
     except FileNotFoundError as exc:
         sys.stderr.write(f"error: file not found: {exc.filename or exc}\n")
