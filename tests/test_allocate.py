@@ -205,6 +205,9 @@ def test_cli_allocate_inference_aware(capsys, tmp_path):
     (["--law", "chinchilla", "--params", "epoch2024", "--compute", "-1e22"], "got '-1e22'"),  # a number, not an option
     (["--law", "chinchilla", "--params", '{"E": 1.82, "A": 482, "B": 2085, "alpha": 0, "beta": 0.366}',
       "--compute", "1e22"], "alpha must lie in (0, 10]"),
+    (["--law", "chinchilla", "--params", "nosuch.json", "--compute", "1e22"], "--params file not found: 'nosuch.json'"),
+    (["--law", "chinchilla", "--params", "no/such", "--compute", "1e22"], "--params file not found: 'no/such'"),
+    (["--law", "chinchilla", "--params", "epoch2025", "--compute", "1e22"], "or one of epoch2024, hoffmann2022"),
     (["--law", "chinchilla", "--params", "epoch2024", "--compute", "1e22", "--compute", "2e22"],
      "--compute is given more than once; got '1e22' and '2e22'"),
 ])
