@@ -205,9 +205,27 @@ def test_cli_allocate_inference_aware(capsys, tmp_path):
     (["--law", "chinchilla", "--params", "epoch2024", "--compute", "-1e22"], "got '-1e22'"),  # a number, not an option
     (["--law", "chinchilla", "--params", '{"E": 1.82, "A": 482, "B": 2085, "alpha": 0, "beta": 0.366}',
       "--compute", "1e22"], "alpha must lie in (0, 10]"),
+    (["--law", "chinchilla", "--params", "nosuch.json", "--compute", "1e22"], "--params file not found: 'nosuch.json'"),
+    (["--law", "chinchilla", "--params", "no/such", "--compute", "1e22"], "--params file not found: 'no/such'"),
+    (["--law", "chinchilla", "--params", "epoch2025", "--compute", "1e22"], "or one of epoch2024, hoffmann2022"),
+    (["--law", "chinchilla", "--params", "epoch2024", "--compute", "1e22", "--compute", "2e22"],
+     "--compute is given more than once; got '1e22' and '2e22'"),
 ])
 def test_cli_allocate_bad_input_exits_2(capsys, argv, needle):
     code, out, err = _cli(capsys, *argv, "--json")
     assert code == 2
     assert out == ""
     assert err.count("\n") == 1 and needle in err
+
+
+@pytest.mark.parametrize("exc", [OverflowError("int too big to convert"), MemoryError()])
+def test_an_overflow_or_out_of_memory_is_one_line_and_exit_2(capsys, monkeypatch, exc):
+    import workbench.commands.allocate as verb
+
+    def run(args):
+        raise exc
+
+    monkeypatch.setattr(verb, "run", run)
+    code, out, err = _cli(capsys, "--law", "chinchilla", "--params", "epoch2024", "--compute", "1e22")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: allocate: a value is too large for this machine") and type(exc).__name__ in err

@@ -94,6 +94,7 @@ def _bad_csv(tmp_path, mutate):
     (lambda d: d, ("--fix", "E"), "NAME=VALUE"),
     (lambda d: d, ("--fix", "E=1", "E=2"), "more than once"),
     (lambda d: d, ("--bootstrap", "1"), ">= 2 resamples"),
+    (lambda d: d, ("--bootstrap", "99999999999999999999"), "--bootstrap must be <= 100000 resamples"),
     (lambda d: d, ("--bootstrap", "5", "--seed", "-1"), "seed must be >= 0"),
     (lambda d: d.assign(loss=d["loss"].astype(object).where(d.index != 4, "abc")), (), "non-numeric value 'abc' at row 4"),
     # held-out rows are checked like fitted ones, and rows are named by the CSV's data row, not the subset's
@@ -103,6 +104,16 @@ def _bad_csv(tmp_path, mutate):
      ("--holdout", "fit"), "non-numeric value 'lost' at row 8"),
     (lambda d: d.assign(fit=(d.index % 2).astype(int), N=np.where(d.index == 5, -2.0, d["N"])),
      ("--holdout", "fit"), "got -2 at row 5"),
+    # a holdout value is named plainly (not np.int64(2)), with its row
+    (lambda d: d.assign(fit=np.where(d.index == 3, 2, 1)), ("--holdout", "fit"), "and 1 (fit); got 2 at row 3"),
+    (lambda d: d.assign(fit=np.where(d.index == 4, np.nan, 1)), ("--holdout", "fit"),
+     "got an empty or NaN value at row 4"),
+    (lambda d: d, ("--holdout", ""), "--holdout must name a 0/1 column of the CSV; got ''"),
+    # a repeated column name is refused, not renamed x.1 by pandas
+    (lambda d: d.set_axis(["N", "N", "loss", "y_true"], axis=1), (), "column 'N' appears 2 times in the header"),
+    (lambda d: d.set_axis(["N", "D", "loss", "loss"], axis=1), (), "column 'loss' appears 2 times in the header"),
+    (lambda d: d, ("--fix", "E=inf"), "--fix E: the value must be a finite number; got 'inf'"),
+    (lambda d: d, ("--fix", "alpha=nan"), "--fix alpha: the value must be a finite number; got 'nan'"),
 ])
 def test_bad_input_exit_2(cli, tmp_path, mutate, args, needle):
     base = {"--law": "chinchilla", "--data": _bad_csv(tmp_path, mutate), "--x": "N,D", "--y": "loss"}
@@ -120,6 +131,28 @@ def test_bad_input_exit_2(cli, tmp_path, mutate, args, needle):
 def test_missing_file_exit_2(cli):
     proc = cli("fit", "--law", "power", "--data", "no/such.csv", "--x", "x", "--y", "y", "--json")
     assert proc.returncode == 2 and "not found: no/such.csv" in proc.stderr
+
+
+@pytest.mark.parametrize("data, needle", [("", "--data must name a CSV file; got ''"),
+                                          ("data", "--data must name a CSV file, not a folder; got 'data'"),
+                                          ("malformed", "not a readable CSV file: Error tokenizing data.")])
+def test_bad_data_path_or_csv_is_one_line_naming_it(cli, tmp_path, data, needle):
+    if data == "malformed":
+        data = str(tmp_path / "malformed.csv")
+        (tmp_path / "malformed.csv").write_text("x,y\n1,2\n2,1,3,4\n3,0.5\n")
+    proc = cli("fit", "--law", "power", "--data", data, "--x", "x", "--y", "y", "--json")
+    assert proc.returncode == 2 and proc.stdout == "" and needle in proc.stderr
+    assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_an_option_given_twice_exits_2_but_fix_repeats(cli, chin_csv):
+    base = ["fit", "--law", "power", "--data", NMT, "--x", "Seen Examples", "--y", "Loss", "--json"]
+    proc = cli(*base, "--data", str(chin_csv))
+    assert proc.returncode == 2 and proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1
+    assert f"--data is given more than once; got '{NMT}' and '{chin_csv}'" in proc.stderr
+    proc = cli(*base, "--fix", "a=1", "--fix", "b=0.5")  # --fix extends: repeatable
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["fixed"] == {"a": 1.0, "b": 0.5}
 
 
 def test_missing_required_argument_exit_2(cli):

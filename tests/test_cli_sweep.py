@@ -12,6 +12,7 @@ from workbench.cli import main
 
 TINY = ["--task", "teacher-regression", "--widths", "4,8", "--sizes", "32,64", "--steps", "20",
         "--batch-size", "16", "--pool-size", "128", "--val-size", "32", "--test-size", "64", "--no-progress"]
+HUGE = "99999999999999999999"
 
 
 def with_flag(argv: list[str], flag: str, value: str) -> list[str]:
@@ -51,6 +52,19 @@ def test_sweep_json_csv_and_resume(tmp_path, capsys):
     (["--seeds", "0"], "--seeds"),
     (["--family", "rnn"], "--family"),
     (["--steps", "0"], "steps"),
+    # a value that starts with '-' reaches the verb's own check, which names it
+    (["--widths", "-4,8"], "widths must be integers >= 1; got -4"),
+    (["--sizes", "-64,128"], "sizes must be integers >= 1; got -64"),
+    (["--lr", "-Infinity"], "lr must be finite and > 0; got -inf"),
+    (["--label-noise", "-nan"], "label_noise must be finite and >= 0 (a fraction <= 1 for classification); got nan"),
+    # huge numbers: a limit, not a traceback or an 88 TB allocation
+    (["--widths", HUGE], f"widths must be <= 65536; got {HUGE}"),
+    (["--widths", "1099511627776"], "widths must be <= 65536; got 1099511627776"),
+    (["--steps", HUGE], "steps must be <= 1000000000"),
+    (["--batch-size", HUGE], "batch_size must be <= 1048576"),
+    (["--pool-size", HUGE], "pool_size must be <= 16777216"),
+    (["--teacher-width", HUGE], "teacher_width must be <= 65536"),
+    (["--seeds", HUGE], "--seeds must be a positive number of seeds <= 10000"),
 ])
 def test_sweep_bad_input_exits_2_naming_the_parameter(tmp_path, capsys, bad, word):
     args = ["sweep", *TINY, "--out", str(tmp_path / "x.csv"), "--cache-dir", str(tmp_path / "c")]
@@ -60,16 +74,67 @@ def test_sweep_bad_input_exits_2_naming_the_parameter(tmp_path, capsys, bad, wor
     assert not (tmp_path / "x.csv").exists()
 
 
-@pytest.mark.parametrize("where", ["folder", "under_a_file", "empty"])
+def test_a_student_too_large_exits_2_before_training(tmp_path, capsys):
+    args = with_flag(with_flag(TINY, "--widths", "65536"), "--depths", "2")
+    assert main(["sweep", *args, "--out", str(tmp_path / "x.csv"), "--cache-dir", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "width 65536 and depth 2 has 4.3e+09 parameters; at most 1073741824 (2**30)" in err
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("verb, again, flag", [
+    ("sweep", ["--widths", "8"], "--widths"), ("sweep", ["--steps=30"], "--steps"),
+    ("sweep", ["--width", "8"], "--widths"),  # an abbreviation
+    ("prune", ["--size", "32"], "--size"),
+])
+def test_an_option_given_twice_exits_2_naming_it(tmp_path, capsys, verb, again, flag):
+    grid = ["--widths", "4", "--sizes", "64"] if verb == "sweep" else ["--width", "4", "--size", "64"]
+    args = [verb, *TINY[:2], *grid, *TINY[6:], "--out", str(tmp_path / "x.csv"), "--cache-dir", str(tmp_path / "c")]
+    assert main(args + again) == 2
+    err = capsys.readouterr().err
+    assert f"{flag} is given more than once" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "c").exists()
+
+
+def test_no_verb_is_one_line_on_stderr_listing_the_verbs(capsys):
+    assert main([]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: no verb given; expected one of fit, allocate, report, sweep, prune, costtune")
+
+
+def test_an_option_without_its_value_says_how_to_give_a_dash_value(tmp_path, capsys):
+    assert main(["sweep", *TINY, "--out", str(tmp_path / "x.csv"), "--max-group", "-x"]) == 2
+    err = capsys.readouterr().err
+    assert "--max-group: expected one argument (a value that starts with '-' is given as --max-group=VALUE)" in err
+
+
+@pytest.mark.parametrize("where", ["folder", "under_a_file", "empty", "unwritable"])
 def test_a_bad_out_path_exits_2_before_training(tmp_path, capsys, where):
+    if where == "unwritable" and not os.path.isdir("/proc/self"):
+        pytest.skip("needs /proc, where no file can be created (even by root, for whom os.access says yes)")
     (tmp_path / "a.csv").write_text("x")
-    out = {"folder": str(tmp_path), "under_a_file": str(tmp_path / "a.csv" / "b.csv"), "empty": ""}[where]
+    out = {"folder": str(tmp_path), "under_a_file": str(tmp_path / "a.csv" / "b.csv"), "empty": "",
+           "unwritable": "/proc/x.csv"}[where]
     args = ["sweep", *TINY, "--out", out, "--cache-dir", str(tmp_path / "c")]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and "--out" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "c").exists()  # nothing trained
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]  # no stray temporary file
+
+
+@pytest.mark.parametrize("verb", ["sweep", "prune"])
+@pytest.mark.parametrize("where", ["file", "under_a_file", "empty"])
+def test_a_bad_cache_dir_exits_2_before_training(tmp_path, capsys, monkeypatch, verb, where):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.csv").write_text("x")
+    cache = {"file": "a.csv", "under_a_file": "a.csv/c", "empty": ""}[where]
+    grid = ["--widths", "4", "--sizes", "64"] if verb == "sweep" else ["--width", "4", "--size", "64"]
+    assert main([verb, *TINY[:2], *grid, *TINY[6:], "--out", "x.csv", "--cache-dir", cache]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --cache-dir") and repr(cache) in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]  # nothing trained, nothing written
 
 
 def test_sweep_subprocess_smoke(tmp_path):
@@ -99,7 +164,8 @@ def test_prune_cli_json_and_csv(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flag, value, word", [("--size", "-3", "sizes"), ("--rounds", "-1", "--rounds"),
-                                                ("--task", "nope", "--task"), ("--method", "x", "method")])
+                                                ("--task", "nope", "--task"), ("--method", "x", "method"),
+                                                ("--width", "-4,8", "widths must be integers >= 1; got -4")])
 def test_prune_cli_bad_input_exits_2(tmp_path, capsys, flag, value, word):
     args = ["prune", "--task", "teacher-regression", "--width", "8", "--size", "64", "--rounds", "2",
             "--out", str(tmp_path / "p.csv")]

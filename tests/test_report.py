@@ -231,6 +231,7 @@ def test_cell_timeout_is_reported_as_a_failure(tmp_path):
     (["99_missing"], "99_missing"),
     (["--timeout", "nan"], "--timeout"),
     (["--timeout", "inf"], "--timeout"),
+    (["--timeout", "5", "--timeout", "6"], "--timeout is given more than once; got 5.0 and 6.0"),
 ])
 def test_bad_report_arguments_exit_2_before_running(tmp_path, capsys, argv, needle):
     out = tmp_path / "out"

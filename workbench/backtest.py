@@ -39,8 +39,11 @@ def holdout_mask(df: pd.DataFrame, column: str) -> np.ndarray:
     values = pd.to_numeric(df[column], errors="coerce")
     bad = ~values.isin([0, 1])
     if bad.any():
+        row, value = df.index[bad.to_numpy()][0], df[column][bad].iloc[0]
+        value = value.item() if isinstance(value, np.generic) else value  # 2, not np.int64(2)
+        got = "an empty or NaN value" if isinstance(value, float) and value != value else repr(value)
         raise InputError(f"holdout column {column!r} must contain only 0 (held out) and 1 (fit); "
-                         f"got {df[column][bad].iloc[0]!r}")
+                         f"got {got} at row {row}")
     return values.to_numpy() == 1
 
 

@@ -27,16 +27,40 @@ VERBS: dict[str, tuple[str, str]] = {
 }
 
 
+class _StoreOnce(argparse._StoreAction):
+    """``store``, but an option given twice is a usage error (argparse would keep the last value)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = parser.__dict__.setdefault("_given", {})
+        if self.dest in given:
+            parser.error(f"{option_string} is given more than once; got {given[self.dest]!r} and {values!r}")
+        given[self.dest] = values
+        super().__call__(parser, namespace, values, option_string)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, but usage errors are one line on stderr and exit code 2, and a value such as ``-1e22``
-    or ``-inf`` is read as a (negative) number, so the verb can name it, not as an unknown option."""
+    """argparse, but usage errors are one line on stderr and exit code 2, an option that stores one value
+    may be given once (``append``/``extend`` options stay repeatable), and a value such as ``-1e22``,
+    ``-4,8``, ``-Infinity`` or ``-nan`` is read as a value, so the verb can name it, not as an unknown option."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        # argparse's own pattern knows only -12 and -1.5 (no exponent, no inf)
-        self._negative_number_matcher = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-inf$")
+        # argparse's own pattern knows only -12 and -1.5 (no exponent, no list, no inf or nan); no option of
+        # the workbench starts with '-' and a digit, so anything that does is a value
+        self._negative_number_matcher = re.compile(r"^-(\.?\d|inf(inity)?$|nan$)", re.IGNORECASE)
+
+    def add_argument(self, *args, **kwargs):
+        if args and args[0].startswith("-") and kwargs.get("action", "store") == "store":
+            kwargs["action"] = _StoreOnce
+        return super().add_argument(*args, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._given = {}  # options seen in this parse (``_StoreOnce``)
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str):  # noqa: D401 (argparse API)
+        if re.match(r"argument -[-\w]+: expected one argument$", message):
+            message += f" (a value that starts with '-' is given as {message.split()[1][:-1]}=VALUE)"
         sys.stderr.write(f"error: {self.prog}: {message}\n")
         raise SystemExit(2)
 
@@ -71,18 +95,25 @@ def main(argv: list[str] | None = None) -> int:
     if verb is not None and verb not in VERBS:
         sys.stderr.write(f"error: unknown verb {verb!r}; expected one of {', '.join(VERBS)}\n")
         return 2
-    args = build_parser(verb).parse_args(argv)
+    try:
+        args = build_parser(verb).parse_args(argv)
+    except SystemExit as exc:  # a usage error (one line on stderr) or --help: its status, not an exception
+        return exc.code
     if args.verb is None:
-        build_parser().print_help()
+        sys.stderr.write(f"error: no verb given; expected one of {', '.join(VERBS)} (python -m workbench --help)\n")
         return 2
     module = importlib.import_module(VERBS[args.verb][0])
     try:
         result = module.run(args)
     except InputError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {' '.join(str(exc).strip().splitlines())}\n")  # one line, whatever it quotes
         return 2
     except FileNotFoundError as exc:
         sys.stderr.write(f"error: file not found: {exc.filename or exc}\n")
+        return 2
+    except (OverflowError, MemoryError) as exc:  # a last resort: the verb's checks should have named the value
+        sys.stderr.write(f"error: {args.verb}: a value is too large for this machine "
+                         f"({type(exc).__name__}: {exc or 'out of memory'}); use smaller numbers\n")
         return 2
     if getattr(args, "json", False) and result is not None:
         sys.stdout.write(json.dumps(_jsonable(result)) + "\n")

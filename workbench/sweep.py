@@ -28,7 +28,13 @@ from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train
 from workbench.sweep_train import LR_SCHEDULES, RunConfig, default_device, spec_of, train_stack
-from workbench.tasks import TaskConfig, make_task, task_in_dim
+from workbench.tasks import MAX_SEED, TaskConfig, make_task, task_in_dim
+
+# generous upper limits, so that a mistyped huge number is an InputError, not a crash or an 88 TB allocation
+LIMITS = {"widths": 65536, "depths": 1024, "seeds": MAX_SEED, "steps": 10 ** 9, "batch_size": 2 ** 20,
+          "eval_every": 10 ** 9}
+MAX_PARAMS = 2 ** 30
+"""Most parameters of one student (4 GiB of float32, before Adam's two moments)."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,9 @@ class SweepConfig:
             bad = [v for v in values if int(v) != v or v < low]
             if bad:
                 raise InputError(f"{name} must be integers >= {low}; got {bad[0]!r}")
+            too_big = [v for v in values if name in LIMITS and v > LIMITS[name]]
+            if too_big:
+                raise InputError(f"{name} must be <= {LIMITS[name]}; got {too_big[0]!r}")
         too_big = [n for n in self.sizes if n > self.task.pool_size]
         if too_big:
             raise InputError(f"sizes must be <= the task's pool_size={self.task.pool_size}; "
@@ -79,13 +88,18 @@ class SweepConfig:
         for name in ("steps", "batch_size", "eval_every"):
             if int(getattr(self, name)) < 1:
                 raise InputError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
+            if getattr(self, name) > LIMITS[name]:
+                raise InputError(f"{name} must be <= {LIMITS[name]}; got {getattr(self, name)!r}")
         if not 0 < self.lr < float("inf"):
             raise InputError(f"lr must be finite and > 0; got {self.lr!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise InputError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {self.lr_schedule!r}")
         for w in self.widths:  # shape checks, e.g. a CNN too deep for its input length
             for d in self.depths:
-                StudentSpec(self.family, task_in_dim(self.task), 2, w, d)
+                n_params = count_params(StudentSpec(self.family, task_in_dim(self.task), 2, w, d))
+                if n_params > MAX_PARAMS:
+                    raise InputError(f"a {self.family} student of width {w} and depth {d} has {n_params:.3g} "
+                                     f"parameters; at most {MAX_PARAMS} (2**30) are allowed")
         return self
 
     def runs(self) -> list[RunConfig]:

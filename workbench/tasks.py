@@ -25,6 +25,16 @@ from workbench.errors import InputError
 
 TASKS = ("teacher-regression", "teacher-classification", "mnist1d", "digits")
 
+# generous upper limits, so that a mistyped huge number is an InputError, not an 88 TB allocation
+MAX_ROWS = 2 ** 24
+"""Most rows in the pool, validation or test split (16,777,216; 1.3 GB of float32 at input_dim 20)."""
+MAX_DIM = 65536
+"""Most input features, teacher units per layer, outputs or classes."""
+MAX_DEPTH = 1024
+"""Most teacher hidden layers."""
+MAX_SEED = 2 ** 63 - 1
+"""Largest task seed."""
+
 # independent random streams of one task seed (numpy SeedSequence spawn keys)
 _TEACHER, _POOL, _VAL, _TEST, _NOISE_POOL, _NOISE_VAL, _REF, _SHUFFLE = range(8)
 
@@ -63,20 +73,23 @@ class TaskConfig:
         """Raise InputError naming the first bad field; return self."""
         if self.name not in TASKS:
             raise InputError(f"task must be one of {', '.join(TASKS)}; got {self.name!r}")
-        for field in ("pool_size", "val_size", "test_size", "input_dim", "intrinsic_dim",
-                      "teacher_width", "teacher_depth", "n_outputs"):
+        for field, most in (("pool_size", MAX_ROWS), ("val_size", MAX_ROWS), ("test_size", MAX_ROWS),
+                            ("input_dim", MAX_DIM), ("intrinsic_dim", MAX_DIM), ("teacher_width", MAX_DIM),
+                            ("teacher_depth", MAX_DEPTH), ("n_outputs", MAX_DIM)):
             if int(getattr(self, field)) < 1:
                 raise InputError(f"{field} must be a positive integer; got {getattr(self, field)!r}")
-        if self.n_classes < 2:
-            raise InputError(f"n_classes must be >= 2; got {self.n_classes!r}")
+            if getattr(self, field) > most:
+                raise InputError(f"{field} must be <= {most}; got {getattr(self, field)!r}")
+        if not 2 <= self.n_classes <= MAX_DIM:
+            raise InputError(f"n_classes must be in [2, {MAX_DIM}]; got {self.n_classes!r}")
         if self.intrinsic_dim > self.input_dim:
             raise InputError(f"intrinsic_dim must be <= input_dim={self.input_dim}; "
                              f"got {self.intrinsic_dim!r}")
         if not (0 <= self.label_noise < float("inf")) or (self.name != "teacher-regression" and self.label_noise > 1):
             raise InputError(f"label_noise must be finite and >= 0 (a fraction <= 1 for classification); "
                              f"got {self.label_noise!r}")
-        if int(self.seed) < 0:
-            raise InputError(f"seed (the task seed) must be >= 0; got {self.seed!r}")
+        if not 0 <= int(self.seed) <= MAX_SEED:
+            raise InputError(f"seed (the task seed) must be in [0, {MAX_SEED}]; got {self.seed!r}")
         if self.name == "digits" and self.pool_size + self.val_size + self.test_size > 1797:
             raise InputError("digits has 1797 examples: pool_size + val_size + test_size must be "
                              f"<= 1797; got {self.pool_size + self.val_size + self.test_size}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from pathlib import Path
 
 from workbench.errors import InputError
@@ -44,6 +45,12 @@ def _number(flag: str, text: str, *, allow_zero: bool = False) -> float:
     return value
 
 
+def _looks_like_path(text: str) -> bool:
+    """Not JSON-like, and has a folder part or a file suffix (fit.json, runs/fit)."""
+    text = text.strip()
+    return bool(text) and text[0] not in "{[\"" and ("/" in text or os.sep in text or bool(Path(text).suffix))
+
+
 def parse_params(text: str, param_names: tuple[str, ...]) -> dict[str, float]:
     """Parse ``--params``: a JSON object (or a JSON file) holding exactly the law's parameters."""
     from workbench.allocate import PUBLISHED_FITS
@@ -59,7 +66,12 @@ def parse_params(text: str, param_names: tuple[str, ...]) -> dict[str, float]:
     try:
         obj = json.loads(source)
     except json.JSONDecodeError as exc:
-        raise InputError(f"--params must be a JSON object or a JSON file; got {text!r} ({exc.msg})") from None
+        if source is text and _looks_like_path(text):
+            what = "names a folder, not a file" if path.is_dir() else "file not found"
+            raise InputError(f"--params {what}: {text!r} (expected a JSON object, a JSON file or one of "
+                             f"{', '.join(PUBLISHED_FITS)})") from None
+        raise InputError(f"--params must be a JSON object, a JSON file or one of {', '.join(PUBLISHED_FITS)}; "
+                         f"got {text!r} ({exc.msg})") from None
     if isinstance(obj, dict) and isinstance(obj.get("params"), dict):
         obj = obj["params"]
     if not isinstance(obj, dict):

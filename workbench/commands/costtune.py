@@ -12,6 +12,7 @@ import argparse
 
 from workbench.commands.sweep import int_list
 from workbench.errors import InputError
+from workbench.tasks import MAX_DIM, MAX_ROWS
 
 TASKS = ("teacher-classification", "mnist1d")
 FAMILIES = ("mlp", "cnn")
@@ -41,15 +42,15 @@ def run(args) -> dict:
         raise InputError(f"--family must be one of {', '.join(FAMILIES)}; got {args.family!r}")
     if args.budget is not None and not 0 < args.budget < float("inf"):
         raise InputError(f"--budget must be a positive, finite number of FLOPs per input; got {args.budget!r}")
-    for flag, value, least in (("--steps", args.steps, 1), ("--train-steps", args.train_steps, 1),
-                               ("--n-inputs", args.n_inputs, 2), ("--seed", args.seed, 0)):
-        if value < least:
-            raise InputError(f"{flag} must be an integer >= {least}; got {value!r}")
-    if args.n_budgets < 2:
-        raise InputError(f"--n-budgets must be >= 2; got {args.n_budgets!r}")
-    if args.threads < 1:
-        raise InputError(f"--threads must be >= 1; got {args.threads!r}")
+    for flag, value, least, most in (("--steps", args.steps, 1, 10 ** 9),
+                                     ("--train-steps", args.train_steps, 1, 10 ** 9),
+                                     ("--n-inputs", args.n_inputs, 2, MAX_ROWS), ("--seed", args.seed, 0, 2 ** 32 - 1),
+                                     ("--n-budgets", args.n_budgets, 2, 1000), ("--threads", args.threads, 1, 1024)):
+        if not least <= value <= most:
+            raise InputError(f"{flag} must be an integer in [{least}, {most}]; got {value!r}")
     widths = int_list("widths", args.widths) if args.widths is not None else ()
+    if any(w > MAX_DIM for w in widths):
+        raise InputError(f"--widths must be <= {MAX_DIM}; got {max(widths)}")
 
     import torch
 

@@ -9,10 +9,13 @@ Only numpy, pandas and scipy are imported: the verb starts quickly.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from workbench.errors import InputError
+
+MAX_BOOTSTRAP = 100_000
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fix", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
                    help="hold parameters fixed, e.g. --fix eps0=0.9")
     p.add_argument("--holdout", metavar="COL", help="0/1 column: fit on rows with 1, score rows with 0")
-    p.add_argument("--bootstrap", type=int, default=0, metavar="N", help="bootstrap refits for 95%% intervals")
+    p.add_argument("--bootstrap", type=int, default=0, metavar="N",
+                   help=f"bootstrap refits for 95%% intervals (at most {MAX_BOOTSTRAP})")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
 
 
@@ -45,28 +49,50 @@ def _parse_fix(items: list[str]) -> dict[str, float]:
             fixed[name.strip()] = float(value)
         except ValueError:
             raise InputError(f"--fix {name}: expected a number; got {value!r}") from None
+        if not math.isfinite(fixed[name.strip()]):
+            raise InputError(f"--fix {name}: the value must be a finite number; got {value!r}")
     return fixed
 
 
-def run(args: argparse.Namespace) -> dict:
+def _read_csv(data: str):
+    """The ``--data`` table; InputError for a missing file, a folder, a malformed CSV or a repeated column name."""
     import pandas as pd
 
+    path = Path(data)
+    if not str(data).strip():
+        raise InputError(f"--data must name a CSV file; got {data!r}")
+    if path.is_dir():
+        raise InputError(f"--data must name a CSV file, not a folder; got {data!r}")
+    if not path.is_file():
+        raise InputError(f"--data file not found: {data}")
+    try:
+        df = pd.read_csv(path)
+        header = pd.read_csv(path, header=None, nrows=1, dtype=str, keep_default_na=False).iloc[0].tolist()
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        reason = " ".join(str(exc).split())  # pandas' message ends with a newline, may span lines
+        raise InputError(f"--data {data} is not a readable CSV file: {reason}") from None
+    repeated = [name for i, name in enumerate(header) if name.strip() and name in header[:i]]
+    if repeated:
+        raise InputError(f"--data {data}: column {repeated[0]!r} appears {header.count(repeated[0])} times in the "
+                         "header; column names must be unique")
+    return df
+
+
+def run(args: argparse.Namespace) -> dict:
     from workbench.backtest import backtest
     from workbench.fit import fit_frame
     from workbench.laws import get_law
 
     law = get_law(args.law)
-    path = Path(args.data)
-    if not path.is_file():
-        raise InputError(f"--data file not found: {path}")
-    try:
-        df = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"--data {path} is not a readable CSV file: {exc}") from None
+    if args.bootstrap > MAX_BOOTSTRAP:
+        raise InputError(f"--bootstrap must be <= {MAX_BOOTSTRAP} resamples; got {args.bootstrap!r}")
+    if args.holdout is not None and not args.holdout.strip():
+        raise InputError(f"--holdout must name a 0/1 column of the CSV; got {args.holdout!r}")
+    df = _read_csv(args.data)
     x_cols = [c.strip() for c in args.x.split(",") if c.strip()]
     kwargs = dict(objective=args.objective, fix=_parse_fix(args.fix), bootstrap=args.bootstrap,
                   seed=args.seed, delta=args.delta)
-    if args.holdout:
+    if args.holdout is not None:
         bt = backtest(law, df, x_cols, args.y, holdout=args.holdout, **kwargs)
         result, holdout_metrics = bt.fit, bt.holdout_metrics
     else:

@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from workbench.commands.sweep import (add_task_arguments, check_common, check_out, int_list, set_up_torch,
-                                      task_from_args, write_csv_atomic)
+from workbench.commands.sweep import (add_task_arguments, check_cache_dir, check_common, check_out, int_list,
+                                      set_up_torch, task_from_args, write_csv_atomic)
 from workbench.errors import InputError
 
 
@@ -31,6 +31,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> dict:
     check_common(args)
     check_out(args.out)
+    check_cache_dir(args.cache_dir)
     if args.rounds < 0:
         raise InputError(f"--rounds must be >= 0; got {args.rounds!r}")
     widths, depths, sizes = (int_list(k, getattr(args, a)) for k, a in

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from pathlib import Path
 
 from workbench.errors import InputError
 from workbench.tasks import TASKS
+
+MAX_THREADS = 1024
+MAX_SEEDS = 10000
 
 
 def int_list(name: str, text: str) -> tuple[int, ...]:
@@ -37,14 +41,38 @@ def check_out(out: str, flag: str = "--out") -> Path:
     path = Path(out)
     if path.is_dir():
         raise InputError(f"{flag} must name a file, not a folder; got {out!r}")
+    _check_writable_under(path, flag, out)
+    return path
+
+
+def check_cache_dir(value: str | None, flag: str = "--cache-dir") -> Path | None:
+    """The cache folder (None: the default), checked before any work: not empty, not a file, creatable."""
+    if value is None:
+        return None
+    if not str(value).strip():
+        raise InputError(f"{flag} must name a folder; got {value!r}")
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{flag} must name a folder, not a file; got {value!r}")
+    _check_writable_under(path / "probe", flag, value)
+    return path
+
+
+def _check_writable_under(path: Path, flag: str, given: str) -> None:
+    """The nearest existing folder above ``path`` takes a new file (os.access says yes to root even where
+    a write fails, e.g. under /proc): create and remove a probe file there."""
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
-                raise InputError(f"{flag}: {str(parent)!r} is a file, so {out!r} cannot be created")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise InputError(f"{flag}: cannot write under {str(parent)!r}; got {out!r}")
-            break
-    return path
+                raise InputError(f"{flag}: {str(parent)!r} is a file, so {given!r} cannot be created")
+            try:
+                fd, probe = tempfile.mkstemp(dir=parent, prefix=".workbench-probe-")
+                os.close(fd)
+                os.unlink(probe)
+            except OSError as exc:
+                raise InputError(f"{flag}: cannot write under {str(parent)!r} ({exc.strerror or exc}); "
+                                 f"got {given!r}") from None
+            return
 
 
 def add_task_arguments(p: argparse.ArgumentParser) -> None:
@@ -87,12 +115,12 @@ def task_from_args(args):
 def check_common(args) -> None:
     if args.family not in ("mlp", "cnn"):
         raise InputError(f"--family must be mlp or cnn; got {args.family!r}")
-    if args.threads < 1:
-        raise InputError(f"--threads must be >= 1; got {args.threads!r}")
+    if not 1 <= args.threads <= MAX_THREADS:
+        raise InputError(f"--threads must be in [1, {MAX_THREADS}]; got {args.threads!r}")
     if args.device not in (None, "cpu", "cuda"):
         raise InputError(f"--device must be cpu or cuda; got {args.device!r}")
-    if args.seeds < 1:
-        raise InputError(f"--seeds must be a positive number of seeds; got {args.seeds!r}")
+    if not 1 <= args.seeds <= MAX_SEEDS:
+        raise InputError(f"--seeds must be a positive number of seeds <= {MAX_SEEDS}; got {args.seeds!r}")
 
 
 def set_up_torch(args) -> None:
@@ -137,6 +165,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> dict:
     check_common(args)
     check_out(args.out)
+    check_cache_dir(args.cache_dir)
     if args.max_group < 1:
         raise InputError(f"--max-group must be >= 1; got {args.max_group!r}")
     if args.lr_schedule not in ("constant", "cosine", "wsd"):
