@@ -45,6 +45,12 @@ def test_tiny_run_and_budget_below_cheapest_setting(cli, env_cache):
     assert set(out["steps_to_98pct"]) == {"guided", "unguided"}
     assert {"rl", "static", "cascade", "oracle_bins", "oracle_input"} <= set(out["pareto"])
     assert "cost_ratio_at_matched_error" in out
+    g = out["guidance"]  # the guidance counts agree with the rows they summarise
+    assert out["guided_at_most_half_steps"] == sum(
+        r["guided_steps_to_98pct"] <= r["unguided_steps_to_98pct"] / 2
+        and r["guided_steps_to_98pct"] < r["unguided_steps_to_98pct"] for r in g)
+    assert out["guided_worse_final_reward_lams"] == [
+        r["lam"] for r in g if r["guided_final_reward"] < r["unguided_final_reward"] - 1e-3]
     cheapest = min(c for curve in [out["pareto"]["static"]] for c, _ in curve)
     low = cli("costtune", "--task", "teacher-classification", *TINY, "--budget", str(cheapest / 2), "--json")
     assert low.returncode == 2 and "--budget" in low.stderr and low.stdout == ""

@@ -250,6 +250,12 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
         "area_under_cost_error": areas, "area_range_flops": [float(lo_c), float(best_cost)],
         "pareto": {k: v.tolist() for k, v in pareto.items()},
         "steps_to_98pct": steps98, "guidance": guidance.to_dict("records"),
+        # the guidance criterion at every binding λ: guided in at most half the unguided steps (and fewer),
+        # and the λ where guided ends more than 0.001 below unguided in reward (a worse optimum)
+        "guided_at_most_half_steps": int(((guidance["guided_steps_to_98pct"] <= guidance["unguided_steps_to_98pct"] / 2)
+                                          & (guidance["guided_steps_to_98pct"] < guidance["unguided_steps_to_98pct"])).sum()),
+        "guided_worse_final_reward_lams": guidance.loc[guidance["guided_final_reward"]
+                                                       < guidance["unguided_final_reward"] - 1e-3, "lam"].tolist(),
         "lambda": float(res_b.lam), "steps": cfg.steps, "guidance_steps": guidance_steps, "seed": cfg.seed,
         "n_settings": int(len(table.cost)), "table_key": table.config.key(),
     }
