@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 TINY = ["--widths", "4,8", "--train-steps", "150", "--n-inputs", "400"]
 
@@ -27,11 +28,19 @@ def env_cache(tmp_path, monkeypatch):
     (["--task", "mnist1d", "--steps", "99999999999999999999"], "--steps must be an integer in [1, 1000000000]"),
     (["--task", "mnist1d", "--n-inputs", "99999999999999999999"], "--n-inputs must be an integer in [2, 16777216]"),
     (["--task", "mnist1d", "--widths", "4,99999999999999999999"], "--widths must be <= 65536"),
+    (["--task", "mnist1d", "--device", "gpu"], "--device must be cpu or cuda; got 'gpu'"),
 ])
 def test_bad_arguments_exit_2_before_any_work(cli, args, needle):
     proc = cli("costtune", *args, "--json", timeout=60)
     assert proc.returncode == 2 and proc.stdout == ""
     assert needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is present here")
+def test_cuda_asked_for_without_cuda_exits_2(cli, env_cache):
+    proc = cli("costtune", "--task", "mnist1d", *TINY, "--device", "cuda", "--json", timeout=60)
+    assert proc.returncode == 2 and proc.stdout == "" and "--device cuda" in proc.stderr
+    assert not list(env_cache.rglob("*.npz"))  # no table was built
 
 
 def test_tiny_run_and_budget_below_cheapest_setting(cli, env_cache):
@@ -45,6 +54,7 @@ def test_tiny_run_and_budget_below_cheapest_setting(cli, env_cache):
     assert set(out["steps_to_98pct"]) == {"guided", "unguided"}
     assert {"rl", "static", "cascade", "oracle_bins", "oracle_input"} <= set(out["pareto"])
     assert "cost_ratio_at_matched_error" in out
+    assert out["table_device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     g = out["guidance"]  # the guidance counts agree with the rows they summarise
     assert out["guided_at_most_half_steps"] == sum(
         r["guided_steps_to_98pct"] <= r["unguided_steps_to_98pct"] / 2

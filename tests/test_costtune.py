@@ -11,6 +11,7 @@ from workbench.costtune.agent import AgentConfig, evaluate, steps_to_fraction, t
 from workbench.costtune.env import InputRoutingEnv
 from workbench.costtune.outcomes import outcome_table
 from workbench.errors import InputError
+from workbench.sweep_train import default_device
 
 from conftest import tiny_outcome_config
 
@@ -25,6 +26,7 @@ def table(tmp_path_factory):
     assert first.seconds > 0 and second.seconds == 0
     assert np.array_equal(first.correct, second.correct) and np.array_equal(first.loss, second.loss)
     assert first.settings.equals(second.settings)
+    assert first.device == second.device == default_device()  # where the students trained, kept in the cache
     return second
 
 

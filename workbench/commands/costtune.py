@@ -33,6 +33,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--train-steps", type=int, default=2000, help="Adam steps per dense student")
     p.add_argument("--n-inputs", type=int, default=20000, help="test inputs in the outcome table (half held out)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--device", default=None,
+                   help="cpu or cuda: where the outcome table's students train (default: cuda when present). "
+                        "Numbers differ slightly between devices (float summation order); a cached table is "
+                        "reused whichever device asks, and the JSON's table_device says where it was built")
 
 
 def run(args) -> dict:
@@ -40,6 +44,8 @@ def run(args) -> dict:
         raise InputError(f"--task must be one of {', '.join(TASKS)}; got {args.task!r}")
     if args.family not in FAMILIES:
         raise InputError(f"--family must be one of {', '.join(FAMILIES)}; got {args.family!r}")
+    if args.device not in (None, "cpu", "cuda"):
+        raise InputError(f"--device must be cpu or cuda; got {args.device!r}")
     if args.budget is not None and not 0 < args.budget < float("inf"):
         raise InputError(f"--budget must be a positive, finite number of FLOPs per input; got {args.budget!r}")
     for flag, value, least, most in (("--steps", args.steps, 1, 10 ** 9),
@@ -58,8 +64,10 @@ def run(args) -> dict:
     from workbench.costtune.study import StudyConfig, run_study
 
     torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda was asked for but torch.cuda.is_available() is False")
     outcome = OutcomeConfig(task=args.task, family=args.family, widths=widths, steps=args.train_steps,
                             n_inputs=args.n_inputs).resolved()
     result = run_study(StudyConfig(outcome, budget=args.budget, steps=args.steps, n_budgets=args.n_budgets,
-                                   seed=args.seed))
+                                   seed=args.seed), device=args.device)
     return result.summary

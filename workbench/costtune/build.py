@@ -31,12 +31,14 @@ def _timed(fn):
     return out, time.perf_counter() - t0
 
 
-def train_family(cfg: OutcomeConfig):
-    """Dense students and their pruned, fine-tuned versions: {(width, density): (spec, params, masks)}."""
+def train_family(cfg: OutcomeConfig, device: str | None = None):
+    """Dense students and their pruned, fine-tuned versions: {(width, density): (spec, params, masks)},
+    trained on ``device`` (default: CUDA when present); the params come back on the CPU."""
+    device = str(device or default_device())
     task = make_task(task_config(cfg.task, seed=cfg.task_seed, test_size=cfg.n_inputs))
     runs = [RunConfig(task.config, cfg.family, w, cfg.depth, task.config.pool_size, cfg.seed, cfg.steps,
                       cfg.batch_size, cfg.lr) for w in cfg.widths]
-    dense = train_stack(task, runs, default_device())  # params come back on the CPU
+    dense = train_stack(task, runs, device)  # params come back on the CPU
     out = {}
     specs = [spec_of(r, task) for r in runs]
     for i, spec in enumerate(specs):
@@ -54,19 +56,21 @@ def train_family(cfg: OutcomeConfig):
         names = list(keys[0][2])
         stacked_masks = {k: torch.stack([m[k] for m in masks]) for k in names}
         ft_runs = [runs[specs.index(spec)] for spec, _, _ in keys]
-        tuned = train_stack(task, ft_runs, default_device(), init=stack_params(inits), masks=stacked_masks,
+        tuned = train_stack(task, ft_runs, device, init=stack_params(inits), masks=stacked_masks,
                             steps=cfg.finetune_steps)
         for i, (spec, d, m) in enumerate(keys):
             out[(spec.width, d)] = (spec, unstack(tuned.params, i, spec), m)
     return task, out
 
 
-def build_outcomes(cfg: OutcomeConfig) -> OutcomeTable:
-    """Run every setting on the task's test inputs; see the module docstring."""
+def build_outcomes(cfg: OutcomeConfig, device: str | None = None) -> OutcomeTable:
+    """Run every setting on the task's test inputs; see the module docstring. The students train on
+    ``device`` (default: CUDA when present); everything after training runs on the CPU."""
     cfg = cfg.resolved()
+    device = str(device or default_device())
     tt = cfg.testtime
     torch.manual_seed(cfg.seed)
-    task, family = train_family(cfg)
+    task, family = train_family(cfg, device)
     x, y = task.x_test, task.y_test
     n, n_classes = len(y), task.out_dim
     rows, cols = [], []  # settings, and per-setting outcome dicts
@@ -129,7 +133,7 @@ def build_outcomes(cfg: OutcomeConfig) -> OutcomeTable:
     split[np.random.default_rng(cfg.seed).permutation(n)[n // 2:]] = 1
     stack = lambda key, dtype: np.stack([c[key] for c in cols], axis=1).astype(dtype)  # noqa: E731 (N, A)
     return OutcomeTable(cfg, settings, stack("correct", bool), stack("loss", np.float32), stack("conf", np.float32),
-                        split, probe.numpy().astype(np.float32), pass_counts, probe_setting)
+                        split, probe.numpy().astype(np.float32), pass_counts, probe_setting, device=device)
 
 
 def _name(r: dict) -> str:

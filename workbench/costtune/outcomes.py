@@ -127,6 +127,11 @@ class OutcomeTable:
     """Index of the probe setting (``probe_width_index``, dense, ``probe_precision``, argmax)."""
     seconds: float = 0.0
     """Wall time of the build (0 when read from the cache)."""
+    device: str = "cpu"
+    """Device the students trained on (``cpu`` or ``cuda``; "" for a table cached before it was
+    recorded). Not part of the cache key: float summation order differs between devices, so a table
+    built on CUDA holds slightly different numbers from one built on the CPU, and a cached table is
+    reused whichever device asks for it."""
 
     @property
     def cost(self) -> np.ndarray:
@@ -175,7 +180,7 @@ def save(table: OutcomeTable, path: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
     os.close(fd)
     meta = {"config": dataclasses.asdict(table.config), "settings": table.settings.to_dict("list"),
-            "probe_setting": table.probe_setting}
+            "probe_setting": table.probe_setting, "device": table.device}
     np.savez_compressed(tmp, correct=table.correct, loss=table.loss, conf=table.conf, split=table.split,
                         probe=table.probe, pass_counts=table.pass_counts, meta=np.array(json.dumps(meta)))
     os.replace(tmp, path)
@@ -185,11 +190,14 @@ def load(path: Path, cfg: OutcomeConfig) -> OutcomeTable:
     with np.load(path) as z:
         meta = json.loads(str(z["meta"]))
         return OutcomeTable(cfg, pd.DataFrame(meta["settings"]), z["correct"], z["loss"], z["conf"],
-                            z["split"], z["probe"], z["pass_counts"], int(meta["probe_setting"]))
+                            z["split"], z["probe"], z["pass_counts"], int(meta["probe_setting"]),
+                            device=str(meta.get("device", "")))
 
 
-def outcome_table(cfg: OutcomeConfig, cache_dir: str | Path | None = None, refresh: bool = False) -> OutcomeTable:
-    """The cached table for ``cfg`` (built, and written atomically, on the first call)."""
+def outcome_table(cfg: OutcomeConfig, cache_dir: str | Path | None = None, refresh: bool = False,
+                  device: str | None = None) -> OutcomeTable:
+    """The cached table for ``cfg`` (built, and written atomically, on the first call; its students
+    train on ``device``, default CUDA when present, and ``OutcomeTable.device`` records which)."""
     cfg = cfg.resolved()
     path = _cache_path(cfg, Path(cache_dir) if cache_dir is not None else default_cache_dir())
     if path.exists() and not refresh:
@@ -197,7 +205,7 @@ def outcome_table(cfg: OutcomeConfig, cache_dir: str | Path | None = None, refre
     from workbench.costtune.build import build_outcomes  # torch lives there
 
     t0 = time.perf_counter()
-    table = build_outcomes(cfg)
+    table = build_outcomes(cfg, device)
     table = dataclasses.replace(table, seconds=time.perf_counter() - t0)
     save(table, path)
     return table

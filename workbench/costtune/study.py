@@ -131,9 +131,9 @@ def _interval(draws: np.ndarray, **shares: float) -> dict:
             "n_boot": int(len(draws))}
 
 
-def run_study(cfg: StudyConfig, cache_dir=None) -> StudyResult:
-    """The study of ``cfg`` on its (cached) outcome table."""
-    return study_table(outcome_table(cfg.outcome, cache_dir), cfg)
+def run_study(cfg: StudyConfig, cache_dir=None, device: str | None = None) -> StudyResult:
+    """The study of ``cfg`` on its (cached) outcome table (built with its students on ``device``)."""
+    return study_table(outcome_table(cfg.outcome, cache_dir, device=device), cfg)
 
 
 def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
@@ -258,5 +258,6 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
                                                        < guidance["unguided_final_reward"] - 1e-3, "lam"].tolist(),
         "lambda": float(res_b.lam), "steps": cfg.steps, "guidance_steps": guidance_steps, "seed": cfg.seed,
         "n_settings": int(len(table.cost)), "table_key": table.config.key(),
+        "table_device": table.device,
     }
     return StudyResult(cfg, table, ladder, pareto, policies, curves, rl_runs, spend, summary)
