@@ -109,6 +109,20 @@ def test_vector_env_and_exact_evaluation_agree_with_sampling(table, ladder):
     assert ret.mean() == pytest.approx(exact["reward"], abs=0.01)
 
 
+def test_exact_evaluation_caches_per_row_set(table, ladder):
+    """The policy-independent part of exact evaluation is cached per set of rows: interleaving row sets,
+    and more of them than the cache keeps, gives what a fresh environment gives."""
+    env = VectorCascade(table, ladder, "train")
+    probs = np.random.default_rng(1).dirichlet(np.ones(ladder.n_stages + 1), size=env.t.n_states)
+    sets = [env.t.rows[k * 40: k * 40 + 60] for k in range(6)]
+    first = [evaluate(probs, env.t, r) for r in sets]
+    assert len(env.t._levels) == 4  # bounded: the oldest row sets were dropped
+    again = [evaluate(probs, env.t, r) for r in sets[::-1]][::-1]
+    fresh = [evaluate(probs, VectorCascade(table, ladder, "train").t, r) for r in sets]
+    assert first == again == fresh
+    assert len({ev["error"] for ev in first}) > 1  # the row sets differ, so a mix-up would show
+
+
 def test_exact_evaluation_of_a_fixed_two_rung_ensemble(table, ladder):
     """Known answer: 'run rung 1, then the top rung, answer with the more confident' evaluated exactly
     equals the table's correctness of the more confident of the two, and its cost their sum."""

@@ -187,9 +187,10 @@ def evaluate(probs: np.ndarray, tables: _Tables, rows: np.ndarray, lam: float = 
 
     The state depends on which rungs ran (through the most confident one), so probability mass is
     pushed through the 2^L sets of rungs run, one level (highest rung run) at a time."""
-    L, B = tables.ladder.n_stages, tables.ladder.n_bins
-    R = len(rows)
-    conf, corr, bins = tables.conf[rows].T, tables.correct[rows].T, tables.bins[rows].T  # (L, R) each
+    L, R = tables.ladder.n_stages, len(rows)
+    corr = tables.correct[rows].T  # (L, R)
+    levels = tables.levels(rows)  # per rung: states (M, R) and the most confident rung's correctness
+    stop_p = np.stack([probs[:, : j + 1].sum(1) for j in range(L)], 1)  # (S, L) stop at stage j + 1
     mass = np.zeros((2**L, R))  # probability that the set of rungs run is m (bitmask) at some point
     correct, cost = np.zeros(R), np.zeros(R)
     p0 = probs[0]
@@ -198,18 +199,12 @@ def evaluate(probs: np.ndarray, tables: _Tables, rows: np.ndarray, lam: float = 
     for a in range(L):
         mass[1 << a] = first[a]
         cost += first[a] * tables.ladder.cost[a]
-    bits = np.arange(L)
-    for j in range(L):
+    for j, (state, right_best) in enumerate(levels):
         m = (1 << j) + np.arange(1 << j)  # (M,) every set whose highest rung is j
-        member = (m[:, None] >> bits[None, :]) & 1  # (M, L)
-        best = np.where(member[:, :, None] == 1, conf[None], -np.inf).argmax(1)  # (M, R) earliest on ties
-        state = 1 + 2 * (j * B + bins[j][None, :]) + (best != j)  # (M, R)
-        p = probs[state]  # (M, R, L + 1)
         w = mass[m]  # (M, R)
-        right_best = corr[best, np.arange(R)[None, :]]  # (M, R) correctness of the most confident rung
-        correct += (w * (p[..., : j + 1].sum(-1) * corr[j][None, :] + p[..., L] * right_best)).sum(0)
+        correct += (w * (stop_p[:, j][state] * corr[j][None, :] + probs[:, L][state] * right_best)).sum(0)
         for a in range(j + 1, L):
-            go = w * p[..., a]  # (M, R)
+            go = w * probs[:, a][state]  # (M, R)
             mass[m | (1 << a)] += go
             cost += go.sum(0) * tables.ladder.cost[a]
     err, flops = float(1.0 - correct.mean()), float(cost.mean())

@@ -78,6 +78,28 @@ class _Tables:
         L, B = ladder.n_stages, ladder.n_bins
         self.n_states = n_policy_states(ladder)
         self.obs_dim = 2 * L + B + 4
+        self._levels: dict[bytes, list] = {}
+
+    def levels(self, rows: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """What exact evaluation (``cascade_agent.evaluate``) needs of ``rows`` and no policy: for each
+        rung j, over the sets m of rungs run whose highest is j (bitmasks 2^j … 2^(j+1) − 1), the policy
+        state after rung j (M, R) and whether the most confident rung of m is right (M, R). Cached per
+        rows (a learning curve evaluates the same rows 40 times); the few most recent row sets are kept."""
+        key = np.ascontiguousarray(rows).tobytes()
+        if key not in self._levels:
+            L, B = self.ladder.n_stages, self.ladder.n_bins
+            conf, corr, bins = self.conf[rows].T, self.correct[rows].T, self.bins[rows].T  # (L, R) each
+            cols, bits, out = np.arange(len(rows))[None, :], np.arange(L), []
+            for j in range(L):
+                m = (1 << j) + np.arange(1 << j)  # (M,) every set whose highest rung is j
+                member = (m[:, None] >> bits[None, :]) & 1  # (M, L)
+                best = np.where(member[:, :, None] == 1, conf[None], -np.inf).argmax(1)  # (M, R) earliest on ties
+                state = 1 + 2 * (j * B + bins[j][None, :]) + (best != j)
+                out.append((state.astype(np.int32), corr[best, cols]))
+            if len(self._levels) >= 4:
+                self._levels.pop(next(iter(self._levels)))
+            self._levels[key] = out
+        return self._levels[key]
 
     def set_lambda(self, lam: float) -> None:
         """The Lagrange multiplier of the cost term (dual ascent moves it)."""
