@@ -204,6 +204,28 @@ def test_snell_allocation_pays_the_probe_and_separates_what_difficulty_adds(tabl
         snell.compute_optimal_curve(table, w, difficulty="psychic")
 
 
+def test_snell_savings_summary_reads_its_own_numbers(table):
+    from workbench.costtune import snell
+
+    widths = table.config.widths
+    summary, reading = snell.savings_summary(table, widths)
+    assert list(summary.index) == list(widths)
+    for w in widths:  # the table is savings() per width, oracle and predicted bins
+        o, p = snell.savings(table, w), snell.savings(table, w, difficulty="probe")
+        assert summary.loc[w, "saved (×), oracle bins"] == pytest.approx(o["ratio"], nan_ok=True)
+        assert summary.loc[w, "saved (×), predicted (probe) bins"] == pytest.approx(p["ratio"], nan_ok=True)
+    worse = [w for w in widths if summary.loc[w, "one argmax pass: error"] > summary.loc[w, "uniform best-of-k: best held-out error"]]
+    if not worse:
+        assert "at every width:" in reading
+    elif len(worse) < len(widths):
+        assert f"every width but {', '.join(map(str, worse))}:" in reading
+    else:
+        assert "less accurate than the best uniform best-of-k at every width" in reading
+    for kind, col in (("oracle", "of which by difficulty (×), oracle"), ("predicted", "of which by difficulty (×), predicted")):
+        top = summary[col].max()
+        assert (f"{kind} bins {top:.3f}×" if np.isfinite(top) else f"{kind} bins nothing measurable") in reading
+
+
 def test_flops_matched_all_inputs_row_is_the_held_out_error_of_the_per_bin_choices(table):
     from workbench.costtune import snell
 

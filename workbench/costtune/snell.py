@@ -101,6 +101,46 @@ def savings(table: OutcomeTable, width: int, difficulty: str = "oracle") -> dict
             "difficulty": difficulty}
 
 
+def savings_summary(table: OutcomeTable, widths) -> tuple[pd.DataFrame, str]:
+    """Notebook 05's key numbers per width (:func:`savings` with oracle and with predicted (probe) bins),
+    one row per width, and a sentence (markdown) on how to read them: at which widths one argmax pass is
+    already at least as accurate as the best uniform best-of-k (then the saving is one pass against
+    many, not allocation by difficulty), and the most that allocating by difficulty adds."""
+    saved = pd.DataFrame([savings(table, w) for w in widths])
+    pred = pd.DataFrame([savings(table, w, difficulty="probe") for w in widths])
+    summary = pd.DataFrame({
+        "width": saved["width"],
+        "uniform best-of-k: best held-out error": saved["uniform_error"],
+        "its test-time FLOPs": saved["uniform_cost"],
+        "one argmax pass: error": saved["argmax_error"],
+        "per-bin FLOPs at best-of-k's error, oracle bins": saved["optimal_cost"],
+        "saved (×), oracle bins": saved["ratio"],
+        "saved (×), predicted (probe) bins": pred["ratio"],
+        "of which by difficulty (×), oracle": saved["ratio_from_difficulty"],
+        "of which by difficulty (×), predicted": pred["ratio_from_difficulty"],
+    }).set_index("width")
+    beats = saved["width"][saved["argmax_error"] > saved["uniform_error"]].tolist()  # sampling pays there
+    if len(beats) == len(saved):
+        first = ("One argmax pass is less accurate than the best uniform best-of-k at every width: sampling pays "
+                 "on these models, so the saving is the per-bin allocation's own.")
+    else:
+        first = ("One argmax pass is already at least as accurate as the best uniform best-of-k at "
+                 + (f"every width but {', '.join(map(str, beats))}" if beats else "every width")
+                 + ": on these classifiers sampling answers from the softmax and picking by the verifier does not "
+                 "beat the mode, so most of the saving is one pass against many.")
+
+    def adds(kind: str, r: pd.Series) -> str:
+        if not np.isfinite(r).any():
+            return f"{kind} bins nothing measurable (they never reach best-of-k's error)"
+        note = " (below 1 at every width: the probe costs more than the bins save, so it never helps)" if r.max() < 1 else ""
+        return f"{kind} bins {r.max():.3f}×{note}"
+
+    reading = (f"**How to read the savings.** {first} What allocating *by difficulty* adds, at most: "
+               + "; ".join(adds(kind, r) for kind, r in (("oracle", saved["ratio_from_difficulty"]),
+                                                         ("predicted", pred["ratio_from_difficulty"]))) + ".")
+    return summary, reading
+
+
 def flops_matched(table: OutcomeTable, small: int, large: int, ratio: float, n_bins: int = 5) -> pd.DataFrame:
     """Per oracle bin (of the small model): the larger model's argmax vs the small model's best
     test-time setting whose total FLOPs (pretraining 6·MACs·examples + R·examples·inference) are at
