@@ -57,6 +57,31 @@ def test_metrics_known_answers():
     assert np.isnan(P.cost_ratio(np.array([[0.5, 0.3], [2.0, 0.11]]), *front[-1]))
 
 
+def test_frontier_is_the_lower_convex_hull_mixing_reaches():
+    pts = np.array([[1, 0.5], [2, 0.45], [3, 0.2], [4, 0.1], [5, 0.2], [6, 0.09]])
+    # (2, .45) is Pareto-efficient but above the mix of (1, .5) and (3, .2) (.35 at cost 2): dropped;
+    # (5, .2) is dominated; (6, .09) barely improves on (4, .1) and stays (the hull keeps the last point)
+    assert P.frontier(pts).tolist() == [[1, 0.5], [3, 0.2], [4, 0.1], [6, 0.09]]
+    assert P.frontier([[1, 0.5], [2, 0.4], [3, 0.3]]).tolist() == [[1, 0.5], [3, 0.3]]  # collinear: the ends
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        cloud = np.stack([rng.uniform(1, 100, 30), rng.uniform(0, 1, 30)], 1)
+        hull, front = P.frontier(cloud), P.pareto(cloud)
+        assert all(any(np.array_equal(h, q) for q in cloud) for h in hull)  # vertices are real points
+        assert hull[0].tolist() == front[0].tolist() and hull[-1].tolist() == front[-1].tolist()
+        for c in np.linspace(front[0, 0], front[-1, 0], 50):  # never above the Pareto interpolation ...
+            assert P.error_at_cost(hull, c) <= P.error_at_cost(front, c) + 1e-12
+        for (c0, e0), (c1, e1) in zip(hull[:-1], hull[1:]):  # ... and no point lies below a hull segment
+            inside = (cloud[:, 0] >= c0) & (cloud[:, 0] <= c1)
+            line = e0 + (e1 - e0) * (cloud[inside, 0] - c0) / (c1 - c0)
+            assert (cloud[inside, 1] >= line - 1e-12).all()
+        assert P.area(hull, 2, 90) <= P.area(front, 2, 90) + 1e-12
+    line = P.drawn(P.frontier(pts))
+    assert {tuple(v) for v in P.frontier(pts).tolist()} <= {tuple(v) for v in line.tolist()}  # the vertices, and
+    mid = line[(line[:, 0] > 1) & (line[:, 0] < 3)]  # between them the mixture, linear in cost
+    assert len(mid) > 10 and np.allclose(mid[:, 1], 0.5 - 0.15 * (mid[:, 0] - 1))
+
+
 def test_bootstrap_cost_ratio_is_paired_over_inputs():
     """Static: a cheap setting right on 50% of inputs (cost 1) and a costly one right on 90% (cost 10).
     An RL run right exactly where the costly one is, at half its cost, matches it on every resample

@@ -1,8 +1,13 @@
 """Baseline policies on an outcome table and the metrics that compare cost–error curves.
 
 Every curve is a list of (cost, error) points on held-out inputs, cost in FLOPs per input.
-A Pareto curve keeps the points no other point beats on both; between two adjacent points it is
-interpolated linearly in cost, which a policy can achieve by mixing the two (randomising per input).
+A Pareto curve keeps the points no other point beats on both. A policy family can also mix any two of
+its points (randomising per input), which reaches every point of the segment between them, linear in
+cost; so the curve the metrics read (:func:`frontier`) is the lower convex hull of the Pareto points,
+interpolated linearly in cost. (Interpolating between adjacent Pareto points instead would let a point
+that is Pareto-efficient but above its neighbours' mixture raise the curve: a family offering more
+options would score worse, and the λ-swept curves, whose points lie on their hull by construction,
+would be favoured over point sets such as the static settings and the heuristic cascades.)
 
 Baselines (all evaluated on held-out inputs):
 - ``static``: one setting for every input (a smaller model, uniform pruning, uniform quantization,
@@ -44,6 +49,31 @@ def pareto(points) -> np.ndarray:
             out.append((c, e))
             best = e
     return np.array(out).reshape(-1, 2)
+
+
+def frontier(points) -> np.ndarray:
+    """The cost–error curve a policy family reaches by mixing its points: the lower convex hull (M, 2) of
+    their Pareto frontier (linear in cost and error), sorted by cost, error strictly decreasing. Every
+    row is one of ``points``; between rows, mixing the two neighbours gives the linear interpolation."""
+    hull: list[np.ndarray] = []
+    for p in pareto(points):
+        # drop the last vertex while it lies on or above the segment from the one before it to p
+        while len(hull) >= 2 and ((hull[-1][0] - hull[-2][0]) * (p[1] - hull[-2][1])
+                                  - (hull[-1][1] - hull[-2][1]) * (p[0] - hull[-2][0])) <= 0:
+            hull.pop()
+        hull.append(p)
+    return np.array(hull).reshape(-1, 2)
+
+
+def drawn(front: np.ndarray, per_segment: int = 24) -> np.ndarray:
+    """(K, 2) points that draw ``front`` faithfully on a log-cost axis: each segment (linear in cost, as
+    mixing gives) sampled at ``per_segment`` log-spaced costs, so a plot does not show the straight
+    log-axis chord, which lies below what mixing reaches."""
+    front = np.asarray(front, float).reshape(-1, 2)
+    if len(front) < 2:
+        return front
+    cost = np.unique(np.concatenate([np.geomspace(a, b, per_segment) for a, b in zip(front[:-1, 0], front[1:, 0])]))
+    return np.stack([cost, np.interp(cost, front[:, 0], front[:, 1])], 1)
 
 
 def error_at_cost(front: np.ndarray, cost: float) -> float:
@@ -96,7 +126,7 @@ def bootstrap_cost_ratio(correct: np.ndarray, cost: np.ndarray, rl_correct: np.n
     w = resample_weights(correct.shape[0], n_boot, seed)  # (B, N)
     static_err = 1.0 - w @ correct.astype(float)  # (B, A)
     rl_err, rl_flops = 1.0 - w @ rl_correct, w @ rl_cost  # (B, R)
-    out = np.array([cost_ratio(pareto(np.stack([rl_flops[b], rl_err[b]], 1)),
+    out = np.array([cost_ratio(frontier(np.stack([rl_flops[b], rl_err[b]], 1)),
                                *pareto(np.stack([cost, static_err[b]], 1))[-1]) for b in range(n_boot)])
     return np.nan_to_num(out, nan=0.0)
 
@@ -231,7 +261,7 @@ def bootstrap_oracle_bins_ratio(table: OutcomeTable, rl_correct: np.ndarray, rl_
     curves = oracle_bins_curves(table.correct[ho], table.route_cost(), probe_bins(table, n_bins)[ho], n_bins,
                                 table.cost_ref, w)
     rl_err, rl_flops = 1.0 - w @ rl_correct, w @ rl_cost
-    out = np.array([rl_flops[b] / cost_at_error(pareto(curves[b]), rl_err[b]) for b in range(n_boot)])
+    out = np.array([rl_flops[b] / cost_at_error(frontier(curves[b]), rl_err[b]) for b in range(n_boot)])
     return np.nan_to_num(out, nan=0.0)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.costtune.outcomes import OutcomeTable
-from workbench.costtune.policies import LAMBDAS, bin_choice, cost_at_error, pareto, probe_bins
+from workbench.costtune.policies import LAMBDAS, bin_choice, cost_at_error, frontier, probe_bins
 from workbench.errors import InputError
 from workbench.testtime import bin_edges, difficulty_bins
 
@@ -88,8 +88,8 @@ def savings(table: OutcomeTable, width: int, difficulty: str = "oracle") -> dict
     says that sampling does not pay for this model, not that allocating by difficulty does."""
     uni = uniform_curve(table, width)
     best = uni[np.argmin(uni[:, 1])]
-    opt = cost_at_error(pareto(compute_optimal_curve(table, width, difficulty=difficulty)), best[1])
-    single = cost_at_error(pareto(compute_optimal_curve(table, width, n_bins=1)), best[1])  # one bin: no difficulty
+    opt = cost_at_error(frontier(compute_optimal_curve(table, width, difficulty=difficulty)), best[1])
+    single = cost_at_error(frontier(compute_optimal_curve(table, width, n_bins=1)), best[1])  # one bin: no difficulty
     st = strategies(table, width)
     one = st[st["strategy"] == "argmax"].iloc[0]
     ratio = lambda a, b: float(a / b) if np.isfinite(a) and np.isfinite(b) else float("nan")  # noqa: E731

@@ -140,7 +140,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
     """The study on a given outcome table (``cfg.outcome`` is not read)."""
     ho = table.inputs("heldout")
     budget = cfg.budget
-    static = P.pareto(P.static_points(table, ho))
+    static = P.frontier(P.static_points(table, ho))
     best_cost, best_err = static[-1]
     # the most accurate static setting chosen on the train inputs: the fair comparator of the held-out
     # most accurate one, and (half its cost) the default budget, so that no default reads held-out inputs
@@ -188,9 +188,12 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
     pick = budget_run(rl_runs, float(budget))
     cascades = P.cascade_configs(table)  # (configs, train points): the heuristic cascade's candidates
     res_b, ev_b = results[pick]
-    pareto = {"rl": P.pareto(rl_runs[["cost", "error"]].to_numpy()), "static": static,
-              "cascade": P.pareto(P.cascade_points(table, cascades)), "oracle_bins": P.pareto(P.oracle_bins_points(table)),
-              "oracle_input": P.pareto(P.oracle_input_points(table))}
+    # each policy's achievable cost–error curve on held-out inputs: the lower convex hull of its points
+    # (``policies.frontier``: mixing two points reaches the segment between them)
+    pareto = {"rl": P.frontier(rl_runs[["cost", "error"]].to_numpy()), "static": static,
+              "cascade": P.frontier(P.cascade_points(table, cascades)),
+              "oracle_bins": P.frontier(P.oracle_bins_points(table)),
+              "oracle_input": P.frontier(P.oracle_input_points(table))}
 
     # guidance: guided vs unguided with λ held fixed where the cost constraint binds
     curves, guidance = [], []
