@@ -107,8 +107,9 @@ def area(front: np.ndarray, lo: float, hi: float, n: int = 512) -> float:
 
 
 def cost_ratio(rl: np.ndarray, cost: float, error: float) -> float:
-    """A point's cost over the cost at which the Pareto curve ``rl`` reaches its error or lower (NaN if
-    it never does). ``cost_ratio_at_matched_error`` is this at the static curve's most accurate point."""
+    """A point's cost over the cost at which the curve ``rl`` (a :func:`frontier`) reaches its error or
+    lower (NaN if it never does). ``cost_ratio_at_matched_error`` is this at the static curve's most
+    accurate point."""
     return float(cost / cost_at_error(rl, error))
 
 

@@ -5,8 +5,8 @@ per-input oracle. 3. RL: the ladder and its law predictions (``ladder``, train i
 the guided cascade agent (``cascade_agent``) with dual ascent at each of ``n_budgets`` budgets
 (log-spaced between the cheapest and the top rung's cost), at every rung's cost and at the requested
 budget; each run's
-iterate-averaged policy is evaluated exactly on the held-out inputs, and their Pareto front is RL's
-curve. RL's policy at the requested budget is the run with the lowest train error among those
+iterate-averaged policy is evaluated exactly on the held-out inputs, and the lower convex hull of
+those points (``policies.frontier``) is RL's curve. RL's policy at the requested budget is the run with the lowest train error among those
 within the budget on train inputs (:func:`budget_run`). 4. Guidance: the guided and the unguided agent with λ held fixed at binding budgets' final λ
 (:func:`guidance_runs`: the requested budget's, or where that budget is slack the median binding
 budget's, then the quartiles'), the real environment steps each takes to reach 98% of its own final
@@ -73,7 +73,9 @@ class StudyResult:
     table: OutcomeTable
     ladder: Ladder
     pareto: dict[str, np.ndarray]
-    """policy -> (M, 2) Pareto (cost, error) curve on held-out inputs."""
+    """policy -> (M, 2) (cost, error) curve on held-out inputs: the lower convex hull of the policy's
+    points (``policies.frontier``; mixing two points reaches the segment between them). The JSON key
+    stays ``pareto``."""
     policies: dict[str, dict]
     """policy -> {'error', 'cost'} at the budget."""
     curves: pd.DataFrame
