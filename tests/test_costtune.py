@@ -80,6 +80,8 @@ def test_frontier_is_the_lower_convex_hull_mixing_reaches():
     assert {tuple(v) for v in P.frontier(pts).tolist()} <= {tuple(v) for v in line.tolist()}  # the vertices, and
     mid = line[(line[:, 0] > 1) & (line[:, 0] < 3)]  # between them the mixture, linear in cost
     assert len(mid) > 10 and np.allclose(mid[:, 1], 0.5 - 0.15 * (mid[:, 0] - 1))
+    free = P.drawn([[0.0, 0.5], [2.0, 0.1]])  # a free point: linear spacing, same segment
+    assert free[0].tolist() == [0.0, 0.5] and np.allclose(free[:, 1], 0.5 - 0.2 * free[:, 0])
 
 
 def test_bootstrap_cost_ratio_is_paired_over_inputs():

@@ -72,7 +72,8 @@ def drawn(front: np.ndarray, per_segment: int = 24) -> np.ndarray:
     front = np.asarray(front, float).reshape(-1, 2)
     if len(front) < 2:
         return front
-    cost = np.unique(np.concatenate([np.geomspace(a, b, per_segment) for a, b in zip(front[:-1, 0], front[1:, 0])]))
+    space = np.geomspace if front[0, 0] > 0 else np.linspace  # a zero cost has no log
+    cost = np.unique(np.concatenate([space(a, b, per_segment) for a, b in zip(front[:-1, 0], front[1:, 0])]))
     return np.stack([cost, np.interp(cost, front[:, 0], front[:, 1])], 1)
 
 
