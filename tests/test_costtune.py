@@ -30,6 +30,21 @@ def table(tmp_path_factory):
     return second
 
 
+def test_a_table_cached_without_its_device_loads_as_unknown(table, tmp_path):
+    import json
+
+    from workbench.costtune.outcomes import load, save
+
+    save(table, tmp_path / "t.npz")
+    with np.load(tmp_path / "t.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays["meta"]))
+    assert meta.pop("device") == table.device
+    np.savez(tmp_path / "old.npz", **{**arrays, "meta": np.array(json.dumps(meta))})  # as cached before session 8
+    old = load(tmp_path / "old.npz", table.config)
+    assert old.device == "unknown" and np.array_equal(old.correct, table.correct)
+
+
 def test_table_shapes_costs_and_cache_key(table):
     n, a = table.correct.shape
     assert n == 600 and a == len(table.settings) == 3 * 2 * 3 + 3 * (2 * 2 + 2)
@@ -112,7 +127,7 @@ def test_bootstrap_oracle_bins_ratio_is_one_for_the_oracles_own_policy(table):
     cost = table.route_cost()
     ch = P.bin_choice(table.correct[ho], cost, bins, 0.05, table.cost_ref, 5)[bins]
     own_correct, own_cost = table.correct[ho, ch].astype(float), cost[ch]
-    plain = P.cost_at_error(P.pareto(P.oracle_bins_points(table)), 1.0 - own_correct.mean())
+    plain = P.cost_at_error(P.frontier(P.oracle_bins_points(table)), 1.0 - own_correct.mean())
     assert own_cost.mean() / plain == pytest.approx(1.0)
     boot = P.bootstrap_oracle_bins_ratio(table, own_correct, own_cost, n_boot=100)
     assert boot.shape == (100,) and (boot >= 1.0 - 1e-9).all() and np.median(boot) < 1.5

@@ -187,9 +187,9 @@ def evaluate(probs: np.ndarray, tables: _Tables, rows: np.ndarray, lam: float = 
 
     The state depends on which rungs ran (through the most confident one), so probability mass is
     pushed through the 2^L sets of rungs run, one level (highest rung run) at a time."""
+    levels = tables.levels(rows)  # per rung: states (M, R) and the most confident rung's correctness
     L, R = tables.ladder.n_stages, len(rows)
     corr = tables.correct[rows].T  # (L, R)
-    levels = tables.levels(rows)  # per rung: states (M, R) and the most confident rung's correctness
     stop_p = np.stack([probs[:, : j + 1].sum(1) for j in range(L)], 1)  # (S, L) stop at stage j + 1
     mass = np.zeros((2**L, R))  # probability that the set of rungs run is m (bitmask) at some point
     correct, cost = np.zeros(R), np.zeros(R)

@@ -127,9 +127,9 @@ class OutcomeTable:
     """Index of the probe setting (``probe_width_index``, dense, ``probe_precision``, argmax)."""
     seconds: float = 0.0
     """Wall time of the build (0 when read from the cache)."""
-    device: str = "cpu"
-    """Device the students trained on (``cpu`` or ``cuda``; "" for a table cached before it was
-    recorded). Not part of the cache key: float summation order differs between devices, so a table
+    device: str = "unknown"
+    """Device the students trained on: ``cpu`` or ``cuda`` (``unknown`` for a table cached before
+    session 8, which did not record it). Not part of the cache key: float summation order differs between devices, so a table
     built on CUDA holds slightly different numbers from one built on the CPU, and a cached table is
     reused whichever device asks for it."""
 
@@ -191,7 +191,7 @@ def load(path: Path, cfg: OutcomeConfig) -> OutcomeTable:
         meta = json.loads(str(z["meta"]))
         return OutcomeTable(cfg, pd.DataFrame(meta["settings"]), z["correct"], z["loss"], z["conf"],
                             z["split"], z["probe"], z["pass_counts"], int(meta["probe_setting"]),
-                            device=str(meta.get("device", "")))
+                            device=str(meta.get("device", "unknown")))
 
 
 def outcome_table(cfg: OutcomeConfig, cache_dir: str | Path | None = None, refresh: bool = False,

@@ -6,8 +6,8 @@ its points (randomising per input), which reaches every point of the segment bet
 cost; so the curve the metrics read (:func:`frontier`) is the lower convex hull of the Pareto points,
 interpolated linearly in cost. (Interpolating between adjacent Pareto points instead would let a point
 that is Pareto-efficient but above its neighbours' mixture raise the curve: a family offering more
-options would score worse, and the λ-swept curves, whose points lie on their hull by construction,
-would be favoured over point sets such as the static settings and the heuristic cascades.)
+options would score worse, most of all the heuristic cascades with their many scattered points, while
+the two oracles, whose every point is the best at its λ and so lies on their hull, would be unaffected.)
 
 Baselines (all evaluated on held-out inputs):
 - ``static``: one setting for every input (a smaller model, uniform pruning, uniform quantization,
@@ -72,8 +72,8 @@ def drawn(front: np.ndarray, per_segment: int = 24) -> np.ndarray:
     front = np.asarray(front, float).reshape(-1, 2)
     if len(front) < 2:
         return front
-    space = np.geomspace if front[0, 0] > 0 else np.linspace  # a zero cost has no log
-    cost = np.unique(np.concatenate([space(a, b, per_segment) for a, b in zip(front[:-1, 0], front[1:, 0])]))
+    cost = np.unique(np.concatenate([(np.geomspace if a > 0 else np.linspace)(a, b, per_segment)  # log(0): linear
+                                     for a, b in zip(front[:-1, 0], front[1:, 0])]))
     return np.stack([cost, np.interp(cost, front[:, 0], front[:, 1])], 1)
 
 
@@ -129,7 +129,7 @@ def bootstrap_cost_ratio(correct: np.ndarray, cost: np.ndarray, rl_correct: np.n
     static_err = 1.0 - w @ correct.astype(float)  # (B, A)
     rl_err, rl_flops = 1.0 - w @ rl_correct, w @ rl_cost  # (B, R)
     out = np.array([cost_ratio(frontier(np.stack([rl_flops[b], rl_err[b]], 1)),
-                               *pareto(np.stack([cost, static_err[b]], 1))[-1]) for b in range(n_boot)])
+                               *frontier(np.stack([cost, static_err[b]], 1))[-1]) for b in range(n_boot)])
     return np.nan_to_num(out, nan=0.0)
 
 
