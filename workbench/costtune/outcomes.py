@@ -129,9 +129,9 @@ class OutcomeTable:
     """Wall time of the build (0 when read from the cache)."""
     device: str = "unknown"
     """Device the students trained on: ``cpu`` or ``cuda`` (``unknown`` for a table cached before
-    session 8, which did not record it). Not part of the cache key: float summation order differs between devices, so a table
-    built on CUDA holds slightly different numbers from one built on the CPU, and a cached table is
-    reused whichever device asks for it."""
+    session 8, which did not record it). Not part of the cache key: float summation order differs
+    between devices, so a table built on CUDA holds slightly different numbers from one built on the
+    CPU, and a cached table is reused whichever device asks for it."""
 
     @property
     def cost(self) -> np.ndarray:
