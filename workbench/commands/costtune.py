@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from workbench.commands.sweep import int_list
+from workbench.commands.sweep import check_device, int_list, set_up_torch
 from workbench.errors import InputError
 from workbench.tasks import MAX_DIM, MAX_ROWS
 
@@ -44,8 +44,7 @@ def run(args) -> dict:
         raise InputError(f"--task must be one of {', '.join(TASKS)}; got {args.task!r}")
     if args.family not in FAMILIES:
         raise InputError(f"--family must be one of {', '.join(FAMILIES)}; got {args.family!r}")
-    if args.device not in (None, "cpu", "cuda"):
-        raise InputError(f"--device must be cpu or cuda; got {args.device!r}")
+    check_device(args.device)
     if args.budget is not None and not 0 < args.budget < float("inf"):
         raise InputError(f"--budget must be a positive, finite number of FLOPs per input; got {args.budget!r}")
     for flag, value, least, most in (("--steps", args.steps, 1, 10 ** 9),
@@ -58,14 +57,10 @@ def run(args) -> dict:
     if any(w > MAX_DIM for w in widths):
         raise InputError(f"--widths must be <= {MAX_DIM}; got {max(widths)}")
 
-    import torch
-
     from workbench.costtune.outcomes import OutcomeConfig
     from workbench.costtune.study import StudyConfig, run_study
 
-    torch.set_num_threads(args.threads)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise InputError("--device cuda was asked for but torch.cuda.is_available() is False")
+    set_up_torch(args)  # threads, and a clear error when CUDA is asked for but absent
     outcome = OutcomeConfig(task=args.task, family=args.family, widths=widths, steps=args.train_steps,
                             n_inputs=args.n_inputs).resolved()
     result = run_study(StudyConfig(outcome, budget=args.budget, steps=args.steps, n_budgets=args.n_budgets,

@@ -117,10 +117,15 @@ def check_common(args) -> None:
         raise InputError(f"--family must be mlp or cnn; got {args.family!r}")
     if not 1 <= args.threads <= MAX_THREADS:
         raise InputError(f"--threads must be in [1, {MAX_THREADS}]; got {args.threads!r}")
-    if args.device not in (None, "cpu", "cuda"):
-        raise InputError(f"--device must be cpu or cuda; got {args.device!r}")
+    check_device(args.device)
     if not 1 <= args.seeds <= MAX_SEEDS:
         raise InputError(f"--seeds must be a positive number of seeds <= {MAX_SEEDS}; got {args.seeds!r}")
+
+
+def check_device(device: str | None) -> None:
+    """``--device``: absent (CUDA when present), cpu or cuda."""
+    if device not in (None, "cpu", "cuda"):
+        raise InputError(f"--device must be cpu or cuda; got {device!r}")
 
 
 def set_up_torch(args) -> None:
