@@ -43,6 +43,13 @@ def test_cuda_asked_for_without_cuda_exits_2(cli, env_cache):
     assert not list(env_cache.rglob("*.npz"))  # no table was built
 
 
+def test_a_budget_below_every_settings_cost_exits_2_before_the_table_is_built(cli, env_cache):
+    proc = cli("costtune", "--task", "mnist1d", *TINY, "--budget", "20", "--json", timeout=60)
+    assert proc.returncode == 2 and proc.stdout == "" and len(proc.stderr.strip().splitlines()) == 1
+    assert "--budget must be >= the cheapest setting's cost (w4-d0.25-int8: 27 FLOPs per input); got 20.0" in proc.stderr
+    assert not list(env_cache.rglob("*.npz"))  # no table was built
+
+
 def test_tiny_run_and_budget_below_cheapest_setting(cli, env_cache):
     proc = cli("costtune", "--task", "teacher-classification", "--family", "mlp", *TINY, "--steps", "1500",
                "--n-budgets", "2", "--json")

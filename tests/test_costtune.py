@@ -147,6 +147,39 @@ def test_a_budget_below_the_ladders_first_rung_is_rejected_before_training(table
         study_table(table, StudyConfig(table.config, budget=budget, spacing=10.0))
 
 
+def test_the_cheapest_cost_bound_is_the_mlp_tables_cheapest_setting(table):
+    """Known before training, and exact for an MLP family: the budget check can run before the build."""
+    from workbench.costtune.build import cheapest_cost_bound
+
+    cost, name, exact = cheapest_cost_bound(table.config)
+    assert exact and cost == table.cost.min() and name == table.settings["name"][int(np.argmin(table.cost))]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_cheapest_cost_bound_holds_for_any_cnn_pruning_and_is_reached(seed):
+    """A CNN's pruned cost depends on which layers keep their weights; no mask beats the bound, and the
+    mask that keeps the head (the cheapest weights) reaches it."""
+    import torch
+
+    from workbench.compress import inference_cost, magnitude_prune
+    from workbench.costtune.build import cheapest_cost_bound
+    from workbench.costtune.outcomes import OutcomeConfig
+    from workbench.students import StudentSpec, param_shapes
+
+    cfg = OutcomeConfig(task="mnist1d", family="cnn", widths=(4, 8)).resolved()
+    cost, name, exact = cheapest_cost_bound(cfg)
+    assert not exact and name == "w4-d0.25-int8"
+    spec = StudentSpec("cnn", 40, 10, 4, cfg.depth)
+    gen = torch.Generator().manual_seed(seed)
+    params = {k: torch.randn(shape, generator=gen) for k, shape in param_shapes(spec).items()}
+    _, masks = magnitude_prune(spec, params, 0.25)
+    assert inference_cost(spec, "int8", masks)["flops"] >= cost
+    head = f"w{spec.depth}"
+    params[head] = params[head] * 1e3  # the head's weights are kept first
+    _, masks = magnitude_prune(spec, params, 0.25)
+    assert inference_cost(spec, "int8", masks)["flops"] == cost
+
+
 def test_per_input_oracle_is_at_least_as_cheap_as_every_static_setting(table):
     oracle = P.pareto(P.oracle_input_points(table))
     static = P.static_points(table, table.inputs("heldout"))

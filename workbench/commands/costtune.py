@@ -23,7 +23,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--family", default="mlp", help="student family: mlp or cnn (default mlp)")
     p.add_argument("--budget", type=float, default=None,
                    help="mean FLOPs per input for the RL policy (default: half the cost of the static setting "
-                        "with the lowest error on the train inputs)")
+                        "with the lowest error on the train inputs); one below the cheapest setting's cost exits 2, before the "
+                        "outcome table is built when the settings' shapes show it (always for the MLP family)")
     p.add_argument("--steps", type=int, default=1_000_000,
                    help="real environment steps (cascade rung runs and stops) per agent of RL's curve "
                         "(the guidance comparison's agents take min(steps, 300,000))")

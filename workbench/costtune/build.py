@@ -10,17 +10,19 @@ Latency is wall time of the batched computation divided by the number of inputs.
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 import pandas as pd
 import torch
 
-from workbench.compress import CompressedStudent, magnitude_prune, unstack
+from workbench.compress import PRECISION_BITS, CompressedStudent, bitops, magnitude_prune, unstack
 from workbench.costtune.outcomes import OutcomeConfig, OutcomeTable
-from workbench.students import pad_params, stack_params
+from workbench.prune import macs_per_weight
+from workbench.students import StudentSpec, pad_params, param_shapes, stack_params
 from workbench.sweep_train import RunConfig, default_device, spec_of, train_stack
-from workbench.tasks import make_task, task_config
+from workbench.tasks import REAL_CLASSES, make_task, task_config, task_in_dim
 from workbench.testtime import (argmax_outcome, bon_outcome, sample_answers, train_refiner, train_verifier,
                                 vote_outcome)
 
@@ -61,6 +63,31 @@ def train_family(cfg: OutcomeConfig, device: str | None = None):
         for i, (spec, d, m) in enumerate(keys):
             out[(spec.width, d)] = (spec, unstack(tuned.params, i, spec), m)
     return task, out
+
+
+def cheapest_cost_bound(cfg: OutcomeConfig) -> tuple[float, str, bool]:
+    """(cost, name, exact): a lower bound on every setting's cost (FLOPs per input), known before any
+    student trains, so that an impossible budget is refused before the table is built. The cheapest
+    setting is one argmax pass of the narrowest student at the lowest density and precision, keeping
+    round(density × weights) weights (as ``magnitude_prune`` does). Exact for an MLP (one MAC per
+    weight per input); for a CNN, where a conv weight costs one MAC per output position and training
+    decides which layers keep their weights, the bound keeps the cheapest weights first."""
+    cfg = cfg.resolved()
+    tc = task_config(cfg.task, seed=cfg.task_seed, test_size=cfg.n_inputs)
+    out_dim = REAL_CLASSES if cfg.task == "mnist1d" else tc.n_classes
+    spec = StudentSpec(cfg.family, task_in_dim(tc), out_dim, min(cfg.widths), cfg.depth)
+    per_weight, shapes = macs_per_weight(spec), param_shapes(spec)
+    total = sum(math.prod(shapes[k]) for k in per_weight)
+    density = min(cfg.densities)
+    keep = total if density == 1.0 else max(1, round(density * total))
+    precision = min(cfg.precisions, key=PRECISION_BITS.__getitem__)
+    macs = 0
+    for k in sorted(per_weight, key=per_weight.__getitem__):  # cheapest weights first
+        take = min(keep, math.prod(shapes[k]))
+        macs, keep = macs + take * per_weight[k], keep - take
+    cost = 2.0 * bitops(macs, PRECISION_BITS[precision])
+    name = _name({"width": spec.width, "density": density, "precision": precision, "strategy": "argmax", "k": 1})
+    return cost, name, len(set(per_weight.values())) == 1
 
 
 def build_outcomes(cfg: OutcomeConfig, device: str | None = None) -> OutcomeTable:

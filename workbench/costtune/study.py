@@ -134,7 +134,16 @@ def _interval(draws: np.ndarray, **shares: float) -> dict:
 
 
 def run_study(cfg: StudyConfig, cache_dir=None, device: str | None = None) -> StudyResult:
-    """The study of ``cfg`` on its (cached) outcome table (built with its students on ``device``)."""
+    """The study of ``cfg`` on its (cached) outcome table (built with its students on ``device``). A
+    budget below the cheapest setting's cost is refused before the table is built when the settings'
+    shapes already show it (:func:`~workbench.costtune.build.cheapest_cost_bound`), after it otherwise."""
+    if cfg.budget is not None:
+        from workbench.costtune.build import cheapest_cost_bound  # torch lives there
+
+        bound, name, exact = cheapest_cost_bound(cfg.outcome)
+        if not cfg.budget >= bound:
+            raise InputError(f"--budget must be >= the cheapest setting's cost ({name}: {'' if exact else 'at least '}"
+                             f"{bound:.6g} FLOPs per input); got {cfg.budget!r}")
     return study_table(outcome_table(cfg.outcome, cache_dir, device=device), cfg)
 
 
