@@ -3,7 +3,8 @@
 For each λ (fixed, no budget) the agent is trained on the train inputs of an outcome table and its exact
 expected reward (correct − λ·FLOPs/C_ref) is compared with the best *chain*: 1 to 3 ladder rungs run in
 order, answering at a rung when its confidence bin (the agent's own bins) is below a per-rung cut; chain and
-cuts found by exhaustive search on the same train inputs (an in-sample maximum, so slightly optimistic).
+cuts found by exhaustive search on the same train inputs (``policies.ladder_cascade_configs``; an in-sample
+maximum, so slightly optimistic).
 The agent's state space expresses every such chain, so a positive gap is the agent's optimisation falling
 short. Held-out inputs are never read.
 
@@ -14,34 +15,15 @@ short. Held-out inputs are never read.
 from __future__ import annotations
 
 import argparse
-import itertools
 
 import numpy as np
 
+from workbench.costtune import policies as P
 from workbench.costtune.cascade_agent import CascadeAgentConfig, evaluate, train
 from workbench.costtune.cascade_env import VectorCascade
 from workbench.costtune.ladder import build_ladder
 from workbench.costtune.outcomes import OutcomeConfig, outcome_table
 from workbench.costtune.study import StudyConfig
-
-
-def chain_points(env: VectorCascade, max_stages: int = 3) -> np.ndarray:
-    """(M, 2) train (error, FLOPs) of every chain of up to ``max_stages`` rungs and every per-rung bin cut."""
-    t, lad = env.t, env.t.ladder
-    corr, bins = t.correct[t.rows], t.bins[t.rows]
-    pts = []
-    for m in range(1, max_stages + 1):
-        for chain in itertools.combinations(range(lad.n_stages), m):
-            for cuts in itertools.product(range(1, lad.n_bins), repeat=m - 1):
-                done, right, flops = np.zeros(len(t.rows), bool), np.zeros(len(t.rows), bool), 0.0
-                for i, r in enumerate(chain):
-                    run = ~done
-                    flops += run.mean() * lad.cost[r]
-                    answer = run & ((i == m - 1) | (bins[:, r] < (cuts[i] if i < m - 1 else lad.n_bins)))
-                    right[answer] = corr[answer, r]
-                    done |= answer
-                pts.append((1.0 - right.mean(), flops))
-    return np.array(pts)
 
 
 def main() -> None:
@@ -54,9 +36,11 @@ def main() -> None:
     args = ap.parse_args()
     study = StudyConfig()
     table = outcome_table(OutcomeConfig(task=args.task, family=args.family))
-    env = VectorCascade(table, build_ladder(table, study.spacing, n_bins=study.n_bins), "train")
-    pts = chain_points(env)
-    print(f"{args.task}/{args.family}: ladder {', '.join(env.t.ladder.names)}; {len(pts)} chains")
+    ladder = build_ladder(table, study.spacing, n_bins=study.n_bins)
+    env = VectorCascade(table, ladder, "train")
+    # (error, FLOPs) of the train-efficient chains: the best chain at any λ is one of them
+    pts = P.ladder_cascade_configs(table, ladder)[1][:, ::-1]
+    print(f"{args.task}/{args.family}: ladder {', '.join(ladder.names)}; {len(pts)} train-efficient chains")
     gaps = {"guided": [], "unguided": []}
     for lam in (float(v) for v in args.lams.split(",")):
         reward = 1.0 - pts[:, 0] - lam * pts[:, 1] / table.cost_ref

@@ -36,6 +36,7 @@ def main() -> None:
               f"cost_ratio_at_matched_error={res['cost_ratio_at_matched_error']}  "
               f"rl=({p['rl']['cost']:.0f}, {p['rl']['error']:.4f})  static_best=({p['static_best']['cost']:.0f}, "
               f"{p['static_best']['error']:.4f})  cascade=({p['cascade']['cost']:.0f}, {p['cascade']['error']:.4f})  "
+              f"ladder_cascade=({p['ladder_cascade']['cost']:.0f}, {p['ladder_cascade']['error']:.4f})  "
               f"oracle_bins=({p['oracle_bins']['cost']:.0f}, {p['oracle_bins']['error']:.4f})  "
               f"rl/oracle_bins cost at rl error={res['rl_cost_over_oracle_bins_cost_at_rl_error']}  "
               f"rl/oracle_bins along rl curve={[round(r, 2) for r in res['rl_over_oracle_bins_along_rl_curve']]}  "

@@ -55,11 +55,11 @@ def test_tiny_run_and_budget_below_cheapest_setting(cli, env_cache):
                "--n-budgets", "2", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert set(out["policies"]) == {"rl", "static_best", "cascade", "oracle_bins", "oracle_input"}
+    assert set(out["policies"]) == {"rl", "static_best", "cascade", "ladder_cascade", "oracle_bins", "oracle_input"}
     for p in out["policies"].values():
         assert 0 <= p["error"] <= 1 and p["cost"] > 0
     assert set(out["steps_to_98pct"]) == {"guided", "unguided"}
-    assert {"rl", "static", "cascade", "oracle_bins", "oracle_input"} <= set(out["pareto"])
+    assert {"rl", "static", "cascade", "ladder_cascade", "oracle_bins", "oracle_input"} <= set(out["pareto"])
     assert "cost_ratio_at_matched_error" in out
     assert out["table_device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     g = out["guidance"]  # the guidance counts agree with the rows they summarise

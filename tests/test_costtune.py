@@ -8,6 +8,7 @@ from gymnasium.utils.env_checker import check_env
 
 from workbench.costtune import policies as P
 from workbench.costtune.agent import AgentConfig, evaluate, steps_to_fraction, train
+from workbench.costtune.cascade_agent import evaluate as evaluate_cascade
 from workbench.costtune.env import InputRoutingEnv
 from workbench.costtune.outcomes import outcome_table
 from workbench.errors import InputError
@@ -178,6 +179,36 @@ def test_the_cheapest_cost_bound_holds_for_any_cnn_pruning_and_is_reached(seed):
     params[head] = params[head] * 1e3  # the head's weights are kept first
     _, masks = magnitude_prune(spec, params, 0.25)
     assert inference_cost(spec, "int8", masks)["flops"] == cost
+
+
+def test_ladder_cascades_are_policies_the_agent_can_express(table):
+    """Every searched chain, written as the agent's tabular policy, gives the same held-out cost and
+    error under the agent's exact evaluation; the search keeps each rung alone or something better."""
+    from workbench.costtune.cascade_agent import chain_policy
+    from workbench.costtune.cascade_env import VectorCascade
+    from workbench.costtune.ladder import build_ladder
+
+    ladder = build_ladder(table, 1.5, n_bins=4)
+    found = P.ladder_cascade_configs(table, ladder)
+    held = P.ladder_cascade_points(table, ladder, found)
+    t = VectorCascade(table, ladder, "heldout").t
+    assert len(found[0]) >= 3 and any(len(chain) >= 2 for chain, _ in found[0])
+    for (chain, cuts), (cost, err) in zip(found[0], held):
+        ev = evaluate_cascade(chain_policy(ladder.n_stages, ladder.n_bins, chain, cuts), t, t.rows)
+        assert ev["cost"] == pytest.approx(cost, rel=1e-9) and ev["error"] == pytest.approx(err, abs=1e-12)
+    tr = table.inputs("train")
+    train_pts = found[1]
+    for a in ladder.settings:
+        alone = (table.cost[a], 1.0 - table.correct[tr, a].mean())
+        assert ((train_pts[:, 0] <= alone[0] + 1e-9) & (train_pts[:, 1] <= alone[1] + 1e-12)).any()
+    budget = float(np.median(ladder.cost))  # deployed: the lowest train error within the budget
+    fits = np.flatnonzero(train_pts[:, 0] <= budget)
+    i = fits[np.lexsort((train_pts[fits, 0], train_pts[fits, 1]))[0]]
+    deployed = P.ladder_cascade_at_budget(table, ladder, budget, found)
+    assert (deployed["cost"], deployed["error"]) == pytest.approx(tuple(held[i]))
+    chain, cuts = found[0][i]
+    assert deployed["chain"] == " > ".join([f"{ladder.names[r]} (bin < {c})" for r, c in zip(chain, cuts)]
+                                           + [ladder.names[chain[-1]]])
 
 
 def test_per_input_oracle_is_at_least_as_cheap_as_every_static_setting(table):

@@ -38,6 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="cpu or cuda: where the outcome table's students train (default: cuda when present). "
                         "Numbers differ slightly between devices (float summation order); a cached table is "
                         "reused whichever device asks, and the JSON's table_device says where it was built")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bars on stderr")
 
 
 def run(args) -> dict:
@@ -58,6 +59,8 @@ def run(args) -> dict:
     if any(w > MAX_DIM for w in widths):
         raise InputError(f"--widths must be <= {MAX_DIM}; got {max(widths)}")
 
+    from tqdm import tqdm
+
     from workbench.costtune.outcomes import OutcomeConfig
     from workbench.costtune.study import StudyConfig, run_study
 
@@ -65,5 +68,6 @@ def run(args) -> dict:
     outcome = OutcomeConfig(task=args.task, family=args.family, widths=widths, steps=args.train_steps,
                             n_inputs=args.n_inputs).resolved()
     result = run_study(StudyConfig(outcome, budget=args.budget, steps=args.steps, n_budgets=args.n_budgets,
-                                   seed=args.seed), device=args.device)
+                                   seed=args.seed), device=args.device,
+                       progress=lambda it, **kw: tqdm(it, disable=args.no_progress, **kw))
     return result.summary

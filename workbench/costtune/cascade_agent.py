@@ -212,6 +212,21 @@ def evaluate(probs: np.ndarray, tables: _Tables, rows: np.ndarray, lam: float = 
     return {**out, "correct": correct, "flops": cost} if per_input else out
 
 
+def chain_policy(n_stages: int, n_bins: int, chain: tuple[int, ...], cuts: tuple[int, ...]) -> np.ndarray:
+    """(S, L + 1) the deterministic tabular policy of a threshold chain (``policies.ladder_cascade_configs``):
+    run ``chain[0]``; after ``chain[i]`` answer with it when its confidence bin is below ``cuts[i]``,
+    else run ``chain[i + 1]``; answer after the last. States off the chain answer with the last rung."""
+    stage = state_stages(n_stages, n_bins)
+    conf_bin = (np.arange(len(stage)) - 1) // 2 % n_bins
+    probs = np.zeros((len(stage), n_stages + 1))
+    probs[:, 0] = 1.0  # any target at or below the last rung stops and answers with it
+    probs[0] = np.eye(n_stages + 1)[chain[0]]
+    for i, (rung, cut) in enumerate(zip(chain[:-1], cuts)):
+        go = (stage == rung + 1) & (conf_bin >= cut)
+        probs[go] = np.eye(n_stages + 1)[chain[i + 1]]
+    return probs
+
+
 def greedy(probs: np.ndarray) -> np.ndarray:
     """The deterministic policy taking each state's most probable target."""
     return np.eye(probs.shape[1])[probs.argmax(1)]

@@ -14,6 +14,9 @@ Baselines (all evaluated on held-out inputs):
   or uniform test-time compute). ``static_best`` at a budget is chosen on the train inputs.
 - ``cascade`` (FrugalGPT): run settings in increasing cost; stop when the answer's confidence is
   at least τ; pay for every stage run. Chains and τ are chosen on the train inputs.
+- ``ladder_cascade``: the same idea on the RL agent's own ladder and confidence bins: chains of 1–3
+  rungs with a cut per rung, searched exhaustively on the train inputs. The agent's policy can express
+  every such chain, so this is the search the agent's policy gradient is measured against.
 - ``oracle_bins``: 5 difficulty bins from the probe's confidence; per bin the setting maximising
   accuracy − λ·cost/cost_ref, chosen on the held-out inputs themselves (an oracle choice); pays
   the probe (Snell et al. 2024's per-bin compute-optimal strategy).
@@ -153,17 +156,39 @@ def static_best(table: OutcomeTable, budget: float) -> dict:
             "error": float(1.0 - table.correct[ho, a].mean())}
 
 
-def _cascade_eval(table: OutcomeTable, idx: np.ndarray, chain: tuple[int, ...], tau: float) -> tuple[float, float]:
+def _chain_eval(table: OutcomeTable, idx: np.ndarray, chain, answers) -> tuple[float, float]:
+    """(cost, error) on inputs idx of running the settings ``chain`` in order, answering at stage j where
+    ``answers[j]`` (a (len(idx),) bool array; the last stage always answers); every stage run is paid."""
     done = np.zeros(len(idx), bool)
     correct = np.zeros(len(idx), bool)
     cost = np.zeros(len(idx))
     for j, s in enumerate(chain):
         run = ~done
         cost[run] += table.cost[s]
-        accept = run & ((table.conf[idx, s] >= tau) | (j == len(chain) - 1))
+        accept = run if j == len(chain) - 1 else run & answers[j]
         correct[accept] = table.correct[idx[accept], s]
         done |= accept
     return float(cost.mean()), float(1.0 - correct.mean())
+
+
+def _cascade_eval(table: OutcomeTable, idx: np.ndarray, chain: tuple[int, ...], tau: float) -> tuple[float, float]:
+    return _chain_eval(table, idx, chain, [table.conf[idx, s] >= tau for s in chain[:-1]])
+
+
+def _efficient(configs: list, train_pts: list) -> tuple[list, np.ndarray]:
+    """The configurations no other beats on both train cost and train error, and their (M, 2) points."""
+    pts = np.array(train_pts)
+    keep = [i for i, (c, e) in enumerate(pts) if not ((pts[:, 0] <= c) & (pts[:, 1] < e)).any()]
+    return [configs[i] for i in keep], pts[keep]
+
+
+def _deployed(train_pts: np.ndarray, budget: float) -> int:
+    """The configuration a user deploys at ``budget``: the lowest train error among those whose train
+    cost fits it (ties: the cheaper; none fits: the cheapest)."""
+    fits = np.flatnonzero(train_pts[:, 0] <= budget * (1 + 1e-9))
+    if not len(fits):
+        return int(np.argmin(train_pts[:, 0]))
+    return int(fits[np.lexsort((train_pts[fits, 0], train_pts[fits, 1]))[0]])
 
 
 def cascade_configs(table: OutcomeTable, max_stages: int = 3, n_frontier: int = 8,
@@ -181,9 +206,7 @@ def cascade_configs(table: OutcomeTable, max_stages: int = 3, n_frontier: int = 
             for tau in taus:
                 configs.append((chain, tau))
                 train_pts.append(_cascade_eval(table, tr, chain, tau))
-    train_pts = np.array(train_pts)
-    keep = [i for i, (c, e) in enumerate(train_pts) if not ((train_pts[:, 0] <= c) & (train_pts[:, 1] < e)).any()]
-    return [configs[i] for i in keep], train_pts[keep]
+    return _efficient(configs, train_pts)
 
 
 def cascade_points(table: OutcomeTable, found: tuple[list, np.ndarray] | None = None) -> np.ndarray:
@@ -200,10 +223,50 @@ def cascade_at_budget(table: OutcomeTable, budget: float, found: tuple[list, np.
     is within the budget (ties: the cheaper; none fits: the cheapest), scored on the held-out inputs.
     ``{"error", "cost"}``."""
     configs, train = cascade_configs(table) if found is None else found
-    fits = np.flatnonzero(train[:, 0] <= budget * (1 + 1e-9))
-    i = int(fits[np.lexsort((train[fits, 0], train[fits, 1]))[0]]) if len(fits) else int(np.argmin(train[:, 0]))
-    cost, err = _cascade_eval(table, table.inputs("heldout"), *configs[i])
+    cost, err = _cascade_eval(table, table.inputs("heldout"), *configs[_deployed(train, budget)])
     return {"error": err, "cost": cost}
+
+
+def _ladder_chain_eval(table: OutcomeTable, ladder, idx: np.ndarray, chain: tuple[int, ...],
+                       cuts: tuple[int, ...], bins: np.ndarray | None = None) -> tuple[float, float]:
+    bins = ladder.conf_bins(table, idx) if bins is None else bins
+    return _chain_eval(table, idx, ladder.settings[list(chain)], [bins[:, r] < c for r, c in zip(chain, cuts)])
+
+
+def ladder_cascade_configs(table: OutcomeTable, ladder, max_stages: int = 3) -> tuple[list, np.ndarray]:
+    """Threshold cascades of the RL agent's own ladder (``ladder.Ladder``), searched exhaustively on the
+    train inputs: every chain of 1 to ``max_stages`` rungs in increasing cost, answering at a rung when
+    its confidence bin (the agent's bins, 0 = most confident) is below a per-rung cut. The agent's
+    tabular policy can express every one of them. Returns the (chain, cuts) configurations
+    Pareto-efficient on the train inputs and their (M, 2) train (cost, error)."""
+    tr = table.inputs("train")
+    bins = ladder.conf_bins(table, tr)
+    configs, train_pts = [], []
+    for m in range(1, min(max_stages, ladder.n_stages) + 1):
+        for chain in itertools.combinations(range(ladder.n_stages), m):
+            for cuts in itertools.product(range(1, ladder.n_bins), repeat=m - 1):
+                configs.append((chain, cuts))
+                train_pts.append(_ladder_chain_eval(table, ladder, tr, chain, cuts, bins))
+    return _efficient(configs, train_pts)
+
+
+def ladder_cascade_points(table: OutcomeTable, ladder, found: tuple[list, np.ndarray]) -> np.ndarray:
+    """The train-efficient ladder cascades (``found``: :func:`ladder_cascade_configs`) on the held-out
+    inputs: (M, 2) (cost, error)."""
+    ho = table.inputs("heldout")
+    bins = ladder.conf_bins(table, ho)
+    return np.array([_ladder_chain_eval(table, ladder, ho, *c, bins) for c in found[0]])
+
+
+def ladder_cascade_at_budget(table: OutcomeTable, ladder, budget: float, found: tuple[list, np.ndarray]) -> dict:
+    """The ladder cascade deployed at ``budget`` (lowest train error within it), scored on the held-out
+    inputs: ``{"error", "cost", "chain"}`` (the rungs' setting names and the per-rung cuts)."""
+    configs, train = found
+    chain, cuts = configs[_deployed(train, budget)]
+    cost, err = _ladder_chain_eval(table, ladder, table.inputs("heldout"), chain, cuts)
+    return {"error": err, "cost": cost,
+            "chain": " > ".join(f"{ladder.names[r]}" + (f" (bin < {c})" if c is not None else "")
+                                for r, c in itertools.zip_longest(chain, cuts))}
 
 
 def probe_bins(table: OutcomeTable, n_bins: int = 5) -> np.ndarray:

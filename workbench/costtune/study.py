@@ -1,6 +1,7 @@
 """The whole cost-tuning comparison on held-out inputs: what the CLI prints and the notebooks draw.
 
-1. The outcome table (cached). 2. Baseline curves: static settings, cascades, oracle bins,
+1. The outcome table (cached). 2. Baseline curves: static settings, the heuristic cascade, the
+threshold cascades of RL's own ladder searched on the train inputs (``ladder_cascade``), oracle bins,
 per-input oracle. 3. RL: the ladder and its law predictions (``ladder``, train inputs only), then
 the guided cascade agent (``cascade_agent``) with dual ascent at each of ``n_budgets`` budgets
 (log-spaced between the cheapest and the top rung's cost), at every rung's cost and at the requested
@@ -133,7 +134,7 @@ def _interval(draws: np.ndarray, **shares: float) -> dict:
             "n_boot": int(len(draws))}
 
 
-def run_study(cfg: StudyConfig, cache_dir=None, device: str | None = None) -> StudyResult:
+def run_study(cfg: StudyConfig, cache_dir=None, device: str | None = None, progress=None) -> StudyResult:
     """The study of ``cfg`` on its (cached) outcome table (built with its students on ``device``). A
     budget below the cheapest setting's cost is refused before the table is built when the settings'
     shapes already show it (:func:`~workbench.costtune.build.cheapest_cost_bound`), after it otherwise."""
@@ -144,11 +145,14 @@ def run_study(cfg: StudyConfig, cache_dir=None, device: str | None = None) -> St
         if not cfg.budget >= bound:
             raise InputError(f"--budget must be >= the cheapest setting's cost ({name}: {'' if exact else 'at least '}"
                              f"{bound:.6g} FLOPs per input); got {cfg.budget!r}")
-    return study_table(outcome_table(cfg.outcome, cache_dir, device=device), cfg)
+    return study_table(outcome_table(cfg.outcome, cache_dir, device=device), cfg, progress)
 
 
-def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
-    """The study on a given outcome table (``cfg.outcome`` is not read)."""
+def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyResult:
+    """The study on a given outcome table (``cfg.outcome`` is not read). ``progress``: wraps the two
+    long loops (the RL budgets, the guidance λ) as ``progress(iterable, desc=..., unit=...)``, e.g. a
+    tqdm; default none."""
+    progress = progress or (lambda it, **_: it)
     ho = table.inputs("heldout")
     budget = cfg.budget
     static = P.frontier(P.static_points(table, ho))
@@ -188,7 +192,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
     budgets = sorted(set(np.geomspace(lo, hi, cfg.n_budgets).tolist()) | set(ladder.cost[1:].tolist())
                      | {float(budget)})
     runs, results, per_run = [], [], []
-    for b in budgets:
+    for b in progress(budgets, desc="RL budgets", unit="agent"):
         res = train(env, dataclasses.replace(agent, budget=b))  # no learning curve needed
         ev, ev_tr = evaluate(res.probs, held, ho, res.lam, per_input=True), evaluate(res.probs, env.t, env.t.rows)
         per_run.append((ev.pop("correct"), ev.pop("flops")))
@@ -198,17 +202,19 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
     rl_runs = pd.DataFrame(runs)
     pick = budget_run(rl_runs, float(budget))
     cascades = P.cascade_configs(table)  # (configs, train points): the heuristic cascade's candidates
+    chains = P.ladder_cascade_configs(table, ladder)  # the same search on RL's own ladder and bins
     res_b, ev_b = results[pick]
     # each policy's achievable cost–error curve on held-out inputs: the lower convex hull of its points
     # (``policies.frontier``: mixing two points reaches the segment between them)
     pareto = {"rl": P.frontier(rl_runs[["cost", "error"]].to_numpy()), "static": static,
               "cascade": P.frontier(P.cascade_points(table, cascades)),
+              "ladder_cascade": P.frontier(P.ladder_cascade_points(table, ladder, chains)),
               "oracle_bins": P.frontier(P.oracle_bins_points(table)),
               "oracle_input": P.frontier(P.oracle_input_points(table))}
 
     # guidance: guided vs unguided with λ held fixed where the cost constraint binds
     curves, guidance = [], []
-    for i in guidance_runs(rl_runs, float(budget)):
+    for i in progress(guidance_runs(rl_runs, float(budget)), desc="guidance (guided, unguided)", unit="λ"):
         row = {"budget": float(rl_runs["budget"].iloc[i]), "lam": float(rl_runs["lam"].iloc[i])}
         for name, guided in (("guided", True), ("unguided", False)):
             res = train(env, dataclasses.replace(agent, guided=guided, lam=row["lam"], budget=None,
@@ -227,6 +233,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig) -> StudyResult:
                        "within_budget": bool(rl_runs["train_cost"].iloc[pick] <= budget * (1 + 1e-9))},
                 "static_best": P.static_best(table, budget)}
     policies["cascade"] = P.cascade_at_budget(table, budget, cascades)  # chosen on train, like RL's and static's
+    policies["ladder_cascade"] = P.ladder_cascade_at_budget(table, ladder, budget, chains)
     for name in ("oracle_bins", "oracle_input"):  # oracles: read off their held-out curves
         front = pareto[name]
         c = float(min(budget, front[-1, 0]))
