@@ -249,6 +249,39 @@ def test_report_out_that_is_a_file_exits_2(tmp_path, capsys):
     assert err.startswith("error:") and "--out" in err and (tmp_path / "taken").read_text() == "x"
 
 
+@pytest.mark.parametrize("where", ["under_dev_null", "under_proc"])
+def test_report_out_that_cannot_be_written_exits_2_before_running(capsys, where):
+    out = {"under_dev_null": "/dev/null/x", "under_proc": "/proc/x"}[where]
+    if not Path(out).parent.exists():
+        pytest.skip(f"needs {Path(out).parent}")
+    assert main(["report", "02", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out") and repr(out) in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("spelling", ["relative", "trailing_slash", "dot_slash", "absolute", "from_inside"])
+def test_report_out_that_is_the_source_notebook_folder_exits_2(capsys, monkeypatch, spelling):
+    root = report.NOTEBOOK_DIR.parent
+    monkeypatch.chdir(report.NOTEBOOK_DIR if spelling == "from_inside" else root)
+    out = {"relative": "notebooks", "trailing_slash": "notebooks/", "dot_slash": "./notebooks",
+           "absolute": str(report.NOTEBOOK_DIR) + "/", "from_inside": "."}[spelling]
+    before = {p: p.stat().st_mtime_ns for p in report.discover()}
+    assert main(["report", "02", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out must not be the source notebook folder") and repr(out) in err
+    assert {p: p.stat().st_mtime_ns for p in report.discover()} == before  # the notebooks untouched
+
+
+def test_report_out_that_is_a_custom_notebook_dir_exits_2(tmp_path, capsys):
+    nb = new_notebook(cells=[new_code_cell("x = 1")])
+    nbformat.write(nb, tmp_path / "01_tiny.ipynb")
+    assert main(["report", "--notebook-dir", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert "--out must not be the source notebook folder" in capsys.readouterr().err
+    with pytest.raises(InputError, match="out_dir must not be the folder of the notebooks"):
+        report.build_reports(notebook_dir=tmp_path, out_dir=tmp_path, thumbnails=False)
+    assert nbformat.read(tmp_path / "01_tiny.ipynb", as_version=4).cells[0].get("outputs") == []
+
+
 def test_parameter_coercion_follows_the_declared_type():
     assert report.coerce("n", "3", "int") == 3
     assert report.coerce("x", "1e22", "float") == 1e22

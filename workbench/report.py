@@ -366,6 +366,8 @@ def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
     paths = select(names, notebook_dir)
     resolved = resolve_parameters(paths, parameters, smoke)
     out = Path(out_dir)
+    if any(p.parent.resolve() == out.resolve() for p in paths):  # executed copies would replace the sources
+        raise InputError(f"out_dir must not be the folder of the notebooks it runs; got {str(out_dir)!r}")
     out.mkdir(parents=True, exist_ok=True)
     revision = git_revision()
     reports, figures = [], {}

@@ -32,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
+    from workbench.commands.paths import check_folder
     from workbench.errors import InputError
-    from workbench.report import build_reports
+    from workbench.report import NOTEBOOK_DIR, build_reports
 
     overrides = {}
     for name, value in args.parameter:
@@ -42,8 +43,10 @@ def run(args: argparse.Namespace) -> dict:
         overrides[name] = value
     if not 0 < args.timeout < math.inf:
         raise InputError(f"--timeout must be a finite number of seconds > 0; got {args.timeout!r}")
-    out = Path(args.out)
-    if not str(args.out).strip() or (out.exists() and not out.is_dir()):
-        raise InputError(f"--out must name a folder; got {args.out!r}" + (" (a file)" if out.is_file() else ""))
+    check_folder(args.out, "--out")  # before any notebook runs: not a file, and writable
+    source = Path(args.notebook_dir) if args.notebook_dir is not None else NOTEBOOK_DIR
+    if Path(args.out).resolve() == source.resolve():  # the executed copies would overwrite the notebooks
+        raise InputError(f"--out must not be the source notebook folder {str(source)!r} (the executed notebooks "
+                         f"would overwrite the originals); got {args.out!r}")
     return build_reports(args.names, smoke=args.smoke, parameters=overrides, out_dir=args.out,
                          notebook_dir=args.notebook_dir, timeout=args.timeout, thumbnails=not args.no_thumbnails)

@@ -1,0 +1,58 @@
+"""Checks of the path options (``--out``, ``--cache-dir``) that every verb makes before any work.
+
+Kept apart from the sweep command (which imports torch) so that ``report`` can use them cheaply.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from workbench.errors import InputError
+
+
+def check_out(out: str, flag: str = "--out") -> Path:
+    """The output file path, checked before any work: not empty, not a folder, its folder creatable."""
+    if not str(out).strip():
+        raise InputError(f"{flag} must name a file; got {out!r}")
+    path = Path(out)
+    if path.is_dir():
+        raise InputError(f"{flag} must name a file, not a folder; got {out!r}")
+    _check_writable_under(path, flag, out)
+    return path
+
+
+def check_folder(value: str, flag: str) -> Path:
+    """An output folder, checked before any work: not empty, not a file, creatable (or writable if it exists)."""
+    if not str(value).strip():
+        raise InputError(f"{flag} must name a folder; got {value!r}")
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{flag} must name a folder, not a file; got {value!r}")
+    _check_writable_under(path / "probe", flag, value)
+    return path
+
+
+def check_cache_dir(value: str | None, flag: str = "--cache-dir") -> Path | None:
+    """The cache folder (None: the default), checked before any work: not empty, not a file, creatable."""
+    if value is None:
+        return None
+    return check_folder(value, flag)
+
+
+def _check_writable_under(path: Path, flag: str, given: str) -> None:
+    """The nearest existing folder above ``path`` takes a new file (os.access says yes to root even where
+    a write fails, e.g. under /proc): create and remove a probe file there."""
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{flag}: {str(parent)!r} is a file, so {given!r} cannot be created")
+            try:
+                fd, probe = tempfile.mkstemp(dir=parent, prefix=".workbench-probe-")
+                os.close(fd)
+                os.unlink(probe)
+            except OSError as exc:
+                raise InputError(f"{flag}: cannot write under {str(parent)!r} ({exc.strerror or exc}); "
+                                 f"got {given!r}") from None
+            return
