@@ -1,4 +1,4 @@
-"""CLI verbs ``sweep`` and ``prune``: smoke runs, resume, and bad input -> exit 2."""
+"""CLI verbs ``sweep`` and ``prune``: smoke runs, resume, and bad input -> exit 2 (the default-cache check also\nfor ``costtune``)."""
 
 import json
 import os
@@ -134,6 +134,39 @@ def test_a_bad_cache_dir_exits_2_before_training(tmp_path, capsys, monkeypatch, 
     assert main([verb, *TINY[:2], *grid, *TINY[6:], "--out", "x.csv", "--cache-dir", cache]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: --cache-dir") and repr(cache) in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]  # nothing trained, nothing written
+
+
+UNWRITABLE_CACHE_ARGV = {
+    "sweep": ["sweep", *TINY, "--out", "x.csv"],
+    "prune": ["prune", *TINY[:2], "--width", "4", "--size", "64", *TINY[6:], "--out", "x.csv"],
+    "costtune": ["costtune", "--task", "teacher-classification", "--widths", "4", "--train-steps", "5",
+                 "--n-inputs", "64", "--steps", "10", "--n-budgets", "2"],
+}
+
+
+@pytest.mark.parametrize("verb", ["sweep", "prune", "costtune"])
+@pytest.mark.parametrize("source", ["env_under_a_file", "env_a_file", "env_under_proc", "default"])
+def test_an_unwritable_default_cache_exits_2_before_training(tmp_path, capsys, monkeypatch, verb, source):
+    """No --cache-dir: the folder the run would write to ($WORKBENCH_CACHE or data/cache) is checked up front."""
+    import workbench.data
+
+    if source == "env_under_proc" and not os.path.isdir("/proc/self"):
+        pytest.skip("needs /proc, where no file can be created (even by root)")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.csv").write_text("x")
+    if source == "default":
+        monkeypatch.delenv("WORKBENCH_CACHE")
+        monkeypatch.setattr(workbench.data, "DATA_DIR", tmp_path / "a.csv")  # data/cache under a file
+        cache = str(tmp_path / "a.csv" / "cache")
+    else:
+        cache = {"env_under_a_file": str(tmp_path / "a.csv" / "c"), "env_a_file": str(tmp_path / "a.csv"),
+                 "env_under_proc": "/proc/c"}[source]
+        monkeypatch.setenv("WORKBENCH_CACHE", cache)
+    assert main(UNWRITABLE_CACHE_ARGV[verb]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "WORKBENCH_CACHE" in err and repr(cache) in err
+    assert len(err.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]  # nothing trained, nothing written
 
 

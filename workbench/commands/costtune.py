@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from workbench.commands.paths import check_cache_dir
 from workbench.commands.sweep import check_device, int_list, set_up_torch
 from workbench.errors import InputError
 from workbench.tasks import MAX_DIM, MAX_ROWS
@@ -58,6 +59,7 @@ def run(args) -> dict:
     widths = int_list("widths", args.widths) if args.widths is not None else ()
     if any(w > MAX_DIM for w in widths):
         raise InputError(f"--widths must be <= {MAX_DIM}; got {max(widths)}")
+    check_cache_dir(None)  # $WORKBENCH_CACHE or data/cache takes the outcome table: checked before it is built
 
     from tqdm import tqdm
 

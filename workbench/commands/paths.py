@@ -34,11 +34,23 @@ def check_folder(value: str, flag: str) -> Path:
     return path
 
 
-def check_cache_dir(value: str | None, flag: str = "--cache-dir") -> Path | None:
-    """The cache folder (None: the default), checked before any work: not empty, not a file, creatable."""
-    if value is None:
-        return None
-    return check_folder(value, flag)
+def check_cache_dir(value: str | None, flag: str = "--cache-dir") -> Path:
+    """The cache folder a run will write to, checked before any work: not empty, not a file, creatable.
+
+    ``value`` None means the default, :func:`workbench.data.cache_dir` (``$WORKBENCH_CACHE`` or
+    ``data/cache``): it is checked just the same, and the message names where it came from.
+    """
+    if value is not None:
+        return check_folder(value, flag)
+    from workbench.data import cache_dir
+
+    if os.environ.get("WORKBENCH_CACHE"):
+        return check_folder(str(cache_dir()), "WORKBENCH_CACHE")
+    path = cache_dir()
+    try:
+        return check_folder(str(path), "the default cache folder")
+    except InputError as exc:
+        raise InputError(f"{exc} (set WORKBENCH_CACHE or {flag} to a writable folder)") from None
 
 
 def _check_writable_under(path: Path, flag: str, given: str) -> None:
