@@ -56,6 +56,20 @@ def test_poorly_determined_parameters_are_warned_about(cli, tmp_path):
     assert "warning: eps_up, p poorly determined (eps_up = " in proc.stderr
 
 
+def test_a_fit_without_covariance_warns_and_names_every_free_parameter(cli, tmp_path):
+    # a broken power law fitted to a pure power law: no break, so the covariance is singular (no stderr)
+    x = np.logspace(0, 6, 30)
+    path = tmp_path / "pure.csv"
+    pd.DataFrame({"x": x, "y": 3 * x**-0.4}).to_csv(path, index=False)
+    proc = cli("fit", "--law", "bnsl", "--data", str(path), "--x", "x", "--y", "y", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["stderr"] == {} and out["covariance_estimated"] is False
+    assert set(out["poorly_determined"]) == {"a", "b", "c0", "c1", "d1", "f1"}
+    assert "warning: no standard errors: the covariance could not be estimated" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
 def test_fit_with_holdout_and_fix(cli, tmp_path):
     proc = cli("fit", "--law", "m4", "--data", NMT, "--x", "Seen Examples", "--y", "Loss",
                "--holdout", "Training", "--fix", "eps0=5.0", "--json")
@@ -112,6 +126,8 @@ def _bad_csv(tmp_path, mutate):
     # a repeated column name is refused, not renamed x.1 by pandas
     (lambda d: d.set_axis(["N", "N", "loss", "y_true"], axis=1), (), "column 'N' appears 2 times in the header"),
     (lambda d: d.set_axis(["N", "D", "loss", "loss"], axis=1), (), "column 'loss' appears 2 times in the header"),
+    (lambda d: d, ("--x", "N,N"), "--x lists 'N' more than once (each input of law 'chinchilla' needs its own column)"),
+    (lambda d: d, ("--x", " D , D"), "--x lists 'D' more than once"),
     (lambda d: d, ("--fix", "E=inf"), "--fix E: the value must be a finite number; got 'inf'"),
     (lambda d: d, ("--fix", "alpha=nan"), "--fix alpha: the value must be a finite number; got 'nan'"),
 ])

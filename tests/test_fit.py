@@ -143,3 +143,25 @@ def test_poorly_determined_parameters_are_reported():
     assert {"eps_up", "p"} <= set(loose.poorly_determined), (loose.params, loose.stderr)
     assert "eps_np" not in loose.poorly_determined
     assert loose.to_dict()["poorly_determined"] == list(loose.poorly_determined)
+
+
+def test_a_fit_whose_covariance_cannot_be_estimated_says_so():
+    # a pure power law fitted with a broken power law: the break's size c1 fits to 0, so its location d1 and
+    # sharpness f1 act on nothing and lmfit's covariance is singular (no standard errors at all)
+    x = np.logspace(0, 6, 30)
+    result = fit_law("bnsl", x, 3 * x**-0.4)
+    assert result.stderr == {} and result.covariance_estimated is False
+    assert set(result.poorly_determined) == set(get_law("bnsl").param_names)  # every free parameter
+    assert result.to_dict()["covariance_estimated"] is False
+    smooth = fit_law("power", x, 3 * x**-0.4 + 0.1)
+    assert smooth.covariance_estimated is True and smooth.poorly_determined == () and set(smooth.stderr) == {"a", "b", "c"}
+    with_fixed = fit_law("bnsl", x, 3 * x**-0.4, fix={"d1": 100.0})
+    assert "d1" not in with_fixed.poorly_determined  # only free parameters are named
+
+
+def test_an_input_column_given_twice_is_refused():
+    from workbench.fit import fit_frame
+
+    df = planted("chinchilla", seed=0)
+    with pytest.raises(InputError, match="input columns must be distinct.*'N' more than once"):
+        fit_frame("chinchilla", df, ["N", "N"], "y")

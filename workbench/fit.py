@@ -59,7 +59,13 @@ class FitResult:
     poorly_determined: tuple[str, ...] = ()
     """Free parameters whose asymptotic 1-σ range is wider than the value itself (see
     :func:`poorly_determined`): only some combination of them is fitted (e.g. a pruning law's ε↑ = 131
-    ± 3e7 with p = 3e-9); empty when lmfit's covariance is singular, as ``stderr`` is then."""
+    ± 3e7 with p = 3e-9). When the covariance could not be estimated (``covariance_estimated`` False),
+    every free parameter: none of them can then be shown to be pinned down."""
+    covariance_estimated: bool = True
+    """False when lmfit could not estimate the covariance at the optimum (it is singular: some direction
+    in parameter space leaves the objective flat, e.g. a BNSL break whose size c1 fitted to 0 leaves its
+    location d1 and sharpness f1 free). ``stderr`` is then empty and ``poorly_determined`` lists every
+    free parameter."""
 
     def predict(self, x) -> np.ndarray:
         return get_law(self.law).predict(x, self.params)
@@ -88,6 +94,7 @@ class FitResult:
             "metrics": dict(self.metrics),
             "at_bounds": list(self.at_bounds),
             "poorly_determined": list(self.poorly_determined),
+            "covariance_estimated": self.covariance_estimated,
             "seconds": self.seconds,
         }
 
@@ -195,6 +202,7 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
                      metrics=fit_metrics(y, yhat), ci=ci, stderr=stderr, bootstrap=boot_df, delta=delta,
                      at_bounds=_at_bounds(problem, best_theta),
                      poorly_determined=poorly_determined(problem, best_theta, stderr_theta),
+                     covariance_estimated=stderr_theta is not None,
                      seconds=time.perf_counter() - t0)
 
 
@@ -216,9 +224,11 @@ def poorly_determined(problem: Problem, theta: np.ndarray, stderr_theta: np.ndar
                       max_rel: float = 1.0) -> tuple[str, ...]:
     """Free parameters whose asymptotic standard error exceeds ``max_rel`` × their scale: for a
     log-scaled parameter its error in log space (1 = a 1-σ range of a factor e either way), for the
-    others |value| (the 1-σ range includes 0). ``stderr_theta``: optimiser-space errors, or None."""
+    others |value| (the 1-σ range includes 0). ``stderr_theta``: optimiser-space errors, or None when
+    the covariance could not be estimated (singular): then every free parameter, since a singular
+    covariance means the data leave some combination of them undetermined and no error says which."""
     if stderr_theta is None:
-        return ()
+        return tuple(p.name for p in problem.params)
     return tuple(p.name for p, t, se in zip(problem.params, np.ravel(theta), np.ravel(stderr_theta))
                  if se > max_rel * (1.0 if p.log else abs(float(p.to_natural(t)))))
 
@@ -249,6 +259,10 @@ def frame_columns(law: str | Law, df: pd.DataFrame, x_cols: Sequence[str],
     the row (the table's index label) of the first text cell, NaN/inf or non-positive value."""
     law = get_law(law)
     x_cols = list(x_cols)
+    repeated = sorted({c for c in x_cols if x_cols.count(c) > 1})
+    if repeated:
+        raise InputError(f"input columns must be distinct (each input of law {law.name!r} needs its own); "
+                         f"got {', '.join(map(repr, repeated))} more than once in {x_cols}")
     if len(x_cols) != len(law.inputs):
         raise InputError(f"law {law.name!r} takes {len(law.inputs)} input column(s) "
                          f"({', '.join(law.inputs)}); got {len(x_cols)}: {', '.join(x_cols)}")

@@ -1,8 +1,9 @@
 """``fit``: fit a registered law to columns of a CSV file.
 
 Output (``--json``): {"law", "params", "ci", "stderr", "objective", "n_points", "metrics", "at_bounds",
-"poorly_determined", "holdout_metrics", ...}; parameters that ended on a bound of the law, or whose
-standard error exceeds their value, are also named in a warning on stderr.
+"poorly_determined", "covariance_estimated", "holdout_metrics", ...}; parameters that ended on a bound of
+the law, or whose standard error exceeds their value (every free one when the covariance could not be
+estimated), are also named in a warning on stderr.
 Only numpy, pandas and scipy are imported: the verb starts quickly.
 """
 
@@ -90,6 +91,10 @@ def run(args: argparse.Namespace) -> dict:
         raise InputError(f"--holdout must name a 0/1 column of the CSV; got {args.holdout!r}")
     df = _read_csv(args.data)
     x_cols = [c.strip() for c in args.x.split(",") if c.strip()]
+    repeated = sorted({c for c in x_cols if x_cols.count(c) > 1})
+    if repeated:
+        raise InputError(f"--x lists {', '.join(map(repr, repeated))} more than once (each input of law "
+                         f"{law.name!r} needs its own column); got {args.x!r}")
     kwargs = dict(objective=args.objective, fix=_parse_fix(args.fix), bootstrap=args.bootstrap,
                   seed=args.seed, delta=args.delta)
     if args.holdout is not None:
@@ -103,7 +108,12 @@ def run(args: argparse.Namespace) -> dict:
         sys.stderr.write(f"warning: {', '.join(names)} ended on the law's bound ({bounds}): the data do not pin "
                          f"{'them' if len(names) > 1 else 'it'} down; read the value as a limit, not an estimate\n")
     loose = [n for n in result.poorly_determined if n not in result.at_bounds]
-    if loose:
+    if not result.covariance_estimated:
+        sys.stderr.write("warning: no standard errors: the covariance could not be estimated at the optimum "
+                         "(it is singular: the data leave some combination of the parameters undetermined), so "
+                         f"every free parameter is listed as poorly determined ({', '.join(result.poorly_determined)}); "
+                         "fix some (--fix), try a law with fewer parameters, or add data where they act\n")
+    elif loose:
         errs = ", ".join(f"{n} = {result.params[n]:.4g} ± {result.stderr[n]:.2g}" for n in loose)
         sys.stderr.write(f"warning: {', '.join(loose)} poorly determined ({errs}, asymptotic 1-σ): only a "
                          "combination of the parameters is fitted; fix one (--fix) or add data where they act\n")
