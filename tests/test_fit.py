@@ -132,6 +132,17 @@ def test_parameters_on_a_bound_are_reported():
     assert step.to_dict()["at_bounds"] == ["b"]
 
 
+@pytest.mark.parametrize("scale", [1.0, 1e4, 1e-4])
+def test_a_small_well_determined_value_is_not_at_its_bound_whatever_the_units(scale):
+    # c = 5e-5 is 1e-4 from nothing in the bound's own terms, but ~150 standard errors from 0: a fitted value
+    x = np.logspace(1, 10, 40)
+    y = (2 * x**-0.5 + 5e-5) * np.exp(0.01 * np.random.default_rng(0).standard_normal(x.size))
+    result = fit_law("power", x, y * scale)
+    assert result.params["c"] == pytest.approx(5e-5 * scale, rel=0.02)
+    assert result.stderr["c"] < 0.02 * result.params["c"]
+    assert result.at_bounds == () and result.poorly_determined == (), (result.params, result.stderr)
+
+
 def test_poorly_determined_parameters_are_reported():
     dens = 0.8 ** np.arange(0, 17)
     law = get_law("pruning")

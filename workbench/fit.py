@@ -55,7 +55,9 @@ class FitResult:
     seconds: float = 0.0
     at_bounds: tuple[str, ...] = ()
     """Free parameters that ended on a bound of the law: the data do not pin them down (e.g. a
-    pruning law's γ at 50 means an abrupt, not a power-law, rise); read them as 'at least' / 'at most'."""
+    pruning law's γ at 50 means an abrupt, not a power-law, rise); read them as 'at least' / 'at most'.
+    Close to the bound and within one standard error of it (see :func:`_at_bounds`), so the verdict does
+    not change with the units of the data."""
     poorly_determined: tuple[str, ...] = ()
     """Free parameters whose asymptotic 1-σ range is wider than the value itself (see
     :func:`poorly_determined`): only some combination of them is fitted (e.g. a pruning law's ε↑ = 131
@@ -200,21 +202,36 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
     return FitResult(law=law.name, params=params, fixed=dict(fixed), objective=obj.name,
                      objective_value=best_val, n_points=int(y.size), n_starts=int(theta0.shape[0]),
                      metrics=fit_metrics(y, yhat), ci=ci, stderr=stderr, bootstrap=boot_df, delta=delta,
-                     at_bounds=_at_bounds(problem, best_theta),
+                     at_bounds=_at_bounds(problem, best_theta, stderr_theta),
                      poorly_determined=poorly_determined(problem, best_theta, stderr_theta),
                      covariance_estimated=stderr_theta is not None,
                      seconds=time.perf_counter() - t0)
 
 
-def _at_bounds(problem: Problem, theta: np.ndarray, rtol: float = 1e-4) -> tuple[str, ...]:
-    """Names of the free parameters (optimiser space) within ``rtol`` × min(bound range, max(1, |bound|))
-    of a bound: a wide linear range such as [0, 1e6] must not make an asymptote of 0.3 'at 0'."""
+def _at_bounds(problem: Problem, theta: np.ndarray, stderr_theta: np.ndarray | None = None,
+               rtol: float = 1e-4) -> tuple[str, ...]:
+    """Names of the free parameters (optimiser space) that ended on a bound: the data push them against it.
+
+    Two tests, both in optimiser space (log for log-scaled parameters), both must hold:
+
+    1. *Close in the bound's own terms*: within ``rtol`` × min(bound range, max(1, |bound|)) of it (a wide
+       linear range such as [0, 1e6] must not make an asymptote of 0.3 'at 0').
+    2. *Indistinguishable from it given the data*: the bound lies within the parameter's asymptotic 1-σ
+       range, |θ − bound| ≤ σ_θ. Test 1 alone is not scale-free for a bound at 0 (a tolerance of 1e-4 in
+       units of y): a well-determined small value such as c = 5.0e-5 ± 4e-7 is 125 σ from 0, a fitted
+       value, not a limit, and multiplying the data by 1e4 must not change that verdict. A parameter
+       truly pushed onto its bound (a one-step drop drives b to 10 ± 0.9) passes both.
+
+    Without standard errors (``stderr_theta`` None: the covariance could not be estimated) test 1 decides.
+    """
+    se = np.full(len(problem.params), np.nan) if stderr_theta is None else np.ravel(stderr_theta)
     out = []
-    for p, t in zip(problem.params, np.ravel(theta)):
+    for p, t, s in zip(problem.params, np.ravel(theta), se):
         lo, hi = p.fit_bounds()
         span = hi - lo
         for bound in (lo, hi):
-            if np.isfinite(bound) and abs(t - bound) <= rtol * min(span, max(1.0, abs(bound))):
+            close = np.isfinite(bound) and abs(t - bound) <= rtol * min(span, max(1.0, abs(bound)))
+            if close and not (np.isfinite(s) and abs(t - bound) > s):
                 out.append(p.name)
                 break
     return tuple(out)
