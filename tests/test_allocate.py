@@ -218,6 +218,29 @@ def test_cli_allocate_bad_input_exits_2(capsys, argv, needle):
     assert err.count("\n") == 1 and needle in err
 
 
+@pytest.mark.parametrize("C", [5.76e23, 1e120, 1e300])
+def test_cli_allocate_chinchilla_is_the_closed_form_at_any_budget(capsys, C):
+    code, out, err = _cli(capsys, "--law", "chinchilla", "--params", "epoch2024", "--compute", repr(C), "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    p = EPOCH  # SCIENCE §2: G = (αA/(βB))^(1/(α+β)), N = G·(C/6)^(β/(α+β)), D = (C/6)^(α/(α+β))/G
+    a, b = p["alpha"], p["beta"]
+    G = (a * p["A"] / (b * p["B"])) ** (1 / (a + b))
+    N, D = G * (C / 6) ** (b / (a + b)), (C / 6) ** (a / (a + b)) / G
+    assert res["N"] == pytest.approx(N, rel=1e-9) and res["D"] == pytest.approx(D, rel=1e-9)
+    assert res["tokens_per_param"] == pytest.approx(D / N, rel=1e-9)
+    if C == 1e120:
+        assert res["tokens_per_param"] == pytest.approx(0.0688, rel=1e-3)
+
+
+def test_numeric_optimum_refuses_a_budget_where_the_loss_is_flat_in_float_precision():
+    # at 1e120 FLOPs the epoch fit's A/N^α + B/D^β is ~1e-19 next to E = 1.82: every N gives the same float
+    with pytest.raises(InputError, match="too large for a numeric optimum of law 'chinchilla'"):
+        allocate.compute_optimal("chinchilla", EPOCH, 1e120)
+    kaplan = allocate.compute_optimal("kaplan", KAPLAN, 1e120)  # no floor: still resolved, and on the budget
+    assert 6 * kaplan["N"] * kaplan["D"] == pytest.approx(1e120, rel=1e-9)
+
+
 @pytest.mark.parametrize("exc", [OverflowError("int too big to convert"), MemoryError()])
 def test_an_overflow_or_out_of_memory_is_one_line_and_exit_2(capsys, monkeypatch, exc):
     import workbench.commands.allocate as verb

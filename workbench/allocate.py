@@ -137,7 +137,10 @@ def compute_optimal(law: str | Law, params: Mapping[str, float], C: float, *,
     """Numeric compute-optimal allocation: minimise L(N, C/(6N)) over N for a budget of C FLOPs.
 
     Works for any registered law with inputs (N, D). Minimises over log N on a grid from 1
-    parameter to the largest N that still sees one token, then refines with bounded Brent.
+    parameter to the largest N that still sees one token, then refines with bounded Brent. Raises
+    InputError when the loss is flat to float precision around the best grid point (a budget so large
+    that the law's excess over its floor vanishes next to it: chinchilla beyond C ≈ 1e100), rather than
+    returning an arbitrary N; :func:`chinchilla_optimal` is exact at any budget.
 
     Returns dict ``N`` (parameters), ``D`` (tokens), ``tokens_per_param``, ``loss``, ``flops`` (= C).
     """
@@ -156,6 +159,12 @@ def compute_optimal(law: str | Law, params: Mapping[str, float], C: float, *,
     if not np.any(np.isfinite(values)):
         raise InputError(f"law {law.name!r} gives no finite loss with params {dict(params)!r}")
     values = np.where(np.isfinite(values), values, np.inf)
+    i = int(np.argmin(values))
+    rise = min(values[j] for j in (i - 1, i + 1) if 0 <= j < values.size) - values[i]
+    if not rise > 64 * np.finfo(float).eps * abs(values[i]):  # flat to float precision: any N would "win"
+        raise InputError(f"C (training compute, FLOPs) is too large for a numeric optimum of law {law.name!r}: "
+                         f"the loss no longer changes along the budget in float precision; got {C!r}"
+                         + (" (chinchilla_optimal gives the closed form at any budget)" if law.name == "chinchilla" else ""))
     u = _refine_min(f, grid, values)
     N, D = math.exp(u), math.exp(log_k - u)
     return {"N": N, "D": D, "tokens_per_param": D / N, "loss": f(u), "flops": C}

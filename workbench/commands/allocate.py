@@ -107,7 +107,9 @@ def run(args: argparse.Namespace) -> dict:
                              f"for law {law.name!r}; got {value:g}")
     C = _number("--compute", args.compute)
 
-    opt = allocate.compute_optimal(law, params, C)
+    # chinchilla has a closed form, exact at any budget; the numeric search loses the optimum once the
+    # law's excess over E falls below float precision (C around 1e100 for the published fits)
+    opt = allocate.chinchilla_optimal(C, **params) if law.name == "chinchilla" else allocate.compute_optimal(law, params, C)
     result = {"law": law.name, "params": params, "compute": C, "N": opt["N"], "D": opt["D"],
               "tokens_per_param": opt["tokens_per_param"], "loss": opt["loss"], "flops": opt["flops"]}
 
