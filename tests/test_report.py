@@ -228,6 +228,10 @@ def test_cell_timeout_is_reported_as_a_failure(tmp_path):
     (["-p", "no_such_parameter", "1"], "no_such_parameter"),
     (["02", "-p", "n_budgets", "many"], "n_budgets"),
     (["-p", "interactive", "True"], "interactive"),
+    (["02", "-p", "isoflop_budgets", "5"], "parameter 'isoflop_budgets' must be of type list (e.g. -p isoflop_budgets "
+                                           "'[1e18, 1e19]'); got '5'"),
+    (["02", "-p", "isoflop_budgets", "1e18,1e19"], "'isoflop_budgets' must be of type list"),
+    (["02", "-p", "isoflop_budgets", '"[1e18]"'], "'isoflop_budgets' must be of type list"),
     (["99_missing"], "99_missing"),
     (["--timeout", "nan"], "--timeout"),
     (["--timeout", "inf"], "--timeout"),
@@ -287,6 +291,13 @@ def test_parameter_coercion_follows_the_declared_type():
     assert report.coerce("x", "1e22", "float") == 1e22
     assert report.coerce("flag", "false", "bool") is False
     assert report.coerce("xs", "[1, 2.5]", "list") == [1, 2.5]
+    assert report.coerce("xs", "[1e18,1e19]", "list") == [1e18, 1e19]  # JSON spelling
+    for bad in ("5", "(1, 2)", "{}", "'a'"):
+        with pytest.raises(InputError, match="'xs' must be of type list"):
+            report.coerce("xs", bad, "list")
+    assert report.coerce("d", '{"a": 1}', "dict") == {"a": 1}
+    with pytest.raises(InputError, match="'d' must be of type dict"):
+        report.coerce("d", "[1]", "dict")
     assert report.coerce("name", "m4", "str") == "m4"
     assert report.coerce("free", "hello", None) == "hello"
     with pytest.raises(InputError, match="'n' must be of type int"):

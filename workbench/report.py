@@ -92,8 +92,16 @@ def smoke_parameters(path: Path) -> dict[str, Any]:
     return dict(nb.metadata.get("workbench", {}).get("smoke", {}))
 
 
+_CONTAINERS = {"list": list, "tuple": tuple, "dict": dict, "set": set}
+_EXAMPLES = {"list": "[1e18, 1e19]", "tuple": "(1, 2)", "dict": '{"a": 1}', "set": "{1, 2}"}
+
+
 def coerce(name: str, value: Any, type_name: str | None) -> Any:
-    """Turn a command-line string into the parameter's declared type (bool, int, float, str, literal)."""
+    """Turn a command-line string into the parameter's declared type (bool, int, float, str, literal).
+
+    A container type (list, tuple, dict, set) must be given as a Python/JSON literal of that type:
+    ``-p isoflop_budgets 5`` for a ``list`` parameter is refused, not handed to the notebook as an int.
+    """
     if not isinstance(value, str):
         return value
     text = value.strip()
@@ -112,11 +120,15 @@ def coerce(name: str, value: Any, type_name: str | None) -> Any:
             return float(text)
         if kind == "str":
             return value
-        return ast.literal_eval(text)  # lists, tuples, dicts, numbers, None
+        parsed = ast.literal_eval(text)  # lists, tuples, dicts, numbers, None
+        if kind in _CONTAINERS and not isinstance(parsed, _CONTAINERS[kind]):
+            raise ValueError
+        return parsed
     except (ValueError, SyntaxError):
         if kind in ("none", "any"):
             return value  # undeclared type: keep the string
-        raise InputError(f"parameter {name!r} must be of type {kind}; got {value!r}") from None
+        example = f" (e.g. -p {name} '{_EXAMPLES[kind]}')" if kind in _EXAMPLES else ""
+        raise InputError(f"parameter {name!r} must be of type {kind}{example}; got {value!r}") from None
 
 
 def resolve_parameters(paths: Sequence[Path], overrides: Mapping[str, Any] | None, smoke: bool) -> dict[Path, dict]:
