@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -284,6 +285,20 @@ def test_report_out_that_is_a_custom_notebook_dir_exits_2(tmp_path, capsys):
     with pytest.raises(InputError, match="out_dir must not be the folder of the notebooks"):
         report.build_reports(notebook_dir=tmp_path, out_dir=tmp_path, thumbnails=False)
     assert nbformat.read(tmp_path / "01_tiny.ipynb", as_version=4).cells[0].get("outputs") == []
+
+
+def test_a_relative_cache_reaches_the_kernel_as_the_callers_absolute_path(tmp_path, monkeypatch):
+    folder, marker = tmp_path / "nbs", tmp_path / "seen.txt"
+    folder.mkdir()
+    cell = (f"import os, pathlib\npathlib.Path({str(marker)!r}).write_text("
+            "str(pathlib.Path(os.environ['WORKBENCH_CACHE']).resolve()))")
+    nbformat.write(new_notebook(cells=[new_code_cell(cell)]), folder / "01_cache.ipynb")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WORKBENCH_CACHE", "rel-cache")
+    result = report.build_reports(notebook_dir=folder, out_dir=tmp_path / "out", thumbnails=False)
+    assert not result["failed"], result["reports"][0]["error"]
+    assert marker.read_text() == str((tmp_path / "rel-cache").resolve())  # not nbs/rel-cache
+    assert os.environ["WORKBENCH_CACHE"] == "rel-cache"  # the caller's setting restored
 
 
 def test_parameter_coercion_follows_the_declared_type():

@@ -28,8 +28,9 @@ NMT_CITATION = ("Alabdulmohsin, Neyshabur & Zhai, 'Revisiting Neural Scaling Law
 def cache_dir() -> Path:
     """Where runs are cached: ``$WORKBENCH_CACHE`` or the repository's ``data/cache``.
 
-    Resolved against the package, not the working directory, so notebooks (run from ``notebooks/``)
-    and the CLI share one cache.
+    The default is resolved against the package, not the working directory, so notebooks (run from
+    ``notebooks/``) and the CLI share one cache. A relative ``$WORKBENCH_CACHE`` is relative to the working
+    directory; ``report`` hands its kernels the absolute path, so they share the CLI's cache too.
     """
     env = os.environ.get("WORKBENCH_CACHE")
     return Path(env) if env else DATA_DIR / "cache"

@@ -21,8 +21,10 @@ Conventions a notebook follows to make a good page:
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime as dt
 import math
+import os
 import subprocess
 import sys
 import time
@@ -365,6 +367,20 @@ def write_index(out_dir: Path, reports: Sequence[dict], *, smoke: bool, revision
     return index
 
 
+@contextlib.contextmanager
+def _absolute_cache_env():
+    """``$WORKBENCH_CACHE`` made absolute (against this process's working directory) while kernels run:
+    they start in the notebook's folder, where a relative path would name another cache than the CLI's."""
+    old = os.environ.get("WORKBENCH_CACHE")
+    if old:
+        os.environ["WORKBENCH_CACHE"] = os.path.abspath(old)
+    try:
+        yield
+    finally:
+        if old:
+            os.environ["WORKBENCH_CACHE"] = old
+
+
 def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
                   parameters: Mapping[str, Any] | None = None, out_dir: str | Path = "reports",
                   notebook_dir: str | Path | None = None, timeout: float | None = 600,
@@ -374,6 +390,8 @@ def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
     Returns ``{"reports": [{name, title, status, seconds, html, thumbnail, error, parameters, executed, revision}],
     "index": path, "failed": bool, "revision": str, "thumbnail_error": str | None}``. Bad names or
     parameters raise :class:`InputError` before anything runs. ``thumbnails=False`` skips kaleido.
+    A relative ``$WORKBENCH_CACHE`` reaches the kernels as an absolute path (against the caller's working
+    directory), so the notebooks use the same cache as the CLI.
     """
     paths = select(names, notebook_dir)
     resolved = resolve_parameters(paths, parameters, smoke)
@@ -386,7 +404,8 @@ def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
     for i, path in enumerate(paths, 1):
         _log(f"[{i}/{len(paths)}] {path.stem}: running{' (smoke)' if smoke else ''} ...")
         before = git_revision()
-        r = run_notebook(path, out, resolved[path], timeout=timeout)
+        with _absolute_cache_env():  # the kernel, started in the notebook's folder, shares the CLI's cache
+            r = run_notebook(path, out, resolved[path], timeout=timeout)
         r.update(_notebook_info(path, resolved[path]), parameters=resolved[path], html=None, thumbnail=None)
         r["revision"] = _changed(before, git_revision())  # the code a notebook ran on, edits during its run named
         if r["executed"]:
