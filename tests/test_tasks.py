@@ -105,3 +105,27 @@ def test_train_subset_rejects_sizes_outside_the_pool():
     for n in (0, 101):
         with pytest.raises(InputError, match="n must be"):
             task.train_subset(n)
+
+
+@pytest.mark.parametrize("name", ["teacher-regression", "teacher-classification"])
+def test_a_large_teacher_split_labelled_in_chunks_equals_one_piece(name, monkeypatch):
+    cfg = TaskConfig(name=name, pool_size=1000, val_size=300, test_size=777, seed=5, label_noise=0.1)
+    whole = fresh(cfg)
+    monkeypatch.setattr(tasks, "EXACT_ROWS", 128)  # every split now goes through the chunked path
+    chunked = fresh(cfg)
+    tasks._CACHE.clear()
+    for split in ("pool", "val", "test"):
+        assert torch.equal(getattr(chunked, f"x_{split}"), getattr(whole, f"x_{split}")), split
+        y, y_whole = getattr(chunked, f"y_{split}"), getattr(whole, f"y_{split}")
+        assert y.dtype == y_whole.dtype and y.shape == y_whole.shape
+        if name == "teacher-classification":
+            assert torch.equal(y, y_whole), split
+        else:
+            torch.testing.assert_close(y, y_whole, rtol=0, atol=1e-6)
+
+
+def test_mnist1d_beyond_what_its_generator_can_make_is_refused_naming_the_sizes():
+    with pytest.raises(InputError, match=r"pool_size \+ val_size \+ test_size must be <= 1048576 "
+                                         r"\(2\*\*20\); got 16786216"):
+        task_config("mnist1d", test_size=2 ** 24)  # validated only: generating it takes over an hour
+    assert task_config("mnist1d", test_size=2 ** 20 - 9000).test_size == 2 ** 20 - 9000  # the limit itself is allowed

@@ -150,14 +150,20 @@ def forward(spec: StudentSpec, params: dict[str, torch.Tensor], x: torch.Tensor)
     return torch.baddbmm(params[f"b{head}"].unsqueeze(1), h, params[f"w{head}"])
 
 
+def shared_chunk(spec: StudentSpec, s: int) -> int:
+    """Examples per pass of ``forward_shared`` for S students: one hidden activation stays under
+    ~2^24 floats (64 MB)."""
+    per_example = s * max(spec.width * (spec.in_dim if spec.family == "cnn" else 1), spec.in_dim)
+    return max(64, min(8192, 2 ** 24 // per_example))
+
+
 def forward_shared(spec: StudentSpec, params: dict[str, torch.Tensor], x: torch.Tensor,
                    chunk: int | None = None) -> torch.Tensor:
     """Outputs (S, N, out_dim) of S students on one shared input x (N, in_dim), in chunks of
-    examples sized so one hidden activation stays under ~2^24 floats (64 MB)."""
+    ``shared_chunk`` examples (or ``chunk``)."""
     s = next(iter(params.values())).shape[0]
     if chunk is None:
-        per_example = s * max(spec.width * (spec.in_dim if spec.family == "cnn" else 1), spec.in_dim)
-        chunk = max(64, min(8192, 2 ** 24 // per_example))
+        chunk = shared_chunk(spec, s)
     outs = [forward(spec, params, xc.unsqueeze(0).expand(s, *xc.shape))
             for xc in torch.split(x, chunk)]
     return torch.cat(outs, dim=1)

@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 
 from workbench.students import (StudentSpec, forward, forward_shared, init_params, mlp_grads, pad_params,
-                                stack_params, to_module)
+                                shared_chunk, stack_params, to_module)
 from workbench.sweep_adam import StackAdam
-from workbench.tasks import Task, TaskConfig
+from workbench.tasks import EXACT_ROWS, Task, TaskConfig
 
 INDEX_CHUNK = 64  # steps of minibatch indices drawn per generator call
 LR_SCHEDULES = ("constant", "cosine", "wsd")
@@ -187,23 +187,50 @@ class StackResult:
 
 
 @torch.no_grad()
+def split_means(kind: str, spec: StudentSpec, params: dict[str, torch.Tensor], x: torch.Tensor, y: torch.Tensor,
+                ns: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss and error (each (S,)) of S stacked students over a shared split x (N, in), y (N[, out]);
+    with ``ns``, student s averages over the first ns[s] rows only (its training prefix).
+
+    A split of up to ``EXACT_ROWS`` rows is scored in one piece, as always, so its numbers (which are in
+    cached rows) stay bit-identical. A larger split is scored a forward chunk at a time with float64
+    sums, so memory does not grow with N: in one piece the outputs, losses and argmax of 64 students on
+    2^24 rows take tens of GB.
+    """
+    device = next(iter(params.values())).device
+    s, n = next(iter(params.values())).shape[0], len(x)
+    x, y = x.to(device), y.to(device)
+    lengths = torch.tensor(ns if ns is not None else [n] * s, device=device)
+    if n <= EXACT_ROWS:
+        out = forward_shared(spec, params, x)  # (S, N, out)
+        loss, err = per_example_loss(kind, out, y.unsqueeze(0).expand(s, *y.shape))
+        if ns is None:
+            return loss.mean(1), err.mean(1)
+        keep = (torch.arange(n, device=device)[None, :] < lengths[:, None]).float()  # (S, N)
+        return (loss * keep).sum(1) / keep.sum(1), (err * keep).sum(1) / keep.sum(1)
+    chunk = shared_chunk(spec, s)  # forward_shared then makes one pass per chunk
+    sums = torch.zeros(2, s, dtype=torch.float64, device=device)  # (loss, error) x S
+    for start in range(0, n, chunk):
+        xc, yc = x[start:start + chunk], y[start:start + chunk]
+        out = forward_shared(spec, params, xc, chunk)  # (S, C, out)
+        loss, err = per_example_loss(kind, out, yc.unsqueeze(0).expand(s, *yc.shape))
+        keep = (torch.arange(start, start + len(xc), device=device)[None, :] < lengths[:, None])  # (S, C)
+        sums[0] += torch.where(keep, loss, 0).sum(1, dtype=torch.float64)
+        sums[1] += torch.where(keep, err, 0).sum(1, dtype=torch.float64)
+    means = (sums / lengths.clamp(max=n).to(torch.float64)).to(torch.float32)
+    return means[0], means[1]
+
+
+@torch.no_grad()
 def evaluate(task: Task, spec: StudentSpec, params: dict[str, torch.Tensor], ns: list[int]) -> list[dict]:
     """train/val/test loss and error of S stacked students; student s's train set is its prefix."""
-    device = next(iter(params.values())).device
     s, max_n = len(ns), max(ns)
     res: list[dict] = [{} for _ in ns]
     splits = {"train": (task.x_pool[:max_n], task.y_pool[:max_n]), "val": (task.x_val, task.y_val),
               "test": (task.x_test, task.y_test)}
     for split, (x, y) in splits.items():
-        x, y = x.to(device), y.to(device)
-        out = forward_shared(spec, params, x)  # (S, N, out)
-        loss, err = per_example_loss(task.kind, out, y.unsqueeze(0).expand(s, *y.shape))
-        if split == "train":  # average each student over its own prefix only
-            keep = (torch.arange(max_n, device=device)[None, :] < torch.tensor(ns, device=device)[:, None]).float()
-            loss = (loss * keep).sum(1) / keep.sum(1)
-            err = (err * keep).sum(1) / keep.sum(1)
-        else:
-            loss, err = loss.mean(1), err.mean(1)
+        # average each student's train split over its own prefix only
+        loss, err = split_means(task.kind, spec, params, x, y, ns if split == "train" else None)
         for i in range(s):
             res[i][f"{split}_loss"] = float(loss[i])
             res[i][f"{split}_error"] = float(err[i])
@@ -256,9 +283,7 @@ def train_stack(task: Task, runs: list[RunConfig], device="cpu", *,
             rewind = {k: v.detach().clone().cpu() for k, v in params.items()}
         if early and (step % runs[0].eval_every == 0 or step == budget):
             with torch.no_grad():
-                out = forward_shared(spec, params, task.x_val.to(device))
-                yv = task.y_val.to(device)
-                vloss = per_example_loss(task.kind, out, yv.unsqueeze(0).expand(s, *yv.shape))[0].mean(1)
+                vloss = split_means(task.kind, spec, params, task.x_val, task.y_val)[0]
                 better = vloss < best_loss
                 best_loss = torch.where(better, vloss, best_loss)
                 best_step = torch.where(better.cpu(), torch.tensor(step), best_step)

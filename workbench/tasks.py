@@ -34,6 +34,13 @@ MAX_DEPTH = 1024
 """Most teacher hidden layers."""
 MAX_SEED = 2 ** 63 - 1
 """Largest task seed."""
+MNIST1D_MAX_ROWS = 2 ** 20
+"""Most mnist1d examples in all (pool + val + test): the mnist1d package builds them one at a time and
+normalises the whole set at once (measured on a 2-core machine: 2^20 take 4.4 minutes and 1.4 GB above the
+interpreter; 2^24 per split, the general ``MAX_ROWS``, would take over an hour and more than 20 GB)."""
+EXACT_ROWS = 2 ** 17
+"""Teacher splits of up to this many rows are labelled in one piece; larger ones in chunks of it
+(``_teacher_split``). The same bound decides whole-split evaluation in ``sweep_train.split_means``."""
 
 # independent random streams of one task seed (numpy SeedSequence spawn keys)
 _TEACHER, _POOL, _VAL, _TEST, _NOISE_POOL, _NOISE_VAL, _REF, _SHUFFLE = range(8)
@@ -90,6 +97,10 @@ class TaskConfig:
                              f"got {self.label_noise!r}")
         if not 0 <= int(self.seed) <= MAX_SEED:
             raise InputError(f"seed (the task seed) must be in [0, {MAX_SEED}]; got {self.seed!r}")
+        if self.name == "mnist1d" and self.pool_size + self.val_size + self.test_size > MNIST1D_MAX_ROWS:
+            raise InputError(f"mnist1d makes its examples one at a time in Python (measured: 4.4 minutes and "
+                             f"1.4 GB for 2**20): pool_size + val_size + test_size must be <= "
+                             f"{MNIST1D_MAX_ROWS} (2**20); got {self.pool_size + self.val_size + self.test_size}")
         if self.name == "digits" and self.pool_size + self.val_size + self.test_size > 1797:
             raise InputError("digits has 1797 examples: pool_size + val_size + test_size must be "
                              f"<= 1797; got {self.pool_size + self.val_size + self.test_size}")
@@ -171,30 +182,57 @@ def _teacher_inputs(cfg: TaskConfig, n: int, stream: int) -> np.ndarray:
     return x
 
 
+def _teacher_split(cfg: TaskConfig, layers, mu: np.ndarray, sd: np.ndarray, n: int,
+                   stream: int) -> tuple[torch.Tensor, np.ndarray]:
+    """One split before label noise: inputs (n, input_dim) float32 and the standardised teacher
+    outputs (n, out) float64 (regression) or their argmax (n,) (classification).
+
+    Splits of up to ``EXACT_ROWS`` rows are labelled in one piece, as always (their numbers are in
+    cached sweep rows); larger ones ``EXACT_ROWS`` rows at a time, so that memory stays near the
+    float32 inputs instead of several float64 copies of every hidden layer (2^24 rows at teacher
+    width 64: 8.6 GB per copy). The inputs are the same either way (one stream drawn row-major);
+    the labels of a chunked split may differ from an unchunked one only by BLAS rounding.
+    """
+    def targets(raw: np.ndarray) -> np.ndarray:
+        clean = (raw - mu) / sd
+        return clean if cfg.name == "teacher-regression" else clean.argmax(1)
+
+    if n <= EXACT_ROWS:
+        x = _teacher_inputs(cfg, n, stream)
+        return torch.tensor(x, dtype=torch.float32), targets(teacher_forward(layers, x))
+    rng = _rng(cfg.seed, stream)
+    x32 = torch.zeros((n, cfg.input_dim), dtype=torch.float32)
+    out = None
+    for start in range(0, n, EXACT_ROWS):
+        m = min(EXACT_ROWS, n - start)
+        x = np.zeros((m, cfg.input_dim))  # as _teacher_inputs, continuing its stream
+        x[:, : cfg.intrinsic_dim] = rng.random((m, cfg.intrinsic_dim)) - 0.5
+        x32[start:start + m] = torch.from_numpy(x)  # rounds to float32 as torch.tensor does
+        y = targets(teacher_forward(layers, x))
+        if out is None:
+            out = np.empty((n, *y.shape[1:]), dtype=y.dtype)
+        out[start:start + m] = y
+    return x32, out
+
+
 def _make_teacher_task(cfg: TaskConfig) -> Task:
     layers = teacher_weights(cfg)
     ref = teacher_forward(layers, _teacher_inputs(cfg, 4096, _REF))
     mu, sd = ref.mean(0), ref.std(0) + 1e-12
-    clean = {s: (teacher_forward(layers, _teacher_inputs(cfg, n, s)) - mu) / sd
-             for s, n in ((_POOL, cfg.pool_size), (_VAL, cfg.val_size), (_TEST, cfg.test_size))}
-    xs = {s: _teacher_inputs(cfg, n, s)
-          for s, n in ((_POOL, cfg.pool_size), (_VAL, cfg.val_size), (_TEST, cfg.test_size))}
-    ys = {}
-    for s, noise_stream in ((_POOL, _NOISE_POOL), (_VAL, _NOISE_VAL), (_TEST, None)):
-        y = clean[s]
+    xs, ys = {}, {}
+    for s, n, noise_stream in ((_POOL, cfg.pool_size, _NOISE_POOL), (_VAL, cfg.val_size, _NOISE_VAL),
+                               (_TEST, cfg.test_size, None)):
+        xs[s], y = _teacher_split(cfg, layers, mu, sd, n, s)
         rng = _rng(cfg.seed, noise_stream) if noise_stream is not None else None
         if cfg.name == "teacher-regression":
             if rng is not None and cfg.label_noise > 0:
                 y = y + cfg.label_noise * rng.standard_normal(y.shape)
             ys[s] = torch.tensor(y, dtype=torch.float32)
         else:
-            labels = y.argmax(1)
             if rng is not None:
-                labels = _flip_labels(labels, cfg.label_noise, cfg.n_classes, rng)
-            ys[s] = torch.tensor(labels, dtype=torch.int64)
-    f32 = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
-    return Task(cfg, cfg.kind, f32(xs[_POOL]), ys[_POOL], f32(xs[_VAL]), ys[_VAL],
-                f32(xs[_TEST]), ys[_TEST])
+                y = _flip_labels(y, cfg.label_noise, cfg.n_classes, rng)
+            ys[s] = torch.tensor(y, dtype=torch.int64)
+    return Task(cfg, cfg.kind, xs[_POOL], ys[_POOL], xs[_VAL], ys[_VAL], xs[_TEST], ys[_TEST])
 
 
 def _flip_labels(labels: np.ndarray, fraction: float, n_classes: int, rng: np.random.Generator) -> np.ndarray:
