@@ -1,11 +1,15 @@
 """The fit verb as a user's script calls it: one JSON object on stdout; bad input → one line, exit 2."""
 
 import json
+import re
+import shlex
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 
+from workbench.backtest import backtest
 from workbench.data import planted
 from workbench.laws import get_law
 
@@ -76,6 +80,63 @@ def test_fit_with_holdout_and_fix(cli, tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["params"]["eps0"] == 5.0 and out["holdout_metrics"]["rmse_log"] >= 0
+
+
+def test_readme_m4_example_fits_one_curve(cli):
+    """The README's command, as printed there: one of the five NMT curves, not all of them pooled."""
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"^python -m workbench fit --law m4 .*?--json$", readme, re.M | re.S).group(0)
+    argv = shlex.split(command.replace("\\\n", " "))
+    assert argv[:3] == ["python", "-m", "workbench"] and "--where" in argv
+    proc = cli(*argv[3:])
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    nmt = pd.read_csv(ROOT / NMT)
+    curve = nmt[nmt["Model"] == out["where"]["Model"]]
+    assert nmt["Model"].nunique() == 5 and out["n_points"] == (curve["Training"] == 1).sum() == 10
+    bt = backtest("m4", curve, ["Seen Examples"], "Loss", holdout="Training")  # what notebook 01 fits
+    assert out["params"] == pytest.approx(bt.fit.params, rel=1e-9)
+    assert out["holdout_metrics"]["rmse_log"] < 0.05  # the pooled fit's was 0.10
+
+
+def test_where_keeps_the_rows_matching_every_condition(cli, tmp_path):
+    base = ["fit", "--law", "power", "--data", NMT, "--x", "Seen Examples", "--y", "Loss", "--json"]
+    runs = {"numeric": (["--where", "Training=1"], 48), "text": (["--where", "Model=Dec-only"], 11),
+            "both": (["--where", "Model=Dec-only", "--where", "Training=1.0"], 10)}
+    for name, (where, n_points) in runs.items():
+        proc = cli(*base, *where)
+        assert proc.returncode == 0, (name, proc.stderr)
+        assert json.loads(proc.stdout)["n_points"] == n_points, name
+    # rows keep their CSV data row: an error in a kept row names that row, not its place in the subset
+    bad = pd.read_csv(ROOT / NMT)
+    bad.loc[25, "Loss"] = float("nan")
+    path = tmp_path / "nan.csv"
+    bad.to_csv(path, index=False)
+    proc = cli("fit", "--law", "power", "--data", str(path), "--x", "Seen Examples", "--y", "Loss",
+               "--where", f"Model={bad.loc[25, 'Model']}")
+    assert proc.returncode == 2 and "first at row 25" in proc.stderr
+
+
+@pytest.mark.parametrize("where, needle", [
+    (["Training"], "--where expects COL=VALUE, e.g. --where 'Model=6 Enc, 6 Dec'; got 'Training'"),
+    (["=1"], "--where expects COL=VALUE"),
+    (["Modle=Dec-only"], "--where Modle=Dec-only: column 'Modle' not found in --data data/revisiting_scaling_laws_nmt.csv; "
+                         "its columns are 'Domain', 'Task', 'Model'"),
+    (["Model=6 enc, 6 dec"], "no row of --data data/revisiting_scaling_laws_nmt.csv has Model = '6 enc, 6 dec'; its "
+                             "values are '6 Enc, 6 Dec', '28 Enc, 6 Dec'"),
+    (["Training=yes"], "--where Training=yes: column 'Training' is numeric; got 'yes', not a number"),
+    (["Training=2"], "has Training = '2'; its values are 1, 0"),
+    (["Model=Dec-only", "Model=TEnc-LSTM"], "--where Model is given more than once; got 'Dec-only' and 'TEnc-LSTM'"),
+    (["Training=0", "Seen Examples=500000"], "no row of --data data/revisiting_scaling_laws_nmt.csv has "
+                                             "Training = '0' and Seen Examples = '500000' (each holds somewhere"),
+])
+def test_a_bad_where_exits_2_naming_it(cli, where, needle):
+    argv = ["fit", "--law", "power", "--data", NMT, "--x", "Seen Examples", "--y", "Loss", "--json"]
+    for w in where:
+        argv += ["--where", w]
+    proc = cli(*argv)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert needle in proc.stderr and len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
 
 
 def test_fit_does_not_import_torch(cli, chin_csv):

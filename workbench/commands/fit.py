@@ -1,7 +1,7 @@
 """``fit``: fit a registered law to columns of a CSV file.
 
 Output (``--json``): {"law", "params", "ci", "stderr", "objective", "n_points", "metrics", "at_bounds",
-"poorly_determined", "covariance_estimated", "holdout_metrics", ...}; parameters that ended on a bound of
+"poorly_determined", "covariance_estimated", "holdout_metrics", "where", ...}; parameters that ended on a bound of
 the law, or whose standard error exceeds their value (every free one when the covariance could not be
 estimated), are also named in a warning on stderr.
 Only numpy, pandas and scipy are imported: the verb starts quickly.
@@ -32,6 +32,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--delta", type=float, default=1e-3, help="Huber δ (default 1e-3, Hoffmann's)")
     p.add_argument("--fix", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
                    help="hold parameters fixed, e.g. --fix eps0=0.9")
+    p.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
+                   help="use only the rows whose COL equals VALUE (a number for a numeric column, the exact text "
+                        "otherwise), e.g. --where 'Model=6 Enc, 6 Dec' for one curve of a file of several; "
+                        "repeatable: every condition must hold")
     p.add_argument("--holdout", metavar="COL", help="0/1 column: fit on rows with 1, score rows with 0")
     p.add_argument("--bootstrap", type=int, default=0, metavar="N",
                    help=f"bootstrap refits for 95%% intervals (at most {MAX_BOOTSTRAP})")
@@ -53,6 +57,60 @@ def _parse_fix(items: list[str]) -> dict[str, float]:
         if not math.isfinite(fixed[name.strip()]):
             raise InputError(f"--fix {name}: the value must be a finite number; got {value!r}")
     return fixed
+
+
+def _parse_where(items: list[str]) -> dict[str, str]:
+    """``--where COL=VALUE`` items as {column: value}; the value is everything after the first '='."""
+    where: dict[str, str] = {}
+    for item in items:
+        col, sep, value = item.partition("=")
+        if not sep or not col.strip():
+            raise InputError(f"--where expects COL=VALUE, e.g. --where 'Model=6 Enc, 6 Dec'; got {item!r}")
+        if col.strip() in where:
+            raise InputError(f"--where {col.strip()} is given more than once; got {where[col.strip()]!r} and "
+                             f"{value!r} (rows must match every condition, so two values keep none)")
+        where[col.strip()] = value
+    return where
+
+
+def select_rows(df, where: dict[str, str], data: str):
+    """The rows of ``df`` matching every {column: value} condition, with their original index (the CSV's
+    data row, which error messages name). InputError for an unknown column, a value that cannot be one of
+    a numeric column's, or conditions that keep no row (naming the values present)."""
+    import pandas as pd
+
+    keep = pd.Series(True, index=df.index)
+    for col, value in where.items():
+        if col not in df.columns:
+            raise InputError(f"--where {col}={value}: column {col!r} not found in --data {data}; its columns are "
+                             f"{', '.join(map(repr, df.columns))}")
+        column = df[col]
+        if pd.api.types.is_bool_dtype(column):
+            truth = {"true": True, "1": True, "false": False, "0": False}.get(value.strip().lower())
+            if truth is None:
+                raise InputError(f"--where {col}={value}: column {col!r} holds True/False; got {value!r}")
+            match = column == truth
+        elif pd.api.types.is_numeric_dtype(column):
+            try:
+                number = float(value)
+            except ValueError:
+                raise InputError(f"--where {col}={value}: column {col!r} is numeric; got {value!r}, "
+                                 "not a number") from None
+            match = column == number
+        else:
+            match = column.astype(str) == value
+        if not match.any():
+            present = pd.unique(column.dropna())
+            shown = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in present[:10])
+            more = f" and {len(present) - 10} more" if len(present) > 10 else ""
+            raise InputError(f"--where {col}={value}: no row of --data {data} has {col} = {value!r}; "
+                             f"its values are {shown}{more}")
+        keep &= match
+    if not keep.any():
+        conditions = " and ".join(f"{c} = {v!r}" for c, v in where.items())
+        raise InputError(f"--where: no row of --data {data} has {conditions} (each holds somewhere, "
+                         "but never together)")
+    return df[keep]
 
 
 def _read_csv(data: str):
@@ -89,7 +147,10 @@ def run(args: argparse.Namespace) -> dict:
         raise InputError(f"--bootstrap must be <= {MAX_BOOTSTRAP} resamples; got {args.bootstrap!r}")
     if args.holdout is not None and not args.holdout.strip():
         raise InputError(f"--holdout must name a 0/1 column of the CSV; got {args.holdout!r}")
+    where = _parse_where(args.where)
     df = _read_csv(args.data)
+    if where:
+        df = select_rows(df, where, args.data)
     x_cols = [c.strip() for c in args.x.split(",") if c.strip()]
     repeated = sorted({c for c in x_cols if x_cols.count(c) > 1})
     if repeated:
@@ -119,4 +180,5 @@ def run(args: argparse.Namespace) -> dict:
                          "combination of the parameters is fitted; fix one (--fix) or add data where they act\n")
     out = result.to_dict()
     out["holdout_metrics"] = holdout_metrics
+    out["where"] = where
     return out
