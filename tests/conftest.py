@@ -20,6 +20,32 @@ def cli():
     return run_cli
 
 
+def interrupt_cli(*args: str, watch: Path, pattern: str, count: int, env: dict | None = None,
+                  timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run ``python -m workbench ARGS`` and send it SIGINT (Ctrl-C) once ``count`` files matching ``pattern``
+    exist under ``watch``; the completed process (its return code is what the verb exited with)."""
+    import signal
+    import time
+
+    env = dict(os.environ if env is None else env, OPENBLAS_NUM_THREADS="1")
+    # SIGINT back to its default in the child: a shell's background job (&) would hand it down ignored
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + timeout
+    while proc.poll() is None and time.monotonic() < deadline:
+        if len(list(Path(watch).glob(pattern))) >= count:
+            proc.send_signal(signal.SIGINT)
+            break
+        time.sleep(0.02)
+    else:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"the run ended (or timed out) before {count} {pattern} files appeared: {err[-2000:]}")
+    out, err = proc.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 # ----------------------------------------------------------------------------------------------
 # shared by tests/test_report.py and tests/test_browser_*.py
 

@@ -1,9 +1,11 @@
 """``python -m workbench costtune``: bad input exits 2 with one line; a tiny run prints the report."""
 
 import json
+import os
 
 import pytest
 import torch
+from conftest import interrupt_cli
 
 TINY = ["--widths", "4,8", "--train-steps", "150", "--n-inputs", "400"]
 
@@ -76,3 +78,14 @@ def test_tiny_run_and_budget_below_cheapest_setting(cli, env_cache):
     if first_rung > cheapest:
         mid = cli("costtune", "--task", "teacher-classification", *TINY, "--budget", str(cheapest), "--json")
         assert mid.returncode == 2 and "first rung" in mid.stderr and mid.stdout == ""
+
+
+def test_ctrl_c_after_the_outcome_table_exits_130_saying_it_is_kept(tmp_path):
+    env = dict(os.environ, WORKBENCH_CACHE=str(tmp_path))
+    proc = interrupt_cli("costtune", "--task", "teacher-classification", *TINY, "--steps", "1000000", "--json",
+                         watch=tmp_path / "costtune", pattern="outcomes-*.npz", count=1, env=env)
+    table = next((tmp_path / "costtune").glob("outcomes-*.npz"))
+    assert proc.returncode == 130 and proc.stdout == "" and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"costtune interrupted (Ctrl-C): the outcome table is kept in {table}; rerun the same command to resume "
+        "(it reads the table and trains only the RL agents, which start over)")

@@ -7,6 +7,7 @@ import sys
 
 import pandas as pd
 import pytest
+from conftest import interrupt_cli, run_cli
 
 from workbench.cli import main
 
@@ -204,3 +205,34 @@ def test_prune_cli_bad_input_exits_2(tmp_path, capsys, flag, value, word):
             "--out", str(tmp_path / "p.csv")]
     assert main(with_flag(args, flag, value)) == 2
     assert word in capsys.readouterr().err
+
+
+def test_ctrl_c_during_a_sweep_exits_130_saying_what_is_kept_and_a_rerun_resumes(tmp_path):
+    cache = tmp_path / "c"
+    args = ["sweep", "--task", "teacher-classification", "--widths", "4,8", "--sizes", "256,1024", "--seeds", "2",
+            "--steps", "3000", "--max-group", "1", "--out", str(tmp_path / "s.csv"), "--cache-dir", str(cache), "--json"]
+    proc = interrupt_cli(*args, watch=cache / "sweep", pattern="*.json", count=2)
+    kept = sorted((cache / "sweep").glob("*.json"))
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stdout == "" and "Traceback" not in proc.stderr and not (tmp_path / "s.csv").exists()
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"sweep interrupted (Ctrl-C): {len(kept)} of 8 rows are kept in {cache / 'sweep'}; rerun the same "
+        "command to resume (it trains only the missing rows)")
+    assert 2 <= len(kept) < 8 and not list((cache / "sweep").glob(".tmp-*"))
+    before = {p.name: p.read_text() for p in kept}
+    rerun = run_cli(*args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads(rerun.stdout)["rows"] == 8
+    assert all((cache / "sweep" / name).read_text() == text for name, text in before.items())  # kept, not retrained
+
+
+def test_ctrl_c_during_prune_exits_130_naming_the_students_kept(tmp_path):
+    cache = tmp_path / "c"
+    args = ["prune", "--task", "teacher-classification", "--width", "8,16,32", "--size", "1024", "--rounds", "3",
+            "--steps", "3000", "--no-progress", "--out", str(tmp_path / "p.csv"), "--cache-dir", str(cache)]
+    proc = interrupt_cli(*args, watch=cache / "prune", pattern="student-*.json", count=1)
+    kept = len(list((cache / "prune").glob("student-*.json")))
+    assert proc.returncode == 130 and "Traceback" not in proc.stderr and proc.stdout == ""
+    assert proc.stderr.strip() == (
+        f"prune interrupted (Ctrl-C): the rows of {kept} of 3 students ({4 * kept} of 12 rows) are kept in "
+        f"{cache / 'prune'}; rerun the same command to resume (it trains only the missing students)")

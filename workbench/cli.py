@@ -2,7 +2,8 @@
 
 Each verb module defines ``add_arguments(parser)`` and ``run(args) -> dict | None``; with
 ``--json`` the returned dict is printed as exactly one JSON object on stdout. Verb modules are
-imported lazily so that ``fit`` never pays for torch.
+imported lazily so that ``fit`` never pays for torch. Ctrl-C prints one line (the training verbs say
+what they kept and that a rerun resumes) and exits 130, never a traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 import re
 import sys
 
-from workbench.errors import InputError
+from workbench.errors import InputError, Interrupted
 
 # verb -> (module, one-line help)
 VERBS: dict[str, tuple[str, str]] = {
@@ -102,9 +103,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.verb is None:
         sys.stderr.write(f"error: no verb given; expected one of {', '.join(VERBS)} (python -m workbench --help)\n")
         return 2
-    module = importlib.import_module(VERBS[args.verb][0])
     try:
+        module = importlib.import_module(VERBS[args.verb][0])
         result = module.run(args)
+    except Interrupted as exc:  # a training verb says what it kept and how to resume
+        sys.stderr.write(f"{' '.join(str(exc).strip().splitlines())}\n")
+        return 130
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{args.verb} interrupted (Ctrl-C)\n")
+        return 130
     except InputError as exc:
         sys.stderr.write(f"error: {' '.join(str(exc).strip().splitlines())}\n")  # one line, whatever it quotes
         return 2

@@ -192,18 +192,23 @@ def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
             if path.exists():
                 done[run] = json.loads(path.read_text())
     todo = groups([r for r in runs if r not in done], max_group)
-    bar = tqdm(total=len(todo) * (cfg.rounds + 1), desc="prune", unit="round", disable=not progress)
-    for i, group in enumerate(todo):
-        if max_new_groups is not None and i >= max_new_groups:
-            break
-        for run, student_rows in zip(group, _prune_group(cfg, group, device, bar)):
-            done[run] = student_rows
-            if cache_dir is not None:
-                write_json_atomic(_student_path(Path(cache_dir), cfg, run), student_rows)
-    bar.close()
+    # closed on Ctrl-C too, so the bar ends its line before the CLI's one-line message
+    with tqdm(total=len(todo) * (cfg.rounds + 1), desc="prune", unit="round", disable=not progress) as bar:
+        for i, group in enumerate(todo):
+            if max_new_groups is not None and i >= max_new_groups:
+                break
+            for run, student_rows in zip(group, _prune_group(cfg, group, device, bar)):
+                done[run] = student_rows
+                if cache_dir is not None:
+                    write_json_atomic(_student_path(Path(cache_dir), cfg, run), student_rows)
     # the uncached order: stack by stack, round by round, student by student
     return pd.DataFrame([done[run][r] for group in groups(runs, max_group) for r in range(cfg.rounds + 1)
                          for run in group if run in done])
+
+
+def cached_students(cfg: PruneConfig, cache_dir: str | Path) -> int:
+    """How many of the study's students have their rows (every round) in ``cache_dir``."""
+    return sum(_student_path(Path(cache_dir), cfg, run).exists() for run in cfg.sweep.runs())
 
 
 def with_sweep(cfg: PruneConfig, **changes) -> PruneConfig:

@@ -134,13 +134,24 @@ def _cache_path(cache_dir: Path, run: RunConfig) -> Path:
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    """Write JSON to path via a temp file in the same folder and ``os.replace``."""
+    """Write JSON to path via a temp file in the same folder and ``os.replace``; an interruption (Ctrl-C)
+    or error on the way removes the temp file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; cache rows are meant to be shared
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(obj, f)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; cache rows are meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def cached_count(runs: list[RunConfig], cache_dir: str | Path | None = None) -> int:
+    """How many of ``runs`` have their row in the cache (``run_sweep`` trains only the others)."""
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    return sum(_cache_path(cache_dir, r).exists() for r in runs)
 
 
 def train_group(group: list[RunConfig], device: str) -> list[dict]:
@@ -174,14 +185,14 @@ def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | None =
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     todo = [m for g in groups(runs, max_group, pack_widths)
             if (m := [r for r in g if not _cache_path(cache_dir, r).exists()])]
-    bar = tqdm(total=sum(len(m) for m in todo), desc="sweep", unit="student", disable=not progress)
-    for i, missing in enumerate(todo):  # only the uncached members of each stack are trained
-        if max_new_groups is not None and i >= max_new_groups:
-            break
-        for run, row in zip(missing, train_group(missing, device)):
-            write_json_atomic(_cache_path(cache_dir, run), row)
-        bar.update(len(missing))
-    bar.close()
+    # closed on Ctrl-C too, so the bar ends its line before the CLI's one-line message
+    with tqdm(total=sum(len(m) for m in todo), desc="sweep", unit="student", disable=not progress) as bar:
+        for i, missing in enumerate(todo):  # only the uncached members of each stack are trained
+            if max_new_groups is not None and i >= max_new_groups:
+                break
+            for run, row in zip(missing, train_group(missing, device)):
+                write_json_atomic(_cache_path(cache_dir, run), row)
+            bar.update(len(missing))
     rows = []
     for r in runs:
         path = _cache_path(cache_dir, r)

@@ -9,10 +9,11 @@ The outcome table (every input × setting) is built once per configuration and c
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from workbench.commands.paths import check_cache_dir
 from workbench.commands.sweep import check_device, int_list, set_up_torch
-from workbench.errors import InputError
+from workbench.errors import InputError, Interrupted
 from workbench.tasks import MAX_DIM, MAX_ROWS
 
 TASKS = ("teacher-classification", "mnist1d")
@@ -63,13 +64,32 @@ def run(args) -> dict:
 
     from tqdm import tqdm
 
-    from workbench.costtune.outcomes import OutcomeConfig
+    from workbench.costtune.outcomes import OutcomeConfig, table_path
     from workbench.costtune.study import StudyConfig, run_study
 
     set_up_torch(args)  # threads, and a clear error when CUDA is asked for but absent
     outcome = OutcomeConfig(task=args.task, family=args.family, widths=widths, steps=args.train_steps,
                             n_inputs=args.n_inputs).resolved()
-    result = run_study(StudyConfig(outcome, budget=args.budget, steps=args.steps, n_budgets=args.n_budgets,
-                                   seed=args.seed), device=args.device,
-                       progress=lambda it, **kw: tqdm(it, disable=args.no_progress, **kw))
+    bars = []
+
+    def progress(it, **kw):
+        bars.append(tqdm(it, disable=args.no_progress, **kw))
+        return bars[-1]
+
+    try:
+        result = run_study(StudyConfig(outcome, budget=args.budget, steps=args.steps, n_budgets=args.n_budgets,
+                                       seed=args.seed), device=args.device, progress=progress)
+    except KeyboardInterrupt:
+        for bar in bars:  # end the bar's line before the one-line message
+            bar.close()
+        raise Interrupted(_interrupted_message(table_path(outcome))) from None
     return result.summary
+
+
+def _interrupted_message(table: Path) -> str:
+    """What Ctrl-C leaves: the outcome table is cached once built; the RL agents are not."""
+    if table.exists():
+        return (f"costtune interrupted (Ctrl-C): the outcome table is kept in {table}; rerun the same command to "
+                "resume (it reads the table and trains only the RL agents, which start over)")
+    return ("costtune interrupted (Ctrl-C) while building the outcome table, which is kept only once complete; "
+            "rerun the same command to start it again")

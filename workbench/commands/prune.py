@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from workbench.commands.sweep import (add_task_arguments, check_cache_dir, check_common, check_out, int_list,
                                       set_up_torch, task_from_args, write_csv_atomic)
-from workbench.errors import InputError
+from workbench.errors import InputError, Interrupted
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,7 +40,7 @@ def run(args) -> dict:
     task = task_from_args(args)
 
     from workbench.data import cache_dir
-    from workbench.prune import PruneConfig, run_prune
+    from workbench.prune import PruneConfig, cached_students, run_prune
     from workbench.sweep import SweepConfig
 
     set_up_torch(args)
@@ -48,9 +49,15 @@ def run(args) -> dict:
                                   args.steps, args.batch_size, args.lr), rounds=args.rounds,
                       rewind_step=rewind, method=args.method).validate()
     t0 = time.perf_counter()
-    table = run_prune(cfg, device=args.device, progress=not args.no_progress,
-                      cache_dir=args.cache_dir if args.cache_dir is not None else cache_dir())
-    out = write_csv_atomic(table, args.out)
+    cache = Path(args.cache_dir) if args.cache_dir is not None else cache_dir()
+    try:
+        table = run_prune(cfg, device=args.device, progress=not args.no_progress, cache_dir=cache)
+        out = write_csv_atomic(table, args.out)
+    except KeyboardInterrupt:
+        kept, total = cached_students(cfg, cache), len(cfg.sweep.runs())
+        raise Interrupted(f"prune interrupted (Ctrl-C): the rows of {kept} of {total} students ({kept * (cfg.rounds + 1)} "
+                          f"of {total * (cfg.rounds + 1)} rows) are kept in {cache / 'prune'}; rerun the same command "
+                          "to resume (it trains only the missing students)") from None
     last = table[table["round"] == table["round"].max()]
     return {"rows": int(len(table)), "seconds": time.perf_counter() - t0, "out": str(out),
             "final_density": float(last["density"].mean()), "final_test_error": float(last["test_error"].mean())}

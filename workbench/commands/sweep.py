@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from workbench.commands.paths import check_cache_dir, check_out  # noqa: F401 (prune and costtune import them here)
-from workbench.errors import InputError
+from workbench.errors import InputError, Interrupted
 from workbench.tasks import TASKS
 
 MAX_THREADS = 1024
@@ -107,6 +107,9 @@ def write_csv_atomic(table, out: str | Path) -> Path:
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise InputError(f"cannot write --out {str(out)!r}: {exc.strerror or exc}") from None
+    except BaseException:  # Ctrl-C: no half-written temp file left beside --out
+        tmp.unlink(missing_ok=True)
+        raise
     return out
 
 
@@ -137,15 +140,23 @@ def run(args) -> dict:
     widths, depths, sizes = (int_list(k, getattr(args, k)) for k in ("widths", "depths", "sizes"))
     task = task_from_args(args)
 
-    from workbench.sweep import SweepConfig, run_sweep
+    from workbench.data import cache_dir
+    from workbench.sweep import SweepConfig, cached_count, run_sweep
 
     set_up_torch(args)
     cfg = SweepConfig(task, args.family, widths, depths, sizes, tuple(range(args.seeds)), args.steps,
                       args.batch_size, args.lr, args.early_stopping, args.eval_every,
                       args.lr_schedule).validate()
     t0 = time.perf_counter()
-    table = run_sweep(cfg, cache_dir=args.cache_dir, device=args.device,
-                      max_group=args.max_group, progress=not args.no_progress)
-    out = write_csv_atomic(table, args.out)
+    try:
+        table = run_sweep(cfg, cache_dir=args.cache_dir, device=args.device,
+                          max_group=args.max_group, progress=not args.no_progress)
+        out = write_csv_atomic(table, args.out)
+    except KeyboardInterrupt:
+        runs = cfg.runs()
+        cache = Path(args.cache_dir) if args.cache_dir is not None else cache_dir()
+        raise Interrupted(f"sweep interrupted (Ctrl-C): {cached_count(runs, cache)} of {len(runs)} rows are kept "
+                          f"in {cache / 'sweep'}; rerun the same command to resume (it trains only the "
+                          "missing rows)") from None
     return {"rows": int(len(table)), "seconds": time.perf_counter() - t0, "out": str(out),
             "mean_test_error": float(table["test_error"].mean())}

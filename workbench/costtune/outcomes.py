@@ -175,15 +175,24 @@ def _cache_path(cfg: OutcomeConfig, cache_dir: Path) -> Path:
     return Path(cache_dir) / "costtune" / f"outcomes-{cfg.task}-{cfg.family}-{cfg.key()}.npz"
 
 
+def table_path(cfg: OutcomeConfig, cache_dir: str | Path | None = None) -> Path:
+    """Where ``outcome_table`` keeps the table of ``cfg`` (it may not exist yet)."""
+    return _cache_path(cfg.resolved(), Path(cache_dir) if cache_dir is not None else default_cache_dir())
+
+
 def save(table: OutcomeTable, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
     os.close(fd)
     meta = {"config": dataclasses.asdict(table.config), "settings": table.settings.to_dict("list"),
             "probe_setting": table.probe_setting, "device": table.device}
-    np.savez_compressed(tmp, correct=table.correct, loss=table.loss, conf=table.conf, split=table.split,
-                        probe=table.probe, pass_counts=table.pass_counts, meta=np.array(json.dumps(meta)))
-    os.replace(tmp, path)
+    try:
+        np.savez_compressed(tmp, correct=table.correct, loss=table.loss, conf=table.conf, split=table.split,
+                            probe=table.probe, pass_counts=table.pass_counts, meta=np.array(json.dumps(meta)))
+        os.replace(tmp, path)
+    except BaseException:  # Ctrl-C or a full disk: no temp file left in the cache
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load(path: Path, cfg: OutcomeConfig) -> OutcomeTable:
@@ -199,7 +208,7 @@ def outcome_table(cfg: OutcomeConfig, cache_dir: str | Path | None = None, refre
     """The cached table for ``cfg`` (built, and written atomically, on the first call; its students
     train on ``device``, default CUDA when present, and ``OutcomeTable.device`` records which)."""
     cfg = cfg.resolved()
-    path = _cache_path(cfg, Path(cache_dir) if cache_dir is not None else default_cache_dir())
+    path = table_path(cfg, cache_dir)
     if path.exists() and not refresh:
         return load(path, cfg)
     from workbench.costtune.build import build_outcomes  # torch lives there
