@@ -201,7 +201,10 @@ def test_cli_allocate_inference_aware(capsys, tmp_path):
     (["--law", "chinchilla", "--params", "epoch2024", "--compute", "0"], "--compute"),
     (["--law", "chinchilla", "--params", "epoch2024", "--compute", "lots"], "--compute"),
     (["--law", "kaplan", "--params", "epoch2024", "--compute", "1e20"], "published"),
-    (["--law", "chinchilla", "--params", "epoch2024", "--compute", "1e20", "--target-loss", "1.0"], "target_loss"),
+    (["--law", "chinchilla", "--params", "epoch2024", "--compute", "1e20", "--target-loss", "1.0"],
+     "--target-loss must be above 1.820000039, the loss law 'chinchilla' reaches with 1e30 parameters and 1e30 tokens"),
+    (["--law", "chinchilla", "--params", "epoch2024", "--compute", "1e20", "--target-loss", "nan"],
+     "--target-loss must be above 1.820000039"),
     (["--law", "chinchilla", "--params", "epoch2024", "--compute", "-1e22"], "got '-1e22'"),  # a number, not an option
     (["--law", "chinchilla", "--params", '{"E": 1.82, "A": 482, "B": 2085, "alpha": 0, "beta": 0.366}',
       "--compute", "1e22"], "alpha must lie in (0, 10]"),
@@ -252,3 +255,28 @@ def test_an_overflow_or_out_of_memory_is_one_line_and_exit_2(capsys, monkeypatch
     code, out, err = _cli(capsys, "--law", "chinchilla", "--params", "epoch2024", "--compute", "1e22")
     assert code == 2 and out == "" and err.count("\n") == 1
     assert err.startswith("error: allocate: a value is too large for this machine") and type(exc).__name__ in err
+
+
+@pytest.mark.parametrize("law, params, C, limit", [
+    ("chinchilla", "epoch2024", "1e120", 5.6e60),  # there the compute-optimal loss is E to float precision
+    ("chinchilla", "epoch2024", "1e62", 5.6e60),
+    ("kaplan", json.dumps(KAPLAN), "1e120", 4.7e56),  # no floor, but a model beyond 1e30 parameters
+])
+def test_cli_inference_tokens_beyond_the_search_name_compute_not_target_loss(capsys, law, params, C, limit):
+    """The user gave --compute and --inference-tokens, not --target-loss: the error is about those (the
+    budget's compute-optimal model lies beyond the search) and names the largest --compute that works."""
+    argv = ["--law", law, "--params", params, "--inference-tokens", "1e13", "--json"]
+    code, out, err = _cli(capsys, *argv, "--compute", C)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(f"error: --inference-tokens 1e13: the inference-aware model must reach the compute-optimal "
+                          f"loss at --compute {C}, ")
+    assert "search covers at most 1e30 parameters and 1e30 tokens" in err
+    assert f"use --compute <= {limit:.2g}, or --target-loss above " in err
+    assert "target_loss" not in err
+    if C == "1e120" and law == "chinchilla":
+        assert "1.82 (E, the law's floor, to float precision)" in err
+    code, out, err = _cli(capsys, *argv, "--compute", repr(limit))  # the budget it names works, quietly
+    assert code == 0 and err == ""
+    assert json.loads(out)["inference_aware"]["loss"] == pytest.approx(json.loads(out)["loss"])
+    code, _, err = _cli(capsys, *argv, "--compute", repr(limit * 1.1))
+    assert code == 2 and "use --compute <=" in err

@@ -128,7 +128,10 @@ def _refine_min(f, grid: np.ndarray, values: np.ndarray) -> float:
     lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, grid.size - 1)]
     if hi <= lo:
         return float(grid[i])
-    res = minimize_scalar(f, bounds=(lo, hi), method="bounded", options={"xatol": 1e-10})
+    # f is inf where no model of the searched sizes reaches the target (next to the 1e30 edge): Brent's
+    # parabola steps then take inf - inf, which numpy would warn about on stderr; such steps are rejected anyway
+    with np.errstate(invalid="ignore"):
+        res = minimize_scalar(f, bounds=(lo, hi), method="bounded", options={"xatol": 1e-10})
     return float(res.x) if res.fun <= values[i] else float(grid[i])
 
 
@@ -247,6 +250,12 @@ def iso_loss_curve(law: str | Law, params: Mapping[str, float], target_loss: flo
                          "total_flops": train + infer})
 
 
+def inference_aware_floor(law: str | Law, params: Mapping[str, float]) -> float:
+    """The lowest loss :func:`inference_aware_optimal` can target: the law's loss at the largest model
+    and data it searches (1e30 parameters, 1e30 tokens); a target at or below it has no solution there."""
+    return float(_loss(_nd_law(law), params, np.exp(_LOG_N_MAX), np.exp(_LOG_D_MAX))[0])
+
+
 def inference_aware_optimal(law: str | Law, params: Mapping[str, float], target_loss: float,
                             inference_tokens: float, *,
                             flops_per_param_token: float = TRAIN_FLOPS_PER_PARAM_TOKEN,
@@ -278,10 +287,9 @@ def inference_aware_optimal(law: str | Law, params: Mapping[str, float], target_
     grid = np.linspace(0.0, _LOG_N_MAX, _GRID_POINTS)
     values = total(grid)
     if not np.any(np.isfinite(values)):
-        floor = _loss(law, params, np.exp(_LOG_N_MAX), np.exp(_LOG_D_MAX))[0]
         raise InputError(
-            f"target_loss must be above the loss the law {law.name!r} can reach (about {floor:.6g} "
-            f"with 1e30 parameters and tokens); got {target_loss!r}"
+            f"target_loss must be above the loss the law {law.name!r} can reach (about "
+            f"{inference_aware_floor(law, params):.10g} with 1e30 parameters and tokens); got {target_loss!r}"
         )
     u = _refine_min(lambda v: float(total(v)[0]), grid, values)
     N = math.exp(u)

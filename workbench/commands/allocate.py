@@ -30,7 +30,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compute", required=True, metavar="C", help="training budget in FLOPs (> 0), e.g. 5.76e23")
     parser.add_argument("--inference-tokens", metavar="T", default=None,
                         help="tokens the model will serve over its life: adds the inference-aware optimum "
-                             "(Sardana & Frankle 2024)")
+                             "(Sardana & Frankle 2024), the cheapest model of at most 1e30 parameters and 1e30 "
+                             "training tokens that reaches the target loss")
     parser.add_argument("--target-loss", metavar="L", default=None,
                         help="loss the inference-aware model must reach (default: the compute-optimal loss at C)")
 
@@ -109,24 +110,61 @@ def run(args: argparse.Namespace) -> dict:
 
     # chinchilla has a closed form, exact at any budget; the numeric search loses the optimum once the
     # law's excess over E falls below float precision (C around 1e100 for the published fits)
-    opt = allocate.chinchilla_optimal(C, **params) if law.name == "chinchilla" else allocate.compute_optimal(law, params, C)
+    def optimum(c: float) -> dict:
+        return allocate.chinchilla_optimal(c, **params) if law.name == "chinchilla" else allocate.compute_optimal(law, params, c)
+
+    opt = optimum(C)
     result = {"law": law.name, "params": params, "compute": C, "N": opt["N"], "D": opt["D"],
               "tokens_per_param": opt["tokens_per_param"], "loss": opt["loss"], "flops": opt["flops"]}
 
     if args.inference_tokens is not None or args.target_loss is not None:
         T = 0.0 if args.inference_tokens is None else _number("--inference-tokens", args.inference_tokens,
                                                               allow_zero=True)
+        floor = allocate.inference_aware_floor(law, params)  # the loss of the largest model searched
         if args.target_loss is None:
             target = opt["loss"]
+            if not target > floor:
+                raise InputError(_beyond_search(args, C, opt, floor, optimum, params.get("E")))
         else:
             try:
                 target = float(args.target_loss)
             except ValueError:
                 raise InputError(f"--target-loss must be a number; got {args.target_loss!r}") from None
+            if not target > floor:  # NaN included
+                raise InputError(f"--target-loss must be above {floor:.10g}, the loss law {law.name!r} reaches with "
+                                 "1e30 parameters and 1e30 tokens (the largest model the inference-aware search "
+                                 f"covers); got {args.target_loss!r}")
         ia = allocate.inference_aware_optimal(law, params, target, T)
         result["inference_aware"] = ia
         result["inference_aware"]["savings_vs_compute_optimal"] = _savings(law, params, target, T, ia)
     return result
+
+
+def _beyond_search(args, C: float, opt: dict, floor: float, optimum, irreducible: float | None) -> str:
+    """The error when the default target (the compute-optimal loss at --compute) lies below every loss
+    the inference-aware search reaches: --compute is too large for it. Names the largest budget that works
+    (bisection on log C; the compute-optimal loss falls as C grows)."""
+    def reachable(log_c: float) -> bool:
+        try:
+            return optimum(10.0 ** log_c)["loss"] > floor
+        except InputError:  # a numeric optimum refused as flat in float precision: far beyond
+            return False
+
+    lo, hi = 1.0, math.log10(C)  # 10 FLOPs: more than one parameter seeing one token
+    if reachable(lo):
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if reachable(mid) else (lo, mid)
+        digits = math.floor(lo) - 1  # two significant digits, rounded down: the budget shown works
+        advice = (f"use --compute <= {math.floor(10.0 ** (lo - digits)) * 10.0 ** digits:.2g}, or --target-loss "
+                  f"above {floor:.10g}")
+    else:
+        advice = f"use --target-loss above {floor:.10g}"
+    at_e = " (E, the law's floor, to float precision)" if opt["loss"] == irreducible else ""
+    return (f"--inference-tokens {args.inference_tokens}: the inference-aware model must reach the compute-optimal "
+            f"loss at --compute {args.compute}, {opt['loss']:.10g}{at_e} (N = {opt['N']:.3g} parameters, D = "
+            f"{opt['D']:.3g} tokens), but its search covers at most 1e30 parameters and 1e30 tokens, which reach no "
+            f"lower than {floor:.10g}; {advice}")
 
 
 def _savings(law, params, target: float, T: float, ia: dict) -> float:
