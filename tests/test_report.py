@@ -301,6 +301,21 @@ def test_a_relative_cache_reaches_the_kernel_as_the_callers_absolute_path(tmp_pa
     assert os.environ["WORKBENCH_CACHE"] == "rel-cache"  # the caller's setting restored
 
 
+def test_kernels_run_encrypted_so_ipykernel_does_not_warn_and_other_kernel_stderr_still_shows(tmp_path, capfd):
+    folder, marker = tmp_path / "nbs", tmp_path / "curve.txt"
+    folder.mkdir()
+    cell = ("import os, pathlib\nfrom ipykernel.kernelapp import IPKernelApp\n"
+            f"pathlib.Path({str(marker)!r}).write_text(str(IPKernelApp.instance().curve_secretkey is not None))\n"
+            "os.write(2, b'KERNEL-FD2-LINE\\n')")  # the kernel's own stderr, as its log warnings are written
+    nbformat.write(new_notebook(cells=[new_code_cell(cell)]), folder / "01_tcp.ipynb")
+    result = report.build_reports(notebook_dir=folder, out_dir=tmp_path / "out", thumbnails=False)
+    assert not result["failed"], result["reports"][0]["error"]
+    err = capfd.readouterr().err
+    assert "without encryption" not in err and "IPKernelApp" not in err
+    assert "KERNEL-FD2-LINE" in err  # nothing the kernel writes is filtered
+    assert marker.read_text() == "True"  # CurveZMQ keys were provisioned: encrypted, not just quiet
+
+
 def test_parameter_coercion_follows_the_declared_type():
     assert report.coerce("n", "3", "int") == 3
     assert report.coerce("x", "1e22", "float") == 1e22

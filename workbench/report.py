@@ -212,6 +212,22 @@ def progress(iterable=None, *, interactive: bool, **tqdm_kwargs):
 # run and render
 
 
+def kernel_config():
+    """nbclient/jupyter_client settings of the report's kernels: CurveZMQ-encrypted transport where every
+    part supports it (jupyter_client's ``transport_encryption``, pyzmq built with CURVE, a kernelspec that
+    declares ``supported_encryption``, as ipykernel >= 7 writes it). ipykernel 7 otherwise logs
+    "[IPKernelApp] WARNING | Kernel is running over TCP without encryption ..." on stderr for every
+    notebook; "auto" leaves an older stack unencrypted and unchanged, as before."""
+    import zmq
+    from jupyter_client import KernelManager
+    from traitlets.config import Config
+
+    config = Config()
+    if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
+        config.KernelManager.transport_encryption = "auto"
+    return config
+
+
 def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *, timeout: float | None = 600) -> dict:
     """Execute one notebook with papermill; returns {name, status, seconds, executed, error}.
 
@@ -229,7 +245,7 @@ def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *, ti
                             cwd=str(path.parent),  # nbclient takes whole seconds: a fraction rounds up
                             execution_timeout=None if timeout is None else math.ceil(timeout),
                             progress_bar=sys.stderr.isatty(),
-                            store_widget_state=False, coalesce_streams=True)
+                            store_widget_state=False, coalesce_streams=True, config=kernel_config())
     except PapermillExecutionError as exc:
         error = f"cell {exc.cell_index}: {exc.ename}: {exc.evalue}"
     except CellTimeoutError as exc:
