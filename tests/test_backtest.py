@@ -2,9 +2,10 @@
 
 import pytest
 
-from workbench.backtest import backtest, small_scale_mask
+from workbench.backtest import backtest, small_scale_mask, window_fits
 from workbench.data import load_nmt, planted
 from workbench.errors import InputError
+from workbench.fit import fit_law
 
 
 def test_holdout_column_split_on_nmt():
@@ -36,3 +37,25 @@ def test_bad_holdout_column():
     df["split"] = 1
     with pytest.raises(InputError, match="both must be non-empty"):
         backtest("power", df, ["x"], "y", holdout="split")
+
+
+def test_window_fits_fit_each_law_on_each_window_and_report_progress():
+    curve = load_nmt().query("Model == 'Dec-only'").sort_values("Seen Examples")
+    x, y = curve["Seen Examples"].to_numpy(), curve["Loss"].to_numpy()
+    calls = []
+
+    def progress(it, **kw):
+        calls.append(kw)
+        for item in it:
+            calls.append(item)
+            yield item
+
+    windows = [6.4e7, 2.56e8]
+    fits = window_fits(["power", "m4"], x, y, windows, bootstrap=3, seed=1, progress=progress)
+    assert list(fits) == [("power", 6.4e7), ("power", 2.56e8), ("m4", 6.4e7), ("m4", 2.56e8)]
+    assert calls[0] == {"desc": "window fits", "unit": "fit", "total": 4} and calls[1:] == list(fits)
+    for (law, window), fit in fits.items():
+        alone = fit_law(law, x[x <= window], y[x <= window], bootstrap=3, seed=1)
+        assert fit.params == alone.params and fit.n_points == (x <= window).sum()
+    with pytest.raises(InputError, match="window 10 keeps no point of the curve"):
+        window_fits(["power"], x, y, [10])

@@ -105,3 +105,23 @@ def test_too_many_rounds_are_rejected_before_any_training(monkeypatch):
     monkeypatch.setattr(prune_mod, "_prune_group", lambda *a, **k: pytest.fail("trained before checking"))
     with pytest.raises(InputError, match="no weights at round"):
         run_prune(PruneConfig(with_sweep(CFG, widths=(2,), depths=(1,)).sweep, rounds=40), progress=False)
+
+
+def test_progress_can_be_a_bar_factory_such_as_the_notebooks_one():
+    import io
+
+    from tqdm.std import tqdm
+
+    made, text = [], io.StringIO()
+
+    def factory(iterable, **kw):  # as workbench.report.progress(None, interactive=..., total=...)
+        assert iterable is None
+        made.append(tqdm(iterable, file=text, **kw))
+        return made[-1]
+
+    cfg = with_sweep(CFG, widths=(8, 16), sizes=(128,), steps=30)  # two stacks
+    run_prune(cfg, progress=factory)
+    (bar,) = made
+    assert (bar.total, bar.desc, bar.unit) == (2 * (cfg.rounds + 1), "prune", "round")
+    assert bar.n == bar.total  # every round of both stacks counted
+    assert "prune: 100%" in text.getvalue()

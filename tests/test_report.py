@@ -52,6 +52,19 @@ def test_smoke_report_of_the_real_notebooks_builds(smoke_run):
 
 
 @pytest.mark.slow  # shares one smoke run of every notebook (~40 s)
+def test_long_cells_of_01_and_04_show_progress_as_one_text_line_in_the_report(smoke_run):
+    result, _ = smoke_run
+    for name, line in (("01_scaling_laws", "window fits: 100%"), ("04_pruning", "prune: 100%")):
+        (r,) = [r for r in result["reports"] if r["name"] == name]
+        executed = nbformat.read(r["executed"], as_version=4)
+        outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs]
+        stdout = "".join(o.get("text", "") for o in outputs if o.output_type == "stream" and o.name == "stdout")
+        assert line in stdout and stdout.count(line.split(":")[0] + ":") == 1, name  # coalesced to its final line
+        assert not any(o.output_type == "stream" and o.name == "stderr" for o in outputs), name
+        assert not any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in outputs), name
+
+
+@pytest.mark.slow  # shares one smoke run of every notebook (~40 s)
 def test_report_pages_are_offline_and_carry_the_figures_as_data(smoke_run):
     result, _ = smoke_run
     for r in result["reports"]:

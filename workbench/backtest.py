@@ -4,18 +4,21 @@ Two ways to choose the fit subset, as in the papers: a ``Training``-style 0/1 co
 (Alabdulmohsin et al. 2022 mark each learning curve's held-out tail this way), or the smallest-scale
 fraction of the points (Rosenfeld et al. 2020 fit on small models and data, predict large ones).
 Scores: mean/std of the relative divergence (Rosenfeld) and RMSE of log (Alabdulmohsin).
+:func:`window_fits` fits one curve on growing windows (the points up to each x), for views of how an
+extrapolation moves as data arrives.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from workbench.errors import InputError
-from workbench.fit import FitResult, fit_frame, fit_metrics, frame_columns
+from workbench.fit import FitResult, fit_frame, fit_law, fit_metrics, frame_columns
 from workbench.laws import get_law
 
 
@@ -78,3 +81,24 @@ def backtest(law, df: pd.DataFrame, x_cols: Sequence[str], y_col: str, *, holdou
     pred = result.predict(x_test)
     return Backtest(fit=result, train_metrics=result.metrics, holdout_metrics=fit_metrics(y_test, pred),
                     n_train=int(mask.sum()), n_holdout=int((~mask).sum()))
+
+
+def window_fits(laws: Sequence[str], x, y, windows: Sequence[float], *, progress: Callable | None = None,
+                **fit_kwargs) -> dict[tuple[str, float], FitResult]:
+    """Fit each one-input law to the points of one curve with ``x <= window``, for every window.
+
+    Returns ``{(law, window): FitResult}``. ``fit_kwargs`` go to :func:`~workbench.fit.fit_law` (e.g.
+    ``bootstrap``, ``seed``). ``progress``: wraps the loop over (law, window) pairs as
+    ``progress(iterable, desc=..., unit=..., total=...)``, e.g. ``workbench.report.progress`` (a widget in
+    JupyterLab, one text line in a report); each fit with a bootstrap takes a second or more.
+    """
+    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    progress = progress or (lambda it, **_: it)
+    pairs = list(itertools.product(laws, windows))
+    fits = {}
+    for law, window in progress(pairs, desc="window fits", unit="fit", total=len(pairs)):
+        used = x <= window
+        if used.sum() == 0:
+            raise InputError(f"window {window:g} keeps no point of the curve (its smallest x is {x.min():g})")
+        fits[law, window] = fit_law(law, x[used], y[used], **fit_kwargs)
+    return fits

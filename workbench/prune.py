@@ -28,6 +28,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 import torch
@@ -173,9 +174,13 @@ def _check_rounds(cfg: PruneConfig, runs) -> None:
 
 
 def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
-              progress: bool = True, cache_dir: str | Path | None = None,
+              progress: bool | Callable = True, cache_dir: str | Path | None = None,
               max_new_groups: int | None = None) -> pd.DataFrame:
     """Dense training + ``rounds`` pruning rounds for every student; one row per (student, round).
+
+    progress: True/False for a text tqdm bar on stderr, or a bar factory called as
+    ``progress(None, total=..., desc=..., unit=...)``, e.g. ``workbench.report.progress`` with the
+    notebook's ``interactive`` (a widget in JupyterLab, one text line in a report).
 
     cache_dir: keep each finished student's rows there and train only the missing students (see the
     module docstring); None trains everything and stores nothing. max_new_groups: stop after this many
@@ -192,8 +197,9 @@ def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
             if path.exists():
                 done[run] = json.loads(path.read_text())
     todo = groups([r for r in runs if r not in done], max_group)
-    # closed on Ctrl-C too, so the bar ends its line before the CLI's one-line message
-    with tqdm(total=len(todo) * (cfg.rounds + 1), desc="prune", unit="round", disable=not progress) as bar:
+    bar_kwargs = dict(total=len(todo) * (cfg.rounds + 1), desc="prune", unit="round")
+    bar = progress(None, **bar_kwargs) if callable(progress) else tqdm(**bar_kwargs, disable=not progress)
+    with bar:  # closed on Ctrl-C too, so the bar ends its line before the CLI's one-line message
         for i, group in enumerate(todo):
             if max_new_groups is not None and i >= max_new_groups:
                 break

@@ -22,7 +22,7 @@ import dataclasses
 import hashlib
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -41,8 +41,10 @@ def prune_key(cfg: PruneConfig) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
-def run_prune_cached(cfg: PruneConfig, cache_dir: str | Path, progress: bool = True, **kwargs) -> pd.DataFrame:
-    """:func:`run_prune`, with the table stored as ``<cache_dir>/prune/<key>.csv`` (written atomically)."""
+def run_prune_cached(cfg: PruneConfig, cache_dir: str | Path, progress: bool | Callable = True,
+                     **kwargs) -> pd.DataFrame:
+    """:func:`run_prune`, with the table stored as ``<cache_dir>/prune/<key>.csv`` (written atomically).
+    ``progress``: as for :func:`run_prune` (a bool, or a bar factory such as ``workbench.report.progress``)."""
     cfg.validate()
     path = Path(cache_dir) / "prune" / f"{prune_key(cfg)}.csv"
     if path.exists():
