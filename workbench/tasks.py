@@ -174,12 +174,17 @@ def teacher_forward(layers: list[tuple[np.ndarray, np.ndarray]], x: np.ndarray) 
     return h
 
 
-def _teacher_inputs(cfg: TaskConfig, n: int, stream: int) -> np.ndarray:
-    """(n, input_dim) inputs, first intrinsic_dim features U[-0.5, 0.5], the rest 0.
-    Row-major draws from one stream, so the first k rows do not depend on n."""
+def _draw_inputs(cfg: TaskConfig, rng: np.random.Generator, n: int) -> np.ndarray:
+    """The next n rows (n, input_dim) of ``rng``: first intrinsic_dim features U[-0.5, 0.5], the rest 0."""
     x = np.zeros((n, cfg.input_dim))
-    x[:, : cfg.intrinsic_dim] = _rng(cfg.seed, stream).random((n, cfg.intrinsic_dim)) - 0.5
+    x[:, : cfg.intrinsic_dim] = rng.random((n, cfg.intrinsic_dim)) - 0.5
     return x
+
+
+def _teacher_inputs(cfg: TaskConfig, n: int, stream: int) -> np.ndarray:
+    """(n, input_dim) inputs of one stream (:func:`_draw_inputs`). Row-major draws, so the first k rows do
+    not depend on n, and drawing them in chunks from one generator gives the same rows."""
+    return _draw_inputs(cfg, _rng(cfg.seed, stream), n)
 
 
 def _teacher_split(cfg: TaskConfig, layers, mu: np.ndarray, sd: np.ndarray, n: int,
@@ -205,8 +210,7 @@ def _teacher_split(cfg: TaskConfig, layers, mu: np.ndarray, sd: np.ndarray, n: i
     out = None
     for start in range(0, n, EXACT_ROWS):
         m = min(EXACT_ROWS, n - start)
-        x = np.zeros((m, cfg.input_dim))  # as _teacher_inputs, continuing its stream
-        x[:, : cfg.intrinsic_dim] = rng.random((m, cfg.intrinsic_dim)) - 0.5
+        x = _draw_inputs(cfg, rng, m)  # continuing the stream of _teacher_inputs
         x32[start:start + m] = torch.from_numpy(x)  # rounds to float32 as torch.tensor does
         y = targets(teacher_forward(layers, x))
         if out is None:
