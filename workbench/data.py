@@ -9,9 +9,11 @@ designs in ``PLANTED`` (one per law), so fitters can be checked against the trut
 from __future__ import annotations
 
 import os
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -34,6 +36,24 @@ def cache_dir() -> Path:
     """
     env = os.environ.get("WORKBENCH_CACHE")
     return Path(env) if env else DATA_DIR / "cache"
+
+
+@contextmanager
+def atomic_write(path: str | Path) -> Iterator[Path]:
+    """Write ``path`` all at once: yields a temporary file beside it (same suffix) for the caller to write;
+    on success it is made world-readable (cache files are shared) and moved onto ``path`` with ``os.replace``;
+    on any error or interruption (Ctrl-C) it is removed, so neither half a file nor a stray temp is left."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def load_nmt(path: str | Path = NMT_CSV) -> pd.DataFrame:

@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from workbench.data import atomic_write
 from workbench.errors import InputError
 from workbench.fit import FitResult, fit_frame
 from workbench.laws import get_law
@@ -50,10 +51,8 @@ def run_prune_cached(cfg: PruneConfig, cache_dir: str | Path, progress: bool | C
     if path.exists():
         return pd.read_csv(path)
     df = run_prune(cfg, progress=progress, cache_dir=cache_dir, **kwargs)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    df.to_csv(tmp, index=False)
-    tmp.replace(path)
+    with atomic_write(path) as tmp:
+        df.to_csv(tmp, index=False)
     return pd.read_csv(path)
 
 

@@ -16,14 +16,13 @@ equals an uninterrupted one exactly.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
+from workbench.data import atomic_write
 from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train
@@ -134,18 +133,9 @@ def _cache_path(cache_dir: Path, run: RunConfig) -> Path:
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    """Write JSON to path via a temp file in the same folder and ``os.replace``; an interruption (Ctrl-C)
-    or error on the way removes the temp file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; cache rows are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON to path at once (:func:`workbench.data.atomic_write`)."""
+    with atomic_write(path) as tmp:
+        tmp.write_text(json.dumps(obj))
 
 
 def cached_count(runs: list[RunConfig], cache_dir: str | Path | None = None) -> int:

@@ -7,7 +7,6 @@ command (same --out or not) trains only what is missing and gives an identical t
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -98,18 +97,14 @@ def set_up_torch(args) -> None:
 
 def write_csv_atomic(table, out: str | Path) -> Path:
     """Write the table to ``out`` via a temporary file, so an interrupted write never leaves half a CSV."""
+    from workbench.data import atomic_write
+
     out = check_out(out)
-    tmp = out.with_name(out.name + ".tmp")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(tmp, index=False)
-        os.replace(tmp, out)
+        with atomic_write(out) as tmp:  # Ctrl-C or a failed write leaves no temp file beside --out
+            table.to_csv(tmp, index=False)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise InputError(f"cannot write --out {str(out)!r}: {exc.strerror or exc}") from None
-    except BaseException:  # Ctrl-C: no half-written temp file left beside --out
-        tmp.unlink(missing_ok=True)
-        raise
     return out
 
 

@@ -45,6 +45,7 @@ import numpy as np
 import torch
 
 from workbench.compress import PRECISION_BITS, check_precision
+from workbench.data import atomic_write
 from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError
 from workbench.students import StudentSpec
@@ -107,10 +108,8 @@ def trained_student(cfg: AmcConfig, cache_dir: str | Path | None = None) -> tupl
         params = torch.load(path)
     else:
         params = {k: v[0] for k, v in train_stack(task, [run], default_device()).params.items()}  # CPU tensors
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save(params, tmp)
-        tmp.replace(path)
+        with atomic_write(path) as tmp:
+            torch.save(params, tmp)
     return spec, [(params[f"w{i}"], params[f"b{i}"]) for i in range(spec.depth + 1)]
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from workbench.data import atomic_write
 from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError
 from workbench.testtime import TestTimeConfig
@@ -181,18 +180,11 @@ def table_path(cfg: OutcomeConfig, cache_dir: str | Path | None = None) -> Path:
 
 
 def save(table: OutcomeTable, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-    os.close(fd)
     meta = {"config": dataclasses.asdict(table.config), "settings": table.settings.to_dict("list"),
             "probe_setting": table.probe_setting, "device": table.device}
-    try:
+    with atomic_write(path) as tmp:  # the temp name ends in .npz, so numpy does not append another
         np.savez_compressed(tmp, correct=table.correct, loss=table.loss, conf=table.conf, split=table.split,
                             probe=table.probe, pass_counts=table.pass_counts, meta=np.array(json.dumps(meta)))
-        os.replace(tmp, path)
-    except BaseException:  # Ctrl-C or a full disk: no temp file left in the cache
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load(path: Path, cfg: OutcomeConfig) -> OutcomeTable:
