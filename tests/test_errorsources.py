@@ -99,6 +99,15 @@ def test_step_schedule_is_log_linear_in_n_and_sweeps_share_one_task():
         es.teacher_sweep(lr_schedule="step")
 
 
+def test_steps_by_dim_applies_overrides_given_as_json_keys_and_ignores_other_dims():
+    assert es.steps_by_dim([2, 3, 8], 8000) == {2: 8000, 3: 8000, 8: 8000}
+    assert es.steps_by_dim([2, 3, 8], 8000, {"2": 32000, 3: "16000", 5: 100}) == {2: 32000, 3: 16000, 8: 8000}
+    with pytest.raises(InputError, match=r"step count; got 'two': 100"):
+        es.steps_by_dim([2], 8000, {"two": 100})
+    with pytest.raises(InputError, match=r">= 1 .*\{2: 0\}"):
+        es.steps_by_dim([2, 3], 8000, {2: 0})
+
+
 def test_main_task_picks_the_error_column_and_rosenfelds_eps0():
     assert es.error_column("teacher-regression") == "test_loss"
     assert es.error_column("teacher-classification") == "test_error"
