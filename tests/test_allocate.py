@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -192,6 +193,21 @@ def test_cli_allocate_inference_aware(capsys, tmp_path):
     assert ia["N"] < res["N"] and ia["D_train"] > res["D"]
     assert ia["loss"] == pytest.approx(res["loss"])
     assert 0 < ia["savings_vs_compute_optimal"] < 1
+
+
+def test_cli_inference_tokens_too_large_for_float_flops_says_so(capsys):
+    """--inference-tokens 1e300 overflowed every model's lifetime FLOPs to inf, and the verb blamed the target
+    loss ('target_loss must be above ... about 1.82; got 2.14', false: 2.14 > 1.82) after a RuntimeWarning."""
+    argv = ["--law", "chinchilla", "--params", "epoch2024", "--compute", "1e22", "--json"]
+    code, out, err = _cli(capsys, *argv, "--inference-tokens", "1e300")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("error: inference_tokens is too large: ") and "got 1e+300" in err
+    assert "target_loss" not in err and "RuntimeWarning" not in err
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # numpy's overflow warning was printed here
+        code, out, err = _cli(capsys, *argv, "--inference-tokens", "1e280")  # large, but its FLOPs fit: quiet
+    assert code == 0 and err == ""
+    assert json.loads(out)["inference_aware"]["total_flops"] < float("inf")
 
 
 @pytest.mark.parametrize("argv, needle", [

@@ -282,14 +282,20 @@ def inference_aware_optimal(law: str | Law, params: Mapping[str, float], target_
     def total(logN):
         N = np.exp(np.atleast_1d(logN))
         D = tokens_for_loss(law, params, N, target)
-        return (flops_per_param_token * D + inference_flops_per_param_token * T) * N
+        with np.errstate(over="ignore"):  # a total beyond float range is inf: told apart below
+            return (flops_per_param_token * D + inference_flops_per_param_token * T) * N
 
     grid = np.linspace(0.0, _LOG_N_MAX, _GRID_POINTS)
     values = total(grid)
     if not np.any(np.isfinite(values)):
+        floor = inference_aware_floor(law, params)
+        if target > floor:  # reachable, but every model that reaches it costs more FLOPs than a float holds
+            raise InputError(f"inference_tokens is too large: serving it with any model that reaches the target "
+                             f"loss {target:.10g} costs more than {np.finfo(float).max:.3g} FLOPs; "
+                             f"got {inference_tokens!r}")
         raise InputError(
             f"target_loss must be above the loss the law {law.name!r} can reach (about "
-            f"{inference_aware_floor(law, params):.10g} with 1e30 parameters and tokens); got {target_loss!r}"
+            f"{floor:.10g} with 1e30 parameters and tokens); got {target_loss!r}"
         )
     u = _refine_min(lambda v: float(total(v)[0]), grid, values)
     N = math.exp(u)
