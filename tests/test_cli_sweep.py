@@ -171,6 +171,25 @@ def test_an_unwritable_default_cache_exits_2_before_training(tmp_path, capsys, m
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]  # nothing trained, nothing written
 
 
+def test_installed_package_caches_in_the_user_cache_not_in_site_packages(tmp_path, capsys, monkeypatch):
+    """Installed from a wheel (no data/ beside the package), the default cache was <site-packages>/data/cache:
+    a sweep made a top-level 'data' folder inside site-packages. It now goes to $XDG_CACHE_HOME/scaling-workbench."""
+    import workbench.data
+
+    site = tmp_path / "site-packages"
+    site.mkdir()
+    monkeypatch.delenv("WORKBENCH_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(workbench.data, "DATA_DIR", site / "data")  # where an installed package looks
+    assert workbench.data.cache_dir() == tmp_path / "xdg" / "scaling-workbench"
+    assert main(["sweep", *TINY, "--out", str(tmp_path / "s.csv"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 4
+    assert list(site.iterdir()) == []
+    assert len(list((tmp_path / "xdg" / "scaling-workbench" / "sweep").glob("*.json"))) == 4
+    monkeypatch.setattr(workbench.data, "DATA_DIR", tmp_path)  # a source checkout: its data/cache, as before
+    assert workbench.data.cache_dir() == tmp_path / "cache"
+
+
 def test_sweep_subprocess_smoke(tmp_path):
     env = {**os.environ, "WORKBENCH_CACHE": str(tmp_path / "cache")}
     proc = subprocess.run([sys.executable, "-m", "workbench", "sweep", *TINY, "--out", str(tmp_path / "s.csv"),

@@ -28,14 +28,21 @@ NMT_CITATION = ("Alabdulmohsin, Neyshabur & Zhai, 'Revisiting Neural Scaling Law
 
 
 def cache_dir() -> Path:
-    """Where runs are cached: ``$WORKBENCH_CACHE`` or the repository's ``data/cache``.
+    """Where runs are cached: ``$WORKBENCH_CACHE``, else the repository's ``data/cache``, else (a package
+    installed from a wheel, which ships no ``data/``) ``$XDG_CACHE_HOME/scaling-workbench`` or
+    ``~/.cache/scaling-workbench``.
 
     The default is resolved against the package, not the working directory, so notebooks (run from
     ``notebooks/``) and the CLI share one cache. A relative ``$WORKBENCH_CACHE`` is relative to the working
     directory; ``report`` hands its kernels the absolute path, so they share the CLI's cache too.
     """
     env = os.environ.get("WORKBENCH_CACHE")
-    return Path(env) if env else DATA_DIR / "cache"
+    if env:
+        return Path(env)
+    if DATA_DIR.exists():  # a source checkout (the Makefile installs it editable)
+        return DATA_DIR / "cache"
+    # installed: DATA_DIR would be a new top-level 'data' folder inside site-packages
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scaling-workbench"
 
 
 @contextmanager

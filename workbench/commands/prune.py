@@ -24,8 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="rewind survivors to the weights after this many steps (default: 5%% of --steps)")
     p.add_argument("--method", default="imp", help="imp (iterative) or oneshot")
     p.add_argument("--cache-dir", default=None,
-                   help="per-student row cache: a rerun trains only what is missing (default data/cache or "
-                        "$WORKBENCH_CACHE)")
+                   help="per-student row cache: a rerun trains only what is missing (default $WORKBENCH_CACHE, else "
+                        "data/cache of the source checkout, else ~/.cache/scaling-workbench)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar on stderr")
 
 

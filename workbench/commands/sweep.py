@@ -120,7 +120,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--early-stopping", action="store_true", help="keep the best-validation parameters")
     p.add_argument("--eval-every", type=int, default=100, help="steps between validation checks")
     p.add_argument("--max-group", type=int, default=64, help="most students in one stacked tensor")
-    p.add_argument("--cache-dir", default=None, help="row cache (default data/cache or $WORKBENCH_CACHE)")
+    p.add_argument("--cache-dir", default=None, help="row cache (default $WORKBENCH_CACHE, else data/cache of the "
+                                                     "source checkout, else ~/.cache/scaling-workbench)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar on stderr")
 
 
