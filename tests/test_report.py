@@ -290,6 +290,21 @@ def test_report_out_that_is_the_source_notebook_folder_exits_2(capsys, monkeypat
     assert {p: p.stat().st_mtime_ns for p in report.discover()} == before  # the notebooks untouched
 
 
+def test_report_without_notebooks_beside_an_installed_package_names_notebook_dir(tmp_path, capsys, monkeypatch):
+    """Installed from a wheel, notebooks/ is not beside the package: report said 'notebook_dir must be an existing
+    folder; got <site-packages>/notebooks', an option the user never gave; it now says where the notebooks are
+    and to pass --notebook-dir. A missing --notebook-dir names the flag."""
+    monkeypatch.setattr(report, "NOTEBOOK_DIR", tmp_path / "site-packages" / "notebooks")
+    assert main(["report", "02", "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: no notebooks beside the installed package") and err.count("\n") == 1
+    assert "pass --notebook-dir FOLDER" in err and "notebook_dir" not in err
+    assert main(["report", "--notebook-dir", str(tmp_path / "none"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --notebook-dir must name an existing folder") and repr(str(tmp_path / "none")) in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_report_out_that_is_a_custom_notebook_dir_exits_2(tmp_path, capsys):
     nb = new_notebook(cells=[new_code_cell("x = 1")])
     nbformat.write(nb, tmp_path / "01_tiny.ipynb")

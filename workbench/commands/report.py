@@ -26,7 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a notebook parameter (repeatable); the value is read as the declared type")
     parser.add_argument("--out", default="reports", help="output folder (default: reports)")
     parser.add_argument("--timeout", type=float, default=600.0, help="per-cell timeout in seconds (default 600)")
-    parser.add_argument("--notebook-dir", default=None, help="folder of NN_*.ipynb notebooks (default: notebooks/)")
+    parser.add_argument("--notebook-dir", default=None,
+                        help="folder of NN_*.ipynb notebooks (default: the source checkout's notebooks/)")
     parser.add_argument("--no-thumbnails", action="store_true",
                         help="skip the index's PNG thumbnails (kaleido starts a headless Chromium for them)")
 
@@ -45,6 +46,11 @@ def run(args: argparse.Namespace) -> dict:
         raise InputError(f"--timeout must be a finite number of seconds > 0; got {args.timeout!r}")
     check_folder(args.out, "--out")  # before any notebook runs: not a file, and writable
     source = Path(args.notebook_dir) if args.notebook_dir is not None else NOTEBOOK_DIR
+    if args.notebook_dir is not None and not source.is_dir():
+        raise InputError(f"--notebook-dir must name an existing folder of NN_*.ipynb notebooks; got {args.notebook_dir!r}")
+    if not source.is_dir():  # installed from a wheel: the notebooks stay in the source repository
+        raise InputError(f"no notebooks beside the installed package ({str(source)!r} does not exist): they ship with "
+                         "the source repository, not the wheel; pass --notebook-dir FOLDER (the repository's notebooks/)")
     if Path(args.out).resolve() == source.resolve():  # the executed copies would overwrite the notebooks
         raise InputError(f"--out must not be the source notebook folder {str(source)!r} (the executed notebooks "
                          f"would overwrite the originals); got {args.out!r}")
