@@ -97,6 +97,20 @@ def test_an_option_given_twice_exits_2_naming_it(tmp_path, capsys, verb, again, 
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.parametrize("verb", ["sweep", "prune"])
+def test_seed_is_not_read_as_seeds(tmp_path, capsys, verb):
+    """fit and costtune take --seed (one seed); sweep and prune have --seeds K and --task-seed, and argparse's
+    prefix matching read `--seed 3` as `--seeds 3`: three seeds trained, no word said."""
+    grid = ["--widths", "4", "--sizes", "64"] if verb == "sweep" else ["--width", "4", "--size", "64"]
+    args = [verb, *TINY[:2], *grid, *TINY[6:], "--out", str(tmp_path / "x.csv"), "--cache-dir", str(tmp_path / "c")]
+    assert main(args + ["--seed", "3"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --seed is not an option here; got --seed 3: --seeds K") and err.count("\n") == 1
+    assert not (tmp_path / "c").exists() and not (tmp_path / "x.csv").exists()
+    assert main(args + ["--seeds", "2", "--json"]) == 0  # the real option is untouched
+    assert json.loads(capsys.readouterr().out)["rows"] == 2 * (1 if verb == "sweep" else 6)
+
+
 def test_no_verb_is_one_line_on_stderr_listing_the_verbs(capsys):
     assert main([]) == 2
     out, err = capsys.readouterr()

@@ -53,6 +53,8 @@ def add_task_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: robust when the machine is shared)")
     p.add_argument("--out", required=True, help="CSV file to write")
+    # not an option: argparse's prefix matching read `--seed 3` (the seed, as in fit and costtune) as --seeds 3
+    p.add_argument("--seed", dest="seed_given", default=None, help=argparse.SUPPRESS)
 
 
 def task_from_args(args):
@@ -71,6 +73,9 @@ def task_from_args(args):
 
 
 def check_common(args) -> None:
+    if args.seed_given is not None:
+        raise InputError(f"--seed is not an option here; got --seed {args.seed_given}: --seeds K trains seeds 0..K-1 "
+                         "of every configuration, --task-seed seeds the teacher and the data")
     if args.family not in ("mlp", "cnn"):
         raise InputError(f"--family must be mlp or cnn; got {args.family!r}")
     if not 1 <= args.threads <= MAX_THREADS:
