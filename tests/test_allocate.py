@@ -229,6 +229,9 @@ def test_cli_inference_tokens_too_large_for_float_flops_says_so(capsys):
     (["--law", "chinchilla", "--params", "epoch2025", "--compute", "1e22"], "or one of epoch2024, hoffmann2022"),
     (["--law", "chinchilla", "--params", "epoch2024", "--compute", "1e22", "--compute", "2e22"],
      "--compute is given more than once; got '1e22' and '2e22'"),
+    # json keeps the last of a repeated key: E = 1 was used, silently, in place of 1.82
+    (["--law", "chinchilla", "--params", '{"E": 1.82, "A": 482, "B": 2085, "alpha": 0.348, "beta": 0.366, "E": 1}',
+      "--compute", "1e22"], "--params gives 'E' more than once (1.82, 1)"),
 ])
 def test_cli_allocate_bad_input_exits_2(capsys, argv, needle):
     code, out, err = _cli(capsys, *argv, "--json")

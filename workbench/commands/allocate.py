@@ -64,8 +64,17 @@ def parse_params(text: str, param_names: tuple[str, ...]) -> dict[str, float]:
     path = Path(text)
     if not text.lstrip().startswith("{") and path.is_file():
         source = path.read_text()
+    def unique_keys(pairs: list) -> dict:  # json keeps the last of a repeated key without a word
+        keys = [k for k, _ in pairs]
+        repeated = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+        if repeated is not None:
+            values = [v for k, v in pairs if k == repeated]
+            raise InputError(f"--params gives {repeated!r} more than once ({', '.join(map(repr, values))}); "
+                             f"give each parameter once; got {text!r}")
+        return dict(pairs)
+
     try:
-        obj = json.loads(source)
+        obj = json.loads(source, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
         if source is text and _looks_like_path(text):
             what = "names a folder, not a file" if path.is_dir() else "file not found"
