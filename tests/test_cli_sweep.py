@@ -75,6 +75,21 @@ def test_sweep_bad_input_exits_2_naming_the_parameter(tmp_path, capsys, bad, wor
     assert not (tmp_path / "x.csv").exists()
 
 
+@pytest.mark.parametrize("verb", ["sweep", "prune"])
+@pytest.mark.parametrize("flag", ["--intrinsic-dim", "--teacher-width", "--teacher-depth"])
+def test_teacher_options_on_a_real_benchmark_exit_2(tmp_path, capsys, verb, flag):
+    """digits and mnist1d have no teacher: --intrinsic-dim 8 (or a teacher width or depth) was ignored without a word."""
+    grid = ["--widths", "4", "--sizes", "64"] if verb == "sweep" else ["--width", "4", "--size", "64"]
+    args = [verb, "--task", "digits", *grid, "--steps", "20", "--batch-size", "16", "--test-size", "64",
+            "--no-progress", "--out", str(tmp_path / "x.csv"), "--cache-dir", str(tmp_path / "c")]
+    assert main(args + [flag, "8"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {flag} 8: only the teacher tasks have a teacher and an intrinsic dimension; got --task digits\n"
+    assert not (tmp_path / "c").exists() and not (tmp_path / "x.csv").exists()
+    assert main(args + ["--json"]) == 0  # without it: trains
+    assert json.loads(capsys.readouterr().out)["rows"] >= 1
+
+
 def test_a_student_too_large_exits_2_before_training(tmp_path, capsys):
     args = with_flag(with_flag(TINY, "--widths", "65536"), "--depths", "2")
     assert main(["sweep", *args, "--out", str(tmp_path / "x.csv"), "--cache-dir", str(tmp_path / "c")]) == 2
@@ -116,6 +131,19 @@ def test_no_verb_is_one_line_on_stderr_listing_the_verbs(capsys):
     out, err = capsys.readouterr()
     assert out == "" and len(err.strip().splitlines()) == 1
     assert err.startswith("error: no verb given; expected one of fit, allocate, report, sweep, prune, costtune")
+
+
+def test_an_unknown_option_names_the_verb_and_help_describes_the_tool(tmp_path, capsys):
+    """An unknown option was 'error: python -m workbench: unrecognized arguments', without the verb, and the
+    top-level --help showed the module's internal docstring line as the tool's description."""
+    assert main(["sweep", *TINY, "--out", str(tmp_path / "x.csv"), "--bogus", "1"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == ("error: python -m workbench sweep: unrecognized arguments: --bogus 1 "
+                                 "(python -m workbench sweep --help lists the options)\n")
+    assert not (tmp_path / "x.csv").exists()
+    assert main(["--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "scaling-workbench: fit scaling laws" in text and "workbench.commands" not in text
 
 
 def test_an_option_without_its_value_says_how_to_give_a_dash_value(tmp_path, capsys):
@@ -171,7 +199,7 @@ def test_an_unwritable_default_cache_exits_2_before_training(tmp_path, capsys, m
     monkeypatch.chdir(tmp_path)
     (tmp_path / "a.csv").write_text("x")
     if source == "default":
-        monkeypatch.delenv("WORKBENCH_CACHE")
+        monkeypatch.delenv("WORKBENCH_CACHE", raising=False)
         monkeypatch.setattr(workbench.data, "DATA_DIR", tmp_path / "a.csv")  # data/cache under a file
         cache = str(tmp_path / "a.csv" / "cache")
     else:
@@ -192,7 +220,7 @@ def test_installed_package_caches_in_the_user_cache_not_in_site_packages(tmp_pat
 
     site = tmp_path / "site-packages"
     site.mkdir()
-    monkeypatch.delenv("WORKBENCH_CACHE")
+    monkeypatch.delenv("WORKBENCH_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setattr(workbench.data, "DATA_DIR", site / "data")  # where an installed package looks
     assert workbench.data.cache_dir() == tmp_path / "xdg" / "scaling-workbench"

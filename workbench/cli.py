@@ -17,6 +17,10 @@ import sys
 
 from workbench.errors import InputError, Interrupted
 
+DESCRIPTION = ("scaling-workbench: fit scaling laws, plan compute, train teacher-student sweeps, prune, tune "
+               "inference cost and build the notebooks' reports. With --json a verb prints one JSON object on "
+               "stdout; bad input is one line on stderr and exit code 2.")
+
 # verb -> (module, one-line help)
 VERBS: dict[str, tuple[str, str]] = {
     "fit": ("workbench.commands.fit", "fit a registered scaling law to a CSV table"),
@@ -80,7 +84,7 @@ def _jsonable(obj):
 
 
 def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m workbench", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m workbench", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     for name, (module, help_) in VERBS.items():
         p = sub.add_parser(name, help=help_, description=help_)
@@ -97,9 +101,13 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"error: unknown verb {verb!r}; expected one of {', '.join(VERBS)}\n")
         return 2
     try:
-        args = build_parser(verb).parse_args(argv)
+        args, unknown = build_parser(verb).parse_known_args(argv)
     except SystemExit as exc:  # a usage error (one line on stderr) or --help: its status, not an exception
         return exc.code
+    if unknown:  # argparse would name only the top-level program, not the verb whose options were meant
+        prog = "python -m workbench" + (f" {verb}" if verb else "")
+        sys.stderr.write(f"error: {prog}: unrecognized arguments: {' '.join(unknown)} ({prog} --help lists the options)\n")
+        return 2
     if args.verb is None:
         sys.stderr.write(f"error: no verb given; expected one of {', '.join(VERBS)} (python -m workbench --help)\n")
         return 2

@@ -37,11 +37,11 @@ def add_task_arguments(p: argparse.ArgumentParser) -> None:
     """Task options shared by ``sweep`` and ``prune``."""
     p.add_argument("--task", required=True, help=f"one of {', '.join(TASKS)}")
     p.add_argument("--family", default="mlp", help="student family: mlp or cnn (default mlp)")
-    p.add_argument("--intrinsic-dim", type=int, default=4, help="teacher tasks: varying input features d")
+    p.add_argument("--intrinsic-dim", type=int, default=None, help="teacher tasks: varying input features d (default 4)")
     p.add_argument("--label-noise", type=float, default=0.0,
                    help="gaussian noise std (regression) or flipped-label fraction (classification)")
-    p.add_argument("--teacher-width", type=int, default=64, help="teacher hidden width")
-    p.add_argument("--teacher-depth", type=int, default=2, help="teacher hidden layers")
+    p.add_argument("--teacher-width", type=int, default=None, help="teacher tasks: teacher hidden width (default 64)")
+    p.add_argument("--teacher-depth", type=int, default=None, help="teacher tasks: teacher hidden layers (default 2)")
     p.add_argument("--task-seed", type=int, default=0, help="seed of the teacher and the data")
     p.add_argument("--pool-size", type=int, default=None, help="training pool rows (default per task)")
     p.add_argument("--val-size", type=int, default=None, help="validation rows (default per task)")
@@ -65,11 +65,16 @@ def task_from_args(args):
         raise InputError(f"--task must be one of {', '.join(TASKS)}; got {args.task!r}")
     sizes = {k: getattr(args, k) for k in ("pool_size", "val_size", "test_size")
              if getattr(args, k) is not None}
-    extra = {}
-    if args.task.startswith("teacher"):
-        extra = {"intrinsic_dim": args.intrinsic_dim, "teacher_width": args.teacher_width,
-                 "teacher_depth": args.teacher_depth}
-    return task_config(args.task, seed=args.task_seed, label_noise=args.label_noise, **extra, **sizes)
+    teacher = {"intrinsic_dim": args.intrinsic_dim, "teacher_width": args.teacher_width,
+               "teacher_depth": args.teacher_depth}
+    given = {k: v for k, v in teacher.items() if v is not None}
+    if not args.task.startswith("teacher"):
+        if given:  # a real benchmark has no teacher: the option would be ignored without a word
+            flags = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in given.items())
+            raise InputError(f"{flags}: only the teacher tasks have a teacher and an intrinsic dimension; "
+                             f"got --task {args.task}")
+        given = {}
+    return task_config(args.task, seed=args.task_seed, label_noise=args.label_noise, **given, **sizes)
 
 
 def check_common(args) -> None:
