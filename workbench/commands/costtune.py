@@ -28,7 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "with the lowest error on the train inputs); one below the cheapest setting's cost exits 2, before the "
                         "outcome table is built when the settings' shapes show it (always for the MLP family)")
     p.add_argument("--steps", type=int, default=1_000_000,
-                   help="real environment steps (cascade rung runs and stops) per agent of RL's curve "
+                   help="real environment steps (cascade rung runs and stops) per agent of RL's curve; training "
+                        "ends with the update (256 episodes) that reaches it, so a tiny value is overshot "
                         "(the guidance comparison's agents take min(steps, 300,000))")
     p.add_argument("--seed", type=int, default=0, help="agent seed")
     p.add_argument("--n-budgets", type=int, default=10, help="budgets tracing RL's cost-error curve")
