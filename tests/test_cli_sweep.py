@@ -45,7 +45,7 @@ def test_sweep_json_csv_and_resume(tmp_path, capsys):
     (["--widths", ""], "--widths"),
     (["--widths", "4,8,4"], "more than once"),
     (["--task-seed", "-1"], "seed"),
-    (["--label-noise", "inf"], "label_noise"),
+    (["--label-noise", "inf"], "--label-noise must be"),
     (["--lr", "inf"], "lr"),
     (["--sizes", "-5"], "sizes"),
     (["--sizes", "100000"], "pool_size"),
@@ -57,14 +57,14 @@ def test_sweep_json_csv_and_resume(tmp_path, capsys):
     (["--widths", "-4,8"], "widths must be integers >= 1; got -4"),
     (["--sizes", "-64,128"], "sizes must be integers >= 1; got -64"),
     (["--lr", "-Infinity"], "lr must be finite and > 0; got -inf"),
-    (["--label-noise", "-nan"], "label_noise must be finite and >= 0 (a fraction <= 1 for classification); got nan"),
+    (["--label-noise", "-nan"], "--label-noise must be finite and >= 0 (a fraction <= 1 for classification); got nan"),
     # huge numbers: a limit, not a traceback or an 88 TB allocation
     (["--widths", HUGE], f"widths must be <= 65536; got {HUGE}"),
     (["--widths", "1099511627776"], "widths must be <= 65536; got 1099511627776"),
     (["--steps", HUGE], "steps must be <= 1000000000"),
-    (["--batch-size", HUGE], "batch_size must be <= 1048576"),
-    (["--pool-size", HUGE], "pool_size must be <= 16777216"),
-    (["--teacher-width", HUGE], "teacher_width must be <= 65536"),
+    (["--batch-size", HUGE], "--batch-size must be <= 1048576"),
+    (["--pool-size", HUGE], "--pool-size must be <= 16777216"),
+    (["--teacher-width", HUGE], "--teacher-width must be <= 65536"),
     (["--seeds", HUGE], "--seeds must be a positive number of seeds <= 10000"),
 ])
 def test_sweep_bad_input_exits_2_naming_the_parameter(tmp_path, capsys, bad, word):
@@ -258,9 +258,16 @@ def test_prune_cli_json_and_csv(tmp_path, capsys):
     pd.testing.assert_frame_equal(pd.read_csv(out), table)
 
 
-@pytest.mark.parametrize("flag, value, word", [("--size", "-3", "sizes"), ("--rounds", "-1", "--rounds"),
-                                                ("--task", "nope", "--task"), ("--method", "x", "method"),
-                                                ("--width", "-4,8", "widths must be integers >= 1; got -4")])
+@pytest.mark.parametrize("flag, value, word", [
+    ("--size", "-3", "--size must be integers >= 1; got -3"), ("--rounds", "-1", "--rounds"),
+    ("--task", "nope", "--task"), ("--width", "-4,8", "--width must be integers >= 1; got -4"),
+    # the library's checks name config fields (method, rewind_step, sizes, seed); the CLI names the flag
+    ("--method", "x", "error: --method must be one of imp, oneshot; got 'x'"),
+    ("--rewind-step", "-1", "error: --rewind-step must be in [0, steps=1000); got -1"),
+    ("--size", "100000", "error: --size must be <= the task's pool_size=16384; got 100000"),
+    ("--task-seed", "-1", "error: --task-seed (the task seed) must be in"),
+    ("--lr", "0", "error: --lr must be finite and > 0; got 0.0"),
+])
 def test_prune_cli_bad_input_exits_2(tmp_path, capsys, flag, value, word):
     args = ["prune", "--task", "teacher-regression", "--width", "8", "--size", "64", "--rounds", "2",
             "--out", str(tmp_path / "p.csv")]

@@ -8,9 +8,13 @@ import argparse
 import time
 from pathlib import Path
 
-from workbench.commands.sweep import (add_task_arguments, check_cache_dir, check_common, check_out, int_list,
-                                      set_up_torch, task_from_args, write_csv_atomic)
+from workbench.commands.sweep import (TASK_FLAGS, add_task_arguments, check_cache_dir, check_common, check_out,
+                                      int_list, named_as_flags, set_up_torch, task_from_args, write_csv_atomic)
 from workbench.errors import InputError, Interrupted
+
+
+PRUNE_FLAGS = {**TASK_FLAGS, "widths": "--width", "depths": "--depth", "sizes": "--size", "rounds": "--rounds",
+               "rewind_step": "--rewind-step", "method": "--method"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -37,21 +41,23 @@ def run(args) -> dict:
         raise InputError(f"--rounds must be >= 0; got {args.rounds!r}")
     widths, depths, sizes = (int_list(k, getattr(args, a)) for k, a in
                              (("width", "width"), ("depth", "depth"), ("size", "size")))
-    task = task_from_args(args)
 
     from workbench.data import cache_dir
     from workbench.prune import PruneConfig, cached_students, run_prune
     from workbench.sweep import SweepConfig
 
-    set_up_torch(args)
-    rewind = args.rewind_step if args.rewind_step is not None else max(0, args.steps // 20)
-    cfg = PruneConfig(SweepConfig(task, args.family, widths, depths, sizes, tuple(range(args.seeds)),
-                                  args.steps, args.batch_size, args.lr), rounds=args.rounds,
-                      rewind_step=rewind, method=args.method).validate()
+    with named_as_flags(PRUNE_FLAGS):
+        task = task_from_args(args)
+        set_up_torch(args)
+        rewind = args.rewind_step if args.rewind_step is not None else max(0, args.steps // 20)
+        cfg = PruneConfig(SweepConfig(task, args.family, widths, depths, sizes, tuple(range(args.seeds)),
+                                      args.steps, args.batch_size, args.lr), rounds=args.rounds,
+                          rewind_step=rewind, method=args.method).validate()
     t0 = time.perf_counter()
     cache = Path(args.cache_dir) if args.cache_dir is not None else cache_dir()
     try:
-        table = run_prune(cfg, device=args.device, progress=not args.no_progress, cache_dir=cache)
+        with named_as_flags(PRUNE_FLAGS):
+            table = run_prune(cfg, device=args.device, progress=not args.no_progress, cache_dir=cache)
         out = write_csv_atomic(table, args.out)
     except KeyboardInterrupt:
         kept, total = cached_students(cfg, cache), len(cfg.sweep.runs())

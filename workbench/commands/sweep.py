@@ -7,8 +7,11 @@ command (same --out or not) trains only what is missing and gives an identical t
 from __future__ import annotations
 
 import argparse
+import re
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator, Mapping
 
 from workbench.commands.paths import check_cache_dir, check_out  # noqa: F401 (prune and costtune import them here)
 from workbench.errors import InputError, Interrupted
@@ -55,6 +58,29 @@ def add_task_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="CSV file to write")
     # not an option: argparse's prefix matching read `--seed 3` (the seed, as in fit and costtune) as --seeds 3
     p.add_argument("--seed", dest="seed_given", default=None, help=argparse.SUPPRESS)
+
+
+# config fields -> the flags that set them (prune spells the grid in the singular)
+TASK_FLAGS = {"steps": "--steps", "batch_size": "--batch-size", "lr": "--lr", "label_noise": "--label-noise",
+              "pool_size": "--pool-size", "val_size": "--val-size", "test_size": "--test-size",
+              "teacher_width": "--teacher-width", "teacher_depth": "--teacher-depth",
+              "intrinsic_dim": "--intrinsic-dim", "seed": "--task-seed"}
+SWEEP_FLAGS = {**TASK_FLAGS, "widths": "--widths", "depths": "--depths", "sizes": "--sizes",
+               "eval_every": "--eval-every"}
+
+
+@contextmanager
+def named_as_flags(flags: Mapping[str, str]) -> Iterator[None]:
+    """The library's checks name a config field (``lr must be finite and > 0; got 0.0``); on the command
+    line the error names the flag that set it (``--lr must be ...``)."""
+    try:
+        yield
+    except InputError as exc:
+        text = str(exc)
+        field = re.match(r"(\w+)(?=\s+must\b|\s+is\b|=|\s+\()", text)
+        if field is None or field.group(1) not in flags:
+            raise
+        raise InputError(flags[field.group(1)] + text[field.end():]) from None
 
 
 def task_from_args(args):
@@ -144,19 +170,21 @@ def run(args) -> dict:
     if args.lr_schedule not in ("constant", "cosine", "wsd"):
         raise InputError(f"--lr-schedule must be constant, cosine or wsd; got {args.lr_schedule!r}")
     widths, depths, sizes = (int_list(k, getattr(args, k)) for k in ("widths", "depths", "sizes"))
-    task = task_from_args(args)
 
     from workbench.data import cache_dir
     from workbench.sweep import SweepConfig, cached_count, run_sweep
 
-    set_up_torch(args)
-    cfg = SweepConfig(task, args.family, widths, depths, sizes, tuple(range(args.seeds)), args.steps,
-                      args.batch_size, args.lr, args.early_stopping, args.eval_every,
-                      args.lr_schedule).validate()
+    with named_as_flags(SWEEP_FLAGS):
+        task = task_from_args(args)
+        set_up_torch(args)
+        cfg = SweepConfig(task, args.family, widths, depths, sizes, tuple(range(args.seeds)), args.steps,
+                          args.batch_size, args.lr, args.early_stopping, args.eval_every,
+                          args.lr_schedule).validate()
     t0 = time.perf_counter()
     try:
-        table = run_sweep(cfg, cache_dir=args.cache_dir, device=args.device,
-                          max_group=args.max_group, progress=not args.no_progress)
+        with named_as_flags(SWEEP_FLAGS):
+            table = run_sweep(cfg, cache_dir=args.cache_dir, device=args.device,
+                              max_group=args.max_group, progress=not args.no_progress)
         out = write_csv_atomic(table, args.out)
     except KeyboardInterrupt:
         runs = cfg.runs()
