@@ -191,6 +191,10 @@ def _bad_csv(tmp_path, mutate):
     (lambda d: d, ("--x", " D , D"), "--x lists 'D' more than once"),
     (lambda d: d, ("--fix", "E=inf"), "--fix E: the value must be a finite number; got 'inf'"),
     (lambda d: d, ("--fix", "alpha=nan"), "--fix alpha: the value must be a finite number; got 'nan'"),
+    # a δ above ~1e154 overflowed in scipy (f_scale**2): the last-resort handler, which did not name --delta
+    (lambda d: d, ("--objective", "huber", "--delta", "1e300"), "--delta must be a positive number <= 1e+100"),
+    (lambda d: d, ("--delta", "0"), "--delta must be a positive number <= 1e+100 (a larger Huber δ is plain least "
+                                    "squares); got 0.0"),
 ])
 def test_bad_input_exit_2(cli, tmp_path, mutate, args, needle):
     base = {"--law": "chinchilla", "--data": _bad_csv(tmp_path, mutate), "--x": "N,D", "--y": "loss"}

@@ -31,6 +31,8 @@ from workbench.laws import Law, get_law, start_grid
 from workbench.objectives import DEFAULT_DELTA, OBJECTIVES, Objective, fit_metrics, get_objective, rho  # noqa: F401
 from workbench.optimize import Problem, batched_lm, distinct_best, polish, polish_lmfit
 
+MAX_DELTA = 1e100  # Huber δ: residuals (log loss, relative divergence) are never near it
+
 __all__ = ["FitResult", "fit_law", "fit_frame", "frame_columns", "validate_data", "poorly_determined",
            # re-exported from objectives:
            "DEFAULT_DELTA", "OBJECTIVES", "Objective", "fit_metrics", "get_objective", "rho"]
@@ -153,8 +155,9 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
     t0 = time.perf_counter()
     law = get_law(law)
     obj = get_objective(objective or law.objective)
-    if not (np.isfinite(delta) and delta > 0):
-        raise InputError(f"delta must be a positive number; got {delta!r}")
+    if not (np.isfinite(delta) and 0 < delta <= MAX_DELTA):
+        raise InputError(f"delta must be a positive number <= {MAX_DELTA:g} (a larger Huber δ is plain least "
+                         f"squares, and scipy's robust loss overflows on δ² above about 1e154); got {delta!r}")
     if bootstrap < 0 or bootstrap == 1:
         raise InputError(f"bootstrap must be 0 (no intervals) or >= 2 resamples; got {bootstrap!r}")
     if seed < 0:

@@ -139,10 +139,13 @@ def _read_csv(data: str):
 
 def run(args: argparse.Namespace) -> dict:
     from workbench.backtest import backtest
-    from workbench.fit import fit_frame
+    from workbench.fit import MAX_DELTA, fit_frame
     from workbench.laws import get_law
 
     law = get_law(args.law)
+    if not (math.isfinite(args.delta) and 0 < args.delta <= MAX_DELTA):
+        raise InputError(f"--delta must be a positive number <= {MAX_DELTA:g} (a larger Huber δ is plain least "
+                         f"squares); got {args.delta!r}")
     if args.bootstrap > MAX_BOOTSTRAP:
         raise InputError(f"--bootstrap must be <= {MAX_BOOTSTRAP} resamples; got {args.bootstrap!r}")
     if args.holdout is not None and not args.holdout.strip():
