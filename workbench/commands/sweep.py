@@ -96,7 +96,7 @@ def task_from_args(args):
     given = {k: v for k, v in teacher.items() if v is not None}
     if not args.task.startswith("teacher"):
         if given:  # a real benchmark has no teacher: the option would be ignored without a word
-            flags = ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in given.items())
+            flags = ", ".join(f"{TASK_FLAGS[k]} {v}" for k, v in given.items())
             raise InputError(f"{flags}: only the teacher tasks have a teacher and an intrinsic dimension; "
                              f"got --task {args.task}")
         given = {}
