@@ -99,6 +99,25 @@ def test_widget_slider_redraws_the_figurewidget():
     assert list(fw.data[0].y) == [0, 0]  # static trace untouched
 
 
+def test_widget_redraw_clears_properties_the_new_values_leave_out():
+    # notebook 03's extrapolation view draws error bars only where the fit succeeded: moving from a
+    # region with bars to one without kept the previous region's bars (update(overwrite=True) only
+    # replaces the properties it is given)
+    def traces(k):
+        bars = {"error_y": {"type": "data", "array": [0.5, 0.5]}} if k == 1 else {}
+        return [go.Scatter(x=[0, 1], y=[k, k], name=f"k = {k}", **bars)]
+
+    view = SliderView(controls={"k": [1, 2]}, traces=traces)
+    fw, sliders = view.widget_parts()
+    assert list(fw.data[0].error_y.array) == [0.5, 0.5]
+    fw.data[0].visible = "legendonly"  # a legend click in the page: not the callback's, so it stays
+    sliders["k"].value = 1
+    assert fw.data[0].error_y.array is None and list(fw.data[0].y) == [2, 2]
+    assert fw.data[0].visible == "legendonly"
+    sliders["k"].value = 0
+    assert list(fw.data[0].error_y.array) == [0.5, 0.5]
+
+
 def test_slider_view_rejects_bad_definitions():
     with pytest.raises(InputError, match="at least one control"):
         SliderView(controls={}, traces=lambda: [])

@@ -195,6 +195,9 @@ class SliderView:
         if self.title:
             fw.layout.title.text = self.title(**values)
         n_static = len(self.static)
+        # trace properties the last drawn values set: one the next values leave out must be cleared,
+        # or (e.g. error bars drawn only where a fit succeeded) the previous value's stays drawn
+        drawn = [set(_trace_dict(t)) - {"type"} for t in first]
         sliders = {}
         for name, vals in self.controls.items():
             options = [(self._label(name, v), i) for i, v in enumerate(vals)]
@@ -210,7 +213,9 @@ class SliderView:
                 for j, t in enumerate(traces):
                     props = _trace_dict(t)
                     props.pop("type", None)
+                    fw.data[n_static + j].update({k: None for k in drawn[j] - set(props)})
                     fw.data[n_static + j].update(props, overwrite=True)
+                    drawn[j] = set(props)
                 if self.title:
                     fw.layout.title.text = self.title(**current)
 
