@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import math
 import re
 
+import numpy as np
 import plotly.graph_objects as go
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
@@ -116,6 +119,28 @@ def test_widget_redraw_clears_properties_the_new_values_leave_out():
     assert fw.data[0].visible == "legendonly"
     sliders["k"].value = 0
     assert list(fw.data[0].error_y.array) == [0.5, 0.5]
+
+
+def test_widget_sends_nan_in_lists_as_null_like_the_static_figure():
+    # notebook 04's cheapest-network view draws x=[nan], y=[nan] for a kind no network reaches the
+    # target with (and notebook 05 had NaN bar labels): the kernel's JSON rejects NaN, so every move
+    # of the slider printed jupyter_client's "Out of range float values are not JSON compliant"
+    from plotly.serializers import _py_to_js
+
+    def traces(k):
+        return [go.Scatter(x=[k], y=[k if k < 2 else math.nan], text=np.array(["a" if k < 2 else math.nan], dtype=object),
+                           error_y={"type": "data", "array": np.array([0.1, math.nan])})]
+
+    fw, sliders = SliderView(controls={"k": [3, 1, 2]}, traces=traces).widget_parts()
+    sent = [fw._data]  # the state the page gets first, then each redraw's message
+    fw.observe(lambda change: sent.append(change["new"]) if change["new"] else None, names=["_py2js_update"])
+    sliders["k"].value = 1
+    sliders["k"].value = 2
+    assert len(sent) == 3
+    for message in sent:
+        json.dumps(_py_to_js(message, None), allow_nan=False, default=lambda buffer: None)  # raised on NaN
+    assert fw.data[0].y == (None,) and fw.data[0].text == (None,)
+    assert math.isnan(fw.data[0].error_y.array[1])  # a float array goes as a binary buffer: NaN stays
 
 
 def test_slider_view_rejects_bad_definitions():

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -66,6 +68,24 @@ def show(fig: go.Figure, *, config: Mapping[str, Any] | None = None) -> None:
 
 def _trace_dict(trace) -> dict:
     return trace.to_plotly_json() if hasattr(trace, "to_plotly_json") else dict(trace)
+
+
+def _json_safe(value):
+    """``value`` with NaN and ±inf in lists (and non-numeric or 2-D arrays) as None, as plotly's JSON
+    writes them for the static figure. A FigureWidget sends those through the kernel's JSON, which
+    rejects them: jupyter_client warns under the cell and sends the string 'nan'. 1-D numeric arrays
+    travel as binary buffers, where NaN is fine, and are left as they are."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        if value.ndim == 1 and value.dtype.kind in "biuf":
+            return value
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 @dataclass
@@ -191,7 +211,7 @@ class SliderView:
         first = list(self.traces(**values))
         fw = go.FigureWidget(layout=self.layout)
         for t in list(self.static) + first:
-            fw.add_trace(t)
+            fw.add_trace(_json_safe(_trace_dict(t)))
         if self.title:
             fw.layout.title.text = self.title(**values)
         n_static = len(self.static)
@@ -211,7 +231,7 @@ class SliderView:
             traces = list(self.traces(**current))
             with fw.batch_update():
                 for j, t in enumerate(traces):
-                    props = _trace_dict(t)
+                    props = _json_safe(_trace_dict(t))
                     props.pop("type", None)
                     fw.data[n_static + j].update({k: None for k in drawn[j] - set(props)})
                     fw.data[n_static + j].update(props, overwrite=True)
