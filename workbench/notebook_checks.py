@@ -1,0 +1,42 @@
+"""Checks of the notebooks' parameters, run in each notebook's first code cell.
+
+A bad value (an empty list, a region the sliders do not offer, a name the data does not have) would
+otherwise fail cells later, after the training, as a KeyError or IndexError deep in pandas. Here it
+fails at once with one line, an :class:`~workbench.errors.InputError` naming the parameter, the rule and
+the value. Only what the library does not already refuse clearly is checked here.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from workbench.errors import InputError
+
+
+def _nonempty(name: str, values: Sequence[Any]) -> None:
+    if len(values) == 0:
+        raise InputError(f"{name} must list at least one value; got {list(values)!r}")
+
+
+def _members(name: str, values: Sequence[Any], allowed: Sequence[Any], of: str) -> None:
+    missing = [v for v in values if v not in allowed]
+    if missing:
+        raise InputError(f"{name} must be values of {of} {list(allowed)!r}; got {missing[0]!r} in {list(values)!r}")
+
+
+def check_teacher_student(*, widths: Sequence[int], fit_widths: Sequence[int], fit_sizes: Sequence[int],
+                          fit_default: Sequence[int]) -> None:
+    """Notebook 03: the extrapolation slider's fit regions agree with the main sweep.
+
+    Each largest width of a fit region must be a width of the sweep (the fit region is read off its
+    parameter count), and ``fit_default`` must be one ``[largest width, largest n]`` pair of the slider.
+    """
+    _nonempty("fit_widths", fit_widths)
+    _nonempty("fit_sizes", fit_sizes)
+    _members("fit_widths", fit_widths, widths, "widths")
+    if len(fit_default) != 2:
+        raise InputError(f"fit_default must be [largest width, largest n], two values; got {list(fit_default)!r}")
+    if fit_default[0] not in fit_widths:
+        raise InputError(f"fit_default's width must be one of fit_widths {list(fit_widths)!r}; got {fit_default[0]!r}")
+    if fit_default[1] not in fit_sizes:
+        raise InputError(f"fit_default's n must be one of fit_sizes {list(fit_sizes)!r}; got {fit_default[1]!r}")
