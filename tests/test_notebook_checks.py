@@ -12,7 +12,10 @@ from workbench import report
 from workbench.errors import InputError
 from workbench.notebook_checks import check_teacher_student
 
-TEACHER_STUDENT = dict(widths=[16, 24, 32, 64], fit_widths=[24, 32], fit_sizes=[512, 1024], fit_default=[32, 1024])
+TEACHER_STUDENT = dict(widths=[16, 24, 32, 64], sizes=[256, 1024], fit_widths=[24, 32], fit_sizes=[512, 1024],
+                       fit_default=[32, 1024], budgets=[100, 300], budget_widths=[16, 64], noise_levels=[0.3],
+                       noise_widths=[16, 64], noise_sizes=[512, 1024], realizability_widths=[4, 8], dims=[4, 8],
+                       dim_widths=[16, 32, 64], seeds=1, dim_teachers=1, dim_seeds=1)
 
 
 def notebook_values(name: str, smoke: bool) -> dict:
@@ -40,6 +43,30 @@ def test_teacher_student_refuses_a_fit_region_the_sweep_or_slider_lacks(change, 
     with pytest.raises(InputError) as err:
         check_teacher_student(**{**TEACHER_STUDENT, **change})
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize("name", ["sizes", "budgets", "budget_widths", "noise_levels", "noise_widths", "noise_sizes",
+                                  "realizability_widths", "dims", "dim_widths"])
+def test_teacher_student_refuses_an_empty_sweep_list(name):
+    # sizes, dims, budgets, noise_levels: an IndexError, ValueError or KeyError after the other sweeps had trained;
+    # the widths of a section: "widths must list at least one value", not naming which
+    with pytest.raises(InputError, match=rf"^{name} must list at least one value; got \[\]$"):
+        check_teacher_student(**{**TEACHER_STUDENT, name: []})
+
+
+@pytest.mark.parametrize("name", ["seeds", "dim_teachers", "dim_seeds"])
+@pytest.mark.parametrize("value", [0, -1, 2.0])
+def test_teacher_student_refuses_a_count_below_one(name, value):
+    # dim_teachers = 0 was "KeyError: ('dims', 4)" after the sweeps; dim_seeds = 0 was refused as "seeds"
+    with pytest.raises(InputError, match=rf"^{name} must be an integer >= 1; got {value!r}$"):
+        check_teacher_student(**{**TEACHER_STUDENT, name: value})
+
+
+def test_teacher_student_refuses_noise_sizes_beyond_the_pool():
+    # was "sizes must be <= the task's pool_size=256; got 512 (raise pool_size)", naming neither parameter
+    with pytest.raises(InputError, match=r"^noise_sizes must be <= max\(sizes\) = 1024 \(the pool they are drawn "
+                                         r"from\); got 2048$"):
+        check_teacher_student(**{**TEACHER_STUDENT, "noise_sizes": [512, 2048]})
 
 
 @pytest.mark.parametrize("name, check", [("03_teacher_student", "check_teacher_student(")])

@@ -24,13 +24,31 @@ def _members(name: str, values: Sequence[Any], allowed: Sequence[Any], of: str) 
         raise InputError(f"{name} must be values of {of} {list(allowed)!r}; got {missing[0]!r} in {list(values)!r}")
 
 
-def check_teacher_student(*, widths: Sequence[int], fit_widths: Sequence[int], fit_sizes: Sequence[int],
-                          fit_default: Sequence[int]) -> None:
-    """Notebook 03: the extrapolation slider's fit regions agree with the main sweep.
+def check_teacher_student(*, widths: Sequence[int], sizes: Sequence[int], fit_widths: Sequence[int],
+                          fit_sizes: Sequence[int], fit_default: Sequence[int], budgets: Sequence[int],
+                          budget_widths: Sequence[int], noise_levels: Sequence[float], noise_widths: Sequence[int],
+                          noise_sizes: Sequence[int], realizability_widths: Sequence[int], dims: Sequence[int],
+                          dim_widths: Sequence[int], seeds: int, dim_teachers: int, dim_seeds: int) -> None:
+    """Notebook 03: every sweep has something to run, and the extrapolation slider's fit regions agree
+    with the main sweep.
 
-    Each largest width of a fit region must be a width of the sweep (the fit region is read off its
-    parameter count), and ``fit_default`` must be one ``[largest width, largest n]`` pair of the slider.
+    Each section's lists must be non-empty and its counts >= 1 (an empty one failed only when its figure
+    was drawn, after the other sweeps had trained); the noise sweeps draw their training sets from the main
+    sweep's pool of ``max(sizes)`` examples. Each largest width of a fit region must be a width of the sweep
+    (the fit region is read off its parameter count), and ``fit_default`` must be one
+    ``[largest width, largest n]`` pair of the slider.
     """
+    lists = {"widths": widths, "sizes": sizes, "budgets": budgets, "budget_widths": budget_widths,
+             "noise_levels": noise_levels, "noise_widths": noise_widths, "noise_sizes": noise_sizes,
+             "realizability_widths": realizability_widths, "dims": dims, "dim_widths": dim_widths}
+    for name, values in lists.items():
+        _nonempty(name, values)
+    for name, count in {"seeds": seeds, "dim_teachers": dim_teachers, "dim_seeds": dim_seeds}.items():
+        if not (isinstance(count, int) and count >= 1):
+            raise InputError(f"{name} must be an integer >= 1; got {count!r}")
+    if max(noise_sizes) > max(sizes):
+        raise InputError(f"noise_sizes must be <= max(sizes) = {max(sizes)!r} (the pool they are drawn from); "
+                         f"got {max(noise_sizes)!r}")
     _nonempty("fit_widths", fit_widths)
     _nonempty("fit_sizes", fit_sizes)
     _members("fit_widths", fit_widths, widths, "widths")
