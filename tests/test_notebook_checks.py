@@ -10,7 +10,8 @@ import pytest
 
 from workbench import report
 from workbench.errors import InputError
-from workbench.notebook_checks import check_teacher_student
+from workbench.data import load_nmt
+from workbench.notebook_checks import check_scaling_laws, check_teacher_student
 
 TEACHER_STUDENT = dict(widths=[16, 24, 32, 64], sizes=[256, 1024], fit_widths=[24, 32], fit_sizes=[512, 1024],
                        fit_default=[32, 1024], budgets=[100, 300], budget_widths=[16, 64], noise_levels=[0.3],
@@ -23,6 +24,38 @@ def notebook_values(name: str, smoke: bool) -> dict:
     path = report.NOTEBOOK_DIR / f"{name}.ipynb"
     values = {k: ast.literal_eval(v["default"]) for k, v in report.declared_parameters(path).items()}
     return {**values, **(report.smoke_parameters(path) if smoke else {})}
+
+
+SCALING_LAWS = dict(models=["6 Enc, 6 Dec", "Dec-only"], forms=["power", "m4"], model="Dec-only",
+                    fit_windows=[6.4e7, 2.56e8], extrapolate_to=[1e9, 1e10], curves=["6 Enc, 6 Dec", "Dec-only"])
+
+
+@pytest.mark.parametrize("smoke", [False, True], ids=["defaults", "smoke"])
+def test_scaling_laws_passes_the_notebooks_own_parameters(smoke):
+    values = notebook_values("01_scaling_laws", smoke)
+    check_scaling_laws(**{k: values[k] for k in SCALING_LAWS if k != "curves"}, curves=list(load_nmt().Model.unique()))
+
+
+@pytest.mark.parametrize("change, message", [
+    # each was a deep error: KeyError "... not columns of the DataFrame: ['form']", "Index contains duplicate
+    # entries, cannot reshape", "the split leaves 0 fit and 0 held-out points", "zero-size array to reduction
+    # operation minimum", "IndexError: list index out of range"; extrapolate_to = [-1.0] ran and drew nothing
+    ({"models": []}, "models must list at least one value; got []"),
+    ({"forms": []}, "forms must list at least one value; got []"),
+    ({"models": ["Dec-only", "Dec-only"]}, "models must not repeat a value; got 'Dec-only' twice in ['Dec-only', 'Dec-only']"),
+    ({"forms": ["power", "power"]}, "forms must not repeat a value; got 'power' twice in ['power', 'power']"),
+    ({"models": ["nope"]}, "models must be values of the NMT curves ['6 Enc, 6 Dec', 'Dec-only']; got 'nope' in ['nope']"),
+    ({"model": "nope"}, "model must be one of the NMT curves ['6 Enc, 6 Dec', 'Dec-only']; got 'nope'"),
+    ({"fit_windows": []}, "fit_windows must list at least one value; got []"),
+    ({"extrapolate_to": []}, "extrapolate_to must list at least one value; got []"),
+    ({"extrapolate_to": [1e9, -1.0]}, "extrapolate_to must be finite numbers of examples > 0; got -1.0 in [1000000000.0, -1.0]"),
+    ({"extrapolate_to": [0.0]}, "extrapolate_to must be finite numbers of examples > 0; got 0.0 in [0.0]"),
+    ({"extrapolate_to": [float("inf")]}, "extrapolate_to must be finite numbers of examples > 0; got inf in [inf]"),
+])
+def test_scaling_laws_refuses_empty_repeated_or_unknown_values(change, message):
+    with pytest.raises(InputError) as err:
+        check_scaling_laws(**{**SCALING_LAWS, **change})
+    assert str(err.value) == message
 
 
 @pytest.mark.parametrize("smoke", [False, True], ids=["defaults", "smoke"])
@@ -69,7 +102,8 @@ def test_teacher_student_refuses_noise_sizes_beyond_the_pool():
         check_teacher_student(**{**TEACHER_STUDENT, "noise_sizes": [512, 2048]})
 
 
-@pytest.mark.parametrize("name, check", [("03_teacher_student", "check_teacher_student(")])
+@pytest.mark.parametrize("name, check", [("01_scaling_laws", "check_scaling_laws("),
+                                         ("03_teacher_student", "check_teacher_student(")])
 def test_notebook_checks_its_parameters_in_its_first_code_cell_after_the_parameters(name, check):
     nb = nbformat.read(report.NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]

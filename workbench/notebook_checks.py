@@ -8,6 +8,7 @@ the value. Only what the library does not already refuse clearly is checked here
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 from workbench.errors import InputError
@@ -22,6 +23,29 @@ def _members(name: str, values: Sequence[Any], allowed: Sequence[Any], of: str) 
     missing = [v for v in values if v not in allowed]
     if missing:
         raise InputError(f"{name} must be values of {of} {list(allowed)!r}; got {missing[0]!r} in {list(values)!r}")
+
+
+def _unique(name: str, values: Sequence[Any]) -> None:
+    repeated = [v for i, v in enumerate(values) if v in values[:i]]
+    if repeated:
+        raise InputError(f"{name} must not repeat a value; got {repeated[0]!r} twice in {list(values)!r}")
+
+
+def check_scaling_laws(*, models: Sequence[str], forms: Sequence[str], model: str, fit_windows: Sequence[float],
+                       extrapolate_to: Sequence[float], curves: Sequence[str]) -> None:
+    """Notebook 01: the NMT curves named are curves of the data (``curves``), each list has a value and
+    no repeat (the back-test table has one column per form, one row per model), and every extrapolation
+    target is a number of examples > 0 (a target <= 0 drew an empty figure rather than failing)."""
+    for name, values in {"models": models, "forms": forms, "fit_windows": fit_windows,
+                         "extrapolate_to": extrapolate_to}.items():
+        _nonempty(name, values)
+        _unique(name, list(values))
+    _members("models", models, curves, "the NMT curves")
+    if model not in curves:
+        raise InputError(f"model must be one of the NMT curves {list(curves)!r}; got {model!r}")
+    bad = [x for x in extrapolate_to if not (isinstance(x, (int, float)) and math.isfinite(x) and x > 0)]
+    if bad:
+        raise InputError(f"extrapolate_to must be finite numbers of examples > 0; got {bad[0]!r} in {list(extrapolate_to)!r}")
 
 
 def check_teacher_student(*, widths: Sequence[int], sizes: Sequence[int], fit_widths: Sequence[int],
