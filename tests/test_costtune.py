@@ -348,3 +348,15 @@ def test_flops_matched_all_inputs_row_is_the_held_out_error_of_the_per_bin_choic
     small_rows = per_bin[per_bin["model"] == f"w{small} + test-time"].sort_values("bin")
     weighted = np.nansum(small_rows["error"].to_numpy() * share[small_rows["bin"].astype(int)])
     assert rows[f"w{small} + test-time"] == pytest.approx(weighted)
+
+
+@pytest.mark.parametrize("ratio", [-1.0, float("nan"), float("inf")])
+def test_flops_matched_refuses_a_negative_or_non_finite_ratio(table, ratio):
+    """Notebook 05's ratios = [-1.0] ran: a negative R made test-time samples lower the small model's total
+    FLOPs, so every strategy 'matched' the larger model and the bars showed them as if affordable."""
+    from workbench.costtune import snell
+
+    small, large = table.config.widths[0], table.config.widths[-1]
+    with pytest.raises(InputError, match=r"^R \(inference / pretraining examples\) must be a finite number >= 0; "
+                                         rf"got {ratio!r}$"):
+        snell.flops_matched(table, small, large, ratio)

@@ -13,6 +13,9 @@ pass).
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 import pandas as pd
 
@@ -147,6 +150,8 @@ def flops_matched(table: OutcomeTable, small: int, large: int, ratio: float, n_b
     most the larger model's. R = inference / pretraining examples. Tidy: bin, model, setting, error,
     plus one row per model with bin ``"all"``: the error over every held-out input (each bin answered by
     its own choice)."""
+    if not (isinstance(ratio, numbers.Real) and math.isfinite(ratio) and ratio >= 0):  # R < 0 paid the test-time FLOPs back
+        raise InputError(f"R (inference / pretraining examples) must be a finite number >= 0; got {ratio!r}")
     cfg = table.config
     seen = cfg.steps * cfg.batch_size
     s = table.settings
