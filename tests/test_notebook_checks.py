@@ -11,7 +11,7 @@ import pytest
 from workbench import report
 from workbench.errors import InputError
 from workbench.data import load_nmt
-from workbench.notebook_checks import check_scaling_laws, check_teacher_student
+from workbench.notebook_checks import check_compute_planner, check_scaling_laws, check_teacher_student
 
 TEACHER_STUDENT = dict(widths=[16, 24, 32, 64], sizes=[256, 1024], fit_widths=[24, 32], fit_sizes=[512, 1024],
                        fit_default=[32, 1024], budgets=[100, 300], budget_widths=[16, 64], noise_levels=[0.3],
@@ -24,6 +24,29 @@ def notebook_values(name: str, smoke: bool) -> dict:
     path = report.NOTEBOOK_DIR / f"{name}.ipynb"
     values = {k: ast.literal_eval(v["default"]) for k, v in report.declared_parameters(path).items()}
     return {**values, **(report.smoke_parameters(path) if smoke else {})}
+
+
+COMPUTE_PLANNER = dict(compute_min=1e18, compute_max=1e26, n_budgets=25, isoflop_budgets=[1e19, 1e21])
+
+
+@pytest.mark.parametrize("smoke", [False, True], ids=["defaults", "smoke"])
+def test_compute_planner_passes_the_notebooks_own_parameters(smoke):
+    values = notebook_values("02_compute_planner", smoke)
+    check_compute_planner(**{k: values[k] for k in COMPUTE_PLANNER})
+
+
+@pytest.mark.parametrize("change, message", [
+    # n_budgets = 0 and isoflop_budgets = [] were "KeyError: None of [Index(['C', 'N', 'D', ...])] are in the
+    # [columns]"; compute_min = 0 was "C (training compute, FLOPs) must be a finite number > 0; got np.float64(nan)"
+    ({"n_budgets": 0}, "n_budgets must be an integer >= 1; got 0"),
+    ({"isoflop_budgets": []}, "isoflop_budgets must list at least one value; got []"),
+    ({"compute_min": 0.0}, "compute_min must be a finite number of FLOPs > 0; got 0.0"),
+    ({"compute_max": float("nan")}, "compute_max must be a finite number of FLOPs > 0; got nan"),
+])
+def test_compute_planner_refuses_a_frontier_without_budgets(change, message):
+    with pytest.raises(InputError) as err:
+        check_compute_planner(**{**COMPUTE_PLANNER, **change})
+    assert str(err.value) == message
 
 
 SCALING_LAWS = dict(models=["6 Enc, 6 Dec", "Dec-only"], forms=["power", "m4"], model="Dec-only",
@@ -103,6 +126,7 @@ def test_teacher_student_refuses_noise_sizes_beyond_the_pool():
 
 
 @pytest.mark.parametrize("name, check", [("01_scaling_laws", "check_scaling_laws("),
+                                         ("02_compute_planner", "check_compute_planner("),
                                          ("03_teacher_student", "check_teacher_student(")])
 def test_notebook_checks_its_parameters_in_its_first_code_cell_after_the_parameters(name, check):
     nb = nbformat.read(report.NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)

@@ -9,6 +9,7 @@ the value. Only what the library does not already refuse clearly is checked here
 from __future__ import annotations
 
 import math
+import numbers
 from typing import Any, Sequence
 
 from workbench.errors import InputError
@@ -31,6 +32,18 @@ def _unique(name: str, values: Sequence[Any]) -> None:
         raise InputError(f"{name} must not repeat a value; got {repeated[0]!r} twice in {list(values)!r}")
 
 
+def check_compute_planner(*, compute_min: float, compute_max: float, n_budgets: int,
+                          isoflop_budgets: Sequence[float]) -> None:
+    """Notebook 02: the frontier's range and count, and the isoFLOP budgets, give at least one budget
+    (an empty one was a KeyError on the frontier's columns; compute_min = 0 was refused as 'C ... got nan')."""
+    for name, value in {"compute_min": compute_min, "compute_max": compute_max}.items():
+        if not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
+            raise InputError(f"{name} must be a finite number of FLOPs > 0; got {value!r}")
+    if not (isinstance(n_budgets, int) and n_budgets >= 1):
+        raise InputError(f"n_budgets must be an integer >= 1; got {n_budgets!r}")
+    _nonempty("isoflop_budgets", isoflop_budgets)
+
+
 def check_scaling_laws(*, models: Sequence[str], forms: Sequence[str], model: str, fit_windows: Sequence[float],
                        extrapolate_to: Sequence[float], curves: Sequence[str]) -> None:
     """Notebook 01: the NMT curves named are curves of the data (``curves``), each list has a value and
@@ -43,7 +56,7 @@ def check_scaling_laws(*, models: Sequence[str], forms: Sequence[str], model: st
     _members("models", models, curves, "the NMT curves")
     if model not in curves:
         raise InputError(f"model must be one of the NMT curves {list(curves)!r}; got {model!r}")
-    bad = [x for x in extrapolate_to if not (isinstance(x, (int, float)) and math.isfinite(x) and x > 0)]
+    bad = [x for x in extrapolate_to if not (isinstance(x, numbers.Real) and math.isfinite(x) and x > 0)]
     if bad:
         raise InputError(f"extrapolate_to must be finite numbers of examples > 0; got {bad[0]!r} in {list(extrapolate_to)!r}")
 
