@@ -252,6 +252,10 @@ def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *, ti
         error = f"CellTimeoutError: {str(exc).splitlines()[0] if str(exc) else 'a cell ran past the timeout'}"
     except DeadKernelError as exc:
         error = f"DeadKernelError: {exc}"
+    except RuntimeError as exc:  # the kernel died or hung while starting (jupyter_client): this notebook fails
+        if "kernel" not in str(exc).lower():
+            raise
+        error = f"the kernel did not start: {exc}"
     return {"name": path.stem, "status": "ok" if error is None else "failed",
             "seconds": round(time.perf_counter() - start, 2),
             "executed": str(executed) if executed.exists() else None, "error": error}
