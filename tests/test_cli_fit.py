@@ -74,6 +74,23 @@ def test_a_fit_without_covariance_warns_and_names_every_free_parameter(cli, tmp_
     assert "Traceback" not in proc.stderr
 
 
+def test_rosenfeld_eps0_left_free_is_noted_with_the_papers_value(cli, tmp_path):
+    m, n = (v.ravel() for v in np.meshgrid(np.logspace(3, 5, 5), np.logspace(2.5, 4.5, 6)))
+    y = get_law("rosenfeld").predict((m, n), {"alpha": 0.6, "b": 20.0, "beta": 0.5, "c_inf": 0.01, "eta": 0.2,
+                                              "eps0": 0.9})
+    path = tmp_path / "rosenfeld.csv"
+    pd.DataFrame({"m": m, "n": n, "err": y}).to_csv(path, index=False)
+    args = ("fit", "--law", "rosenfeld", "--data", str(path), "--x", "m,n", "--y", "err", "--json")
+    proc = cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    eps0 = json.loads(proc.stdout)["params"]["eps0"]
+    assert f"note: eps0 was fitted (eps0 = {eps0:.4g}), not fixed as the law's paper fixes it: " in proc.stderr
+    assert "0.9 for top-1 error on 10 balanced classes" in proc.stderr and "--fix eps0=VALUE" in proc.stderr
+    proc = cli(*args, "--fix", "eps0=0.9")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["params"]["eps0"] == 0.9
+    assert "note:" not in proc.stderr
+
+
 def test_fit_with_holdout_and_fix(cli, tmp_path):
     proc = cli("fit", "--law", "m4", "--data", NMT, "--x", "Seen Examples", "--y", "Loss",
                "--holdout", "Training", "--fix", "eps0=5.0", "--json")

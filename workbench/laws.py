@@ -68,6 +68,9 @@ class Law:
     source: str
     doc: str
     defaults_fixed: Mapping[str, float] = field(default_factory=dict)
+    # parameters the law's paper holds fixed rather than fits, with what it fixes them to (the fit verb
+    # notes any of them left free: the value depends on the task, so the user must supply it)
+    paper_fixes: Mapping[str, str] = field(default_factory=dict)
     # optional analytic gradient: grad(xs, **params) -> tuple of dŷ/dp (natural units), one per param
     grad: Callable[..., tuple] | None = None
 
@@ -268,6 +271,8 @@ register(Law(
     objective="divergence",
     source="Rosenfeld et al., ICLR 2020, eqs. 5-6",
     doc="ε̃ = n^(−α) + b·m^(−β) + c∞;  ε̂ = ε0·|ε̃/(ε̃ − iη)|",
+    paper_fixes={"eps0": "Rosenfeld et al. set ε0 to the error of a random guess (0.9 for top-1 error on 10 "
+                         "balanced classes)"},
 ))
 
 

@@ -3,7 +3,8 @@
 Output (``--json``): {"law", "params", "ci", "stderr", "objective", "n_points", "metrics", "at_bounds",
 "poorly_determined", "covariance_estimated", "holdout_metrics", "where", ...}; parameters that ended on a bound of
 the law, or whose standard error exceeds their value (every free one when the covariance could not be
-estimated), are also named in a warning on stderr.
+estimated), are also named in a warning on stderr, as is a parameter left free that the law's paper fixes
+(rosenfeld's eps0, the random-guess error).
 Only numpy, pandas and scipy are imported: the verb starts quickly.
 """
 
@@ -159,8 +160,8 @@ def run(args: argparse.Namespace) -> dict:
     if repeated:
         raise InputError(f"--x lists {', '.join(map(repr, repeated))} more than once (each input of law "
                          f"{law.name!r} needs its own column); got {args.x!r}")
-    kwargs = dict(objective=args.objective, fix=_parse_fix(args.fix), bootstrap=args.bootstrap,
-                  seed=args.seed, delta=args.delta)
+    fixed = _parse_fix(args.fix)
+    kwargs = dict(objective=args.objective, fix=fixed, bootstrap=args.bootstrap, seed=args.seed, delta=args.delta)
     if args.holdout is not None:
         bt = backtest(law, df, x_cols, args.y, holdout=args.holdout, **kwargs)
         result, holdout_metrics = bt.fit, bt.holdout_metrics
@@ -171,6 +172,10 @@ def run(args: argparse.Namespace) -> dict:
         bounds = ", ".join(f"{n} in [{law.param(n).lower:g}, {law.param(n).upper:g}]" for n in names)
         sys.stderr.write(f"warning: {', '.join(names)} ended on the law's bound ({bounds}): the data do not pin "
                          f"{'them' if len(names) > 1 else 'it'} down; read the value as a limit, not an estimate\n")
+    for name, how in law.paper_fixes.items():
+        if name not in fixed and name not in law.defaults_fixed:
+            sys.stderr.write(f"note: {name} was fitted ({name} = {result.params[name]:.4g}), not fixed as the law's "
+                             f"paper fixes it: {how}; pass --fix {name}=VALUE to fit as the paper does\n")
     loose = [n for n in result.poorly_determined if n not in result.at_bounds]
     if not result.covariance_estimated:
         sys.stderr.write("warning: no standard errors: the covariance could not be estimated at the optimum "
