@@ -17,6 +17,17 @@ def test_holdout_column_split_on_nmt():
     assert bt.holdout_metrics["rmse_log"] < 0.1
 
 
+def test_alabdulmohsin_estimators_rank_on_the_nmt_tails_as_the_paper_finds():
+    """M1 (no floor) extrapolates worst, M2 (`power`) next; M3 and M4, which bend towards their limit,
+    predict the held-out tails several times better (mean RMSE of log loss over the five curves)."""
+    df = load_nmt()
+    mean = {form: sum(backtest(form, curve, ["Seen Examples"], "Loss", holdout="Training").holdout_metrics["rmse_log"]
+                      for _, curve in df.groupby("Model")) / df["Model"].nunique()
+            for form in ("m1", "power", "m3", "m4")}
+    assert mean["m1"] > 3 * mean["power"] and mean["power"] > 3 * max(mean["m3"], mean["m4"])
+    assert max(mean["m3"], mean["m4"]) < 0.02
+
+
 def test_small_scale_fit_extrapolates_planted_rosenfeld():
     df = planted("rosenfeld", noise=0.005, seed=4)
     mask = small_scale_mask(df, ["m", "n"], 0.6)

@@ -112,6 +112,8 @@ PLANTED: dict[str, PlantedCase] = {
                                  _pruning_joint_design),
     "m4": PlantedCase({"eps_inf": 0.3, "eps0": 1.0, "alpha": 0.5, "beta": 300.0, "c": -0.4},
                       lambda rng: (np.logspace(5, 9, 20),), fix=("eps0",)),
+    "m1": PlantedCase({"beta": 40.0, "c": -0.3}, lambda rng: (np.logspace(5, 9, 20),)),
+    "m3": PlantedCase({"beta": 40.0, "c": 0.3, "gamma": 3e-8}, lambda rng: (np.logspace(5, 9, 20),)),
     "bnsl": PlantedCase({"a": 0.1, "b": 5.0, "c0": 0.1, "c1": 0.4, "d1": 1e5, "f1": 0.3},
                         lambda rng: (np.logspace(2, 8, 40),)),
     "bnsl2": PlantedCase({"a": 0.1, "b": 5.0, "c0": 0.1, "c1": 0.4, "d1": 1e4, "f1": 0.3, "c2": 0.5, "d2": 1e7,

@@ -383,6 +383,66 @@ register(Law(
 ))
 
 
+# M1 and M3 of the same paper, the estimators it compares M4 with (M2, ε∞ + β·x^c, is ``power``). Its
+# reference code fits each by least squares on log loss, as the registry's "lsq" objective does.
+
+def _m1(xs, beta, c):
+    (x,) = xs
+    return beta * x**c
+
+
+def _m1_grad(xs, beta, c):
+    (x,) = xs
+    t = x**c
+    return (t, beta * t * np.log(x))
+
+
+register(Law(
+    name="m1",
+    inputs=("x",),
+    params=(
+        Param("beta", 1e-300, 1e300, (0.0, 3.0, 6.0, 9.0, 12.0), log=True, doc="scale"),
+        Param("c", -10.0, 0.0, (-0.1, -0.3, -0.6), doc="exponent (negative)"),
+    ),
+    fn=_m1,
+    grad=_m1_grad,
+    objective="lsq",
+    source="Alabdulmohsin, Neyshabur & Zhai, NeurIPS 2022, M1",
+    doc="ε = β·x^c (a pure power law: no floor)",
+))
+
+
+def _m3(xs, beta, c, gamma):
+    (x,) = xs
+    return beta * (1.0 / x + gamma) ** c
+
+
+def _m3_grad(xs, beta, c, gamma):
+    (x,) = xs
+    u = 1.0 / x + gamma
+    t = u**c
+    return (t, beta * t * np.log(u), beta * c * t / u)
+
+
+register(Law(
+    name="m3",
+    inputs=("x",),
+    params=(
+        Param("beta", 1e-300, 1e300, (0.0, 3.0, 6.0, 9.0, 12.0, 16.0), log=True, doc="scale"),
+        Param("c", 0.0, 10.0, (0.1, 0.3, 0.6, 1.0), doc="exponent (positive: u = 1/x + γ falls with x)"),
+        # γ sets the limit β·γ^c as x → ∞; its scale is that of 1/x, so the starts are 1/x at the data's
+        # largest and middle x and 1e-3 of the former (almost a pure power law)
+        Param("gamma", 1e-300, 1e300, lambda xs, y: [float(-np.log(np.max(xs[0]))) + s for s in (-7.0, 0.0)]
+              + [float(-np.log(np.median(xs[0])))], log=True, doc="γ: 1/x at which the curve bends to its limit"),
+    ),
+    fn=_m3,
+    grad=_m3_grad,
+    objective="lsq",
+    source="Alabdulmohsin, Neyshabur & Zhai, NeurIPS 2022, M3",
+    doc="ε = β·(1/x + γ)^c (limit β·γ^c as x → ∞)",
+))
+
+
 def _bnsl(xs, a, b, c0, **breaks):
     (x,) = xs
     logx = np.log(x)
