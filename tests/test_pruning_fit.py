@@ -74,6 +74,21 @@ def test_min_density_hits_the_target_and_cheapest_prefers_pruning():
     assert table.loc["pruned (measured)", "params_nonzero"] <= table.loc["dense (measured)", "params_nonzero"]
 
 
+def test_joint_helpers_refuse_a_per_network_fit():
+    # a 'pruning' fit (one network's curve) used to reach min_density, which read (depth, width, density,
+    # eps_np) as four densities of the one-input law and returned a number (1e-4 here) without complaint
+    t = planted_curves()
+    net = t[(t.depth == 1) & (t.width == 128) & (t.n == 16384)]
+    fit = pf.fit_networks(net, "test_error").fit.iloc[0]
+    eps_np = float(net.eps_np.iloc[0])
+    for call in (lambda: pf.min_density(fit, 1, 128, eps_np, 1.5 * eps_np),
+                 lambda: pf.predict_joint(fit, 1, 128, 0.5, eps_np),
+                 lambda: pf.m_star(1, 128, 0.5, fit),
+                 lambda: pf.cheapest_at_target(t, fit, 1.5 * eps_np, "test_error")):
+        with pytest.raises(InputError, match="'pruning-joint'.*got a fit of 'pruning'"):
+            call()
+
+
 def test_dense_error_at_interpolates_the_measured_widths():
     t = planted_curves()
     dense = t[(t["round"] == 0) & (t.depth == 2) & (t.n == 2048)].sort_values("width")

@@ -102,14 +102,21 @@ def fit_joint(table: pd.DataFrame, y_col: str = "test_loss", **fit_kw) -> FitRes
     return fit_frame("pruning-joint", table, ["depth", "width", "density", "eps_np"], y_col, **fit_kw)
 
 
+def _joint(fit: FitResult) -> None:
+    if fit.law != "pruning-joint":
+        raise InputError(f"fit must be a fit of the 'pruning-joint' law (fit_joint); got a fit of {fit.law!r}")
+
+
 def m_star(depth, width, density, fit: FitResult):
     """The invariant m* = l^φ·w^ψ·d of a joint fit."""
+    _joint(fit)
     return np.asarray(depth, float) ** fit.params["phi"] * np.asarray(width, float) ** fit.params["psi"] \
         * np.asarray(density, float)
 
 
 def predict_joint(fit: FitResult, depth, width, density, eps_np) -> np.ndarray:
     """The joint law's error for arrays (broadcast together) of depth, width, density and ε_np."""
+    _joint(fit)
     arrays = np.broadcast_arrays(*(np.asarray(v, float) for v in (depth, width, density, eps_np)))
     return fit.predict(tuple(a.ravel() for a in arrays)).reshape(arrays[0].shape)
 
@@ -121,6 +128,7 @@ def min_density(fit: FitResult, depth: float, width: float, eps_np: float, targe
     The law rises monotonically as density falls, so bisection in log density. Returns nan when
     even the dense network (d = 1) misses the target, and ``lowest`` when every density reaches it.
     """
+    _joint(fit)
     law = get_law(fit.law)
 
     def err(d):
@@ -150,6 +158,7 @@ def cheapest_at_target(table: pd.DataFrame, fit: FitResult, target: float, y_col
     One row per kind: kind, depth, width, density, params_nonzero, error (measured or predicted);
     a kind that cannot reach the target has nan entries.
     """
+    _joint(fit)
     _need(table, list(NETWORK) + ["round", "density", "params_nonzero", "eps_np", y_col])
     n = int(table["n"].max()) if n is None else int(n)
     at_n = table[table["n"] == n]
