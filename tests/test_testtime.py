@@ -18,6 +18,15 @@ def test_pass_at_k_known_values():
         pass_at_k(4, np.array([1]), 5)
 
 
+def test_pass_at_k_refuses_counts_outside_0_to_n():
+    # c = -1 used to return pass@2 = -0.67, c = 2.7 was truncated to 2 unsaid, and c = 5 > n or NaN failed
+    # inside math.comb ('n must be a non-negative integer')
+    for c in (-1, 2.7, 5, np.nan):
+        with pytest.raises(InputError, match=r"c \(correct samples\) must hold whole numbers in \[0, n=4\]"):
+            pass_at_k(4, np.array([2, c]), 2)
+    assert pass_at_k(4, [2.0, 4], 2).tolist() == pytest.approx([1 - 1 / 6, 1.0])  # whole floats are counts
+
+
 def test_vote_takes_the_mode_and_bon_the_heaviest_answer():
     # one input, 5 samples: answers 1,1,1,2,2 ; the verifier likes answer 2 much more
     answers = torch.tensor([[1], [1], [1], [2], [2]])

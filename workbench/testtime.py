@@ -240,7 +240,12 @@ def pass_at_k(n: int, c: np.ndarray, k: int) -> np.ndarray:
     """Unbiased pass@k from c correct out of n samples (Chen et al. 2021): 1 − C(n−c, k)/C(n, k)."""
     if not 1 <= k <= n:
         raise InputError(f"k must be in [1, n={n}]; got {k!r}")
-    c = np.asarray(c, dtype=int)
+    raw = np.asarray(c, dtype=float)
+    bad = ~((raw >= 0) & (raw <= n) & (raw == np.round(raw)))  # NaN fails every comparison
+    if bad.any():
+        raise InputError(f"c (correct samples) must hold whole numbers in [0, n={n}]; "
+                         f"got {raw.ravel()[np.flatnonzero(bad.ravel())[0]]:g}")
+    c = raw.astype(int)
     return np.array([1.0 - (math.comb(n - ci, k) / math.comb(n, k)) for ci in c.ravel()]).reshape(c.shape)
 
 
