@@ -57,6 +57,16 @@ def test_difficulty_bins_are_quintiles_easiest_first():
     assert bins[-1] == 0 and bins[0] == 4  # highest score = easiest = bin 0
 
 
+def test_bin_edges_refuse_nan_and_empty_scores():
+    # one NaN score used to make every edge NaN, and difficulty_bins then put every input in the hardest
+    # bin unsaid; an empty score failed with numpy's IndexError
+    score = np.r_[np.linspace(0, 1, 99), np.nan]
+    with pytest.raises(InputError, match="score must be a non-empty array of finite numbers; got 100 value"):
+        bin_edges(score, 5)
+    with pytest.raises(InputError, match="score must be a non-empty array"):
+        bin_edges([], 5)
+
+
 def test_coverage_law_recovers_planted_parameters():
     k = np.array([1, 2, 4, 8, 16, 32], float)
     y = np.exp(-1.2 * k ** -0.4)

@@ -253,7 +253,11 @@ def bin_edges(score: np.ndarray, n_bins: int = 5) -> np.ndarray:
     """Inner quantile edges (n_bins − 1,) of a difficulty score (higher = easier)."""
     if n_bins < 1:
         raise InputError(f"n_bins must be >= 1; got {n_bins!r}")
-    return np.quantile(np.asarray(score, float), np.linspace(0, 1, n_bins + 1)[1:-1])
+    score = np.asarray(score, float)
+    if score.size == 0 or not np.isfinite(score).all():
+        raise InputError(f"score must be a non-empty array of finite numbers; got {score.size} value(s), "
+                         f"{int((~np.isfinite(score)).sum())} of them NaN/inf")
+    return np.quantile(score, np.linspace(0, 1, n_bins + 1)[1:-1])
 
 
 def difficulty_bins(score: np.ndarray, edges: np.ndarray) -> np.ndarray:
