@@ -163,6 +163,24 @@ def test_bad_input_raises_input_error(call, match):
         call()
 
 
+@pytest.mark.parametrize("rate", [0, -6.0, float("nan")])
+@pytest.mark.parametrize("call", [
+    lambda r: allocate.chinchilla_optimal(1e20, **EPOCH, flops_per_param_token=r),
+    lambda r: allocate.compute_optimal("chinchilla", EPOCH, 1e20, flops_per_param_token=r),
+    lambda r: allocate.isoflop_curve("chinchilla", EPOCH, 1e20, flops_per_param_token=r),
+    lambda r: allocate.frontier("chinchilla", EPOCH, [1e20], flops_per_param_token=r),
+    lambda r: allocate.iso_loss_curve("chinchilla", EPOCH, 2.5, [1e9], 1e12, inference_flops_per_param_token=r),
+    lambda r: allocate.inference_aware_optimal("chinchilla", EPOCH, 2.5, 1e12, inference_flops_per_param_token=r),
+    lambda r: allocate.lifetime_cost_frontier("chinchilla", EPOCH, [1e20], 1e12, flops_per_param_token=r),
+])
+def test_flops_per_param_token_must_be_positive(call, rate):
+    # these rates were not checked: 0 gave ZeroDivisionError (compute_optimal) or N = inf with numpy warnings
+    # (chinchilla_optimal), -6 'C must exceed -6', and a negative inference rate a negative total_flops and
+    # N = 1e30 from inference_aware_optimal, unsaid
+    with pytest.raises(InputError, match=r"flops_per_param_token must be a finite number > 0; got"):
+        call(rate)
+
+
 # -- CLI -----------------------------------------------------------------------------------------
 
 def _cli(capsys, *argv):

@@ -113,6 +113,7 @@ def chinchilla_optimal(C, *, E, A, B, alpha, beta, flops_per_param_token: float 
         raise InputError(f"C (training compute, FLOPs) must be finite and > 0; got {C.tolist()!r}")
     for name, v in (("E", E), ("A", A), ("B", B), ("alpha", alpha), ("beta", beta)):
         _positive(name, v, allow_zero=name == "E")
+    flops_per_param_token = _positive("flops_per_param_token", flops_per_param_token)
     k = C / flops_per_param_token
     G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
     N = G * k ** (beta / (alpha + beta))
@@ -149,6 +150,7 @@ def compute_optimal(law: str | Law, params: Mapping[str, float], C: float, *,
     """
     law = _nd_law(law)
     C = _positive("C (training compute, FLOPs)", C)
+    flops_per_param_token = _positive("flops_per_param_token", flops_per_param_token)
     k = C / flops_per_param_token  # N·D
     if k <= 1.0:
         raise InputError(f"C (training compute, FLOPs) must exceed {flops_per_param_token} (one parameter, one token); got {C!r}")
@@ -186,6 +188,7 @@ def isoflop_curve(law: str | Law, params: Mapping[str, float], C: float, n_grid:
     """
     law = _nd_law(law)
     C = _positive("C (training compute, FLOPs)", C)
+    flops_per_param_token = _positive("flops_per_param_token", flops_per_param_token)
     k = C / flops_per_param_token
     if np.ndim(n_grid) == 0:
         n = int(n_grid)
@@ -242,6 +245,8 @@ def iso_loss_curve(law: str | Law, params: Mapping[str, float], target_loss: flo
     (FLOPs; inf where N cannot reach the target).
     """
     T = _positive("inference_tokens", inference_tokens, allow_zero=True)
+    flops_per_param_token = _positive("flops_per_param_token", flops_per_param_token)
+    inference_flops_per_param_token = _positive("inference_flops_per_param_token", inference_flops_per_param_token)
     N = np.asarray(n_grid, dtype=float).ravel()
     D = tokens_for_loss(law, params, N, target_loss)
     train = flops_per_param_token * N * D
@@ -278,6 +283,8 @@ def inference_aware_optimal(law: str | Law, params: Mapping[str, float], target_
     if not math.isfinite(target):
         raise InputError(f"target_loss must be a finite number; got {target_loss!r}")
     T = _positive("inference_tokens", inference_tokens, allow_zero=True)
+    flops_per_param_token = _positive("flops_per_param_token", flops_per_param_token)
+    inference_flops_per_param_token = _positive("inference_flops_per_param_token", inference_flops_per_param_token)
 
     def total(logN):
         N = np.exp(np.atleast_1d(logN))
@@ -318,6 +325,8 @@ def lifetime_cost_frontier(law: str | Law, params: Mapping[str, float], C_grid: 
     N_inference_aware, D_inference_aware, inference_aware_total, saving (fraction of FLOPs saved).
     """
     T = _positive("inference_tokens", inference_tokens, allow_zero=True)
+    flops_per_param_token = _positive("flops_per_param_token", flops_per_param_token)
+    inference_flops_per_param_token = _positive("inference_flops_per_param_token", inference_flops_per_param_token)
     rows = []
     for C in np.asarray(C_grid, dtype=float).ravel():
         co = compute_optimal(law, params, C, flops_per_param_token=flops_per_param_token)
