@@ -163,6 +163,15 @@ def test_bad_input_raises_input_error(call, match):
         call()
 
 
+def test_frontiers_refuse_an_empty_budget_grid():
+    # frontier([]) used to fail with pandas' "KeyError: None of [Index(['C', 'N', 'D', ...])] are in the
+    # [columns]", and lifetime_cost_frontier([]) returned a frame with no columns at all
+    with pytest.raises(InputError, match="C_grid must hold at least one budget"):
+        allocate.frontier("chinchilla", EPOCH, [])
+    with pytest.raises(InputError, match="C_grid must hold at least one budget"):
+        allocate.lifetime_cost_frontier("chinchilla", EPOCH, np.array([]), 1e12)
+
+
 @pytest.mark.parametrize("rate", [0, -6.0, float("nan")])
 @pytest.mark.parametrize("call", [
     lambda r: allocate.chinchilla_optimal(1e20, **EPOCH, flops_per_param_token=r),

@@ -207,8 +207,10 @@ def isoflop_curve(law: str | Law, params: Mapping[str, float], C: float, n_grid:
 def frontier(law: str | Law, params: Mapping[str, float], C_grid: Sequence[float], *,
              flops_per_param_token: float = TRAIN_FLOPS_PER_PARAM_TOKEN) -> pd.DataFrame:
     """Compute-optimal frontier: one row per budget with columns C, N, D, tokens_per_param, loss."""
-    rows = [compute_optimal(law, params, C, flops_per_param_token=flops_per_param_token)
-            for C in np.asarray(C_grid, dtype=float).ravel()]
+    C_grid = np.asarray(C_grid, dtype=float).ravel()
+    if C_grid.size == 0:
+        raise InputError("C_grid must hold at least one budget (FLOPs); got none")
+    rows = [compute_optimal(law, params, C, flops_per_param_token=flops_per_param_token) for C in C_grid]
     return pd.DataFrame(rows).rename(columns={"flops": "C"})[["C", "N", "D", "tokens_per_param", "loss"]]
 
 
@@ -327,8 +329,11 @@ def lifetime_cost_frontier(law: str | Law, params: Mapping[str, float], C_grid: 
     T = _positive("inference_tokens", inference_tokens, allow_zero=True)
     flops_per_param_token = _positive("flops_per_param_token", flops_per_param_token)
     inference_flops_per_param_token = _positive("inference_flops_per_param_token", inference_flops_per_param_token)
+    C_grid = np.asarray(C_grid, dtype=float).ravel()
+    if C_grid.size == 0:
+        raise InputError("C_grid must hold at least one budget (FLOPs); got none")
     rows = []
-    for C in np.asarray(C_grid, dtype=float).ravel():
+    for C in C_grid:
         co = compute_optimal(law, params, C, flops_per_param_token=flops_per_param_token)
         ia = inference_aware_optimal(law, params, co["loss"], T, flops_per_param_token=flops_per_param_token,
                                      inference_flops_per_param_token=inference_flops_per_param_token)
