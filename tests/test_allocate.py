@@ -172,6 +172,14 @@ def test_frontiers_refuse_an_empty_budget_grid():
         allocate.lifetime_cost_frontier("chinchilla", EPOCH, np.array([]), 1e12)
 
 
+def test_isoflop_curve_refuses_a_span_that_is_not_positive():
+    # decades=nan used to return a table of NaN model sizes and losses; 0 the same N on every row; -1 a grid
+    # run backwards
+    for decades in (float("nan"), 0.0, -1.0):
+        with pytest.raises(InputError, match="decades must be a finite number > 0"):
+            allocate.isoflop_curve("chinchilla", EPOCH, 1e20, 5, decades=decades)
+
+
 @pytest.mark.parametrize("rate", [0, -6.0, float("nan")])
 @pytest.mark.parametrize("call", [
     lambda r: allocate.chinchilla_optimal(1e20, **EPOCH, flops_per_param_token=r),

@@ -194,6 +194,9 @@ def isoflop_curve(law: str | Law, params: Mapping[str, float], C: float, n_grid:
         n = int(n_grid)
         if n < 2:
             raise InputError(f"n_grid must be an int >= 2 or a sequence of model sizes; got {n_grid!r}")
+        if not (math.isfinite(decades) and decades > 0):
+            raise InputError(f"decades must be a finite number > 0 (the span either side of the optimal N); "
+                             f"got {decades!r}")
         centre = math.log10(compute_optimal(law, params, C, flops_per_param_token=flops_per_param_token)["N"])
         N = np.logspace(centre - decades, min(centre + decades, math.log10(k)), n)
     else:
