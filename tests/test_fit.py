@@ -91,6 +91,14 @@ def test_bootstrap_intervals_cover_truth_and_are_seeded():
     assert lo[0] < mid[0] < hi[0]
 
 
+def test_predict_interval_level_is_a_fraction():
+    # level=95 (a percentage) used to fail inside numpy ('Quantiles must be in the range [0, 1]')
+    result, _ = _fit_planted("power", bootstrap=5)
+    for level in (95, 0.0, 1.0, float("nan")):
+        with pytest.raises(InputError, match=r"level must be a fraction in \(0, 1\), e.g. 0.95"):
+            result.predict_interval(np.array([10.0]), level=level)
+
+
 def test_result_is_immutable():
     result, _ = _fit_planted("power")
     with pytest.raises(Exception):
