@@ -99,6 +99,20 @@ def test_predict_interval_level_is_a_fraction():
             result.predict_interval(np.array([10.0]), level=level)
 
 
+def test_starts_and_bootstrap_of_the_wrong_kind_are_named():
+    # starts with a column per parameter missing failed with numpy's 'operands could not be broadcast together
+    # with shapes (1,2) (3,) (3,)'; bootstrap=2.5 with "'float' object cannot be interpreted as an integer"
+    df = planted("power", seed=0)
+    with pytest.raises(InputError, match=r"starts must have shape \(S, 3\).*\(a, b, c, .*got shape \(1, 2\)"):
+        fit_law("power", df["x"], df["y"], starts=[[1.0, 0.5]])
+    with pytest.raises(InputError, match=r"starts must have shape \(S, 2\).*got shape \(1, 3\)"):
+        fit_law("power", df["x"], df["y"], fix={"c": 0.0}, starts=[[1.0, 0.5, 0.1]])
+    for bad in (2.5, "5", True):
+        with pytest.raises(InputError, match=r"bootstrap must be 0 .* or >= 2 resamples \(a whole number\)"):
+            fit_law("power", df["x"], df["y"], bootstrap=bad)
+    assert fit_law("power", df["x"], df["y"], bootstrap=np.int64(3)).bootstrap.shape[0] == 3
+
+
 def test_result_is_immutable():
     result, _ = _fit_planted("power")
     with pytest.raises(Exception):

@@ -160,8 +160,8 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
     if not (np.isfinite(delta) and 0 < delta <= MAX_DELTA):
         raise InputError(f"delta must be a positive number <= {MAX_DELTA:g} (a larger Huber δ is plain least "
                          f"squares, and scipy's robust loss overflows on δ² above about 1e154); got {delta!r}")
-    if bootstrap < 0 or bootstrap == 1:
-        raise InputError(f"bootstrap must be 0 (no intervals) or >= 2 resamples; got {bootstrap!r}")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0 or bootstrap == 1:
+        raise InputError(f"bootstrap must be 0 (no intervals) or >= 2 resamples (a whole number); got {bootstrap!r}")
     if seed < 0:
         raise InputError(f"seed must be >= 0; got {seed!r}")
     xs = law.as_inputs(x)
@@ -176,6 +176,9 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
 
     problem = Problem(law, xs, y, obj, free, fixed, delta)
     theta0 = start_grid(law, xs, y, free) if starts is None else np.atleast_2d(np.asarray(starts, float))
+    if theta0.ndim != 2 or theta0.shape[0] == 0 or theta0.shape[1] != len(free):
+        raise InputError(f"starts must have shape (S, {len(free)}): one row per start, one column per free parameter "
+                         f"({', '.join(free)}, in optimiser space); got shape {theta0.shape}")
     theta, f = batched_lm(problem, theta0, np.ones((theta0.shape[0], y.size)), max_iter=max_iter,
                           screen_iter=screen_iter)
     cands = distinct_best(theta, f, polish_top)
