@@ -50,6 +50,17 @@ def test_bad_holdout_column():
         backtest("power", df, ["x"], "y", holdout="split")
 
 
+def test_small_scale_split_names_a_missing_column_or_a_nan():
+    # an unknown column used to fail with pandas' bare KeyError 'X'; one NaN input made np.quantile NaN, so no
+    # point was 'small' and the error blamed the split ('leaves 0 fit and 40 held-out points')
+    df = planted("power", seed=0)
+    with pytest.raises(InputError, match="column 'X' not found; available columns: x, y"):
+        backtest("power", df, ["X"], "y", fraction=0.5)
+    df.loc[7, "x"] = float("nan")
+    with pytest.raises(InputError, match=r"column 'x' has 1 missing, non-numeric or infinite value\(s\) \(first at row 7\)"):
+        backtest("power", df, ["x"], "y", fraction=0.5)
+
+
 def test_window_fits_fit_each_law_on_each_window_and_report_progress():
     curve = load_nmt().query("Model == 'Dec-only'").sort_values("Seen Examples")
     x, y = curve["Seen Examples"].to_numpy(), curve["Loss"].to_numpy()

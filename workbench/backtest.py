@@ -56,7 +56,13 @@ def small_scale_mask(df: pd.DataFrame, x_cols: Sequence[str], fraction: float) -
         raise InputError(f"fraction must be in (0, 1); got {fraction!r}")
     mask = np.ones(len(df), dtype=bool)
     for col in x_cols:
-        v = df[col].to_numpy(dtype=float)
+        if col not in df.columns:
+            raise InputError(f"column {col!r} not found; available columns: {', '.join(map(str, df.columns))}")
+        v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
+        bad = np.flatnonzero(~np.isfinite(v))
+        if bad.size:  # np.quantile of a column with a NaN is NaN: no point would be 'small'
+            raise InputError(f"column {col!r} has {bad.size} missing, non-numeric or infinite value(s) "
+                             f"(first at row {df.index[bad[0]]}); drop or fix them before splitting")
         mask &= v <= np.quantile(v, fraction)
     return mask
 
