@@ -61,6 +61,22 @@ def test_small_scale_split_names_a_missing_column_or_a_nan():
         backtest("power", df, ["x"], "y", fraction=0.5)
 
 
+def test_a_mask_of_the_wrong_length_or_values_is_refused():
+    # a mask one entry short failed with pandas' 'Item wrong length 39 instead of 40.'; a NaN or 0.5 entry
+    # was cast to True, fitting on that row unsaid
+    df = planted("power", seed=0)
+    keep = (df["x"] <= df["x"].median()).to_numpy()
+    with pytest.raises(InputError, match=r"mask must have one entry per row of the table \(40\); got shape \(39,\)"):
+        backtest("power", df, ["x"], "y", mask=keep[:-1])
+    for bad in (float("nan"), 0.5):
+        mask = keep.astype(float)
+        mask[-1] = bad
+        with pytest.raises(InputError, match="mask must hold booleans or only 0 .* and 1 .*; got (nan|0.5)"):
+            backtest("power", df, ["x"], "y", mask=mask)
+    as_ints = backtest("power", df, ["x"], "y", mask=keep.astype(int))
+    assert as_ints.n_train == keep.sum() and as_ints.fit.params == backtest("power", df, ["x"], "y", mask=keep).fit.params
+
+
 def test_window_fits_fit_each_law_on_each_window_and_report_progress():
     curve = load_nmt().query("Model == 'Dec-only'").sort_values("Seen Examples")
     x, y = curve["Seen Examples"].to_numpy(), curve["Loss"].to_numpy()

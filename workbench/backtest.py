@@ -76,6 +76,14 @@ def backtest(law, df: pd.DataFrame, x_cols: Sequence[str], y_col: str, *, holdou
         mask = holdout_mask(df, holdout)
     elif fraction is not None:
         mask = small_scale_mask(df, x_cols, fraction)
+    else:
+        given = np.asarray(mask)
+        if given.shape != (len(df),):
+            raise InputError(f"mask must have one entry per row of the table ({len(df)}); got shape {given.shape}")
+        if given.dtype != bool and not np.isin(given, [0, 1]).all():  # NaN and 0.5 would count as 'fit'
+            value = given[~np.isin(given, [0, 1])][0]
+            value = value.item() if isinstance(value, np.generic) else value  # 0.5, not np.float64(0.5)
+            raise InputError(f"mask must hold booleans or only 0 (held out) and 1 (fit); got {value!r}")
     mask = np.asarray(mask, dtype=bool)
     if mask.all() or not mask.any():
         raise InputError(f"the split leaves {int(mask.sum())} fit and {int((~mask).sum())} held-out points; "
