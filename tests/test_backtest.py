@@ -97,3 +97,17 @@ def test_window_fits_fit_each_law_on_each_window_and_report_progress():
         assert fit.params == alone.params and fit.n_points == (x <= window).sum()
     with pytest.raises(InputError, match="window 10 keeps no point of the curve"):
         window_fits(["power"], x, y, [10])
+
+
+def test_window_fits_refuses_nan_x_and_unequal_lengths():
+    # a NaN x fell out of every window (NaN <= window is False) and the fits went on without it, unsaid;
+    # unequal x and y failed with numpy's IndexError, empty ones with 'zero-size array to reduction operation'
+    curve = load_nmt().query("Model == 'Dec-only'").sort_values("Seen Examples")
+    x, y = curve["Seen Examples"].to_numpy(float, copy=True), curve["Loss"].to_numpy()
+    x[3] = float("nan")
+    with pytest.raises(InputError, match=r"x has 1 NaN/inf value\(s\) \(first at position 3\)"):
+        window_fits(["power"], x, y, [2.56e8])
+    with pytest.raises(InputError, match="x and y must hold the same number .* of points; got 10 and 9"):
+        window_fits(["power"], x[:10], y[:9], [2.56e8])
+    with pytest.raises(InputError, match="got 0 and 0"):
+        window_fits(["power"], [], [], [2.56e8])

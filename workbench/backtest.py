@@ -107,6 +107,12 @@ def window_fits(laws: Sequence[str], x, y, windows: Sequence[float], *, progress
     JupyterLab, one text line in a report); each fit with a bootstrap takes a second or more.
     """
     x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    if x.size != y.size or x.size == 0:
+        raise InputError(f"x and y must hold the same number (> 0) of points; got {x.size} and {y.size}")
+    bad = np.flatnonzero(~np.isfinite(x))
+    if bad.size:  # NaN <= window is False: the point would drop out of every window unsaid
+        raise InputError(f"x has {bad.size} NaN/inf value(s) (first at position {bad[0]}); "
+                         "drop or fix them before fitting")
     progress = progress or (lambda it, **_: it)
     pairs = list(itertools.product(laws, windows))
     fits = {}
