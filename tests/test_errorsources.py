@@ -80,6 +80,17 @@ def test_compute_frontier_is_the_lower_envelope():
     assert np.all(np.diff(front.test_loss) < 0)
 
 
+def test_model_size_exponent_counts_model_sizes_not_rows():
+    # two sizes with two seeds each (4 rows) passed the '>= 3 model sizes' check and, with the floor free,
+    # fitted three parameters to two distinct sizes
+    t = planted_table(widths=(16, 32), sizes=(4096,))
+    per_seed = pd.concat([t.assign(seed=0), t.assign(seed=1)], ignore_index=True)
+    with pytest.raises(InputError, match=r"needs >= 3 model sizes at n=4096; got 2 \(in 4 row\(s\)\)"):
+        es.model_size_exponent(per_seed, floor=None)
+    three = pd.concat([planted_table(widths=(16, 32, 64), sizes=(4096,)).assign(seed=s) for s in (0, 1)])
+    assert es.model_size_exponent(three).n_points == 6
+
+
 def test_teacher_sweep_refuses_early_stopping_on_the_noise_measurement():
     with pytest.raises(InputError, match="early_stopping"):
         es.teacher_sweep(label_noise=0.3, early_stopping=True)

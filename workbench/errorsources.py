@@ -359,8 +359,9 @@ def model_size_exponent(table: pd.DataFrame, y_col: str = "test_loss", n: int | 
     _need(table, ["params", "n", y_col])
     n = int(table["n"].max()) if n is None else int(n)
     sub = table[table["n"] == n].sort_values("params")
-    if len(sub) < 3:
-        raise InputError(f"model_size_exponent needs >= 3 model sizes at n={n}; got {len(sub)}")
+    if sub["params"].nunique() < 3:  # rows of several seeds of one size are one model size
+        raise InputError(f"model_size_exponent needs >= 3 model sizes at n={n}; got {sub['params'].nunique()} "
+                         f"(in {len(sub)} row(s))")
     fix = None if floor is None else {"c": float(floor)}
     return fit_law("power", sub["params"].to_numpy(float), sub[y_col].to_numpy(float), fix=fix,
                    bootstrap=bootstrap, seed=seed)
