@@ -117,3 +117,15 @@ def test_unknown_law_and_param():
         get_law("nope")
     with pytest.raises(InputError, match="has no parameter 'zeta'"):
         get_law("chinchilla").param("zeta")
+
+
+def test_a_list_of_k_rows_of_k_numbers_is_refused_not_read_as_columns():
+    # [[N1, D1], [N2, D2]] (two models as rows) was read as the columns N = (N1, D1), D = (N2, D2): a wrong loss
+    # unsaid (2.98 for the first model instead of 2.51); three such rows were read as rows
+    law, p = get_law("chinchilla"), {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.348, "beta": 0.366}
+    with pytest.raises(InputError, match=r"list of 2 lists of 2 numbers: rows or columns\? pass a tuple of 2 columns"):
+        law.predict([[1e9, 2e10], [2e9, 4e10]], p)
+    rows = law.predict(np.array([[1e9, 2e10], [2e9, 4e10]]), p)
+    assert law.predict(([1e9, 2e9], [2e10, 4e10]), p) == pytest.approx(rows)  # a tuple is columns
+    assert law.predict([np.array([1e9, 2e9]), np.array([2e10, 4e10])], p) == pytest.approx(rows)  # arrays too
+    assert law.predict([[1e9, 2e10], [2e9, 4e10], [4e9, 8e10]], p)[:2] == pytest.approx(rows)  # 3 rows: rows

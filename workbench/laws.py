@@ -87,8 +87,14 @@ class Law:
         )
 
     def as_inputs(self, x) -> tuple[np.ndarray, ...]:
-        """Accept a tuple/list of 1-D arrays (one per input) or an ``(n, k)`` / ``(n,)`` array."""
+        """Accept a tuple/list of 1-D arrays (one per input) or an ``(n, k)`` / ``(n,)`` array; a list of k
+        lists of k numbers (rows or columns?) is refused."""
         k = len(self.inputs)
+        if (isinstance(x, list) and k > 1 and len(x) == k
+                and all(isinstance(v, (list, tuple)) and len(v) == k for v in x)):
+            # [[N1, D1], [N2, D2]] is two rows as much as two columns: refuse rather than guess columns
+            raise InputError(f"x for law {self.name!r} is a list of {k} lists of {k} numbers: rows or columns? "
+                             f"pass a tuple of {k} columns ({', '.join(self.inputs)}) or an array of shape (n, {k})")
         if isinstance(x, (tuple, list)) and len(x) == k and all(np.ndim(v) >= 1 for v in x):
             xs = tuple(np.asarray(v, dtype=float).ravel() for v in x)
         else:
