@@ -1,0 +1,62 @@
+"""workbench.variance_limited: Bahri et al.'s variance-limited exponents, planted and measured."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench import errorsources as es
+from workbench import variance_limited as vl
+from workbench.errors import InputError
+
+
+def planted(x_col, xs, k, floor, a, units=((0, 0), (0, 1), (1, 0), (1, 1)), noise=0.0, **const):
+    """Per-student rows: y = a·x^(−k) + floor, times 1 + noise·N(0, 1) per (teacher, seed) unit."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for t, s in units:
+        for x in xs:
+            y = (a * x ** (-k) + floor) * (1 + noise * rng.normal())
+            rows.append({"task_seed": t, "seed": s, x_col: x, "test_loss": y, **const})
+    return pd.DataFrame(rows)
+
+
+def test_planted_exponents_are_recovered_with_intervals_around_them():
+    sizes = [256, 512, 1024, 2048, 4096, 8192, 16384]
+    lin = planted("n", sizes, 1.0, 0.1, 2.0, depth=0, width=1, params=21)
+    mlp = planted("n", sizes, 0.7, 0.03, 5.0, depth=1, width=8, params=177, noise=0.002)
+    d = vl.data_exponents(pd.concat([lin, mlp]), min_ratio=4, bootstrap=20)
+    assert list(d.params) == [21, 177]
+    assert list(d.n_min) == [256, 1024]  # n >= 4 × params only
+    assert d.exponent.iloc[0] == pytest.approx(1.0, rel=1e-3)
+    assert d.floor.iloc[0] == pytest.approx(0.1, rel=1e-3)
+    assert d.exponent.iloc[1] == pytest.approx(0.7, abs=0.1)
+    assert d.ci_low.iloc[1] <= 0.7 <= d.ci_high.iloc[1]
+    w = vl.width_exponents(planted("width", [64, 128, 256, 512, 1024], 1.0, 0.02, 0.3, n=256), bootstrap=20)
+    assert w.exponent.iloc[0] == pytest.approx(1.0, rel=1e-3) and w.floor.iloc[0] == pytest.approx(0.02, rel=1e-3)
+    assert w.n.iloc[0] == 256 and w.points.iloc[0] == 5
+
+
+def test_too_few_sizes_with_n_much_larger_than_params_fails_clearly():
+    t = planted("n", [256, 512, 1024, 2048], 1.0, 0.1, 2.0, depth=1, width=8, params=177)
+    with pytest.raises(InputError, match="n >= 4 × params"):
+        vl.data_exponents(t, min_ratio=4)
+    with pytest.raises(InputError, match="width 8 \\(177 parameters\\) has 1 such sizes"):
+        vl.check_parameters(data_widths=[8], data_sizes=[256, 512, 1024], data_ratio=4, width_widths=[64, 128, 256, 512],
+                            width_n=256, seeds=1, teachers=1, width_seeds=1)
+    with pytest.raises(InputError, match="teachers must be an integer >= 1"):
+        vl.check_parameters(data_widths=[], data_sizes=[512, 1024, 2048, 4096], data_ratio=4, linear=True,
+                            width_widths=[64, 128, 256, 512], width_n=256, seeds=1, teachers=0, width_seeds=1)
+
+
+def test_a_linear_student_is_variance_limited_in_data_with_exponent_near_1(tmp_path):
+    """Real training: least squares on a nonlinear teacher, averaged over 4 teachers (each its own pool);
+    Bahri et al.: test MSE − L∞ ∝ 1/n once n ≫ P = 21."""
+    cfgs = [es.teacher_sweep(widths=[1], depth=0, sizes=[256, 512, 1024, 2048, 4096], seeds=(0,), steps=800,
+                             lr_schedule="wsd", early_stopping=False, intrinsic_dim=8, lr=3e-3, task_seed=t,
+                             task="teacher-regression") for t in range(4)]
+    table = es.run_sweeps(cfgs, tmp_path, progress=False)
+    d = vl.data_exponents(table, min_ratio=4, bootstrap=20)
+    assert d.params.iloc[0] == 21 and d.points.iloc[0] == 5
+    assert 0.7 <= d.exponent.iloc[0] <= 1.3

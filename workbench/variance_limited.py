@@ -1,0 +1,176 @@
+"""Bahri et al. (2021)'s variance-limited scaling regimes, measured on teacher-student sweeps.
+
+Bahri, Dyer, Kaplan, Lee & Sharma, "Explaining Neural Scaling Laws", split scaling into four regimes.
+In the two *variance-limited* ones one resource is effectively infinite against the other, and the
+loss approaches its limit as the inverse of the scaled resource, with exponent 1 whatever the data:
+
+- **in data**: a fixed model of P parameters trained on D ≫ P examples: L(D) − L∞(P) ∝ 1/D (the
+  fluctuations of the fitted parameters around the infinite-data fit are O(1/√D), and the test loss,
+  smooth at that fit, rises by their square);
+- **in width**: a fixed training set of D examples and width ≫ D: L(w) − L∞(D) ∝ 1/w (the network's
+  fluctuations around its infinite-width limit are O(1/√w)).
+
+(The other two, resolution-limited, give exponents ≈ 4/d: :func:`workbench.errorsources.exponents_by_dim`.)
+
+Both are fitted here with the ``power`` law y = a·x^(−k) + c of :mod:`workbench.laws` (c = L∞, k the
+exponent; theory k = 1) through :func:`workbench.fit.fit_law`, on the seed-mean test loss. A smooth
+loss is needed: Bahri et al. use the test loss, and the 0/1 error has no such expansion.
+
+In data the limit is an average over *training sets*: the excess at one n is one draw (for least
+squares, P·L∞/D times a chi-square of P degrees of freedom over P, so about √(2/P) relative spread),
+and a task's training sets are nested prefixes of one pool, so their draws are correlated. The sweeps
+therefore use several task seeds (each its own teacher, pool and test set) and average the loss over
+them and the student seeds.
+
+Intervals come from the seeds, as in :func:`workbench.errorsources.floors_by_width`: the
+(``task_seed``, ``seed``) pairs of the students are resampled with replacement B times, each
+resample's mean refitted, and the 2.5 / 97.5 percentiles of k reported. (``fit_law``'s own bootstrap resamples the 4 – 6 points of a curve, and a
+resample that repeats a few of them leaves k on its bound of 10 far too often to be an interval.)
+
+Every function takes the per-student table of :func:`workbench.sweep.run_sweep` (``seed``, and
+``task_seed`` when several teachers are pooled, for intervals) and returns a new frame; none mutates its input.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from workbench.errors import InputError
+from workbench.fit import FitResult, fit_law
+
+THEORY = 1.0
+"""Bahri et al.'s exponent in both variance-limited regimes."""
+MIN_POINTS = 4
+"""Fewest curve points for a fit of the three-parameter ``power`` law (one more than it has)."""
+
+
+def _need(df: pd.DataFrame, cols: Sequence[str]) -> None:
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise InputError(f"the table must have column(s) {', '.join(missing)}; "
+                         f"it has {', '.join(map(str, df.columns))}")
+
+
+def check_parameters(*, data_widths: Sequence[int], data_sizes: Sequence[int], data_ratio: float,
+                     width_widths: Sequence[int], width_n: int, seeds: int, teachers: int, width_seeds: int,
+                     linear: bool = False, bootstrap: int = 0) -> None:
+    """The notebook's variance-limited parameters, checked before anything trains: each regime must
+    leave at least ``MIN_POINTS`` points to fit. ``data_widths`` are one-hidden-layer MLP widths
+    (params = 22·width + 1 on teacher regression), plus a linear student (21 parameters) if ``linear``."""
+    if not (isinstance(data_ratio, (int, float)) and data_ratio > 0):
+        raise InputError(f"the data regime's ratio n / params must be a number > 0; got {data_ratio!r}")
+    counts = {"linear student": 21} if linear else {}
+    counts.update({f"width {w}": 22 * int(w) + 1 for w in data_widths})
+    if not counts:
+        raise InputError("the data regime needs at least one model: a width, or the linear student")
+    for name, p in counts.items():
+        used = [n for n in data_sizes if n >= data_ratio * p]
+        if len(used) < MIN_POINTS:
+            raise InputError(f"the data regime fits n >= {data_ratio:g} × params; {name} ({p} parameters) has "
+                             f"{len(used)} such sizes in {list(data_sizes)!r}, needs >= {MIN_POINTS}")
+    if len(set(width_widths)) < MIN_POINTS:
+        raise InputError(f"the width regime needs >= {MIN_POINTS} widths; got {list(width_widths)!r}")
+    if not (isinstance(width_n, (int, np.integer)) and width_n >= 1):
+        raise InputError(f"the width regime's training size must be an integer >= 1; got {width_n!r}")
+    for name, count in {"seeds": seeds, "teachers": teachers, "width_seeds": width_seeds}.items():
+        if not (isinstance(count, (int, np.integer)) and count >= 1):
+            raise InputError(f"{name} must be an integer >= 1; got {count!r}")
+    if bootstrap < 0 or bootstrap == 1:
+        raise InputError(f"bootstrap must be 0 or >= 2 seed resamples; got {bootstrap!r}")
+
+
+def fit_curve(table: pd.DataFrame, x_col: str, y_col: str = "test_loss", *, floor: float | None = None,
+              bootstrap: int = 0, seed: int = 0) -> tuple[FitResult, float, float]:
+    """``power`` y = a·x^(−k) + c fitted to the seed mean of ``y_col`` against ``x_col`` (one curve:
+    every row of ``table`` belongs to it). ``floor``: fix c (``None``: fitted, L∞).
+
+    Returns (fit, ci_low, ci_high): the 95% percentile interval of k over ``bootstrap`` resamples of
+    (teacher, student seed) pairs (nan without a bootstrap or with fewer than 2 pairs)."""
+    _need(table, [x_col, y_col])
+    if bootstrap < 0 or bootstrap == 1:
+        raise InputError(f"bootstrap must be 0 or >= 2 seed resamples; got {bootstrap!r}")
+    curve = table.groupby(x_col, sort=True)[y_col].mean()
+    if len(curve) < MIN_POINTS:
+        raise InputError(f"a variance-limited fit needs >= {MIN_POINTS} values of {x_col}; "
+                         f"got {len(curve)}: {list(curve.index)!r}")
+    fix = None if floor is None else {"c": float(floor)}
+    x = curve.index.to_numpy(float)
+    fit = fit_law("power", x, curve.to_numpy(float), fix=fix)
+    low = high = np.nan
+    units = [c for c in ("task_seed", "seed") if c in table.columns]  # one unit: a teacher and a student seed
+    if bootstrap and units and len(table.groupby(units)) >= 2:
+        wide = table.pivot_table(index=units, columns=x_col, values=y_col).dropna(axis=0)  # (units, x)
+        rng = np.random.default_rng(seed)
+        vals, xs = wide.to_numpy(), wide.columns.to_numpy(float)
+        means = [vals[rng.integers(0, len(vals), len(vals))].mean(0) for _ in range(bootstrap)]
+        draws = [fit_law("power", xs, m, fix=fix).params["b"] for m in means]
+        low, high = (float(v) for v in np.percentile(draws, [2.5, 97.5]))
+    return fit, low, high
+
+
+def data_exponents(table: pd.DataFrame, y_col: str = "test_loss", min_ratio: float = 4.0,
+                   bootstrap: int = 0, seed: int = 0) -> pd.DataFrame:
+    """Variance-limited in data: per model (``depth``, ``width``), the ``power`` law in n fitted over
+    the sizes with n ≥ ``min_ratio`` × params (D ≫ P), its exponent k against Bahri et al.'s 1.
+
+    Columns: depth, width, params, n_min, n_max, points, exponent, ci_low, ci_high, floor (L∞(P)),
+    excess_at_n_min (mean loss − L∞ at the smallest fitted n), at_bounds, theory, fit.
+    """
+    _need(table, ["depth", "width", "params", "n", y_col])
+    if not min_ratio > 0:
+        raise InputError(f"min_ratio must be > 0; got {min_ratio!r}")
+    rows = []
+    for (depth, width), sub in table.groupby(["depth", "width"], sort=True):
+        params = int(sub["params"].iloc[0])
+        used = sub[sub["n"] >= min_ratio * params]
+        if used["n"].nunique() < MIN_POINTS:
+            raise InputError(f"depth {depth}, width {width} ({params} parameters) has {used['n'].nunique()} sizes "
+                             f"with n >= {min_ratio:g} × params; the fit needs >= {MIN_POINTS}")
+        fit, lo, hi = fit_curve(used, "n", y_col, bootstrap=bootstrap, seed=seed)
+        n_min = int(used["n"].min())
+        rows.append({"depth": int(depth), "width": int(width), "params": params, "n_min": n_min,
+                     "n_max": int(used["n"].max()), "points": int(used["n"].nunique()), "exponent": fit.params["b"],
+                     "ci_low": lo, "ci_high": hi, "floor": fit.params["c"],
+                     "excess_at_n_min": float(used.loc[used["n"] == n_min, y_col].mean() - fit.params["c"]),
+                     "at_bounds": ", ".join(fit.at_bounds), "theory": THEORY, "fit": fit})
+    return pd.DataFrame(rows)
+
+
+def width_exponents(table: pd.DataFrame, y_col: str = "test_loss", bootstrap: int = 0, seed: int = 0) -> pd.DataFrame:
+    """Variance-limited in width: per training size n, the ``power`` law in width fitted over every
+    width in ``table`` (choose them ≫ n), its exponent k against Bahri et al.'s 1.
+
+    Columns: n, width_min, width_max, points, exponent, ci_low, ci_high, floor (L∞(n)),
+    excess_at_width_min, at_bounds, max_train_loss (the largest seed-mean training loss: ≈ 0 when every
+    width interpolates, as the regime assumes), theory, fit.
+    """
+    _need(table, ["width", "n", y_col])
+    rows = []
+    for n, sub in table.groupby("n", sort=True):
+        fit, lo, hi = fit_curve(sub, "width", y_col, bootstrap=bootstrap, seed=seed)
+        w_min = int(sub["width"].min())
+        train = (sub.groupby("width")["train_loss"].mean().max() if "train_loss" in sub.columns else np.nan)
+        rows.append({"n": int(n), "width_min": w_min, "width_max": int(sub["width"].max()),
+                     "points": int(sub["width"].nunique()), "exponent": fit.params["b"], "ci_low": lo,
+                     "ci_high": hi, "floor": fit.params["c"],
+                     "excess_at_width_min": float(sub.loc[sub["width"] == w_min, y_col].mean() - fit.params["c"]),
+                     "at_bounds": ", ".join(fit.at_bounds), "max_train_loss": float(train), "theory": THEORY,
+                     "fit": fit})
+    return pd.DataFrame(rows)
+
+
+def excess_curve(table: pd.DataFrame, x_col: str, floor: float, y_col: str = "test_loss") -> pd.DataFrame:
+    """Seed-mean ``y_col`` − ``floor`` against ``x_col`` (for plotting L − L∞ on log axes; a non-positive
+    excess, seed noise below the fitted floor, is kept and left for the plot to drop)."""
+    _need(table, [x_col, y_col])
+    curve = table.groupby(x_col, sort=True)[y_col].mean()
+    return pd.DataFrame({x_col: curve.index, "excess": curve.to_numpy() - float(floor)})
+
+
+def label_of(row: Mapping) -> str:
+    """'linear (21 params)' or 'width 8 (177 params)' for a row of :func:`data_exponents`."""
+    name = "linear" if int(row["depth"]) == 0 else f"width {int(row['width'])}"
+    return f"{name} ({int(row['params'])} params)"
