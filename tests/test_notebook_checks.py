@@ -11,7 +11,7 @@ import pytest
 from workbench import report
 from workbench.errors import InputError
 from workbench.data import load_nmt
-from workbench.notebook_checks import check_compute_planner, check_scaling_laws, check_teacher_student
+from workbench.notebook_checks import check_compute_planner, check_pruning, check_scaling_laws, check_teacher_student
 
 TEACHER_STUDENT = dict(widths=[16, 24, 32, 64], sizes=[256, 1024], fit_widths=[24, 32], fit_sizes=[512, 1024],
                        fit_default=[32, 1024], budgets=[100, 300], budget_widths=[16, 64], noise_levels=[0.3],
@@ -125,9 +125,57 @@ def test_teacher_student_refuses_noise_sizes_beyond_the_pool():
         check_teacher_student(**{**TEACHER_STUDENT, "noise_sizes": [512, 2048]})
 
 
+PRUNING = dict(widths=[16, 32], depths=[1, 2], sizes=[1024], seeds=1, rounds=6, targets=[0.36, 0.4, 0.45])
+
+
+@pytest.mark.parametrize("smoke", [False, True], ids=["defaults", "smoke"])
+def test_pruning_passes_the_notebooks_own_parameters(smoke):
+    values = notebook_values("04_pruning", smoke)
+    check_pruning(**{k: values[k] for k in PRUNING})
+
+
+@pytest.mark.parametrize("change, message", [
+    # each failed after the training: sizes = [] as "max() arg is an empty sequence", targets = [] as "No objects
+    # to concatenate", rounds = 1 as "law 'pruning' has 4 free parameters but only 2 data point(s); need at least 5",
+    # widths = [16] as "need dense runs of >= 2 widths at depth=1, n=1024; got 1", depths = [0, 1] as "column 'depth'
+    # must be > 0 for law 'pruning-joint'", targets = [0.4, 0.4] as "The truth value of a Series is ambiguous"
+    ({"sizes": []}, "sizes must list at least one value; got []"),
+    ({"targets": []}, "targets must list at least one value; got []"),
+    ({"rounds": 1}, "rounds must be an integer >= 4 (the pruning law's 4 constants are fitted to each network's "
+                    "rounds + 1 densities); got 1"),
+    ({"rounds": 3}, "rounds must be an integer >= 4 (the pruning law's 4 constants are fitted to each network's "
+                    "rounds + 1 densities); got 3"),
+    ({"widths": [16]}, "widths must list at least two values (the contour figure reads the dense error across "
+                       "widths); got [16]"),
+    ({"depths": [0, 1]}, "depths must be hidden-layer counts >= 1 (the joint law's m* = l^φ·w^ψ·d needs l > 0); "
+                         "got 0 in [0, 1]"),
+    ({"targets": [0.4, 0.4]}, "targets must not repeat a value; got 0.4 twice in [0.4, 0.4]"),
+    ({"seeds": 0}, "seeds must be an integer >= 1; got 0"),  # was "seeds must list at least one value; got an empty grid"
+])
+def test_pruning_refuses_what_failed_after_the_training(change, message):
+    with pytest.raises(InputError) as err:
+        check_pruning(**{**PRUNING, **change})
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize("name, values", [("widths", [16, 16, 32]), ("depths", [1, 1]), ("sizes", [1024, 1024])])
+def test_pruning_refuses_a_repeated_network(name, values):
+    # ran on and counted the same networks twice ("42 rows: 3 widths x ..." for widths [16, 16, 32])
+    with pytest.raises(InputError, match=rf"^{name} must not repeat a value; got {values[0]} twice in "):
+        check_pruning(**{**PRUNING, name: values})
+
+
+@pytest.mark.parametrize("target", [0.0, -0.1, 1.0, 1.5, float("nan"), float("inf")])
+def test_pruning_refuses_a_target_that_is_not_a_test_error(target):
+    # 0 and -0.1 gave all-NaN rows; 1.5 a "pruned (law)" network of predicted test error 1.5
+    with pytest.raises(InputError, match=rf"^targets must be test errors strictly between 0 and 1; got {target!r} in "):
+        check_pruning(**{**PRUNING, "targets": [0.4, target]})
+
+
 @pytest.mark.parametrize("name, check", [("01_scaling_laws", "check_scaling_laws("),
                                          ("02_compute_planner", "check_compute_planner("),
-                                         ("03_teacher_student", "check_teacher_student(")])
+                                         ("03_teacher_student", "check_teacher_student("),
+                                         ("04_pruning", "check_pruning(")])
 def test_notebook_checks_its_parameters_in_its_first_code_cell_after_the_parameters(name, check):
     nb = nbformat.read(report.NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]

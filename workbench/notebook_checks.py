@@ -13,6 +13,7 @@ import numbers
 from typing import Any, Sequence
 
 from workbench.errors import InputError
+from workbench.laws import get_law
 
 
 def _nonempty(name: str, values: Sequence[Any]) -> None:
@@ -30,6 +31,24 @@ def _unique(name: str, values: Sequence[Any]) -> None:
     repeated = [v for i, v in enumerate(values) if v in values[:i]]
     if repeated:
         raise InputError(f"{name} must not repeat a value; got {repeated[0]!r} twice in {list(values)!r}")
+
+
+def _integer_at_least(name: str, value: Any, least: int, why: str = "") -> None:
+    if not (isinstance(value, int) and value >= least):
+        raise InputError(f"{name} must be an integer >= {least}{why}; got {value!r}")
+
+
+def _numbers(name: str, values: Sequence[Any], rule: str, ok) -> None:
+    """Every value a real number for which ``ok`` holds (NaN fails every comparison, so every rule)."""
+    bad = [v for v in values if not (isinstance(v, numbers.Real) and ok(v))]
+    if bad:
+        raise InputError(f"{name} must be {rule}; got {bad[0]!r} in {list(values)!r}")
+
+
+def _free_constants(law: str) -> int:
+    """How many constants a fit of ``law`` estimates: it needs more points than that."""
+    spec = get_law(law)
+    return len(spec.params) - len(spec.defaults_fixed)
 
 
 def check_compute_planner(*, compute_min: float, compute_max: float, n_budgets: int,
@@ -95,3 +114,30 @@ def check_teacher_student(*, widths: Sequence[int], sizes: Sequence[int], fit_wi
         raise InputError(f"fit_default's width must be one of fit_widths {list(fit_widths)!r}; got {fit_default[0]!r}")
     if fit_default[1] not in fit_sizes:
         raise InputError(f"fit_default's n must be one of fit_sizes {list(fit_sizes)!r}; got {fit_default[1]!r}")
+
+
+def check_pruning(*, widths: Sequence[int], depths: Sequence[int], sizes: Sequence[int], seeds: int, rounds: int,
+                  targets: Sequence[float]) -> None:
+    """Notebook 04: before any training, every section has what it fits and draws.
+
+    Each list needs a value and no repeat (a repeated width, depth or size trained and counted the same
+    networks twice, a repeated target broke the slider's cell; sizes = [] was 'max() arg is an empty
+    sequence', targets = [] 'No objects to concatenate'). The pruning law's constants are fitted to each
+    network's rounds + 1 densities (rounds = 1 was 'law 'pruning' has 4 free parameters but only 2 data
+    point(s)'); the contour figure reads the dense error across >= 2 widths; the joint law's invariant
+    m* = l^φ·w^ψ·d needs depths >= 1 (depth 0 failed at the joint fit); a target is a test error, strictly
+    between 0 and 1 (0 gave all-NaN rows, 1.5 a 'pruned (law)' network of predicted error 1.5).
+    """
+    for name, values in {"widths": widths, "depths": depths, "sizes": sizes, "targets": targets}.items():
+        _nonempty(name, values)
+        _unique(name, list(values))
+    if len(widths) < 2:
+        raise InputError(f"widths must list at least two values (the contour figure reads the dense error across "
+                         f"widths); got {list(widths)!r}")
+    _numbers("depths", depths, "hidden-layer counts >= 1 (the joint law's m* = l^φ·w^ψ·d needs l > 0)",
+             lambda d: d >= 1)
+    _integer_at_least("seeds", seeds, 1)
+    least = _free_constants("pruning")
+    _integer_at_least("rounds", rounds, least, f" (the pruning law's {least} constants are fitted to each "
+                                               "network's rounds + 1 densities)")
+    _numbers("targets", targets, "test errors strictly between 0 and 1", lambda t: 0 < t < 1)
