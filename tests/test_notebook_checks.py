@@ -11,7 +11,8 @@ import pytest
 from workbench import report
 from workbench.errors import InputError
 from workbench.data import load_nmt
-from workbench.notebook_checks import check_compute_planner, check_pruning, check_scaling_laws, check_teacher_student
+from workbench.notebook_checks import (check_compute_planner, check_pruning, check_rl_cost_tuning, check_scaling_laws,
+                                       check_teacher_student, check_test_time_compute)
 
 TEACHER_STUDENT = dict(widths=[16, 24, 32, 64], sizes=[256, 1024], fit_widths=[24, 32], fit_sizes=[512, 1024],
                        fit_default=[32, 1024], budgets=[100, 300], budget_widths=[16, 64], noise_levels=[0.3],
@@ -172,10 +173,75 @@ def test_pruning_refuses_a_target_that_is_not_a_test_error(target):
         check_pruning(**{**PRUNING, "targets": [0.4, target]})
 
 
+TEST_TIME_COMPUTE = dict(train_steps=300, max_k=16, ratios=[0.0, 1.0, 100.0])
+
+
+@pytest.mark.parametrize("smoke", [False, True], ids=["defaults", "smoke"])
+def test_test_time_compute_passes_the_notebooks_own_parameters(smoke):
+    values = notebook_values("05_test_time_compute", smoke)
+    check_test_time_compute(**{k: values[k] for k in TEST_TIME_COMPUTE})
+
+
+@pytest.mark.parametrize("change, message", [
+    # train_steps = 0 was "steps must be an integer >= 1; got 0"; max_k = 3 "law 'coverage' has 2 free parameters but
+    # only 2 data point(s); need at least 3" after the outcome table was built; ratios = [] failed in the last cell
+    # ("control 'R' of SliderView must take at least one value"), [-1.0] as "R (inference / pretraining examples) ..."
+    ({"train_steps": 0}, "train_steps must be an integer >= 1; got 0"),
+    ({"max_k": 3}, "max_k must be an integer >= 4 (the coverage law's 2 constants are fitted to pass@k at k = 1, 2, "
+                   "4, ... <= max_k); got 3"),
+    ({"ratios": []}, "ratios must list at least one value; got []"),
+    ({"ratios": [1.0, 1.0]}, "ratios must not repeat a value; got 1.0 twice in [1.0, 1.0]"),  # ran, a doubled slider step
+    ({"ratios": [0.0, -1.0]}, "ratios must be finite numbers >= 0 (R: inference over pretraining examples); got -1.0 "
+                              "in [0.0, -1.0]"),
+    ({"ratios": [float("nan")]}, "ratios must be finite numbers >= 0 (R: inference over pretraining examples); got "
+                                 "nan in [nan]"),
+])
+def test_test_time_compute_refuses_in_the_notebooks_names(change, message):
+    with pytest.raises(InputError) as err:
+        check_test_time_compute(**{**TEST_TIME_COMPUTE, **change})
+    assert str(err.value) == message
+
+
+RL_COST_TUNING = dict(train_steps=300, agent_steps=3000, n_budgets=2, amc_width=32, amc_depth=3, amc_train_steps=300,
+                      amc_episodes=256, amc_budgets=[0.1, 0.2], amc_finetune_steps=100)
+
+
+@pytest.mark.parametrize("smoke", [False, True], ids=["defaults", "smoke"])
+def test_rl_cost_tuning_passes_the_notebooks_own_parameters(smoke):
+    values = notebook_values("06_rl_cost_tuning", smoke)
+    check_rl_cost_tuning(**{k: values[k] for k in RL_COST_TUNING})
+
+
+@pytest.mark.parametrize("change, message", [
+    # agent_steps = 0 was "--steps must be a positive integer; got 0", n_budgets = 0 "--n-budgets must be >= 2; got 0"
+    # (the CLI's flags), amc_width = 0 "width must be a positive integer; got 0" after the RL study had run
+    ({"agent_steps": 0}, "agent_steps must be an integer >= 1; got 0"),
+    ({"n_budgets": 0}, "n_budgets must be an integer >= 2; got 0"),
+    ({"n_budgets": 1}, "n_budgets must be an integer >= 2; got 1"),
+    ({"train_steps": 0}, "train_steps must be an integer >= 1; got 0"),
+    ({"amc_width": 0}, "amc_width must be an integer >= 1; got 0"),
+    ({"amc_depth": 0}, "amc_depth must be an integer >= 1; got 0"),
+    ({"amc_train_steps": 0}, "amc_train_steps must be an integer >= 1; got 0"),
+    ({"amc_episodes": 0}, "amc_episodes must be an integer >= 1; got 0"),
+    ({"amc_finetune_steps": -1}, "amc_finetune_steps must be an integer >= 0; got -1"),
+    ({"amc_budgets": []}, "amc_budgets must list at least one value; got []"),
+    # [0.1, 0.1] was "float() argument must be a string or a real number, not 'Series'" in the per-model section
+    ({"amc_budgets": [0.1, 0.1]}, "amc_budgets must not repeat a value; got 0.1 twice in [0.1, 0.1]"),
+    ({"amc_budgets": [0.1, 1.5]}, "amc_budgets must be fractions in (0, 1] of the dense model's FLOPs; got 1.5 in "
+                                  "[0.1, 1.5]"),
+])
+def test_rl_cost_tuning_refuses_in_the_notebooks_names(change, message):
+    with pytest.raises(InputError) as err:
+        check_rl_cost_tuning(**{**RL_COST_TUNING, **change})
+    assert str(err.value) == message
+
+
 @pytest.mark.parametrize("name, check", [("01_scaling_laws", "check_scaling_laws("),
                                          ("02_compute_planner", "check_compute_planner("),
                                          ("03_teacher_student", "check_teacher_student("),
-                                         ("04_pruning", "check_pruning(")])
+                                         ("04_pruning", "check_pruning("),
+                                         ("05_test_time_compute", "check_test_time_compute("),
+                                         ("06_rl_cost_tuning", "check_rl_cost_tuning(")])
 def test_notebook_checks_its_parameters_in_its_first_code_cell_after_the_parameters(name, check):
     nb = nbformat.read(report.NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]

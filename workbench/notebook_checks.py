@@ -141,3 +141,39 @@ def check_pruning(*, widths: Sequence[int], depths: Sequence[int], sizes: Sequen
     _integer_at_least("rounds", rounds, least, f" (the pruning law's {least} constants are fitted to each "
                                                "network's rounds + 1 densities)")
     _numbers("targets", targets, "test errors strictly between 0 and 1", lambda t: 0 < t < 1)
+
+
+def check_test_time_compute(*, train_steps: int, max_k: int, ratios: Sequence[float]) -> None:
+    """Notebook 05: what the outcome table's config would refuse under another name, and what fails after
+    the table is built. train_steps = 0 was 'steps must be an integer >= 1'; the coverage law's constants
+    are fitted to pass@k at k = 1, 2, 4, ... <= max_k (max_k = 3 was "law 'coverage' has 2 free parameters
+    but only 2 data point(s)"); the FLOPs-matched slider needs R values, each once and >= 0 (ratios = []
+    failed in the last cell, [-1.0] as 'R (inference / pretraining examples) must be ...')."""
+    _integer_at_least("train_steps", train_steps, 1)
+    free = _free_constants("coverage")
+    _integer_at_least("max_k", max_k, 2 ** free, f" (the coverage law's {free} constants are fitted to pass@k at "
+                                                 "k = 1, 2, 4, ... <= max_k)")
+    _nonempty("ratios", ratios)
+    _unique("ratios", list(ratios))
+    _numbers("ratios", ratios, "finite numbers >= 0 (R: inference over pretraining examples)",
+             lambda r: math.isfinite(r) and r >= 0)
+
+
+def check_rl_cost_tuning(*, train_steps: int, agent_steps: int, n_budgets: int, amc_width: int, amc_depth: int,
+                         amc_train_steps: int, amc_episodes: int, amc_budgets: Sequence[float],
+                         amc_finetune_steps: int) -> None:
+    """Notebook 06: the study's and the per-model section's settings under the notebook's names. The
+    library named them as the CLI's flags or its own fields ('--steps must be a positive integer' for
+    agent_steps = 0, '--n-budgets must be >= 2' for n_budgets, 'width must be ...' for amc_width), and the
+    per-model section's failed only after the RL study had run (amc_budgets = [0.1, 0.1] as "float()
+    argument must be ... not 'Series'")."""
+    _integer_at_least("train_steps", train_steps, 1)
+    _integer_at_least("agent_steps", agent_steps, 1)
+    _integer_at_least("n_budgets", n_budgets, 2)
+    for name, value in {"amc_width": amc_width, "amc_depth": amc_depth, "amc_train_steps": amc_train_steps,
+                        "amc_episodes": amc_episodes}.items():
+        _integer_at_least(name, value, 1)
+    _integer_at_least("amc_finetune_steps", amc_finetune_steps, 0)
+    _nonempty("amc_budgets", amc_budgets)
+    _unique("amc_budgets", list(amc_budgets))
+    _numbers("amc_budgets", amc_budgets, "fractions in (0, 1] of the dense model's FLOPs", lambda b: 0 < b <= 1)
