@@ -51,7 +51,8 @@ def test_compute_planner_refuses_a_frontier_without_budgets(change, message):
 
 
 SCALING_LAWS = dict(models=["6 Enc, 6 Dec", "Dec-only"], forms=["power", "m4"], model="Dec-only",
-                    fit_windows=[6.4e7, 2.56e8], extrapolate_to=[1e9, 1e10], curves=["6 Enc, 6 Dec", "Dec-only"])
+                    fit_windows=[6.4e7, 2.56e8], extrapolate_to=[1e9, 1e10], planted_noise=0.02,
+                    curves=["6 Enc, 6 Dec", "Dec-only"])
 
 
 @pytest.mark.parametrize("smoke", [False, True], ids=["defaults", "smoke"])
@@ -80,6 +81,19 @@ def test_scaling_laws_refuses_empty_repeated_or_unknown_values(change, message):
     with pytest.raises(InputError) as err:
         check_scaling_laws(**{**SCALING_LAWS, **change})
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize("noise", [float("nan"), float("inf"), -0.1])
+def test_scaling_laws_refuses_planted_noise_that_is_not_a_finite_size(noise):
+    # nan and inf failed after the back-tests, at the planted fit: "column 'y' has 240 NaN/inf value(s) (first at
+    # row 0); drop or fix them before fitting"; -0.1 there as "noise must be >= 0; got -0.1"
+    with pytest.raises(InputError) as err:
+        check_scaling_laws(**{**SCALING_LAWS, "planted_noise": noise})
+    assert str(err.value) == f"planted_noise must be a finite relative noise >= 0; got {noise!r}"
+
+
+def test_scaling_laws_takes_no_planted_noise():
+    check_scaling_laws(**{**SCALING_LAWS, "planted_noise": 0.0})  # exact planted losses (report 01 --smoke: ok)
 
 
 @pytest.mark.parametrize("smoke", [False, True], ids=["defaults", "smoke"])

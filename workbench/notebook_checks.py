@@ -64,10 +64,12 @@ def check_compute_planner(*, compute_min: float, compute_max: float, n_budgets: 
 
 
 def check_scaling_laws(*, models: Sequence[str], forms: Sequence[str], model: str, fit_windows: Sequence[float],
-                       extrapolate_to: Sequence[float], curves: Sequence[str]) -> None:
+                       extrapolate_to: Sequence[float], planted_noise: float, curves: Sequence[str]) -> None:
     """Notebook 01: the NMT curves named are curves of the data (``curves``), each list has a value and
-    no repeat (the back-test table has one column per form, one row per model), and every extrapolation
-    target is a number of examples > 0 (a target <= 0 drew an empty figure rather than failing)."""
+    no repeat (the back-test table has one column per form, one row per model), every extrapolation
+    target is a number of examples > 0 (a target <= 0 drew an empty figure rather than failing), and the
+    planted noise is a finite size >= 0 (NaN and inf failed at the planted fit as "column 'y' has 240
+    NaN/inf value(s)", a negative one there as 'noise must be >= 0', after the back-tests)."""
     for name, values in {"models": models, "forms": forms, "fit_windows": fit_windows,
                          "extrapolate_to": extrapolate_to}.items():
         _nonempty(name, values)
@@ -78,6 +80,8 @@ def check_scaling_laws(*, models: Sequence[str], forms: Sequence[str], model: st
     bad = [x for x in extrapolate_to if not (isinstance(x, numbers.Real) and math.isfinite(x) and x > 0)]
     if bad:
         raise InputError(f"extrapolate_to must be finite numbers of examples > 0; got {bad[0]!r} in {list(extrapolate_to)!r}")
+    if not (isinstance(planted_noise, numbers.Real) and math.isfinite(planted_noise) and planted_noise >= 0):
+        raise InputError(f"planted_noise must be a finite relative noise >= 0; got {planted_noise!r}")
 
 
 def check_teacher_student(*, widths: Sequence[int], sizes: Sequence[int], fit_widths: Sequence[int],
