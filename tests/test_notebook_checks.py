@@ -50,6 +50,15 @@ def test_compute_planner_refuses_a_frontier_without_budgets(change, message):
     assert str(err.value) == message
 
 
+@pytest.mark.parametrize("compute_min", [1e26, 1e27])
+def test_compute_planner_refuses_a_range_that_does_not_run_up(compute_min):
+    # report 02 -p compute_min 1e26 -p compute_max 1e18 ran "ok" and drew the frontier from 1e26 down to 1e18
+    with pytest.raises(InputError) as err:
+        check_compute_planner(**{**COMPUTE_PLANNER, "compute_min": compute_min})
+    assert str(err.value) == (f"compute_min must be < compute_max = 1e+26 (the frontier's smallest and largest "
+                              f"budgets); got {compute_min!r}")
+
+
 SCALING_LAWS = dict(models=["6 Enc, 6 Dec", "Dec-only"], forms=["power", "m4"], model="Dec-only",
                     fit_windows=[6.4e7, 2.56e8], extrapolate_to=[1e9, 1e10], planted_noise=0.02,
                     curves=["6 Enc, 6 Dec", "Dec-only"])

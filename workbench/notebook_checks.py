@@ -54,10 +54,14 @@ def _free_constants(law: str) -> int:
 def check_compute_planner(*, compute_min: float, compute_max: float, n_budgets: int,
                           isoflop_budgets: Sequence[float]) -> None:
     """Notebook 02: the frontier's range and count, and the isoFLOP budgets, give at least one budget
-    (an empty one was a KeyError on the frontier's columns; compute_min = 0 was refused as 'C ... got nan')."""
+    (an empty one was a KeyError on the frontier's columns; compute_min = 0 was refused as 'C ... got nan'),
+    and the range runs up (compute_min >= compute_max ran and drew the frontier reversed or at one budget)."""
     for name, value in {"compute_min": compute_min, "compute_max": compute_max}.items():
         if not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
             raise InputError(f"{name} must be a finite number of FLOPs > 0; got {value!r}")
+    if not compute_min < compute_max:  # np.logspace runs down as readily as up: the frontier was drawn reversed
+        raise InputError(f"compute_min must be < compute_max = {compute_max!r} (the frontier's smallest and largest "
+                         f"budgets); got {compute_min!r}")
     if not (isinstance(n_budgets, int) and n_budgets >= 1):
         raise InputError(f"n_budgets must be an integer >= 1; got {n_budgets!r}")
     _nonempty("isoflop_budgets", isoflop_budgets)
