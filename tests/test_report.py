@@ -273,6 +273,9 @@ def test_a_kernel_that_dies_while_starting_fails_that_notebook_not_the_build(tmp
                                            "'[1e18, 1e19]'); got '5'"),
     (["02", "-p", "isoflop_budgets", "1e18,1e19"], "'isoflop_budgets' must be of type list"),
     (["02", "-p", "isoflop_budgets", '"[1e18]"'], "'isoflop_budgets' must be of type list"),
+    # was "parameter 'targets' must be of type list (e.g. ...); got '[nan]'" for a list
+    (["04", "-p", "targets", "[nan]"], "error: parameter 'targets' could not be read as a list: nan is not a Python "
+                                       "literal (a number, quoted string, True, False or None); got '[nan]'\n"),
     (["99_missing"], "99_missing"),
     (["--timeout", "nan"], "--timeout"),
     (["--timeout", "inf"], "--timeout"),
@@ -380,6 +383,8 @@ def test_parameter_coercion_follows_the_declared_type():
     for bad in ("5", "(1, 2)", "{}", "'a'"):
         with pytest.raises(InputError, match="'xs' must be of type list"):
             report.coerce("xs", bad, "list")
+    assert report.coerce("xs", "[-1e18, 1e19]", "list") == [-1e18, 1e19]
+    assert report.coerce("xs", "[1+2j]", "list") == [1 + 2j]
     assert report.coerce("d", '{"a": 1}', "dict") == {"a": 1}
     with pytest.raises(InputError, match="'d' must be of type dict"):
         report.coerce("d", "[1]", "dict")
@@ -387,6 +392,17 @@ def test_parameter_coercion_follows_the_declared_type():
     assert report.coerce("free", "hello", None) == "hello"
     with pytest.raises(InputError, match="'n' must be of type int"):
         report.coerce("n", "3.5", "int")
+
+
+@pytest.mark.parametrize("text, part", [("[nan]", "nan"), ("[1e9, inf]", "inf"), ("[0.1, x]", "x"), ("[true]", "true"),
+                                        ('[float("nan")]', "float('nan')"), ('{"a": nan}', "nan")])
+def test_a_container_parameter_with_a_name_says_which_part_is_no_literal(text, part):
+    # each was "parameter 'xs' must be of type list (e.g. -p xs '[1e18, 1e19]')", of a value that is a list
+    kind = "dict" if text.startswith("{") else "list"
+    with pytest.raises(InputError) as err:
+        report.coerce("xs", text, kind)
+    assert str(err.value) == (f"parameter 'xs' could not be read as a {kind}: {part} is not a Python literal (a "
+                              f"number, quoted string, True, False or None); got {text!r}")
 
 
 def test_select_accepts_number_stem_or_title():

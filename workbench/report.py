@@ -98,6 +98,20 @@ _CONTAINERS = {"list": list, "tuple": tuple, "dict": dict, "set": set}
 _EXAMPLES = {"list": "[1e18, 1e19]", "tuple": "(1, 2)", "dict": '{"a": 1}', "set": "{1, 2}"}
 
 
+_LITERAL_PARTS = (ast.Expression, ast.Constant, ast.List, ast.Tuple, ast.Set, ast.Dict, ast.UnaryOp, ast.BinOp,
+                  ast.Load, ast.USub, ast.UAdd, ast.Add, ast.Sub)
+
+
+def _not_a_literal(text: str) -> str | None:
+    """The first part of ``text`` that is Python but no literal, as written (a name such as ``nan``, a
+    call); None when there is none (a literal, or not Python at all)."""
+    try:
+        tree = ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError):  # ValueError: a null byte
+        return None
+    return next((ast.unparse(node) for node in ast.walk(tree) if not isinstance(node, _LITERAL_PARTS)), None)
+
+
 def coerce(name: str, value: Any, type_name: str | None) -> Any:
     """Turn a command-line string into the parameter's declared type (bool, int, float, str, literal).
 
@@ -130,6 +144,10 @@ def coerce(name: str, value: Any, type_name: str | None) -> Any:
         if kind in ("none", "any"):
             return value  # undeclared type: keep the string
         example = f" (e.g. -p {name} '{_EXAMPLES[kind]}')" if kind in _EXAMPLES else ""
+        part = _not_a_literal(text) if kind in _CONTAINERS else None
+        if part is not None:  # e.g. '[nan]': a list, but nan is a name (float('nan') is a call)
+            raise InputError(f"parameter {name!r} could not be read as a {kind}: {part} is not a Python literal (a "
+                             f"number, quoted string, True, False or None); got {value!r}") from None
         raise InputError(f"parameter {name!r} must be of type {kind}{example}; got {value!r}") from None
 
 
