@@ -26,7 +26,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InputError
+from workbench.errors import InputError, repeats
 from workbench.laws import Law, get_law, start_grid
 from workbench.objectives import DEFAULT_DELTA, OBJECTIVES, Objective, fit_metrics, get_objective, rho  # noqa: F401
 from workbench.optimize import Problem, batched_lm, distinct_best, polish, polish_lmfit
@@ -284,7 +284,7 @@ def frame_columns(law: str | Law, df: pd.DataFrame, x_cols: Sequence[str],
     the row (the table's index label) of the first text cell, NaN/inf or non-positive value."""
     law = get_law(law)
     x_cols = list(x_cols)
-    repeated = sorted({c for c in x_cols if x_cols.count(c) > 1})
+    repeated = sorted(repeats(x_cols))
     if repeated:
         raise InputError(f"input columns must be distinct (each input of law {law.name!r} needs its own); "
                          f"got {', '.join(map(repr, repeated))} more than once in {x_cols}")

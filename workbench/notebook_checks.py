@@ -12,7 +12,7 @@ import math
 import numbers
 from typing import Any, Sequence
 
-from workbench.errors import InputError
+from workbench.errors import InputError, repeats
 from workbench.laws import get_law
 
 
@@ -28,7 +28,7 @@ def _members(name: str, values: Sequence[Any], allowed: Sequence[Any], of: str) 
 
 
 def _unique(name: str, values: Sequence[Any]) -> None:
-    repeated = [v for i, v in enumerate(values) if v in values[:i]]
+    repeated = repeats(values)
     if repeated:
         raise InputError(f"{name} must not repeat a value; got {repeated[0]!r} twice in {list(values)!r}")
 

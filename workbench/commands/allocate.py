@@ -19,7 +19,7 @@ import math
 import os
 from pathlib import Path
 
-from workbench.errors import InputError
+from workbench.errors import InputError, repeats
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,8 +65,7 @@ def parse_params(text: str, param_names: tuple[str, ...]) -> dict[str, float]:
     if not text.lstrip().startswith("{") and path.is_file():
         source = path.read_text()
     def unique_keys(pairs: list) -> dict:  # json keeps the last of a repeated key without a word
-        keys = [k for k, _ in pairs]
-        repeated = next((k for i, k in enumerate(keys) if k in keys[:i]), None)
+        repeated = next(iter(repeats([k for k, _ in pairs])), None)
         if repeated is not None:
             values = [v for k, v in pairs if k == repeated]
             raise InputError(f"--params gives {repeated!r} more than once ({', '.join(map(repr, values))}); "

@@ -15,7 +15,7 @@ import math
 import sys
 from pathlib import Path
 
-from workbench.errors import InputError
+from workbench.errors import InputError, repeats
 
 MAX_BOOTSTRAP = 100_000
 
@@ -131,7 +131,7 @@ def _read_csv(data: str):
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         reason = " ".join(str(exc).split())  # pandas' message ends with a newline, may span lines
         raise InputError(f"--data {data} is not a readable CSV file: {reason}") from None
-    repeated = [name for i, name in enumerate(header) if name.strip() and name in header[:i]]
+    repeated = repeats([name for name in header if name.strip()])  # blank names may repeat
     if repeated:
         raise InputError(f"--data {data}: column {repeated[0]!r} appears {header.count(repeated[0])} times in the "
                          "header; column names must be unique")
@@ -156,7 +156,7 @@ def run(args: argparse.Namespace) -> dict:
     if where:
         df = select_rows(df, where, args.data)
     x_cols = [c.strip() for c in args.x.split(",") if c.strip()]
-    repeated = sorted({c for c in x_cols if x_cols.count(c) > 1})
+    repeated = sorted(repeats(x_cols))
     if repeated:
         raise InputError(f"--x lists {', '.join(map(repr, repeated))} more than once (each input of law "
                          f"{law.name!r} needs its own column); got {args.x!r}")

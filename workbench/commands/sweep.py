@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from workbench.commands.paths import check_cache_dir, check_out  # noqa: F401 (prune and costtune import them here)
-from workbench.errors import InputError, Interrupted
+from workbench.errors import InputError, Interrupted, repeats
 from workbench.tasks import TASKS
 
 MAX_THREADS = 1024
@@ -30,7 +30,7 @@ def int_list(name: str, text: str) -> tuple[int, ...]:
         values = tuple(int(p) for p in parts)
     except ValueError:
         raise InputError(f"--{name} must be a comma-separated list of integers; got {text!r}") from None
-    repeated = sorted({v for v in values if values.count(v) > 1})
+    repeated = sorted(repeats(values))
     if repeated:
         raise InputError(f"--{name} lists {', '.join(map(str, repeated))} more than once; got {text!r}")
     return values
