@@ -219,3 +219,19 @@ def test_model_size_exponent_decreases_with_intrinsic_dimension(tmp_path):
     assert exps.intrinsic_dim.tolist() == [2, 8]
     assert exps.theory.tolist() == pytest.approx([2.0, 0.5])
     assert exps.exponent.iloc[0] > exps.exponent.iloc[1] > 0.1
+
+
+def test_missing_values_are_refused_not_skipped():
+    # before: seed_mean averaged the one finite seed but reported seeds=2, and a NaN width dropped its row
+    t = pd.DataFrame({"width": [8, 8, 16, 16], "params": [177, 177, 353, 353], "n": [256] * 4,
+                      "seed": [0, 1, 0, 1], "steps": [100] * 4, "flops_train": [1.0] * 4,
+                      "test_loss": [0.5, np.nan, 0.3, 0.4]})
+    with pytest.raises(InputError, match=r"column 'test_loss' must have no missing \(NaN\) values; got 1 \(first in row 1\)"):
+        es.seed_mean(t)
+    with pytest.raises(InputError, match="column 'width'"):
+        es.seed_mean(t.assign(test_loss=0.5, width=[8, np.nan, 16, 16]))
+    with pytest.raises(InputError, match="column 'test_loss'"):
+        es.floors_by_width(t)
+    with pytest.raises(InputError, match="column 'test_loss'"):
+        es.learning_deficiency(t)
+    assert es.seed_mean(t.dropna()).seeds.tolist() == [1, 2]

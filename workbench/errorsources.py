@@ -174,11 +174,24 @@ def _need(df: pd.DataFrame, cols: Sequence[str]) -> None:
                          f"it has {', '.join(map(str, df.columns))}")
 
 
+def _no_missing(df: pd.DataFrame, cols: Sequence[str]) -> None:
+    """Refuse a missing (NaN) value in ``cols``: pandas' groupby and mean skip such rows unsaid (a mean
+    over fewer seeds than counted, a group that vanishes)."""
+    for c in dict.fromkeys(cols):
+        na = df[c].isna().to_numpy()
+        if na.any():
+            raise InputError(f"column {c!r} must have no missing (NaN) values; got {int(na.sum())} "
+                             f"(first in row {df.index[int(np.argmax(na))]!r}): drop or fill those rows first")
+
+
 def seed_mean(df: pd.DataFrame, y_cols: Sequence[str] = ("test_loss",),
               by: Sequence[str] = ("width", "params", "n")) -> pd.DataFrame:
-    """Average each ``y_col`` over seeds: one row per ``by`` group with ``Y``, ``Y_sd`` and ``seeds``."""
+    """Average each ``y_col`` over seeds: one row per ``by`` group with ``Y``, ``Y_sd`` and ``seeds``.
+
+    A NaN in a ``by`` or ``y_col`` column is an InputError (it would be skipped, not counted)."""
     by, y_cols = list(by), list(y_cols)
     _need(df, by + y_cols)
+    _no_missing(df, by + y_cols)
     grouped = df.groupby(by, sort=True)
     out = grouped[y_cols].mean()
     for y in y_cols:
@@ -298,9 +311,10 @@ def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width
     percentiles of c: with few seeds a floor a little above the last measured error is within its noise.
     Columns: width, floor, floor_low, floor_high, exponent, at_bounds (parameters on a bound of the
     law, e.g. b = 10 when the curve drops in one step), error_at_max_n, realizable (width ≥
-    teacher_width, when given).
+    teacher_width, when given). A NaN in width, n or ``y_col`` is an InputError.
     """
     _need(table, ["width", "n", y_col])
+    _no_missing(table, ["width", "n", y_col])
     if bootstrap < 0 or bootstrap == 1:
         raise InputError(f"bootstrap must be 0 or >= 2 resamples; got {bootstrap!r}")
     per_seed = "seed" in table.columns
@@ -325,9 +339,11 @@ def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width
 
 def learning_deficiency(df: pd.DataFrame, y_col: str = "test_loss", by: Sequence[str] = ("width",)) -> pd.DataFrame:
     """Per ``by`` group and step budget: seed-mean error and its excess over the group's longest budget
-    (what more optimisation still removes). Columns: by..., steps, flops_train, Y, excess, excess_ratio."""
+    (what more optimisation still removes). Columns: by..., steps, flops_train, Y, excess, excess_ratio.
+    A NaN in any of these columns is an InputError."""
     by = list(by)
     _need(df, by + ["steps", "flops_train", y_col])
+    _no_missing(df, by + ["steps", "flops_train", y_col])
     g = df.groupby(by + ["steps"], sort=True).agg(**{y_col: (y_col, "mean"),
                                                       "flops_train": ("flops_train", "mean")}).reset_index()
     longest = g.loc[g.groupby(by)["steps"].idxmax(), by + [y_col]].rename(columns={y_col: "_best"})
