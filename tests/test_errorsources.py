@@ -235,3 +235,17 @@ def test_missing_values_are_refused_not_skipped():
     with pytest.raises(InputError, match="column 'test_loss'"):
         es.learning_deficiency(t)
     assert es.seed_mean(t.dropna()).seeds.tolist() == [1, 2]
+
+
+def test_floor_bootstrap_refuses_a_fractional_count_and_a_seed_missing_an_n():
+    # before: bootstrap=2.5 failed with numpy's TypeError, and a seed without one n made the resampled
+    # mean NaN, so the refit blamed a column 'y' the caller never named
+    n = np.array([256, 512, 1024, 2048, 4096, 8192])
+    table = pd.DataFrame([{"width": 4, "n": int(k), "seed": s, "test_loss": 2.0 * k**-0.7 + 0.01 * (1 + 0.1 * s)}
+                          for s in range(3) for k in n])
+    for bad in (2.5, "5", True):
+        with pytest.raises(InputError, match="bootstrap must be 0 or >= 2 resamples"):
+            es.floors_by_width(table, bootstrap=bad)
+    with pytest.raises(InputError, match="width 4 has no test_loss for seed 0 at n=2048"):
+        es.floors_by_width(table.drop(index=3), bootstrap=10)
+    assert np.isnan(es.floors_by_width(table.drop(index=3)).floor_low[0])  # no bootstrap: the seed means

@@ -306,7 +306,7 @@ def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width
     optimisation error above it).
 
     ``table`` is per student (a ``seed`` column) or already seed-averaged. With ``bootstrap`` = B ≥ 2
-    and per-student rows (≥ 2 seeds), the seeds of each width are resampled B times (with
+    and per-student rows (≥ 2 seeds, each at every n), the seeds of each width are resampled B times (with
     replacement), the seed mean refitted, and ``floor_low`` / ``floor_high`` give the 2.5 / 97.5
     percentiles of c: with few seeds a floor a little above the last measured error is within its noise.
     Columns: width, floor, floor_low, floor_high, exponent, at_bounds (parameters on a bound of the
@@ -315,8 +315,8 @@ def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width
     """
     _need(table, ["width", "n", y_col])
     _no_missing(table, ["width", "n", y_col])
-    if bootstrap < 0 or bootstrap == 1:
-        raise InputError(f"bootstrap must be 0 or >= 2 resamples; got {bootstrap!r}")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0 or bootstrap == 1:
+        raise InputError(f"bootstrap must be 0 or >= 2 resamples (a whole number); got {bootstrap!r}")
     per_seed = "seed" in table.columns
     rng = np.random.default_rng(seed)
     rows = []
@@ -326,6 +326,11 @@ def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width
         low = high = np.nan
         if bootstrap and per_seed and sub["seed"].nunique() >= 2:  # one seed: no spread to resample
             wide = sub.pivot_table(index="seed", columns="n", values=y_col)  # (seeds, sizes)
+            if wide.isna().to_numpy().any():  # a resample would average over the seeds that have each n
+                i, j = np.argwhere(wide.isna().to_numpy())[0]
+                seed, n = wide.index[i], wide.columns[j]
+                raise InputError(f"bootstrap resamples whole seeds, so every seed of a width needs every n; "
+                                 f"width {width} has no {y_col} for seed {seed} at n={n}")
             draws = [fit_law("power", wide.columns.to_numpy(float),
                              wide.to_numpy()[rng.integers(0, len(wide), len(wide))].mean(0)).params["c"]
                      for _ in range(bootstrap)]
