@@ -249,3 +249,13 @@ def test_floor_bootstrap_refuses_a_fractional_count_and_a_seed_missing_an_n():
     with pytest.raises(InputError, match="width 4 has no test_loss for seed 0 at n=2048"):
         es.floors_by_width(table.drop(index=3), bootstrap=10)
     assert np.isnan(es.floors_by_width(table.drop(index=3)).floor_low[0])  # no bootstrap: the seed means
+
+
+def test_exponents_by_dim_refuses_a_dimension_that_is_not_whole_and_positive():
+    # before: d=0 raised ZeroDivisionError, d=2.5 gave intrinsic_dim 2 beside theory 4/2.5, d=-2 a negative theory
+    t = pd.DataFrame({"params": [100.0, 200, 400, 800], "n": [1000] * 4, "test_loss": [1.0, 0.6, 0.35, 0.2]})
+    for d in (0, -2, 2.5, np.nan, "x"):
+        with pytest.raises(InputError, match=r"intrinsic dimension \(a whole number >= 1\)"):
+            es.exponents_by_dim({d: t})
+    out = es.exponents_by_dim({"4": t, 2: t})
+    assert out.intrinsic_dim.tolist() == [2, 4] and out.theory.tolist() == [2.0, 1.0]

@@ -392,11 +392,24 @@ def exponents_by_dim(tables: Mapping[int, pd.DataFrame], y_col: str = "test_loss
                      bootstrap: int = 0, seed: int = 0) -> pd.DataFrame:
     """Per intrinsic dimension d: the fitted model-size exponent beside Sharma & Kaplan's 4/d.
 
+    ``tables``: d -> per-student or seed-averaged table (keys may be strings, as from JSON).
     Columns: intrinsic_dim, exponent, ci_low, ci_high (bootstrap; nan without), theory (4/d),
     ratio (exponent / theory), fit.
     """
+    dims = {}
+    for key, table in tables.items():
+        try:
+            d = int(key)
+            whole = d == float(key)
+        except (TypeError, ValueError):
+            whole = False
+        if not whole or d < 1:  # 4/d needs a whole dimension >= 1
+            raise InputError(f"tables must map an intrinsic dimension (a whole number >= 1) to a table; got key {key!r}")
+        if d in dims:
+            raise InputError(f"tables names intrinsic dimension {d} twice; got keys {list(tables)!r}")
+        dims[d] = table
     rows = []
-    for d, table in sorted(tables.items()):
+    for d, table in sorted(dims.items()):
         fit = model_size_exponent(table, y_col=y_col, floor=floor, bootstrap=bootstrap, seed=seed)
         lo, hi = fit.ci.get("b", (np.nan, np.nan))
         rows.append({"intrinsic_dim": int(d), "exponent": fit.params["b"], "ci_low": lo, "ci_high": hi,
