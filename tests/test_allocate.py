@@ -334,3 +334,18 @@ def test_cli_inference_tokens_beyond_the_search_name_compute_not_target_loss(cap
     assert json.loads(out)["inference_aware"]["loss"] == pytest.approx(json.loads(out)["loss"])
     code, _, err = _cli(capsys, *argv, "--compute", repr(limit * 1.1))
     assert code == 2 and "use --compute <=" in err
+
+
+def test_tokens_for_loss_and_iso_loss_curve_refuse_a_nan_target_and_sizes_not_above_zero():
+    # before: target_loss=nan returned D = inf ("unreachable") and N <= 0 rows of NaN/inf, unsaid
+    p = allocate.published_fit("epoch2024")
+    with pytest.raises(InputError, match="target_loss must be a finite number; got nan"):
+        allocate.tokens_for_loss("chinchilla", p, [1e9], float("nan"))
+    with pytest.raises(InputError, match="target_loss must be a finite number"):
+        allocate.iso_loss_curve("chinchilla", p, float("nan"), [1e9])
+    for bad in ([0.0, 1e9], [-1e9], [float("nan")], []):
+        with pytest.raises(InputError, match="N \\(model sizes\\) must hold finite numbers > 0"):
+            allocate.tokens_for_loss("chinchilla", p, bad, 2.2)
+        with pytest.raises(InputError, match="n_grid must hold finite model sizes > 0"):
+            allocate.iso_loss_curve("chinchilla", p, 2.2, bad)
+    assert np.isinf(allocate.tokens_for_loss("chinchilla", p, [1.0], 2.2)[0])  # too small a model: still inf

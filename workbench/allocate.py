@@ -226,15 +226,21 @@ def tokens_for_loss(law: str | Law, params: Mapping[str, float], N, target_loss:
 
     Bisection on log D in [0, log 1e30] (the law must decrease in D). Returns inf where even 1e30
     tokens do not reach the target (the model is too small), and 1 where one token already does.
+    ``target_loss`` must be finite and every N finite and > 0 (InputError otherwise).
     """
     law = _nd_law(law)
+    target = float(target_loss)
+    if not math.isfinite(target):
+        raise InputError(f"target_loss must be a finite number; got {target_loss!r}")
     N = np.atleast_1d(np.asarray(N, dtype=float))
+    if N.size == 0 or np.any(~np.isfinite(N)) or np.any(N <= 0):
+        raise InputError(f"N (model sizes) must hold finite numbers > 0; got {N.tolist()!r}")
     lo = np.zeros_like(N)
     hi = np.full_like(N, _LOG_D_MAX)
-    reachable = _loss(law, params, N, np.exp(hi)) <= target_loss
+    reachable = _loss(law, params, N, np.exp(hi)) <= target
     for _ in range(_BISECTION_STEPS):
         mid = 0.5 * (lo + hi)
-        above = _loss(law, params, N, np.exp(mid)) > target_loss  # loss still too high: more data
+        above = _loss(law, params, N, np.exp(mid)) > target  # loss still too high: more data
         lo = np.where(above, mid, lo)
         hi = np.where(above, hi, mid)
     return np.where(reachable, np.exp(hi), np.inf)
@@ -253,6 +259,8 @@ def iso_loss_curve(law: str | Law, params: Mapping[str, float], target_loss: flo
     flops_per_param_token = _positive("flops_per_param_token", flops_per_param_token)
     inference_flops_per_param_token = _positive("inference_flops_per_param_token", inference_flops_per_param_token)
     N = np.asarray(n_grid, dtype=float).ravel()
+    if N.size == 0 or np.any(~np.isfinite(N)) or np.any(N <= 0):
+        raise InputError(f"n_grid must hold finite model sizes > 0; got {N.tolist()!r}")
     D = tokens_for_loss(law, params, N, target_loss)
     train = flops_per_param_token * N * D
     infer = inference_flops_per_param_token * N * T
