@@ -349,3 +349,12 @@ def test_tokens_for_loss_and_iso_loss_curve_refuse_a_nan_target_and_sizes_not_ab
         with pytest.raises(InputError, match="n_grid must hold finite model sizes > 0"):
             allocate.iso_loss_curve("chinchilla", p, 2.2, bad)
     assert np.isinf(allocate.tokens_for_loss("chinchilla", p, [1.0], 2.2)[0])  # too small a model: still inf
+
+
+def test_isoflop_curve_refuses_a_point_count_that_is_not_whole():
+    # before: n_grid=2.5 quietly became 2 points and '8' was read as 8
+    p = allocate.published_fit("epoch2024")
+    for bad in (2.5, "8", True, float("nan"), 1):
+        with pytest.raises(InputError, match="n_grid must be an int >= 2 or a sequence of model sizes"):
+            allocate.isoflop_curve("chinchilla", p, 1e21, bad)
+    assert len(allocate.isoflop_curve("chinchilla", p, 1e21, 3.0)) == len(allocate.isoflop_curve("chinchilla", p, 1e21, np.int64(3))) == 3

@@ -191,9 +191,11 @@ def isoflop_curve(law: str | Law, params: Mapping[str, float], C: float, n_grid:
     flops_per_param_token = _positive("flops_per_param_token", flops_per_param_token)
     k = C / flops_per_param_token
     if np.ndim(n_grid) == 0:
-        n = int(n_grid)
-        if n < 2:
+        whole = (isinstance(n_grid, (int, float, np.integer, np.floating)) and not isinstance(n_grid, bool)
+                 and math.isfinite(n_grid) and float(n_grid).is_integer())
+        if not whole or n_grid < 2:  # 2.5 would quietly become 2 points
             raise InputError(f"n_grid must be an int >= 2 or a sequence of model sizes; got {n_grid!r}")
+        n = int(n_grid)
         if not (math.isfinite(decades) and decades > 0):
             raise InputError(f"decades must be a finite number > 0 (the span either side of the optimal N); "
                              f"got {decades!r}")
