@@ -198,3 +198,14 @@ def test_an_input_column_given_twice_is_refused():
     df = planted("chinchilla", seed=0)
     with pytest.raises(InputError, match="input columns must be distinct.*'N' more than once"):
         fit_frame("chinchilla", df, ["N", "N"], "y")
+
+
+def test_iteration_counts_that_are_not_whole_numbers_are_refused():
+    # before: max_iter=-1 ran no LM step unsaid, 2.5 failed with "'float' object cannot be interpreted as an integer"
+    x = np.array([1.0, 2, 4, 8, 16, 32])
+    y = 2 * x**-0.5 + 0.1
+    for kw in ({"max_iter": -1}, {"max_iter": 2.5}, {"screen_iter": -1}, {"polish_top": 0}, {"polish_top": True}):
+        name = next(iter(kw))
+        with pytest.raises(InputError, match=f"{name} must be a whole number >= "):
+            fit_law("power", x, y, **kw)
+    assert fit_law("power", x, y, max_iter=0, screen_iter=None).params["b"] == pytest.approx(0.5)

@@ -164,6 +164,12 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
         raise InputError(f"bootstrap must be 0 (no intervals) or >= 2 resamples (a whole number); got {bootstrap!r}")
     if seed < 0:
         raise InputError(f"seed must be >= 0; got {seed!r}")
+    for name, value, low in (("max_iter", max_iter, 0), ("screen_iter", screen_iter, 0), ("polish_top", polish_top, 1)):
+        if name == "screen_iter" and value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise InputError(f"{name} must be a whole number >= {low}"
+                             f"{' or None' if name == 'screen_iter' else ''}; got {value!r}")
     xs = law.as_inputs(x)
     y = np.asarray(y, dtype=float).ravel()
     if y.size != xs[0].size:
