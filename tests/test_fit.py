@@ -209,3 +209,10 @@ def test_iteration_counts_that_are_not_whole_numbers_are_refused():
         with pytest.raises(InputError, match=f"{name} must be a whole number >= "):
             fit_law("power", x, y, **kw)
     assert fit_law("power", x, y, max_iter=0, screen_iter=None).params["b"] == pytest.approx(0.5)
+
+
+def test_a_fixed_value_that_is_not_a_number_names_the_parameter():
+    # before: fix={'c': 'a'} raised a bare "could not convert string to float: 'a'"
+    x = np.array([1.0, 2, 4, 8, 16, 32])
+    with pytest.raises(InputError, match="fixed value c='a' of law 'power' must be a number"):
+        fit_law("power", x, 2 * x**-0.5 + 0.1, fix={"c": "a"})

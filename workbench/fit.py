@@ -130,7 +130,10 @@ def _free_and_fixed(law: Law, fix: Mapping[str, float] | None) -> tuple[list[str
     fixed = dict(law.defaults_fixed)
     for name, value in (fix or {}).items():
         p = law.param(name)  # raises on unknown names
-        value = float(value)
+        try:
+            value = float(value)
+        except (TypeError, ValueError):
+            raise InputError(f"fixed value {name}={value!r} of law {law.name!r} must be a number") from None
         if not np.isfinite(value) or not (p.lower <= value <= p.upper):
             raise InputError(f"fixed value {name}={value!r} is outside the bounds [{p.lower}, {p.upper}] "
                              f"of law {law.name!r}")
