@@ -129,3 +129,13 @@ def test_a_list_of_k_rows_of_k_numbers_is_refused_not_read_as_columns():
     assert law.predict(([1e9, 2e9], [2e10, 4e10]), p) == pytest.approx(rows)  # a tuple is columns
     assert law.predict([np.array([1e9, 2e9]), np.array([2e10, 4e10])], p) == pytest.approx(rows)  # arrays too
     assert law.predict([[1e9, 2e10], [2e9, 4e10], [4e9, 8e10]], p)[:2] == pytest.approx(rows)  # 3 rows: rows
+
+
+def test_predict_names_a_parameter_that_is_not_a_number():
+    # before: compute_optimal(params={'E': 'x', ...}) and predict raised a bare "could not convert string to float"
+    from workbench import allocate
+    p = {**allocate.published_fit("epoch2024"), "E": "x"}
+    with pytest.raises(InputError, match="parameter E of law 'chinchilla' must be a number; got 'x'"):
+        get_law("chinchilla").predict(([1e9], [1e10]), p)
+    with pytest.raises(InputError, match="parameter E of law 'chinchilla' must be a number"):
+        allocate.compute_optimal("chinchilla", p, 1e21)

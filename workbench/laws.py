@@ -117,9 +117,15 @@ class Law:
         missing = [n for n in self.param_names if n not in params]
         if missing:
             raise InputError(f"law {self.name!r} needs parameter(s) {', '.join(missing)}; got {sorted(params)}")
+        values = {}
+        for n in self.param_names:
+            try:
+                values[n] = np.asarray(params[n], dtype=float)
+            except (TypeError, ValueError):
+                raise InputError(f"parameter {n} of law {self.name!r} must be a number; got {params[n]!r}") from None
         xs = self.as_inputs(x)
         with np.errstate(all="ignore"):
-            return np.asarray(self.fn(xs, **{n: np.asarray(params[n], dtype=float) for n in self.param_names}))
+            return np.asarray(self.fn(xs, **values))
 
 
 LAWS: dict[str, Law] = {}
