@@ -139,3 +139,10 @@ def test_predict_names_a_parameter_that_is_not_a_number():
         get_law("chinchilla").predict(([1e9], [1e10]), p)
     with pytest.raises(InputError, match="parameter E of law 'chinchilla' must be a number"):
         allocate.compute_optimal("chinchilla", p, 1e21)
+
+
+def test_predict_at_a_scalar_says_how_to_wrap_it():
+    # before: "got an array of shape ()", which does not say that one point needs a list
+    with pytest.raises(InputError, match=r"got the scalar 3.0: wrap one point in a list, e.g. \[3.0\]"):
+        get_law("power").predict(3.0, {"a": 1.0, "b": 1.0, "c": 0.0})
+    assert get_law("power").predict([3.0], {"a": 1.0, "b": 1.0, "c": 0.0}) == pytest.approx([1 / 3])

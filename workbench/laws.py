@@ -103,6 +103,10 @@ class Law:
                 xs = (arr,)
             elif arr.ndim == 2 and arr.shape[1] == k:
                 xs = tuple(arr[:, j] for j in range(k))
+            elif arr.ndim == 0:  # one point still needs a sequence: say how to wrap it
+                example = f"[{x!r}]" if k == 1 else "(" + ", ".join(f"[{v}]" for v in self.inputs) + ")"
+                raise InputError(f"law {self.name!r} takes {k} input(s) ({', '.join(self.inputs)}) as 1-D arrays; "
+                                 f"got the scalar {x!r}: wrap one point in a list, e.g. {example}")
             else:
                 raise InputError(
                     f"law {self.name!r} takes {k} input(s) ({', '.join(self.inputs)}); "
