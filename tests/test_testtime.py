@@ -72,3 +72,13 @@ def test_coverage_law_recovers_planted_parameters():
     y = np.exp(-1.2 * k ** -0.4)
     fit = fit_law("coverage", k, y)
     assert fit.params["a"] == pytest.approx(-1.2, rel=1e-3) and fit.params["b"] == pytest.approx(-0.4, rel=1e-3)
+
+
+def test_difficulty_bins_refuse_a_nan_score_and_unsorted_edges():
+    # before: a NaN score landed in bin 0 (the easiest), and descending edges binned every input unsaid
+    edges = bin_edges(np.linspace(0, 1, 100), 5)
+    with pytest.raises(InputError, match=r"score must hold no NaN; got 1 NaN of 2 value\(s\) \(first at position 1\)"):
+        difficulty_bins([0.5, np.nan], edges)
+    with pytest.raises(InputError, match="edges must be a 1-D ascending array without NaN"):
+        difficulty_bins([0.5], edges[::-1])
+    assert difficulty_bins([1.0, 0.0], edges).tolist() == [0, 4]

@@ -262,6 +262,13 @@ def bin_edges(score: np.ndarray, n_bins: int = 5) -> np.ndarray:
 
 def difficulty_bins(score: np.ndarray, edges: np.ndarray) -> np.ndarray:
     """Bin of each input, 0 = easiest (highest score) ... len(edges) = hardest (Snell's levels 1..5).
-    Scores with many ties (pass rates) should carry a tiny tiebreak, e.g. + 1e-6 × a confidence."""
+    Scores with many ties (pass rates) should carry a tiny tiebreak, e.g. + 1e-6 × a confidence.
+    A NaN score has no bin (InputError)."""
     s = np.asarray(score, float)
+    if np.isnan(s).any():  # searchsorted puts NaN past every edge: bin 0, the easiest
+        raise InputError(f"score must hold no NaN; got {int(np.isnan(s).sum())} NaN of {s.size} value(s) "
+                         f"(first at position {int(np.argmax(np.isnan(s).ravel()))})")
+    e = np.asarray(edges, float)
+    if e.ndim != 1 or np.isnan(e).any() or np.any(np.diff(e) < 0):
+        raise InputError(f"edges must be a 1-D ascending array without NaN (as from bin_edges); got {e.tolist()!r}")
     return len(edges) - np.searchsorted(edges, s, side="right")
