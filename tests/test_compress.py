@@ -85,3 +85,23 @@ def test_bad_precision_and_density_name_the_parameter(trained):
         CompressedStudent(spec, params, 1.0, "fp8")
     with pytest.raises(InputError, match="density"):
         magnitude_prune(spec, params, 0.0)
+
+
+def test_a_stack_or_another_students_shapes_are_refused(trained):
+    # before: stacked params were pruned jointly (one global top-k over all students), stacked masks
+    # counted every student's MACs as one student's (3x), and a spec wider than the params gave a
+    # CompressedStudent whose module ran the params but whose cost came from the wider spec, all unsaid
+    _, spec, params = trained["mlp"]
+    stacked = {k: torch.stack([v, v]) for k, v in params.items()}
+    with pytest.raises(InputError, match=r"params\['w0'\] must have shape .* got \(2, 20, 16\) \(a stack\? unstack it first\)"):
+        magnitude_prune(spec, stacked, 0.5)
+    _, masks = magnitude_prune(spec, params, 0.5)
+    with pytest.raises(InputError, match=r"masks\['w0'\] must have shape"):
+        inference_cost(spec, "fp32", {k: torch.stack([m] * 3) for k, m in masks.items()})
+    with pytest.raises(InputError, match="masks has 'b0'"):
+        inference_cost(spec, "fp32", {**masks, "b0": torch.ones(16)})
+    wider = StudentSpec(spec.family, spec.in_dim, spec.out_dim, 2 * spec.width, spec.depth)
+    with pytest.raises(InputError, match=r"params\['w0'\] must have shape \(20, 32\)"):
+        CompressedStudent(wider, params)
+    with pytest.raises(InputError, match="params must hold"):
+        magnitude_prune(spec, {"w0": params["w0"]}, 0.5)

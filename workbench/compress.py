@@ -46,12 +46,31 @@ def check_density(density: float) -> float:
     return float(density)
 
 
+def check_shapes(spec: StudentSpec, tensors: dict[str, torch.Tensor], what: str, masks: bool = False) -> None:
+    """One student's (unstacked) tensors must have ``spec``'s shapes: params every tensor of
+    ``param_shapes``, masks (``masks=True``) any of the prunable ones. A stack (S, ...) or a student of
+    another shape is an InputError: its weights would be pruned or counted as one student's."""
+    shapes = param_shapes(spec)
+    names = prunable(spec) if masks else list(shapes)
+    missing = [] if masks else [k for k in names if k not in tensors]
+    if missing:
+        raise InputError(f"{what} must hold {', '.join(names)} for {spec}; got no {', '.join(missing)}")
+    for k, v in tensors.items():
+        if k not in names:
+            raise InputError(f"{what} has {k!r}, which is not one of {', '.join(names)} for {spec}")
+        if tuple(v.shape) != shapes[k]:
+            raise InputError(f"{what}[{k!r}] must have shape {shapes[k]} (one student of {spec}); "
+                             f"got {tuple(v.shape)}" + (" (a stack? unstack it first)" if v.dim() == len(shapes[k]) + 1 else ""))
+
+
 # ----------------------------------------------------------------------------------------------
 # cost model (pure)
 
 
 def layer_macs(spec: StudentSpec, masks: dict[str, torch.Tensor] | None = None) -> dict[str, int]:
     """MACs per example of each weight tensor, counting only unpruned weights (masks unstacked)."""
+    if masks:
+        check_shapes(spec, masks, "masks", masks=True)
     per_weight = macs_per_weight(spec)
     shapes = param_shapes(spec)
     return {k: int((masks[k].sum().item() if masks and k in masks else math.prod(shapes[k])) * per_weight[k])
@@ -99,6 +118,7 @@ def magnitude_prune(spec: StudentSpec, params: dict[str, torch.Tensor],
     """One-shot global magnitude pruning of one student to ``density``: (pruned params, 0/1 masks).
     Keeps round(density × prunable weights) weights; biases are never pruned."""
     check_density(density)
+    check_shapes(spec, params, "params")
     names = prunable(spec)
     total = sum(params[k].numel() for k in names)
     keep = max(1, round(density * total))
@@ -175,6 +195,9 @@ class CompressedStudent:
     def __post_init__(self):
         check_precision(self.precision)
         check_density(self.density)
+        check_shapes(self.spec, self.params, "params")
+        if self.masks:
+            check_shapes(self.spec, self.masks, "masks", masks=True)
         self.module = quantize(to_module(self.spec, self.params), self.precision)
 
     @property
