@@ -105,3 +105,12 @@ def test_a_stack_or_another_students_shapes_are_refused(trained):
         CompressedStudent(wider, params)
     with pytest.raises(InputError, match="params must hold"):
         magnitude_prune(spec, {"w0": params["w0"]}, 0.5)
+
+
+def test_a_density_below_one_without_masks_is_refused(trained):
+    # before: CompressedStudent(spec, params, density=0.5) kept every weight and priced the dense model
+    _, spec, params = trained["mlp"]
+    with pytest.raises(InputError, match="density=0.5 needs the masks of the pruned params"):
+        CompressedStudent(spec, params, 0.5, "fp32")
+    pruned, masks = magnitude_prune(spec, params, 0.5)
+    assert CompressedStudent(spec, pruned, 0.5, "fp32", masks).cost["macs"] == sum(int(m.sum()) for m in masks.values())

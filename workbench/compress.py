@@ -186,7 +186,7 @@ class CompressedStudent:
     params: dict[str, torch.Tensor]
     """Unstacked (pruned) parameters."""
     density: float = 1.0
-    """Fraction of prunable weights kept."""
+    """Fraction of prunable weights kept (a label: ``masks`` do the pruning, and are required below 1)."""
     precision: str = "fp32"
     """``fp32``, ``bf16`` or ``int8``."""
     masks: dict[str, torch.Tensor] | None = None
@@ -198,6 +198,9 @@ class CompressedStudent:
         check_shapes(self.spec, self.params, "params")
         if self.masks:
             check_shapes(self.spec, self.masks, "masks", masks=True)
+        elif self.density < 1:  # no masks: the dense student, which would be priced and run dense
+            raise InputError(f"density={self.density!r} needs the masks of the pruned params (from magnitude_prune); "
+                             "got masks=None")
         self.module = quantize(to_module(self.spec, self.params), self.precision)
 
     @property
