@@ -291,3 +291,11 @@ def test_atomic_write_replaces_whole_or_leaves_the_old_file_and_no_temp(tmp_path
             tmp.write_text("half")
             raise KeyboardInterrupt  # as Ctrl-C in the middle of a write
     assert path.read_text() == "a\n1\n" and sorted(p.name for p in path.parent.iterdir()) == ["rows.csv"]
+
+
+@pytest.mark.parametrize("field", ["steps", "batch_size", "eval_every"])
+def test_a_step_count_that_is_not_whole_is_refused(field):
+    # before: steps=2.5 or batch_size=2.5 passed validate and failed inside training with a TypeError, and
+    # eval_every=2.5 checked the validation loss every 5 steps (step % 2.5 == 0) unsaid
+    with pytest.raises(InputError, match=f"{field} must be a positive integer; got 2.5"):
+        SweepConfig(**{field: 2.5}).validate()

@@ -85,7 +85,7 @@ class SweepConfig:
             raise InputError(f"sizes must be <= the task's pool_size={self.task.pool_size}; "
                              f"got {too_big[0]} (raise pool_size)")
         for name in ("steps", "batch_size", "eval_every"):
-            if int(getattr(self, name)) < 1:
+            if int(getattr(self, name)) != getattr(self, name) or int(getattr(self, name)) < 1:
                 raise InputError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
             if getattr(self, name) > LIMITS[name]:
                 raise InputError(f"{name} must be <= {LIMITS[name]}; got {getattr(self, name)!r}")
