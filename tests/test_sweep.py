@@ -299,3 +299,10 @@ def test_a_step_count_that_is_not_whole_is_refused(field):
     # eval_every=2.5 checked the validation loss every 5 steps (step % 2.5 == 0) unsaid
     with pytest.raises(InputError, match=f"{field} must be a positive integer; got 2.5"):
         SweepConfig(**{field: 2.5}).validate()
+
+
+@pytest.mark.parametrize("field,values", [("widths", (8, 8)), ("seeds", (0, 1, 0)), ("sizes", (256, 256))])
+def test_a_grid_value_listed_twice_is_refused(field, values):
+    # before: every student of the repeated value came back twice, and seed_mean counted the copy as a seed
+    with pytest.raises(InputError, match=f"{field} must list each value once; got {values[-1]} twice"):
+        SweepConfig(**{field: values}).validate()

@@ -80,6 +80,9 @@ class SweepConfig:
             too_big = [v for v in values if name in LIMITS and v > LIMITS[name]]
             if too_big:
                 raise InputError(f"{name} must be <= {LIMITS[name]}; got {too_big[0]!r}")
+            twice = [v for i, v in enumerate(values) if v in values[:i]]
+            if twice:  # the same student twice: duplicate rows, counted as two seeds by seed_mean
+                raise InputError(f"{name} must list each value once; got {twice[0]!r} twice")
         too_big = [n for n in self.sizes if n > self.task.pool_size]
         if too_big:
             raise InputError(f"sizes must be <= the task's pool_size={self.task.pool_size}; "
