@@ -129,3 +129,12 @@ def test_mnist1d_beyond_what_its_generator_can_make_is_refused_naming_the_sizes(
                                          r"\(2\*\*20\); got 16786216"):
         task_config("mnist1d", test_size=2 ** 24)  # validated only: generating it takes over an hour
     assert task_config("mnist1d", test_size=2 ** 20 - 9000).test_size == 2 ** 20 - 9000  # the limit itself is allowed
+
+
+@pytest.mark.parametrize("field", ["seed", "pool_size", "intrinsic_dim", "n_classes"])
+def test_a_count_or_seed_that_is_not_whole_is_refused(field):
+    # before: seed=2.5 passed and drew exactly the task of seed 2 (under another cache key), and
+    # pool_size=300.5, intrinsic_dim=2.5 or n_classes=2.5 failed inside numpy with a TypeError
+    cfg = TaskConfig(name="teacher-classification", pool_size=300, val_size=10, test_size=10)
+    with pytest.raises(InputError, match=f"{field}.* must be .*got 2.5|{field} must be .*got 300.5"):
+        TaskConfig(**{**cfg.__dict__, field: 300.5 if field == "pool_size" else 2.5}).validate()

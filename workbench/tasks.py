@@ -83,20 +83,20 @@ class TaskConfig:
         for field, most in (("pool_size", MAX_ROWS), ("val_size", MAX_ROWS), ("test_size", MAX_ROWS),
                             ("input_dim", MAX_DIM), ("intrinsic_dim", MAX_DIM), ("teacher_width", MAX_DIM),
                             ("teacher_depth", MAX_DEPTH), ("n_outputs", MAX_DIM)):
-            if int(getattr(self, field)) < 1:
+            if int(getattr(self, field)) != getattr(self, field) or int(getattr(self, field)) < 1:
                 raise InputError(f"{field} must be a positive integer; got {getattr(self, field)!r}")
             if getattr(self, field) > most:
                 raise InputError(f"{field} must be <= {most}; got {getattr(self, field)!r}")
-        if not 2 <= self.n_classes <= MAX_DIM:
-            raise InputError(f"n_classes must be in [2, {MAX_DIM}]; got {self.n_classes!r}")
+        if int(self.n_classes) != self.n_classes or not 2 <= self.n_classes <= MAX_DIM:
+            raise InputError(f"n_classes must be in [2, {MAX_DIM}] (a whole number); got {self.n_classes!r}")
         if self.intrinsic_dim > self.input_dim:
             raise InputError(f"intrinsic_dim must be <= input_dim={self.input_dim}; "
                              f"got {self.intrinsic_dim!r}")
         if not (0 <= self.label_noise < float("inf")) or (self.name != "teacher-regression" and self.label_noise > 1):
             raise InputError(f"label_noise must be finite and >= 0 (a fraction <= 1 for classification); "
                              f"got {self.label_noise!r}")
-        if not 0 <= int(self.seed) <= MAX_SEED:
-            raise InputError(f"seed (the task seed) must be in [0, {MAX_SEED}]; got {self.seed!r}")
+        if int(self.seed) != self.seed or not 0 <= int(self.seed) <= MAX_SEED:  # 2.5 would draw seed 2's task
+            raise InputError(f"seed (the task seed) must be in [0, {MAX_SEED}] (a whole number); got {self.seed!r}")
         if self.name == "mnist1d" and self.pool_size + self.val_size + self.test_size > MNIST1D_MAX_ROWS:
             raise InputError(f"mnist1d makes its examples one at a time in Python (measured: 4.4 minutes and "
                              f"1.4 GB for 2**20): pool_size + val_size + test_size must be <= "
