@@ -306,3 +306,12 @@ def test_a_grid_value_listed_twice_is_refused(field, values):
     # before: every student of the repeated value came back twice, and seed_mean counted the copy as a seed
     with pytest.raises(InputError, match=f"{field} must list each value once; got {values[-1]} twice"):
         SweepConfig(**{field: values}).validate()
+
+
+@pytest.mark.parametrize("field,value", [("in_dim", -3), ("in_dim", 0), ("out_dim", 0), ("width", 2.5), ("width", None)])
+def test_student_spec_refuses_sizes_that_are_not_positive_integers(field, value):
+    # before: in_dim=-3 gave count_params -7, in_dim=0 or out_dim=0 a network with no inputs/outputs,
+    # width=2.5 a count of 16.0 params and then a TypeError in init_params
+    kw = {"family": "mlp", "in_dim": 4, "out_dim": 1, "width": 8, "depth": 1, field: value}
+    with pytest.raises(InputError, match=f"{field} must be a positive integer; got {value!r}"):
+        StudentSpec(**kw)

@@ -46,9 +46,15 @@ class StudentSpec:
     def __post_init__(self):
         if self.family not in FAMILIES:
             raise InputError(f"family must be one of {', '.join(FAMILIES)}; got {self.family!r}")
-        if self.width < 1:
-            raise InputError(f"width must be a positive integer; got {self.width!r}")
-        if self.depth < (1 if self.family == "cnn" else 0):
+        for name in ("in_dim", "out_dim", "width"):  # in_dim=-3 gave count_params -7, width=2.5 16.0
+            value = getattr(self, name)
+            try:
+                ok = not isinstance(value, bool) and int(value) == value and value >= 1
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise InputError(f"{name} must be a positive integer; got {value!r}")
+        if int(self.depth) != self.depth or self.depth < (1 if self.family == "cnn" else 0):
             raise InputError(f"depth must be >= {1 if self.family == 'cnn' else 0} for "
                              f"{self.family}; got {self.depth!r}")
         if self.family == "cnn" and conv_lengths(self)[-1] < 1:
