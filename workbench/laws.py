@@ -389,6 +389,12 @@ def _m4_grad(xs, eps_inf, eps0, alpha, beta, c):
     return (1.0 / f_eps, alpha * t / gap / f_eps, d_alpha, t / beta / f_eps, t * np.log(x) / f_eps)
 
 
+# β and c of β·x^c, shared by M4 and M1
+_ALABDULMOHSIN_SCALE_EXPONENT = (
+    Param("beta", 1e-300, 1e300, (0.0, 3.0, 6.0, 9.0, 12.0), log=True, doc="scale"),
+    Param("c", -10.0, 0.0, (-0.1, -0.3, -0.6), doc="exponent (negative)"),
+)
+
 register(Law(
     name="m4",
     inputs=("x",),
@@ -396,8 +402,7 @@ register(Law(
         Param("eps_inf", 0.0, 1e6, _y_fracs(0.0, 0.5, 0.9), doc="irreducible loss ε∞"),
         Param("eps0", 1e-9, 1e6, _y_max(1.05, 2.0), doc="loss of a random guess ε0 (fixable)"),
         Param("alpha", 0.0, 10.0, (0.0, 0.5, 1.0), doc="curvature near ε0"),
-        Param("beta", 1e-300, 1e300, (0.0, 3.0, 6.0, 9.0, 12.0), log=True, doc="scale"),
-        Param("c", -10.0, 0.0, (-0.1, -0.3, -0.6), doc="exponent (negative)"),
+        *_ALABDULMOHSIN_SCALE_EXPONENT,
     ),
     fn=_m4,
     grad=_m4_grad,
@@ -425,8 +430,7 @@ register(Law(
     name="m1",
     inputs=("x",),
     params=(
-        Param("beta", 1e-300, 1e300, (0.0, 3.0, 6.0, 9.0, 12.0), log=True, doc="scale"),
-        Param("c", -10.0, 0.0, (-0.1, -0.3, -0.6), doc="exponent (negative)"),
+        *_ALABDULMOHSIN_SCALE_EXPONENT,
     ),
     fn=_m1,
     grad=_m1_grad,
