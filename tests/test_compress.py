@@ -114,3 +114,18 @@ def test_a_density_below_one_without_masks_is_refused(trained):
         CompressedStudent(spec, params, 0.5, "fp32")
     pruned, masks = magnitude_prune(spec, params, 0.5)
     assert CompressedStudent(spec, pruned, 0.5, "fp32", masks).cost["macs"] == sum(int(m.sum()) for m in masks.values())
+
+
+@pytest.mark.parametrize("family,in_dim", [("mlp", 20), ("cnn", 40)])
+@pytest.mark.parametrize("precision", ["fp32", "bf16", "int8"])
+def test_quantize_returns_a_copy_and_leaves_the_module_as_it_was(family, in_dim, precision):
+    # before: quantize(mod, "fp32") returned mod itself, and every precision switched mod to eval mode
+    from workbench.compress import quantize
+    from workbench.students import init_params, to_module
+    spec = StudentSpec(family, in_dim, 10, 8, 2)
+    mod = to_module(spec, init_params(spec, torch.Generator().manual_seed(0)))
+    before = {k: v.clone() for k, v in mod.state_dict().items()}
+    q = quantize(mod, precision)
+    assert q is not mod and not q.training
+    assert mod.training and all(m.training for m in mod.modules())
+    assert all(torch.equal(v, before[k]) and v.dtype == torch.float32 for k, v in mod.state_dict().items())

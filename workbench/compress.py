@@ -157,18 +157,20 @@ class Int8Conv1d(torch.nn.Module):
 
 
 def quantize(module: torch.nn.Module, precision: str) -> torch.nn.Module:
-    """A copy of ``module`` (from ``students.to_module``) at ``precision``; the input is unchanged."""
+    """A copy of ``module`` (from ``students.to_module``) at ``precision``, in eval mode; the input is
+    unchanged (its weights, dtype and train/eval mode: fp32 returned the module itself, and every
+    precision switched it to eval mode)."""
     check_precision(precision)
-    module = module.eval()
+    module = _copy(module).eval()
     if precision == "fp32":
         return module
     if precision == "bf16":
-        return _copy(module).to(torch.bfloat16)
+        return module.to(torch.bfloat16)
     with warnings.catch_warnings():  # torch 2.13 flags quantized tensor creation as deprecated
         warnings.simplefilter("ignore", UserWarning)
         layers = [Int8Conv1d(m) if isinstance(m, torch.nn.Conv1d) else m for m in module]
         return torch.ao.quantization.quantize_dynamic(torch.nn.Sequential(*layers), {torch.nn.Linear},
-                                                      dtype=torch.qint8)
+                                                      dtype=torch.qint8, inplace=True)  # layers are the copy's
 
 
 def _copy(module: torch.nn.Module) -> torch.nn.Module:
