@@ -1,5 +1,7 @@
 """workbench.compress: quantized accuracy, the bit-operation cost model, pruning, unstacking."""
 
+import re
+
 import pytest
 import torch
 
@@ -129,3 +131,20 @@ def test_quantize_returns_a_copy_and_leaves_the_module_as_it_was(family, in_dim,
     assert q is not mod and not q.training
     assert mod.training and all(m.training for m in mod.modules())
     assert all(torch.equal(v, before[k]) and v.dtype == torch.float32 for k, v in mod.state_dict().items())
+
+
+def test_logits_refuses_a_bad_chunk_or_input_shape_and_takes_numpy(trained):
+    # before: chunk=0 gave torch's "split_size can only be 0", a wrong width "rows in the packB should be
+    # equal to K", a 1-D x a shape error from inside the module and a numpy array "no attribute 'split'"
+    _, spec, params = trained["mlp"]
+    model = CompressedStudent(spec, params, 1.0, "int8")
+    x = torch.randn(7, spec.in_dim, generator=torch.Generator().manual_seed(0))
+    for chunk in (0, -1, 2.5, True):
+        with pytest.raises(InputError, match=f"chunk must be a positive integer .*; got {chunk!r}"):
+            model.logits(x, chunk=chunk)
+    for bad in (x[:, :5], x[0], x[:0], x[None]):
+        with pytest.raises(InputError, match=r"x must have shape \(N, 20\) .*got " + re.escape(str(tuple(bad.shape)))):
+            model.logits(bad)
+    with pytest.raises(InputError, match="x must be a tensor or numpy array .*got a list"):
+        model.logits(x.tolist())
+    assert torch.equal(model.logits(x.numpy(), chunk=3), model.logits(x, chunk=3))  # int8 ranges are per chunk

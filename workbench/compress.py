@@ -23,6 +23,7 @@ import math
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -212,7 +213,18 @@ class CompressedStudent:
 
     @torch.no_grad()
     def logits(self, x: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
-        """Float32 logits (N, out) of the compressed model on inputs x (N, in_dim)."""
+        """Float32 logits (N, out) of the compressed model on inputs x (N, in_dim), a tensor or a numpy
+        array, run ``chunk`` rows at a time."""
+        if isinstance(chunk, bool) or not isinstance(chunk, (int, np.integer)) or chunk < 1:
+            raise InputError(f"chunk must be a positive integer (rows per forward pass); got {chunk!r}")
+        if isinstance(x, np.ndarray):
+            x = torch.as_tensor(x)
+        if not isinstance(x, torch.Tensor):
+            raise InputError(f"x must be a tensor or numpy array of shape (N, {self.spec.in_dim}); "
+                             f"got a {type(x).__name__}")
+        if x.dim() != 2 or x.shape[0] < 1 or x.shape[1] != self.spec.in_dim:
+            raise InputError(f"x must have shape (N, {self.spec.in_dim}) with N >= 1 (the inputs of {self.spec}); "
+                             f"got {tuple(x.shape)}")
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float32
         outs = []
         for xc in torch.split(x, chunk):
