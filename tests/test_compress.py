@@ -148,3 +148,15 @@ def test_logits_refuses_a_bad_chunk_or_input_shape_and_takes_numpy(trained):
     with pytest.raises(InputError, match="x must be a tensor or numpy array .*got a list"):
         model.logits(x.tolist())
     assert torch.equal(model.logits(x.numpy(), chunk=3), model.logits(x, chunk=3))  # int8 ranges are per chunk
+
+
+@pytest.mark.parametrize("i", [5, 2, -1, 1.0, True])
+def test_unstack_refuses_an_index_outside_the_stack(i):
+    # before: unstack(stack, 5, spec) raised a raw IndexError and unstack(stack, -1, spec) returned the last student
+    spec = StudentSpec("mlp", 20, 10, 4, 1)
+    from workbench.students import init_params
+    stack = {k: torch.stack([v, v]) for k, v in init_params(spec, torch.Generator().manual_seed(0)).items()}
+    with pytest.raises(InputError, match=r"i \(the student's index in the stack\) must be an integer in \[0, 1\] "
+                                         rf"\(2 students\); got {i!r}"):
+        unstack(stack, i, spec)
+    assert torch.equal(unstack(stack, 1, spec)["w0"], stack["w0"][1])

@@ -100,6 +100,10 @@ def unstack(params: dict[str, torch.Tensor], i: int, spec: StudentSpec) -> dict[
     """Student i of a (possibly width-padded) stack, cut back to its own ``spec``'s shapes."""
     out = {}
     shapes = param_shapes(spec)
+    size = len(next(iter(params.values()))) if params else 0  # students in the stack
+    if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < size:  # -1 was the last
+        raise InputError(f"i (the student's index in the stack) must be an integer in [0, {size - 1}] "
+                         f"({size} students); got {i!r}")
     for name, shape in shapes.items():
         p = params[name][i]
         if spec.family == "cnn" and name == f"w{spec.depth}":
