@@ -160,3 +160,12 @@ def test_unstack_refuses_an_index_outside_the_stack(i):
                                          rf"\(2 students\); got {i!r}"):
         unstack(stack, i, spec)
     assert torch.equal(unstack(stack, 1, spec)["w0"], stack["w0"][1])
+
+
+@pytest.mark.parametrize("density", ["0.5", True, None, float("nan")])
+def test_check_density_refuses_what_is_not_a_number_in_range(density):
+    # before: check_density("0.5") raised a TypeError from the comparison and check_density(True) returned 1.0
+    from workbench.compress import check_density
+    with pytest.raises(InputError, match=re.escape(f"density must be a number in (0, 1]; got {density!r}")):
+        check_density(density)
+    assert check_density(1) == 1.0 and check_density(0.25) == 0.25

@@ -42,8 +42,9 @@ def check_precision(precision: str) -> str:
 
 
 def check_density(density: float) -> float:
-    if not 0 < density <= 1:
-        raise InputError(f"density must be in (0, 1]; got {density!r}")
+    number = isinstance(density, (int, float, np.integer, np.floating)) and not isinstance(density, bool)
+    if not number or not 0 < density <= 1:  # '0.5' was a TypeError, True passed as 1
+        raise InputError(f"density must be a number in (0, 1]; got {density!r}")
     return float(density)
 
 
