@@ -169,3 +169,21 @@ def test_check_density_refuses_what_is_not_a_number_in_range(density):
     with pytest.raises(InputError, match=re.escape(f"density must be a number in (0, 1]; got {density!r}")):
         check_density(density)
     assert check_density(1) == 1.0 and check_density(0.25) == 0.25
+
+
+def test_masks_must_be_zero_or_one_and_bitops_nonnegative():
+    # before: a mask of 0.5 halved the MACs inference_cost counted, and bitops(-5, 8) returned -1.25
+    from workbench.compress import bitops
+    spec = StudentSpec("mlp", 20, 10, 8, 1)
+    ones = {"w0": torch.ones(20, 8), "w1": torch.ones(8, 10)}
+    with pytest.raises(InputError, match=r"masks\['w0'\] must hold only 0 and 1 \(weight dropped or kept\); got 0.5"):
+        inference_cost(spec, "fp32", {**ones, "w0": torch.full((20, 8), 0.5)})
+    with pytest.raises(InputError, match=r"masks\['w1'\] must hold only 0 and 1 .*got 2.0"):
+        inference_cost(spec, "fp32", {**ones, "w1": 2 * torch.ones(8, 10)})
+    assert inference_cost(spec, "fp32", ones)["macs"] == 240.0
+    assert inference_cost(spec, "fp32", {k: v.bool() for k, v in ones.items()})["macs"] == 240.0
+    for macs, bits in ((-5, 8), (float("nan"), 8), ("5", 8), (5, -8), (5, True)):
+        bad = ("macs", macs) if not isinstance(macs, int) or macs < 0 else ("bits", bits)
+        with pytest.raises(InputError, match=re.escape(f"{bad[0]} must be a finite number >= 0; got {bad[1]!r}")):
+            bitops(macs, bits)
+    assert bitops(5, 8) == 1.25

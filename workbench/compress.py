@@ -63,6 +63,9 @@ def check_shapes(spec: StudentSpec, tensors: dict[str, torch.Tensor], what: str,
         if tuple(v.shape) != shapes[k]:
             raise InputError(f"{what}[{k!r}] must have shape {shapes[k]} (one student of {spec}); "
                              f"got {tuple(v.shape)}" + (" (a stack? unstack it first)" if v.dim() == len(shapes[k]) + 1 else ""))
+        if masks and not bool(((v == 0) | (v == 1)).all()):  # a 0.5 entry was counted as half a MAC
+            bad = v[(v != 0) & (v != 1)].reshape(-1)[0].item()
+            raise InputError(f"{what}[{k!r}] must hold only 0 and 1 (weight dropped or kept); got {bad!r}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -81,6 +84,10 @@ def layer_macs(spec: StudentSpec, masks: dict[str, torch.Tensor] | None = None) 
 
 def bitops(macs: float, bits: int) -> float:
     """Bit-operations in fp32-MAC units: MACs × bits / 32."""
+    for name, value in (("macs", macs), ("bits", bits)):  # bitops(-5, 8) was -1.25
+        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+        if not number or not 0 <= value < float("inf"):
+            raise InputError(f"{name} must be a finite number >= 0; got {value!r}")
     return float(macs) * bits / 32.0
 
 
