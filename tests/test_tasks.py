@@ -1,5 +1,7 @@
 """Task generation: nested prefixes, determinism, intrinsic dimension, label noise, real data."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -138,3 +140,28 @@ def test_a_count_or_seed_that_is_not_whole_is_refused(field):
     cfg = TaskConfig(name="teacher-classification", pool_size=300, val_size=10, test_size=10)
     with pytest.raises(InputError, match=f"{field}.* must be .*got 2.5|{field} must be .*got 300.5"):
         TaskConfig(**{**cfg.__dict__, field: 300.5 if field == "pool_size" else 2.5}).validate()
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("pool_size", "300", "pool_size must be a positive integer; got '300'"),
+    ("pool_size", None, "pool_size must be a positive integer; got None"),
+    ("pool_size", True, "pool_size must be a positive integer; got True"),
+    ("label_noise", "0.1", "label_noise must be finite and >= 0 .*got '0.1'"),
+    ("seed", "1", "seed .*must be in .*got '1'"),
+])
+def test_a_field_that_is_not_a_number_is_refused_by_name(field, value, message):
+    # before: label_noise='0.1' (and pool_size=None) raised a TypeError from a comparison, pool_size=True passed as 1
+    cfg = TaskConfig(name="teacher-classification", pool_size=300, val_size=10, test_size=10)
+    with pytest.raises(InputError, match=message):
+        TaskConfig(**{**cfg.__dict__, field: value}).validate()
+
+
+def test_train_subset_refuses_a_size_that_is_not_whole():
+    # before: train_subset(2.5) (and 3.0) raised torch's "slice indices must be integers", train_subset('3') a
+    # TypeError from the comparison, and train_subset(True) returned 1 row
+    task = make_task(task_config("teacher-regression", pool_size=300, val_size=10, test_size=10))
+    for n in (2.5, "3", True, float("nan")):
+        with pytest.raises(InputError, match=r"training size n must be a whole number in \[1, pool_size=300\]; got "
+                                             + re.escape(repr(n))):
+            task.train_subset(n)
+    assert torch.equal(task.train_subset(3.0)[0], task.x_pool[:3]) and len(task.train_subset(np.int64(4))[1]) == 4

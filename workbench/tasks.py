@@ -42,6 +42,19 @@ EXACT_ROWS = 2 ** 17
 """Teacher splits of up to this many rows are labelled in one piece; larger ones in chunks of it
 (``_teacher_split``). The same bound decides whole-split evaluation in ``sweep_train.split_means``."""
 
+
+def is_real_number(value) -> bool:
+    """A real number (int, float or numpy scalar), not a bool or a string."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+
+
+def is_whole_number(value) -> bool:
+    """A finite real number with no fractional part (3 or 3.0; not 2.5, '3', True or None)."""
+    if isinstance(value, (int, np.integer)):
+        return not isinstance(value, bool)
+    return is_real_number(value) and bool(np.isfinite(value)) and int(value) == value
+
+
 # independent random streams of one task seed (numpy SeedSequence spawn keys)
 _TEACHER, _POOL, _VAL, _TEST, _NOISE_POOL, _NOISE_VAL, _REF, _SHUFFLE = range(8)
 
@@ -83,19 +96,20 @@ class TaskConfig:
         for field, most in (("pool_size", MAX_ROWS), ("val_size", MAX_ROWS), ("test_size", MAX_ROWS),
                             ("input_dim", MAX_DIM), ("intrinsic_dim", MAX_DIM), ("teacher_width", MAX_DIM),
                             ("teacher_depth", MAX_DEPTH), ("n_outputs", MAX_DIM)):
-            if int(getattr(self, field)) != getattr(self, field) or int(getattr(self, field)) < 1:
+            if not is_whole_number(getattr(self, field)) or getattr(self, field) < 1:  # '300' was a TypeError
                 raise InputError(f"{field} must be a positive integer; got {getattr(self, field)!r}")
             if getattr(self, field) > most:
                 raise InputError(f"{field} must be <= {most}; got {getattr(self, field)!r}")
-        if int(self.n_classes) != self.n_classes or not 2 <= self.n_classes <= MAX_DIM:
+        if not is_whole_number(self.n_classes) or not 2 <= self.n_classes <= MAX_DIM:
             raise InputError(f"n_classes must be in [2, {MAX_DIM}] (a whole number); got {self.n_classes!r}")
         if self.intrinsic_dim > self.input_dim:
             raise InputError(f"intrinsic_dim must be <= input_dim={self.input_dim}; "
                              f"got {self.intrinsic_dim!r}")
-        if not (0 <= self.label_noise < float("inf")) or (self.name != "teacher-regression" and self.label_noise > 1):
+        if (not is_real_number(self.label_noise) or not 0 <= self.label_noise < float("inf")  # '0.1': TypeError
+                or (self.name != "teacher-regression" and self.label_noise > 1)):
             raise InputError(f"label_noise must be finite and >= 0 (a fraction <= 1 for classification); "
                              f"got {self.label_noise!r}")
-        if int(self.seed) != self.seed or not 0 <= int(self.seed) <= MAX_SEED:  # 2.5 would draw seed 2's task
+        if not is_whole_number(self.seed) or not 0 <= int(self.seed) <= MAX_SEED:  # 2.5 would draw seed 2's task
             raise InputError(f"seed (the task seed) must be in [0, {MAX_SEED}] (a whole number); got {self.seed!r}")
         if self.name == "mnist1d" and self.pool_size + self.val_size + self.test_size > MNIST1D_MAX_ROWS:
             raise InputError(f"mnist1d makes its examples one at a time in Python (measured: 4.4 minutes and "
@@ -143,9 +157,9 @@ class Task:
 
     def train_subset(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The nested training set of size n: the first n rows of the pool."""
-        if not 1 <= n <= len(self.x_pool):
-            raise InputError(f"training size n must be in [1, pool_size={len(self.x_pool)}]; got {n!r}")
-        return self.x_pool[:n], self.y_pool[:n]
+        if not is_whole_number(n) or not 1 <= n <= len(self.x_pool):  # 2.5 was a TypeError from slicing
+            raise InputError(f"training size n must be a whole number in [1, pool_size={len(self.x_pool)}]; got {n!r}")
+        return self.x_pool[:int(n)], self.y_pool[:int(n)]
 
 
 def _rng(seed: int, stream: int) -> np.random.Generator:
