@@ -315,3 +315,21 @@ def test_student_spec_refuses_sizes_that_are_not_positive_integers(field, value)
     kw = {"family": "mlp", "in_dim": 4, "out_dim": 1, "width": 8, "depth": 1, field: value}
     with pytest.raises(InputError, match=f"{field} must be a positive integer; got {value!r}"):
         StudentSpec(**kw)
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"widths": 8}, "widths must be a list or tuple of integers; got 8"),
+    ({"sizes": "256"}, "sizes must be a list or tuple of integers; got '256'"),
+    ({"widths": ("a",)}, "widths must be integers >= 1; got 'a'"),
+    ({"widths": (True,)}, "widths must be integers >= 1; got True"),
+    ({"lr": "0.1"}, "lr must be finite and > 0; got '0.1'"),
+    ({"task": "teacher-regression"}, r"task must be a TaskConfig \(from tasks.task_config\(name\)\); got 'teacher-regression'"),
+    ({"steps": True}, "steps must be a positive integer; got True"),
+    ({"batch_size": False}, "batch_size must be a positive integer; got False"),
+])
+def test_a_field_of_the_wrong_type_is_refused_by_name(change, message):
+    # before: widths=8 raised "object of type 'int' has no len()", lr='0.1' a TypeError from the comparison,
+    # task='teacher-regression' an AttributeError ('str' object has no attribute 'validate'), widths=('a',)
+    # int()'s ValueError, and steps=True passed validation as 1 step
+    with pytest.raises(InputError, match=message):
+        SweepConfig(**change).validate()

@@ -27,7 +27,7 @@ from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train
 from workbench.sweep_train import LR_SCHEDULES, RunConfig, default_device, spec_of, train_stack
-from workbench.tasks import MAX_SEED, TaskConfig, make_task, task_in_dim
+from workbench.tasks import MAX_SEED, TaskConfig, is_real_number, is_whole_number, make_task, task_in_dim
 
 # generous upper limits, so that a mistyped huge number is an InputError, not a crash or an 88 TB allocation
 LIMITS = {"widths": 65536, "depths": 1024, "seeds": MAX_SEED, "steps": 10 ** 9, "batch_size": 2 ** 20,
@@ -68,13 +68,17 @@ class SweepConfig:
 
     def validate(self) -> "SweepConfig":
         """Raise InputError naming the first bad field; return self."""
+        if not isinstance(self.task, TaskConfig):  # a task name was an AttributeError ('str' has no validate)
+            raise InputError(f"task must be a TaskConfig (from tasks.task_config(name)); got {self.task!r}")
         self.task.validate()
         for name in ("widths", "depths", "sizes", "seeds"):
             values = getattr(self, name)
+            if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):  # widths=8: "int has no len()"
+                raise InputError(f"{name} must be a list or tuple of integers; got {values!r}")
             if len(values) == 0:
                 raise InputError(f"{name} must list at least one value; got an empty grid")
             low = 0 if name in ("depths", "seeds") else 1
-            bad = [v for v in values if int(v) != v or v < low]
+            bad = [v for v in values if not is_whole_number(v) or v < low]
             if bad:
                 raise InputError(f"{name} must be integers >= {low}; got {bad[0]!r}")
             too_big = [v for v in values if name in LIMITS and v > LIMITS[name]]
@@ -88,11 +92,11 @@ class SweepConfig:
             raise InputError(f"sizes must be <= the task's pool_size={self.task.pool_size}; "
                              f"got {too_big[0]} (raise pool_size)")
         for name in ("steps", "batch_size", "eval_every"):
-            if int(getattr(self, name)) != getattr(self, name) or int(getattr(self, name)) < 1:
+            if not is_whole_number(getattr(self, name)) or getattr(self, name) < 1:  # True passed as 1
                 raise InputError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
             if getattr(self, name) > LIMITS[name]:
                 raise InputError(f"{name} must be <= {LIMITS[name]}; got {getattr(self, name)!r}")
-        if not 0 < self.lr < float("inf"):
+        if not is_real_number(self.lr) or not 0 < self.lr < float("inf"):  # '0.1' was a TypeError
             raise InputError(f"lr must be finite and > 0; got {self.lr!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise InputError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {self.lr_schedule!r}")
