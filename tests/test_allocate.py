@@ -358,3 +358,12 @@ def test_isoflop_curve_refuses_a_point_count_that_is_not_whole():
         with pytest.raises(InputError, match="n_grid must be an int >= 2 or a sequence of model sizes"):
             allocate.isoflop_curve("chinchilla", p, 1e21, bad)
     assert len(allocate.isoflop_curve("chinchilla", p, 1e21, 3.0)) == len(allocate.isoflop_curve("chinchilla", p, 1e21, np.int64(3))) == 3
+
+
+def test_isoflop_curve_refuses_more_points_than_the_limit():
+    # before: any n_grid was accepted; 10**9 builds a 40 GB table (a probe process was killed)
+    p = allocate.published_fit("epoch2024")
+    for bad in (10 ** 6 + 1, 10 ** 9):  # 10**6 + 1 takes 0.05 s without the limit, so this fails cleanly on old code
+        with pytest.raises(InputError, match=rf"n_grid must be <= 1000000 \(points per curve\); got {bad}"):
+            allocate.isoflop_curve("chinchilla", p, 1e21, bad)
+    assert len(allocate.isoflop_curve("chinchilla", p, 1e21, 10 ** 6)) == 10 ** 6  # the limit itself is allowed

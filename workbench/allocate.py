@@ -38,6 +38,11 @@ _LOG_D_MAX = math.log(1e30)
 _GRID_POINTS = 512
 _BISECTION_STEPS = 80
 
+# a generous upper limit, so that a mistyped huge number is an InputError, not a process killed for memory
+MAX_N_GRID = 10 ** 6
+"""Most points ``isoflop_curve`` spaces itself (an int ``n_grid``): 10**6 rows take about 40 MB and 0.05 s;
+10**9 would take 40 GB."""
+
 # Published Chinchilla fits (law "chinchilla", natural units, loss in nats/token).
 PUBLISHED_FITS: dict[str, dict[str, float]] = {
     # Besiroglu et al. 2024 (Epoch AI), refit on 240 points recovered from Hoffmann's figure 4.
@@ -195,6 +200,8 @@ def isoflop_curve(law: str | Law, params: Mapping[str, float], C: float, n_grid:
                  and math.isfinite(n_grid) and float(n_grid).is_integer())
         if not whole or n_grid < 2:  # 2.5 would quietly become 2 points
             raise InputError(f"n_grid must be an int >= 2 or a sequence of model sizes; got {n_grid!r}")
+        if n_grid > MAX_N_GRID:  # 10**9 points: a 40 GB table
+            raise InputError(f"n_grid must be <= {MAX_N_GRID} (points per curve); got {n_grid!r}")
         n = int(n_grid)
         if not (math.isfinite(decades) and decades > 0):
             raise InputError(f"decades must be a finite number > 0 (the span either side of the optimal N); "
