@@ -1,5 +1,7 @@
 """Planted parameters are recovered for every registered law; objectives, fixing and intervals work."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -216,3 +218,12 @@ def test_a_fixed_value_that_is_not_a_number_names_the_parameter():
     x = np.array([1.0, 2, 4, 8, 16, 32])
     with pytest.raises(InputError, match="fixed value c='a' of law 'power' must be a number"):
         fit_law("power", x, 2 * x**-0.5 + 0.1, fix={"c": "a"})
+
+
+@pytest.mark.parametrize("noise", [float("nan"), float("inf"), -0.1, "0.1", True])
+def test_planted_refuses_a_noise_that_is_not_a_finite_number_at_least_zero(noise):
+    # before: noise=nan passed (only noise < 0 was checked) and every y came back NaN, noise=inf gave y of
+    # 0 and inf, "0.1" raised a TypeError from the comparison and True was noise 1
+    with pytest.raises(InputError, match=re.escape(f"noise must be a finite number >= 0 (relative noise); got {noise!r}")):
+        planted("power", noise=noise)
+    assert planted("power", noise=0.0).eval("y == y_true").all()

@@ -130,8 +130,9 @@ def planted(law: str, noise: float = 0.01, seed: int = 0, params: Mapping[str, f
     Defaults: the law's case in ``PLANTED``.
     """
     lw = get_law(law)
-    if noise < 0:
-        raise InputError(f"noise must be >= 0; got {noise!r}")
+    number = isinstance(noise, (int, float, np.integer, np.floating)) and not isinstance(noise, bool)
+    if not number or not 0 <= noise < float("inf"):  # nan passed (only noise < 0 was refused): every y NaN
+        raise InputError(f"noise must be a finite number >= 0 (relative noise); got {noise!r}")
     case = PLANTED.get(lw.name)
     rng = np.random.default_rng(seed)
     params = dict(params if params is not None else case.params)
