@@ -146,3 +146,16 @@ def test_study_fine_tunes_every_row_and_picks_the_best_uniform_on_tuned_validati
     plain, _ = run_amc_study(dataclasses.replace(cfg, finetune_steps=0), cache)
     assert "test_error_ft" not in plain and "uniform_best_ft" not in set(plain["policy"])
     assert np.array_equal(plain.set_index("policy").loc[uni.index, "test_error"], uni["test_error"])
+
+
+def test_min_budget_fraction_from_the_shapes_matches_the_trained_problem(prob):
+    # before: the floor was known only once AmcProblem had trained the student; a notebook budget below it
+    # failed after the RL study as "budget must be >= 75 FLOPs (every layer at its cheapest option); got 6.016"
+    from workbench.costtune.amc_env import min_budget_fraction
+    assert SMALL.spec() == prob.spec
+    least = min_budget_fraction(SMALL.spec(), SMALL.densities, SMALL.precisions)
+    assert least == prob.min_cost.sum() / prob.full_flops
+    assert min_budget_fraction(AmcConfig(width=32, depth=3).spec()) == 75 / 6016  # the notebook's smoke student
+    with pytest.raises(InputError, match="budget must be >="):
+        prob.set_budget(0.999 * least * prob.full_flops)
+    prob.set_budget(prob.full_flops)

@@ -252,6 +252,10 @@ def test_rl_cost_tuning_passes_the_notebooks_own_parameters(smoke):
     ({"amc_budgets": [0.1, 0.1]}, "amc_budgets must not repeat a value; got 0.1 twice in [0.1, 0.1]"),
     ({"amc_budgets": [0.1, 1.5]}, "amc_budgets must be fractions in (0, 1] of the dense model's FLOPs; got 1.5 in "
                                   "[0.1, 1.5]"),
+    # below the cheapest compressed model (75 of 6016 FLOPs): "budget must be >= 75 FLOPs (every layer at its
+    # cheapest option); got 6.016" after the RL study had run
+    ({"amc_budgets": [0.001, 0.1]}, "amc_budgets must be >= 0.01247 for amc_width=32, amc_depth=3 (every layer at its "
+                                    "cheapest option, density 0.05 at int8); got 0.001 in [0.001, 0.1]"),
 ])
 def test_rl_cost_tuning_refuses_in_the_notebooks_names(change, message):
     with pytest.raises(InputError) as err:

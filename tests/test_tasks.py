@@ -165,3 +165,9 @@ def test_train_subset_refuses_a_size_that_is_not_whole():
                                              + re.escape(repr(n))):
             task.train_subset(n)
     assert torch.equal(task.train_subset(3.0)[0], task.x_pool[:3]) and len(task.train_subset(np.int64(4))[1]) == 4
+
+
+@pytest.mark.parametrize("name", ["teacher-regression", "teacher-classification", "digits"])
+def test_task_out_dim_without_generating_matches_the_made_task(name):
+    cfg = task_config(name, **({} if name == "digits" else {"pool_size": 300, "val_size": 10, "test_size": 10}))
+    assert tasks.task_out_dim(cfg) == make_task(cfg).out_dim

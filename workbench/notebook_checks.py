@@ -185,3 +185,13 @@ def check_rl_cost_tuning(*, train_steps: int, agent_steps: int, n_budgets: int, 
     _nonempty("amc_budgets", amc_budgets)
     _unique("amc_budgets", list(amc_budgets))
     _numbers("amc_budgets", amc_budgets, "fractions in (0, 1] of the dense model's FLOPs", lambda b: 0 < b <= 1)
+    # below the cheapest compressed model the per-model section failed only after the RL study had run ("budget
+    # must be >= 75 FLOPs (every layer at its cheapest option); got 6.016"); that floor needs only the shapes
+    from workbench.compress import PRECISION_BITS
+    from workbench.costtune.amc_env import AmcConfig, min_budget_fraction  # torch and gymnasium: only here
+
+    amc = AmcConfig(width=amc_width, depth=amc_depth)  # as the per-model section builds it
+    least = min_budget_fraction(amc.spec(), amc.densities, amc.precisions)
+    cheapest = f"density {min(amc.densities):g} at {min(amc.precisions, key=PRECISION_BITS.__getitem__)}"
+    _numbers("amc_budgets", amc_budgets, f">= {least:.4g} for amc_width={amc_width}, amc_depth={amc_depth} "
+             f"(every layer at its cheapest option, {cheapest})", lambda b: b >= least)

@@ -346,3 +346,10 @@ def task_config(name: str, **overrides) -> TaskConfig:
 def task_in_dim(cfg: TaskConfig) -> int:
     """Input features of a task without generating it (MNIST-1D signals have length 40)."""
     return {"mnist1d": 40, "digits": 64}.get(cfg.name, cfg.input_dim)
+
+
+def task_out_dim(cfg: TaskConfig) -> int:
+    """Student output units of a task without generating it (what ``Task.out_dim`` gives once made)."""
+    if cfg.kind == "regression":
+        return int(cfg.n_outputs)
+    return REAL_CLASSES if cfg.name in ("mnist1d", "digits") else int(cfg.n_classes)

@@ -48,9 +48,9 @@ from workbench.compress import PRECISION_BITS, check_precision
 from workbench.data import atomic_write
 from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError
-from workbench.students import StudentSpec
+from workbench.students import StudentSpec, param_shapes
 from workbench.sweep_train import RunConfig, default_device, spec_of, train_stack
-from workbench.tasks import make_task, task_config
+from workbench.tasks import make_task, task_config, task_in_dim, task_out_dim
 
 REWARDS = ("error", "error_log_flops")
 
@@ -96,6 +96,12 @@ class AmcConfig:
         return RunConfig(task=task_config(self.task), family="mlp", width=self.width, depth=self.depth,
                          n=self.n, seed=self.seed, steps=self.steps, lr=self.lr)
 
+    def spec(self) -> StudentSpec:
+        """The student's shape from the config alone, without training it or generating its task (the
+        ``spec_of`` of the trained student)."""
+        task = self.run().task
+        return StudentSpec("mlp", task_in_dim(task), task_out_dim(task), self.width, self.depth)
+
 
 def trained_student(cfg: AmcConfig, cache_dir: str | Path | None = None) -> tuple[StudentSpec, list[tuple]]:
     """(spec, [(W (fan_in, fan_out), b (fan_out,)) per layer]) of the dense student, trained once with
@@ -120,6 +126,23 @@ def trained_student(cfg: AmcConfig, cache_dir: str | Path | None = None) -> tupl
 def layer_flops(kept: np.ndarray | int, bits: np.ndarray | int) -> np.ndarray:
     """FLOPs per example of a dense layer keeping ``kept`` weights at ``bits``: 2 · kept · bits/32."""
     return 2.0 * np.asarray(kept, float) * np.asarray(bits, float) / 32.0  # 2 × compress.bitops
+
+
+def option_costs(numel: np.ndarray, densities, bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weights kept (L, D) and FLOPs (L, D, P) of every (layer, density, precision) option, for layers of
+    ``numel`` weights: round(d·n) weights, at least 1, at each precision's bits."""
+    kept = np.maximum(1, np.round(np.outer(numel, densities))).astype(int)  # (L, D)
+    return kept, layer_flops(kept[:, :, None], bits[None, None, :])
+
+
+def min_budget_fraction(spec: StudentSpec, densities=AmcConfig.densities,
+                        precisions=AmcConfig.precisions) -> float:
+    """The smallest budget, as a fraction of the dense fp32 FLOPs, that ``AmcProblem.set_budget`` accepts for
+    an MLP student of ``spec``: every layer at its cheapest option. From the shapes alone (no training)."""
+    shapes = param_shapes(spec)
+    numel = np.array([math.prod(shapes[f"w{i}"]) for i in range(spec.depth + 1)])  # (L,)
+    _, cost = option_costs(numel, densities, np.array([PRECISION_BITS[p] for p in precisions]))
+    return float(cost.reshape(len(numel), -1).min(1).sum() / layer_flops(numel, 32).sum())
 
 
 def clamp(cost: np.ndarray, order: np.ndarray, allowed: np.ndarray, d: np.ndarray, p: np.ndarray):
@@ -216,8 +239,7 @@ class AmcProblem:
         self.n_layers, self.n_d, self.n_p = L, D, P
         self.bits = np.array([PRECISION_BITS[p] for p in cfg.precisions])
         self.numel = np.array([w.numel() for w, _ in self.layers])  # (L,)
-        self.kept = np.maximum(1, np.round(np.outer(self.numel, cfg.densities))).astype(int)  # (L, D)
-        self.cost = layer_flops(self.kept[:, :, None], self.bits[None, None, :])  # (L, D, P)
+        self.kept, self.cost = option_costs(self.numel, cfg.densities, self.bits)  # (L, D), (L, D, P)
         self.full_flops = float(layer_flops(self.numel, 32).sum())  # dense fp32 model
         self.min_cost = self.cost.reshape(L, -1).min(1)  # (L,)
         self.min_rest = np.concatenate([np.cumsum(self.min_cost[::-1])[::-1][1:], [0.0]])  # (L,) layers > t
