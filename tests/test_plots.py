@@ -157,3 +157,16 @@ def test_sci_labels():
     assert plots.sci(1.2e22, 2) == "1.2e22"
     assert plots.sci(5.76e23) == "5.76e23"
     assert plots.sci(0.5) == "0.5"
+
+
+def test_palette_refuses_an_index_outside_its_k_colours():
+    # before: palette(5, 3) returned "hsl(700,65%,42%)" and palette(-1, 3) "hsl(-140,65%,42%)", hues outside the
+    # red-to-purple range (700 wraps round to red again), unsaid; no notebook asks for them
+    for i in (5, 3, -1, 1.5, True, "1"):
+        with pytest.raises(InputError, match=re.escape(f"i (the colour's index) must be an integer in [0, 2] for k=3; got {i!r}")):
+            plots.palette(i, 3)
+    for k in (0, 2.5, None):
+        with pytest.raises(InputError, match=re.escape(f"k (the number of colours) must be an integer >= 1; got {k!r}")):
+            plots.palette(0, k)
+    assert [plots.palette(i, 3) for i in range(3)] == ["hsl(0,65%,42%)", "hsl(140,65%,42%)", "hsl(280,65%,42%)"]
+    assert plots.palette(np.int64(2), 3) == plots.palette(2.0, 3) == "hsl(280,65%,42%)" and plots.palette(0, 1) == "hsl(0,65%,42%)"
