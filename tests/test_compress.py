@@ -187,3 +187,12 @@ def test_masks_must_be_zero_or_one_and_bitops_nonnegative():
         with pytest.raises(InputError, match=re.escape(f"{bad[0]} must be a finite number >= 0; got {bad[1]!r}")):
             bitops(macs, bits)
     assert bitops(5, 8) == 1.25
+
+
+def test_check_precision_names_a_value_that_is_not_a_name():
+    # a list was a TypeError ('unhashable type: list') from the dict lookup
+    from workbench.compress import check_precision
+    for bad in (["fp32"], None, 8):
+        with pytest.raises(InputError, match=r"precision must be one of fp32, bf16, int8; got"):
+            check_precision(bad)
+    assert check_precision("int8") == "int8"

@@ -36,7 +36,7 @@ PRECISION_BITS: dict[str, int] = {"fp32": 32, "bf16": 16, "int8": 8}
 
 
 def check_precision(precision: str) -> str:
-    if precision not in PRECISION_BITS:
+    if not isinstance(precision, str) or precision not in PRECISION_BITS:  # a list was 'unhashable type'
         raise InputError(f"precision must be one of {', '.join(PRECISION_BITS)}; got {precision!r}")
     return precision
 
