@@ -30,12 +30,6 @@ def notebook_values(name: str, smoke: bool) -> dict:
 COMPUTE_PLANNER = dict(compute_min=1e18, compute_max=1e26, n_budgets=25, isoflop_budgets=[1e19, 1e21])
 
 
-@pytest.mark.parametrize("smoke", [False, True], ids=["defaults", "smoke"])
-def test_compute_planner_passes_the_notebooks_own_parameters(smoke):
-    values = notebook_values("02_compute_planner", smoke)
-    check_compute_planner(**{k: values[k] for k in COMPUTE_PLANNER})
-
-
 @pytest.mark.parametrize("change, message", [
     # n_budgets = 0 and isoflop_budgets = [] were "KeyError: None of [Index(['C', 'N', 'D', ...])] are in the
     # [columns]"; compute_min = 0 was "C (training compute, FLOPs) must be a finite number > 0; got np.float64(nan)"
@@ -62,12 +56,6 @@ def test_compute_planner_refuses_a_range_that_does_not_run_up(compute_min):
 SCALING_LAWS = dict(models=["6 Enc, 6 Dec", "Dec-only"], forms=["power", "m4"], model="Dec-only",
                     fit_windows=[6.4e7, 2.56e8], extrapolate_to=[1e9, 1e10], planted_noise=0.02,
                     curves=["6 Enc, 6 Dec", "Dec-only"])
-
-
-@pytest.mark.parametrize("smoke", [False, True], ids=["defaults", "smoke"])
-def test_scaling_laws_passes_the_notebooks_own_parameters(smoke):
-    values = notebook_values("01_scaling_laws", smoke)
-    check_scaling_laws(**{k: values[k] for k in SCALING_LAWS if k != "curves"}, curves=list(load_nmt().Model.unique()))
 
 
 @pytest.mark.parametrize("change, message", [
@@ -103,12 +91,6 @@ def test_scaling_laws_refuses_planted_noise_that_is_not_a_finite_size(noise):
 
 def test_scaling_laws_takes_no_planted_noise():
     check_scaling_laws(**{**SCALING_LAWS, "planted_noise": 0.0})  # exact planted losses (report 01 --smoke: ok)
-
-
-@pytest.mark.parametrize("smoke", [False, True], ids=["defaults", "smoke"])
-def test_teacher_student_passes_the_notebooks_own_parameters(smoke):
-    values = notebook_values("03_teacher_student", smoke)
-    check_teacher_student(**{k: values[k] for k in TEACHER_STUDENT})
 
 
 @pytest.mark.parametrize("change, message", [
@@ -152,12 +134,6 @@ def test_teacher_student_refuses_noise_sizes_beyond_the_pool():
 PRUNING = dict(widths=[16, 32], depths=[1, 2], sizes=[1024], seeds=1, rounds=6, targets=[0.36, 0.4, 0.45])
 
 
-@pytest.mark.parametrize("smoke", [False, True], ids=["defaults", "smoke"])
-def test_pruning_passes_the_notebooks_own_parameters(smoke):
-    values = notebook_values("04_pruning", smoke)
-    check_pruning(**{k: values[k] for k in PRUNING})
-
-
 @pytest.mark.parametrize("change, message", [
     # each failed after the training: sizes = [] as "max() arg is an empty sequence", targets = [] as "No objects
     # to concatenate", rounds = 1 as "law 'pruning' has 4 free parameters but only 2 data point(s); need at least 5",
@@ -199,12 +175,6 @@ def test_pruning_refuses_a_target_that_is_not_a_test_error(target):
 TEST_TIME_COMPUTE = dict(train_steps=300, max_k=16, ratios=[0.0, 1.0, 100.0])
 
 
-@pytest.mark.parametrize("smoke", [False, True], ids=["defaults", "smoke"])
-def test_test_time_compute_passes_the_notebooks_own_parameters(smoke):
-    values = notebook_values("05_test_time_compute", smoke)
-    check_test_time_compute(**{k: values[k] for k in TEST_TIME_COMPUTE})
-
-
 @pytest.mark.parametrize("change, message", [
     # train_steps = 0 was "steps must be an integer >= 1; got 0"; max_k = 3 "law 'coverage' has 2 free parameters but
     # only 2 data point(s); need at least 3" after the outcome table was built; ratios = [] failed in the last cell
@@ -227,12 +197,6 @@ def test_test_time_compute_refuses_in_the_notebooks_names(change, message):
 
 RL_COST_TUNING = dict(train_steps=300, agent_steps=3000, n_budgets=2, amc_width=32, amc_depth=3, amc_train_steps=300,
                       amc_episodes=256, amc_budgets=[0.1, 0.2], amc_finetune_steps=100)
-
-
-@pytest.mark.parametrize("smoke", [False, True], ids=["defaults", "smoke"])
-def test_rl_cost_tuning_passes_the_notebooks_own_parameters(smoke):
-    values = notebook_values("06_rl_cost_tuning", smoke)
-    check_rl_cost_tuning(**{k: values[k] for k in RL_COST_TUNING})
 
 
 @pytest.mark.parametrize("change, message", [
@@ -274,3 +238,15 @@ def test_notebook_checks_its_parameters_in_its_first_code_cell_after_the_paramet
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert "parameters" in code[0].metadata.get("tags", [])
     assert check in code[1].source
+
+
+@pytest.mark.parametrize("smoke", [False, True], ids=["defaults", "smoke"])
+@pytest.mark.parametrize("notebook, check, example", [
+    ("01_scaling_laws", check_scaling_laws, SCALING_LAWS), ("02_compute_planner", check_compute_planner, COMPUTE_PLANNER),
+    ("03_teacher_student", check_teacher_student, TEACHER_STUDENT), ("04_pruning", check_pruning, PRUNING),
+    ("05_test_time_compute", check_test_time_compute, TEST_TIME_COMPUTE),
+    ("06_rl_cost_tuning", check_rl_cost_tuning, RL_COST_TUNING)])
+def test_each_check_passes_its_notebooks_own_parameters(notebook, check, example, smoke):
+    values = notebook_values(notebook, smoke)
+    extra = {"curves": list(load_nmt().Model.unique())} if check is check_scaling_laws else {}  # from the data
+    check(**{k: values[k] for k in example if k not in extra}, **extra)
