@@ -12,7 +12,7 @@ from workbench import report
 from workbench.errors import InputError
 from workbench.data import load_nmt
 from workbench.notebook_checks import (check_compute_planner, check_pruning, check_rl_cost_tuning, check_scaling_laws,
-                                       check_teacher_student, check_test_time_compute)
+                                       check_teacher_student, check_test_time_compute, check_variance_limited)
 
 TEACHER_STUDENT = dict(widths=[16, 24, 32, 64], sizes=[256, 1024], fit_widths=[24, 32], fit_sizes=[512, 1024],
                        fit_default=[32, 1024], budgets=[100, 300], budget_widths=[16, 64], noise_levels=[0.3],
@@ -240,12 +240,39 @@ def test_notebook_checks_its_parameters_in_its_first_code_cell_after_the_paramet
     assert check in code[1].source
 
 
+VARIANCE_LIMITED = dict(vl_linear=True, vl_widths=[8], vl_sizes=[512, 1024, 2048, 4096], vl_ratio=2.0, vl_teachers=2,
+                        vl_seeds=1, vl_steps=200, vl_n=256, vl_width_widths=[32, 64, 128, 256], vl_width_seeds=2,
+                        vl_bootstrap=10)
+
+
+@pytest.mark.parametrize("change, message", [
+    # vl.check_parameters, which these replace, named its own arguments ('teachers must be ...', 'the data
+    # regime's ratio n / params ...') rather than the notebook's parameters
+    ({"vl_sizes": [256, 512, 1024]}, "vl_sizes must hold >= 4 sizes n >= vl_ratio × parameters = 2 × 21 for the linear "
+                                     "student; got 3 in [256, 512, 1024]"),
+    ({"vl_ratio": 4.0}, "vl_sizes must hold >= 4 sizes n >= vl_ratio × parameters = 4 × 177 for width 8; got 3 in "
+                        "[512, 1024, 2048, 4096]"),
+    ({"vl_linear": False, "vl_widths": []}, "vl_widths must list a width when vl_linear is False (the data regime "
+                                            "needs a model); got []"),
+    ({"vl_ratio": float("nan")}, "vl_ratio must be a finite number > 0 (n / parameters); got nan"),
+    ({"vl_width_widths": [64, 64, 128, 256]}, "vl_width_widths must hold >= 4 distinct widths; got [64, 64, 128, 256]"),
+    ({"vl_teachers": 0}, "vl_teachers must be an integer >= 1; got 0"),
+    ({"vl_bootstrap": 1}, "vl_bootstrap must be 0 or an integer >= 2 (seed resamples); got 1"),
+    ({"vl_widths": [8.5]}, "vl_widths must be hidden widths (integers >= 1); got 8.5 in [8.5]"),
+])
+def test_variance_limited_refuses_in_the_notebooks_names(change, message):
+    with pytest.raises(InputError) as err:
+        check_variance_limited(**{**VARIANCE_LIMITED, **change})
+    assert str(err.value) == message
+
+
 @pytest.mark.parametrize("smoke", [False, True], ids=["defaults", "smoke"])
 @pytest.mark.parametrize("notebook, check, example", [
     ("01_scaling_laws", check_scaling_laws, SCALING_LAWS), ("02_compute_planner", check_compute_planner, COMPUTE_PLANNER),
     ("03_teacher_student", check_teacher_student, TEACHER_STUDENT), ("04_pruning", check_pruning, PRUNING),
     ("05_test_time_compute", check_test_time_compute, TEST_TIME_COMPUTE),
-    ("06_rl_cost_tuning", check_rl_cost_tuning, RL_COST_TUNING)])
+    ("06_rl_cost_tuning", check_rl_cost_tuning, RL_COST_TUNING),
+    ("03_teacher_student", check_variance_limited, VARIANCE_LIMITED)])
 def test_each_check_passes_its_notebooks_own_parameters(notebook, check, example, smoke):
     values = notebook_values(notebook, smoke)
     extra = {"curves": list(load_nmt().Model.unique())} if check is check_scaling_laws else {}  # from the data

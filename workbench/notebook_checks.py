@@ -195,3 +195,40 @@ def check_rl_cost_tuning(*, train_steps: int, agent_steps: int, n_budgets: int, 
     cheapest = f"density {min(amc.densities):g} at {min(amc.precisions, key=PRECISION_BITS.__getitem__)}"
     _numbers("amc_budgets", amc_budgets, f">= {least:.4g} for amc_width={amc_width}, amc_depth={amc_depth} "
              f"(every layer at its cheapest option, {cheapest})", lambda b: b >= least)
+
+
+def check_variance_limited(*, vl_linear: bool, vl_widths: Sequence[int], vl_sizes: Sequence[int], vl_ratio: float,
+                           vl_teachers: int, vl_seeds: int, vl_steps: int, vl_n: int, vl_width_widths: Sequence[int],
+                           vl_width_seeds: int, vl_bootstrap: int) -> None:
+    """Notebook 03's variance-limited section (:mod:`workbench.variance_limited`): each regime leaves more
+    points than the ``power`` law has constants. In data, each model (the linear student if ``vl_linear``,
+    one hidden layer of each ``vl_widths``, on teacher regression) is fitted on the sizes with
+    n >= vl_ratio × its parameters; in width, on the distinct ``vl_width_widths`` at n = ``vl_n``."""
+    from workbench.students import StudentSpec, count_params
+    from workbench.tasks import task_config, task_in_dim
+
+    need = _free_constants("power") + 1
+    if not (isinstance(vl_ratio, numbers.Real) and math.isfinite(vl_ratio) and vl_ratio > 0):
+        raise InputError(f"vl_ratio must be a finite number > 0 (n / parameters); got {vl_ratio!r}")
+    _numbers("vl_sizes", vl_sizes, "training sizes (integers >= 1)", lambda n: isinstance(n, int) and n >= 1)
+    _numbers("vl_widths", vl_widths, "hidden widths (integers >= 1)", lambda w: isinstance(w, int) and w >= 1)
+    in_dim = task_in_dim(task_config("teacher-regression"))
+    models = ([("the linear student", 0, 1)] if vl_linear else []) + [(f"width {w}", 1, w) for w in vl_widths]
+    if not models:
+        raise InputError("vl_widths must list a width when vl_linear is False (the data regime needs a model); got []")
+    for label, depth, width in models:
+        params = count_params(StudentSpec("mlp", in_dim, 1, width, depth))
+        used = sorted({n for n in vl_sizes if n >= vl_ratio * params})
+        if len(used) < need:
+            raise InputError(f"vl_sizes must hold >= {need} sizes n >= vl_ratio × parameters = {vl_ratio:g} × {params} "
+                             f"for {label}; got {len(used)} in {list(vl_sizes)!r}")
+    _numbers("vl_width_widths", vl_width_widths, "hidden widths (integers >= 1)",
+             lambda w: isinstance(w, int) and w >= 1)
+    if len(set(vl_width_widths)) < need:
+        raise InputError(f"vl_width_widths must hold >= {need} distinct widths; got {list(vl_width_widths)!r}")
+    for name, value in {"vl_teachers": vl_teachers, "vl_seeds": vl_seeds, "vl_steps": vl_steps, "vl_n": vl_n,
+                        "vl_width_seeds": vl_width_seeds}.items():
+        _integer_at_least(name, value, 1)
+    if not (isinstance(vl_bootstrap, int) and (vl_bootstrap == 0 or vl_bootstrap >= 2)):
+        raise InputError(f"vl_bootstrap must be 0 or an integer >= 2 (seed resamples); got {vl_bootstrap!r}")
+

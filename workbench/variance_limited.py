@@ -54,34 +54,6 @@ def _need(df: pd.DataFrame, cols: Sequence[str]) -> None:
                          f"it has {', '.join(map(str, df.columns))}")
 
 
-def check_parameters(*, data_widths: Sequence[int], data_sizes: Sequence[int], data_ratio: float,
-                     width_widths: Sequence[int], width_n: int, seeds: int, teachers: int, width_seeds: int,
-                     linear: bool = False, bootstrap: int = 0) -> None:
-    """The notebook's variance-limited parameters, checked before anything trains: each regime must
-    leave at least ``MIN_POINTS`` points to fit. ``data_widths`` are one-hidden-layer MLP widths
-    (params = 22·width + 1 on teacher regression), plus a linear student (21 parameters) if ``linear``."""
-    if not (isinstance(data_ratio, (int, float)) and data_ratio > 0):
-        raise InputError(f"the data regime's ratio n / params must be a number > 0; got {data_ratio!r}")
-    counts = {"linear student": 21} if linear else {}
-    counts.update({f"width {w}": 22 * int(w) + 1 for w in data_widths})
-    if not counts:
-        raise InputError("the data regime needs at least one model: a width, or the linear student")
-    for name, p in counts.items():
-        used = [n for n in data_sizes if n >= data_ratio * p]
-        if len(used) < MIN_POINTS:
-            raise InputError(f"the data regime fits n >= {data_ratio:g} × params; {name} ({p} parameters) has "
-                             f"{len(used)} such sizes in {list(data_sizes)!r}, needs >= {MIN_POINTS}")
-    if len(set(width_widths)) < MIN_POINTS:
-        raise InputError(f"the width regime needs >= {MIN_POINTS} widths; got {list(width_widths)!r}")
-    if not (isinstance(width_n, (int, np.integer)) and width_n >= 1):
-        raise InputError(f"the width regime's training size must be an integer >= 1; got {width_n!r}")
-    for name, count in {"seeds": seeds, "teachers": teachers, "width_seeds": width_seeds}.items():
-        if not (isinstance(count, (int, np.integer)) and count >= 1):
-            raise InputError(f"{name} must be an integer >= 1; got {count!r}")
-    if bootstrap < 0 or bootstrap == 1:
-        raise InputError(f"bootstrap must be 0 or >= 2 seed resamples; got {bootstrap!r}")
-
-
 def fit_curve(table: pd.DataFrame, x_col: str, y_col: str = "test_loss", *, floor: float | None = None,
               bootstrap: int = 0, seed: int = 0) -> tuple[FitResult, float, float]:
     """``power`` y = a·x^(−k) + c fitted to the seed mean of ``y_col`` against ``x_col`` (one curve:
