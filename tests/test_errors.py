@@ -1,6 +1,8 @@
-"""workbench/errors.py: repeats, the shared test behind the 'more than once' / 'twice' messages."""
+"""workbench/errors.py: the shared tests behind the checks' messages (repeated values, numbers)."""
 
-from workbench.errors import repeats
+import numpy as np
+
+from workbench.errors import is_real_number, is_whole_number, repeats
 
 
 def test_repeats_lists_each_repeated_value_once_in_the_order_it_repeats():
@@ -8,3 +10,13 @@ def test_repeats_lists_each_repeated_value_once_in_the_order_it_repeats():
     assert repeats(("b", "a", "a", "b")) == ["a", "b"]
     assert repeats([1, 2, 3]) == [] and repeats([]) == []
     assert repeats([[1], [2], [1]]) == [[1]]  # unhashable values: compared with ==
+
+
+def test_real_and_whole_numbers_exclude_bools_strings_and_non_finite_values():
+    for v in (3, 3.0, -2, np.int64(3), np.float32(2.0)):
+        assert is_real_number(v) and is_whole_number(v), v
+    for v in (2.5, float("nan"), float("inf"), np.float64(0.1)):
+        assert not is_whole_number(v), v
+    assert is_real_number(2.5) and is_real_number(float("nan"))
+    for v in (True, "3", None, [3]):
+        assert not is_real_number(v) and not is_whole_number(v), v

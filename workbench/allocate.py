@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
 
-from workbench.errors import InputError
+from workbench.errors import InputError, is_whole_number
 from workbench.laws import Law, get_law
 
 TRAIN_FLOPS_PER_PARAM_TOKEN = 6.0
@@ -196,9 +196,7 @@ def isoflop_curve(law: str | Law, params: Mapping[str, float], C: float, n_grid:
     flops_per_param_token = _positive("flops_per_param_token", flops_per_param_token)
     k = C / flops_per_param_token
     if np.ndim(n_grid) == 0:
-        whole = (isinstance(n_grid, (int, float, np.integer, np.floating)) and not isinstance(n_grid, bool)
-                 and math.isfinite(n_grid) and float(n_grid).is_integer())
-        if not whole or n_grid < 2:  # 2.5 would quietly become 2 points
+        if not is_whole_number(n_grid) or n_grid < 2:  # 2.5 would quietly become 2 points
             raise InputError(f"n_grid must be an int >= 2 or a sequence of model sizes; got {n_grid!r}")
         if n_grid > MAX_N_GRID:  # 10**9 points: a 40 GB table
             raise InputError(f"n_grid must be <= {MAX_N_GRID} (points per curve); got {n_grid!r}")

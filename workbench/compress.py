@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from workbench.errors import InputError
+from workbench.errors import InputError, is_real_number
 from workbench.prune import macs_per_weight, magnitude_masks, prunable
 from workbench.students import StudentSpec, conv_lengths, param_shapes, to_module
 
@@ -42,8 +42,7 @@ def check_precision(precision: str) -> str:
 
 
 def check_density(density: float) -> float:
-    number = isinstance(density, (int, float, np.integer, np.floating)) and not isinstance(density, bool)
-    if not number or not 0 < density <= 1:  # '0.5' was a TypeError, True passed as 1
+    if not is_real_number(density) or not 0 < density <= 1:  # '0.5' was a TypeError, True passed as 1
         raise InputError(f"density must be a number in (0, 1]; got {density!r}")
     return float(density)
 
@@ -85,8 +84,7 @@ def layer_macs(spec: StudentSpec, masks: dict[str, torch.Tensor] | None = None) 
 def bitops(macs: float, bits: int) -> float:
     """Bit-operations in fp32-MAC units: MACs × bits / 32."""
     for name, value in (("macs", macs), ("bits", bits)):  # bitops(-5, 8) was -1.25
-        number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-        if not number or not 0 <= value < float("inf"):
+        if not is_real_number(value) or not 0 <= value < float("inf"):
             raise InputError(f"{name} must be a finite number >= 0; got {value!r}")
     return float(macs) * bits / 32.0
 

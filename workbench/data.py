@@ -18,7 +18,7 @@ from typing import Callable, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InputError
+from workbench.errors import InputError, is_real_number
 from workbench.laws import get_law
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -130,8 +130,7 @@ def planted(law: str, noise: float = 0.01, seed: int = 0, params: Mapping[str, f
     Defaults: the law's case in ``PLANTED``.
     """
     lw = get_law(law)
-    number = isinstance(noise, (int, float, np.integer, np.floating)) and not isinstance(noise, bool)
-    if not number or not 0 <= noise < float("inf"):  # nan passed (only noise < 0 was refused): every y NaN
+    if not is_real_number(noise) or not 0 <= noise < float("inf"):  # nan passed (only noise < 0 was refused): every y NaN
         raise InputError(f"noise must be a finite number >= 0 (relative noise); got {noise!r}")
     case = PLANTED.get(lw.name)
     rng = np.random.default_rng(seed)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, Sequence
 
 
@@ -22,3 +24,14 @@ def repeats(values: Sequence[Any]) -> list:
         if v in values[:i] and v not in out:
             out.append(v)
     return out
+
+
+def is_real_number(value: Any) -> bool:
+    """A real number (int, float or numpy scalar), not a bool or a string."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def is_whole_number(value: Any) -> bool:
+    """A finite real number with no fractional part (3, 3.0 or a numpy integer; not 2.5, '3', True or None)."""
+    return is_real_number(value) and math.isfinite(value) and int(value) == value
+

@@ -24,7 +24,7 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from workbench.errors import InputError
+from workbench.errors import InputError, is_whole_number
 
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
 
@@ -35,13 +35,9 @@ _PLOTLYJS_SENT = {"value": False}
 def palette(i: int, k: int) -> str:
     """The i-th of k colours, hues evenly spaced from red to purple: ordered quantities (widths, bins) get
     ordered colours, and a series' markers and fitted line can share one (plotly's default cycles 10)."""
-    def whole(v) -> bool:  # 3 or 3.0 (a numpy integer too), not 2.5, True or '3'
-        return (isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-                and math.isfinite(v) and int(v) == v)
-
-    if not whole(k) or k < 1:
+    if not is_whole_number(k) or k < 1:
         raise InputError(f"k (the number of colours) must be an integer >= 1; got {k!r}")
-    if not whole(i) or not 0 <= i < k:  # palette(5, 3) was hsl(700,...) and palette(-1, 3) hsl(-140,...)
+    if not is_whole_number(i) or not 0 <= i < k:  # palette(5, 3) was hsl(700,...) and palette(-1, 3) hsl(-140,...)
         raise InputError(f"i (the colour's index) must be an integer in [0, {int(k) - 1}] for k={k!r}; got {i!r}")
     return f"hsl({int(280 * i / max(1, k - 1))},65%,42%)"
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from workbench.errors import InputError
+from workbench.errors import InputError, is_whole_number
 
 FAMILIES = ("mlp", "cnn")
 
@@ -48,13 +48,9 @@ class StudentSpec:
             raise InputError(f"family must be one of {', '.join(FAMILIES)}; got {self.family!r}")
         for name in ("in_dim", "out_dim", "width"):  # in_dim=-3 gave count_params -7, width=2.5 16.0
             value = getattr(self, name)
-            try:
-                ok = not isinstance(value, bool) and int(value) == value and value >= 1
-            except (TypeError, ValueError):
-                ok = False
-            if not ok:
+            if not (is_whole_number(value) and value >= 1):
                 raise InputError(f"{name} must be a positive integer; got {value!r}")
-        if int(self.depth) != self.depth or self.depth < (1 if self.family == "cnn" else 0):
+        if not is_whole_number(self.depth) or self.depth < (1 if self.family == "cnn" else 0):
             raise InputError(f"depth must be >= {1 if self.family == 'cnn' else 0} for "
                              f"{self.family}; got {self.depth!r}")
         if self.family == "cnn" and conv_lengths(self)[-1] < 1:

@@ -27,7 +27,8 @@ from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train
 from workbench.sweep_train import LR_SCHEDULES, RunConfig, default_device, spec_of, train_stack
-from workbench.tasks import MAX_SEED, TaskConfig, is_real_number, is_whole_number, make_task, task_in_dim
+from workbench.errors import is_real_number, is_whole_number
+from workbench.tasks import MAX_SEED, TaskConfig, make_task, task_in_dim
 
 # generous upper limits, so that a mistyped huge number is an InputError, not a crash or an 88 TB allocation
 LIMITS = {"widths": 65536, "depths": 1024, "seeds": MAX_SEED, "steps": 10 ** 9, "batch_size": 2 ** 20,

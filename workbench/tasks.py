@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from workbench.errors import InputError
+from workbench.errors import InputError, is_real_number, is_whole_number
 
 TASKS = ("teacher-regression", "teacher-classification", "mnist1d", "digits")
 
@@ -41,18 +41,6 @@ interpreter; 2^24 per split, the general ``MAX_ROWS``, would take over an hour a
 EXACT_ROWS = 2 ** 17
 """Teacher splits of up to this many rows are labelled in one piece; larger ones in chunks of it
 (``_teacher_split``). The same bound decides whole-split evaluation in ``sweep_train.split_means``."""
-
-
-def is_real_number(value) -> bool:
-    """A real number (int, float or numpy scalar), not a bool or a string."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
-def is_whole_number(value) -> bool:
-    """A finite real number with no fractional part (3 or 3.0; not 2.5, '3', True or None)."""
-    if isinstance(value, (int, np.integer)):
-        return not isinstance(value, bool)
-    return is_real_number(value) and bool(np.isfinite(value)) and int(value) == value
 
 
 # independent random streams of one task seed (numpy SeedSequence spawn keys)
