@@ -70,6 +70,14 @@ def test_tiny_run_and_budget_below_cheapest_setting(cli, env_cache):
         and r["guided_steps_to_98pct"] < r["unguided_steps_to_98pct"] for r in g)
     assert out["guided_worse_final_reward_lams"] == [
         r["lam"] for r in g if r["guided_final_reward"] < r["unguided_final_reward"] - 1e-3]
+    gap = out["gap_recovered"]  # RouteLLM's metrics between the cheapest and the most accurate static setting
+    assert [gap["weak"]["cost"], gap["weak"]["error"]] == out["pareto"]["static"][0]
+    assert [gap["strong"]["cost"], gap["strong"]["error"]] == out["pareto"]["static"][-1]
+    assert set(gap["policies"]) == set(out["pareto"])
+    static, oracle = gap["policies"]["static"], gap["policies"]["oracle_input"]
+    assert static["apgr"] >= 0.5 - 1e-9  # the static hull lies on or below the weak-strong mixture
+    assert oracle["apgr"] >= static["apgr"] and oracle["cpt80"] <= static["cpt80"]
+    assert static["cpt50"] <= 0.5 + 1e-9 and static["cpt80"] <= 0.8 + 1e-9
     cheapest = min(c for curve in [out["pareto"]["static"]] for c, _ in curve)
     low = cli("costtune", "--task", "teacher-classification", *TINY, "--budget", str(cheapest / 2), "--json")
     assert low.returncode == 2 and "--budget" in low.stderr and low.stdout == ""

@@ -73,6 +73,38 @@ def test_metrics_known_answers():
     assert np.isnan(P.cost_ratio(np.array([[0.5, 0.3], [2.0, 0.11]]), *front[-1]))
 
 
+def test_routellm_gap_metrics_known_answers():
+    """Weak (1, 0.5), strong (11, 0.1). The straight weak → strong mixture recovers the gap linearly:
+    APGR 0.5, CPT(50%) 0.5. A curve that reaches the strong error at cost 3 recovers 80% of the gap at
+    cost 2.6 (share 0.16) and averages 0.5 over share 0 – 0.2, then 1: APGR 0.9. A curve that starts at
+    cost 5 (PGR 0 below it) and rises from 0.5 to 0.6875 by cost 11 averages 6 · 0.59375 / 10."""
+    weak, strong = (1.0, 0.5), (11.0, 0.1)
+    mix = np.array([weak, strong])
+    assert P.apgr(mix, weak, strong) == pytest.approx(0.5, abs=1e-9)
+    assert P.cpt(mix, weak, strong, 0.5) == pytest.approx(0.5)
+    assert P.cpt(mix, weak, strong, 0.8) == pytest.approx(0.8)
+    fast = np.array([weak, [3.0, 0.1]])  # the strong error at cost 3: PGR rises 0 -> 1 over share 0 -> 0.2
+    assert P.gap_recovered(fast, weak, strong, 2.0) == pytest.approx(0.5)
+    assert P.apgr(fast, weak, strong) == pytest.approx(0.2 * 0.5 + 0.8 * 1.0, abs=1e-9)
+    assert P.cpt(fast, weak, strong, 0.8) == pytest.approx(0.16)
+    late = np.array([[5.0, 0.3], [21.0, 0.1]])  # starts at share 0.4 (PGR 0 before it), strong error at share 2
+    assert P.gap_recovered(late, weak, strong, 4.0) == 0.0
+    assert P.apgr(late, weak, strong) == pytest.approx(0.35625, abs=1e-9)  # the jump at cost 5 counted exactly
+    assert P.cpt(late, weak, strong, 1.0) == pytest.approx(2.0)  # needs twice the strong setting's extra cost
+    assert np.isnan(P.cpt(np.array([[2.0, 0.4]]), weak, strong, 0.5))  # never recovers half the gap
+    better = np.array([[1.0, 0.5], [6.0, 0.05]])  # beats the strong setting: PGR above 1 at its cost
+    assert P.gap_recovered(better, weak, strong, 11.0) == pytest.approx(1.125)
+    table = P.gap_table({"static": mix, "fast": fast, "none": np.array([[2.0, 0.4]])})
+    assert table["weak"] == {"cost": 1.0, "error": 0.5} and table["strong"] == {"cost": 11.0, "error": 0.1}
+    assert table["policies"]["fast"]["apgr"] == pytest.approx(0.9) and table["policies"]["fast"]["cpt95"] == pytest.approx(0.19)
+    assert table["policies"]["static"]["cpt80"] == pytest.approx(0.8) and table["policies"]["none"]["cpt50"] is None
+    assert P.gap_table({"static": np.array([[1.0, 0.1]])}) == {}  # the cheapest setting is the most accurate
+    with pytest.raises(InputError, match="strong point"):
+        P.apgr(mix, strong, weak)
+    with pytest.raises(InputError, match="share must be in"):
+        P.cpt(mix, weak, strong, 0)
+
+
 def test_frontier_is_the_lower_convex_hull_mixing_reaches():
     pts = np.array([[1, 0.5], [2, 0.45], [3, 0.2], [4, 0.1], [5, 0.2], [6, 0.09]])
     # (2, .45) is Pareto-efficient but above the mix of (1, .5) and (3, .2) (.35 at cost 2): dropped;

@@ -110,6 +110,73 @@ def area(front: np.ndarray, lo: float, hi: float, n: int = 512) -> float:
     return float(np.trapezoid(np.where(np.isnan(errs), 1.0, errs), np.log10(grid)) / np.log10(hi / lo))
 
 
+def _weak_strong(weak, strong) -> tuple[float, float, float, float]:
+    """(c_w, e_w, c_s, e_s) of two (cost, error) points, checked: the strong one costs more and errs less."""
+    (c_w, e_w), (c_s, e_s) = (map(float, p) for p in (weak, strong))
+    if not (np.isfinite([c_w, e_w, c_s, e_s]).all() and c_s > c_w and e_w > e_s):
+        raise InputError(f"the gap metrics need a strong point (cost, error) costlier and more accurate than the weak "
+                         f"one; got weak={tuple(weak)!r}, strong={tuple(strong)!r}")
+    return c_w, e_w, c_s, e_s
+
+
+def gap_recovered(front: np.ndarray, weak, strong, cost: float) -> float:
+    """RouteLLM's performance gap recovered (Ong et al. 2024) by the curve ``front`` at ``cost``:
+    (e_weak − e(cost)) / (e_weak − e_strong), 0 at the weak point's error, 1 at the strong one's (above 1
+    beats the strong setting). Below the curve's cheapest point the weak setting answers: 0."""
+    c_w, e_w, c_s, e_s = _weak_strong(weak, strong)
+    e = error_at_cost(front, cost)
+    return 0.0 if np.isnan(e) else (e_w - e) / (e_w - e_s)
+
+
+def apgr(front: np.ndarray, weak, strong) -> float:
+    """RouteLLM's average performance gap recovered: the mean of :func:`gap_recovered` over costs from
+    the weak point's to the strong one's, linear in cost (RouteLLM's axis is the share of calls to the
+    strong model; a two-model router's cost is linear in it). Randomly mixing weak and strong scores
+    0.5. The curve is linear between its vertices and PGR is 0 below its cheapest one, so the trapezoid
+    rule from there on, on a grid holding the vertices, is exact."""
+    c_w, e_w, c_s, e_s = _weak_strong(weak, strong)
+    front = np.asarray(front, float).reshape(-1, 2)
+    start = max(c_w, front[0, 0])
+    if start >= c_s:
+        return 0.0
+    grid = np.unique(np.concatenate([[start, c_s], front[(front[:, 0] > start) & (front[:, 0] < c_s), 0]]))
+    pgr = (e_w - np.interp(grid, front[:, 0], front[:, 1])) / (e_w - e_s)
+    return float(np.trapezoid(pgr, grid) / (c_s - c_w))
+
+
+def cpt(front: np.ndarray, weak, strong, share: float) -> float:
+    """RouteLLM's CPT(x%): the cost at which the curve first recovers ``share`` of the weak → strong gap, as
+    a share of the extra cost of the strong setting over the weak one ((c − c_w) / (c_s − c_w), 0 when
+    the curve's cheapest reaching point costs no more than the weak one; above 1 when it needs more than
+    the strong setting's cost); NaN if the curve never recovers that share."""
+    c_w, e_w, c_s, e_s = _weak_strong(weak, strong)
+    if not 0 < share <= 1:
+        raise InputError(f"share must be in (0, 1]; got {share!r}")
+    c = cost_at_error(front, e_s + (1 - share) * (e_w - e_s))  # share 1: exactly the strong error
+    return float(max(0.0, (c - c_w) / (c_s - c_w))) if np.isfinite(c) else float("nan")
+
+
+def gap_table(pareto: dict[str, np.ndarray], shares=(0.5, 0.8, 0.95)) -> dict:
+    """RouteLLM's metrics of every curve in ``pareto`` (policy -> :func:`frontier`) between the cheapest
+    (weak) and the most accurate (strong) point of ``pareto['static']``: {'weak': {cost, error}, 'strong':
+    {...}, 'policies': {policy: {'apgr', 'cpt50', 'cpt80', 'cpt95'}}} (:func:`apgr`, :func:`cpt` for
+    each share; None where never reached). RouteLLM reports CPT(50%) and CPT(80%); where the cheapest
+    setting is near chance every curve recovers 80% of the gap for a few percent of the strong setting's
+    extra cost, so 95% is added. Empty when one static point is both the cheapest and the most accurate."""
+    static = np.asarray(pareto["static"], float).reshape(-1, 2)
+    if len(static) < 2:
+        return {}
+    weak, strong = static[0], static[-1]
+
+    def metrics(front):
+        reach = {f"cpt{round(100 * x)}": cpt(front, weak, strong, x) for x in shares}
+        return {"apgr": apgr(front, weak, strong), **{k: v if np.isfinite(v) else None for k, v in reach.items()}}
+
+    return {"weak": {"cost": float(weak[0]), "error": float(weak[1])},
+            "strong": {"cost": float(strong[0]), "error": float(strong[1])},
+            "policies": {name: metrics(np.asarray(front, float)) for name, front in pareto.items()}}
+
+
 def cost_ratio(rl: np.ndarray, cost: float, error: float) -> float:
     """A point's cost over the cost at which the curve ``rl`` (a :func:`frontier`) reaches its error or
     lower (NaN if it never does). ``cost_ratio_at_matched_error`` is this at the static curve's most

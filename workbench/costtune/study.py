@@ -134,6 +134,18 @@ def _interval(draws: np.ndarray, **shares: float) -> dict:
             "n_boot": int(len(draws))}
 
 
+def gap_metrics(table: OutcomeTable, pareto: dict[str, np.ndarray]) -> dict:
+    """``policies.gap_table`` of the held-out curves, with the weak and the strong setting named."""
+    gap = P.gap_table(pareto)
+    if not gap:
+        return gap
+    err = 1.0 - table.correct[table.inputs("heldout")].mean(0)
+    for end in ("weak", "strong"):
+        a = int(np.flatnonzero((table.cost == gap[end]["cost"]) & (err == gap[end]["error"]))[0])
+        gap[end] = {"setting": str(table.settings["name"][a]), **gap[end]}
+    return gap
+
+
 def run_study(cfg: StudyConfig, cache_dir=None, device: str | None = None, progress=None) -> StudyResult:
     """The study of ``cfg`` on its (cached) outcome table (built with its students on ``device``). A
     budget below the cheapest setting's cost is refused before the table is built when the settings'
@@ -245,6 +257,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyRe
     ratio_boot = _interval(boot, share_at_least_2=float((boot >= 2).mean()))
     lo_c = max(front[0, 0] for front in pareto.values())
     areas = {k: P.area(v, lo_c, best_cost) for k, v in pareto.items()} if lo_c < best_cost else {}
+    gap = gap_metrics(table, pareto)
     ob_cost = P.cost_at_error(pareto["oracle_bins"], ev_b["error"])
     ob_draws = P.bootstrap_oracle_bins_ratio(table, *per_run[pick], n_boot=cfg.n_boot, seed=cfg.seed)
     ob_boot = _interval(ob_draws, share_within_10pct=float((ob_draws <= 1.10).mean()))
@@ -269,6 +282,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyRe
         "ladder": {"settings": list(ladder.names), "cost": ladder.cost.tolist()},
         "rl_runs": rl_runs.to_dict("list"),
         "area_under_cost_error": areas, "area_range_flops": [float(lo_c), float(best_cost)],
+        "gap_recovered": gap,
         "pareto": {k: v.tolist() for k, v in pareto.items()},
         "steps_to_98pct": steps98, "guidance": guidance.to_dict("records"),
         # the guidance criterion at every binding λ: guided in at most half the unguided steps (and fewer),
