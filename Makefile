@@ -16,9 +16,10 @@ LAB_PORT ?= 8888
 
 venv: $(STAMP)
 
+# --no-cache-dir: the install takes only the venv's space (a CI run once failed on a full disk).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q --no-cache-dir -e '.[test]'
 	touch $(STAMP)
 
 report: $(STAMP)  ## run every notebook on its defaults, write $(OUT)/index.html
