@@ -214,6 +214,21 @@ def test_stack_adam_falls_back_only_when_the_kernel_is_missing(monkeypatch):
         StackAdam([torch.zeros(2)], lr=1e-2).step([torch.ones(2)])
 
 
+def test_stack_adam_applies_a_gradient_with_other_strides_to_the_right_entries():
+    # autograd.grad through a permute (the GRU forward's recurrent weights) returns a permuted view; the
+    # fused kernel applied it in memory order, updating the wrong entries
+    import torch
+
+    from workbench.sweep_adam import StackAdam
+
+    p, g = torch.randn(3, 4), torch.randn(4, 3).T
+    ref = p.clone().requires_grad_()
+    ref.grad = g.contiguous()
+    torch.optim.Adam([ref], lr=0.1).step()
+    StackAdam([p], 0.1).step([g])
+    torch.testing.assert_close(p, ref.detach())
+
+
 def test_training_runs_with_cudnn_tf32_off_and_restores_the_flags():
     import torch
 

@@ -27,6 +27,7 @@ class StackAdam:
         self.t = 0
         self._fused = hasattr(torch, "_fused_adam_")
         self._tracked = any(p.requires_grad for p in self.params)
+        self._contiguous = all(p.is_contiguous() for p in self.params)
 
     def step(self, grads: list[torch.Tensor], lr: float | None = None) -> None:
         """One update with the given gradients (same order as params); ``lr`` overrides the
@@ -38,6 +39,13 @@ class StackAdam:
         self.t += 1
         b1, b2 = self.betas
         if self._fused:
+            # the fused kernel walks a gradient's memory in its parameter's order: a gradient with other
+            # strides (``autograd.grad`` through a permute, as in the GRU forward, returns a permuted view)
+            # would update the wrong entries, so it is copied into its parameter's layout first. The check
+            # costs ~1 us a step where everything is contiguous (the comparison of strides, ~4 us)
+            if not (self._contiguous and all(map(torch.Tensor.is_contiguous, grads))):
+                grads = [g if g.stride() == p.stride() else torch.empty_like(p).copy_(g)
+                         for p, g in zip(self.params, grads)]
             self._step.fill_(self.t)  # same value as add_(1), ~1.6 us faster (no scalar wrapping)
             try:
                 torch._fused_adam_(self.params, grads, self.exp_avg, self.exp_avg_sq, [],
