@@ -206,6 +206,8 @@ class CompressedStudent:
     """0/1 masks of the prunable weights (None: dense)."""
 
     def __post_init__(self):
+        if getattr(self.spec, "family", None) == "gru":  # int8 would quantize the head only, priced as all int8
+            raise InputError("compression supports the mlp and cnn families only; got a gru student")
         check_precision(self.precision)
         check_density(self.density)
         check_shapes(self.spec, self.params, "params")

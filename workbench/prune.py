@@ -41,6 +41,8 @@ from workbench.sweep_train import spec_of, train_stack
 from workbench.tasks import make_task
 
 METHODS = ("imp", "oneshot")
+FAMILIES = ("mlp", "cnn")
+"""Student families pruning is built and tested for (not ``gru``)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,9 @@ class PruneConfig:
 
     def validate(self) -> "PruneConfig":
         self.sweep.validate()
+        if self.sweep.family not in FAMILIES:  # gru: its MACs per weight and rewinding were never checked here
+            raise InputError(f"pruning supports the {' and '.join(FAMILIES)} families only; got family "
+                             f"{self.sweep.family!r}")
         if self.sweep.early_stopping:
             raise InputError("early_stopping is not supported with pruning; got early_stopping=True")
         if self.rounds < 0:
@@ -79,8 +84,9 @@ def prunable(spec: StudentSpec) -> list[str]:
 
 
 def macs_per_weight(spec: StudentSpec) -> dict[str, int]:
-    """MACs one weight costs per example: 1 for dense layers, the output length for conv kernels."""
-    out = {k: 1 for k in prunable(spec)}
+    """MACs one weight costs per example: 1 for dense layers, the output length for conv kernels, the
+    sequence length for GRU input and recurrent weights (used once per time step)."""
+    out = {k: spec.in_dim if spec.family == "gru" and k[:2] in ("wi", "wh") else 1 for k in prunable(spec)}
     if spec.family == "cnn":
         for i, length in enumerate(conv_lengths(spec)[1:]):
             out[f"w{i}"] = length

@@ -10,9 +10,15 @@ Families:
 - ``cnn``: ``depth`` 1-D conv layers of ``width`` channels (kernel 5 for the first layer, 3 after,
   stride 2, padding 1, ReLU; Greydanus 2020's MNIST-1D CNN is width 25, depth 3), then a linear
   head on the flattened feature map.
+- ``gru``: ``depth`` stacked *bidirectional* GRU layers of ``width`` hidden units per direction,
+  reading the input as a sequence of ``in_dim`` time steps of one value each, then a linear head on
+  every time step's output, flattened (Greydanus 2020's MNIST-1D GRU is width 6, depth 1: 5,134
+  parameters). The stacked forward runs both directions of all S students as one batch of 2S, one
+  ``baddbmm`` per time step.
 
 Init is PyTorch's ``nn.Linear``/``nn.Conv1d`` default: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for
-weights and biases, drawn from a per-student ``torch.Generator``.
+weights and biases, drawn from a per-student ``torch.Generator``; for the GRU layers it is
+``nn.GRU``'s, U(-1/sqrt(width), 1/sqrt(width)) for every weight and bias.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import torch.nn.functional as F
 
 from workbench.errors import InputError, is_whole_number
 
-FAMILIES = ("mlp", "cnn")
+FAMILIES = ("mlp", "cnn", "gru")
 
 
 @dataclass(frozen=True)
@@ -33,15 +39,17 @@ class StudentSpec:
     """The shape of a student; students with equal specs can share one stacked tensor."""
 
     family: str
-    """``mlp`` or ``cnn``."""
+    """``mlp``, ``cnn`` or ``gru``."""
     in_dim: int
-    """Input features (MLP) or signal length (CNN, one input channel)."""
+    """Input features (MLP), signal length (CNN, one input channel) or sequence length (GRU, one
+    value per time step)."""
     out_dim: int
     """Outputs: regression targets or classes."""
     width: int
-    """Hidden units per layer (MLP) or channels per conv layer (CNN)."""
+    """Hidden units per layer (MLP), channels per conv layer (CNN) or hidden size per direction (GRU;
+    every GRU layer is bidirectional, so a layer outputs 2 * width values per time step)."""
     depth: int
-    """Hidden layers (MLP) or conv layers (CNN)."""
+    """Hidden layers (MLP), conv layers (CNN) or stacked bidirectional GRU layers (GRU)."""
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -50,9 +58,9 @@ class StudentSpec:
             value = getattr(self, name)
             if not (is_whole_number(value) and value >= 1):
                 raise InputError(f"{name} must be a positive integer; got {value!r}")
-        if not is_whole_number(self.depth) or self.depth < (1 if self.family == "cnn" else 0):
-            raise InputError(f"depth must be >= {1 if self.family == 'cnn' else 0} for "
-                             f"{self.family}; got {self.depth!r}")
+        least = 0 if self.family == "mlp" else 1  # a CNN or GRU of depth 0 has no layer to read its input
+        if not is_whole_number(self.depth) or self.depth < least:
+            raise InputError(f"depth must be >= {least} for {self.family}; got {self.depth!r}")
         if self.family == "cnn" and conv_lengths(self)[-1] < 1:
             raise InputError(f"depth={self.depth} conv layers shrink a length-{self.in_dim} "
                              "input to nothing; use fewer layers")
@@ -71,9 +79,29 @@ def conv_lengths(spec: StudentSpec) -> list[int]:
     return lengths
 
 
+def gru_shapes(spec: StudentSpec) -> dict[str, tuple[int, ...]]:
+    """GRU parameter shapes, in forward order. Layer i: ``wi{i}`` input weights (direction, gate,
+    input direction, input unit, unit), ``wh{i}`` recurrent weights (direction, gate, unit in, unit out),
+    ``bi{i}``/``bh{i}`` their biases (direction, gate, unit). Directions are (forward, reverse) and gates
+    (r, z, n), as in ``nn.GRU``. Layer 0 reads one value per time step (1 input direction of 1 unit);
+    a later layer reads both directions of the layer below. The head ``w{depth}`` is (time step,
+    direction, unit, output), ``b{depth}`` (output). Every axis is explicit, so zero-padding to a wider
+    spec (``pad_params``) is a plain slice."""
+    h, shapes = spec.width, {}
+    for i in range(spec.depth):
+        in_dirs, in_units = (1, 1) if i == 0 else (2, h)
+        shapes[f"wi{i}"], shapes[f"wh{i}"] = (2, 3, in_dirs, in_units, h), (2, 3, h, h)
+        shapes[f"bi{i}"], shapes[f"bh{i}"] = (2, 3, h), (2, 3, h)
+    shapes[f"w{spec.depth}"], shapes[f"b{spec.depth}"] = (spec.in_dim, 2, h, spec.out_dim), (spec.out_dim,)
+    return shapes
+
+
 def param_shapes(spec: StudentSpec) -> dict[str, tuple[int, ...]]:
-    """Per-student parameter shapes, in forward order. Dense weights are (fan_in, fan_out)."""
+    """Per-student parameter shapes, in forward order. Dense weights are (fan_in, fan_out); GRU
+    shapes are described in ``gru_shapes``."""
     shapes: dict[str, tuple[int, ...]] = {}
+    if spec.family == "gru":
+        return gru_shapes(spec)
     if spec.family == "mlp":
         dims = [spec.in_dim] + [spec.width] * spec.depth + [spec.out_dim]
         for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
@@ -92,8 +120,16 @@ def count_params(spec: StudentSpec) -> int:
 
 
 def macs_per_example(spec: StudentSpec) -> int:
-    """Multiply-accumulates of one forward pass on one example (weights only, biases ignored)."""
+    """Multiply-accumulates of one forward pass on one example (weights only, biases ignored).
+
+    GRU: every input and recurrent weight is used once per time step and direction, so a layer costs
+    in_dim * (its ``wi`` and ``wh`` entries); the head costs its weight entries once. The gates'
+    elementwise work (sigmoid, tanh, the reset product and the interpolation, ~5 * width per step and
+    direction) is not counted, as no activation function is for the other families."""
     shapes = param_shapes(spec)
+    if spec.family == "gru":
+        recurrent = sum(math.prod(s) for k, s in shapes.items() if k[:2] in ("wi", "wh"))
+        return spec.in_dim * recurrent + math.prod(shapes[f"w{spec.depth}"])
     if spec.family == "mlp":
         return sum(math.prod(s) for k, s in shapes.items() if k.startswith("w"))
     lengths = conv_lengths(spec)
@@ -112,8 +148,21 @@ def flops_train(spec: StudentSpec, examples_seen: int) -> int:
     return 6 * macs_per_example(spec) * int(examples_seen)
 
 
+def _uniform(shape: tuple[int, ...], bound: float, generator: torch.Generator) -> torch.Tensor:
+    return (torch.rand(shape, generator=generator) * 2 - 1) * bound
+
+
+def _gru_init(spec: StudentSpec, generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """``nn.GRU``'s init, U(+-1/sqrt(width)), for the GRU layers; ``nn.Linear``'s for the head."""
+    head_bound = 1.0 / math.sqrt(math.prod(gru_shapes(spec)[f"w{spec.depth}"][:3]))  # fan_in L * 2 * width
+    return {name: _uniform(shape, head_bound if name[1:].isdigit() else 1.0 / math.sqrt(spec.width), generator)
+            for name, shape in gru_shapes(spec).items()}
+
+
 def init_params(spec: StudentSpec, generator: torch.Generator) -> dict[str, torch.Tensor]:
     """One student's parameters, PyTorch-default uniform init, drawn in a fixed order."""
+    if spec.family == "gru":
+        return _gru_init(spec, generator)
     params = {}
     shapes = param_shapes(spec)
     for name, shape in shapes.items():
@@ -122,8 +171,7 @@ def init_params(spec: StudentSpec, generator: torch.Generator) -> dict[str, torc
         else:
             w = shapes["w" + name[1:]]
             fan_in = w[0] if len(w) == 2 else w[1] * w[2]
-        bound = 1.0 / math.sqrt(fan_in)
-        params[name] = (torch.rand(shape, generator=generator) * 2 - 1) * bound
+        params[name] = _uniform(shape, 1.0 / math.sqrt(fan_in), generator)
     return params
 
 
@@ -134,6 +182,8 @@ def stack_params(per_student: list[dict[str, torch.Tensor]]) -> dict[str, torch.
 
 def forward(spec: StudentSpec, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
     """Outputs (S, B, out_dim) of S stacked students; x is (S, B, in_dim), student s sees x[s]."""
+    if spec.family == "gru":
+        return _gru_forward(spec, params, x)
     if spec.family == "mlp":
         h = x
         for i in range(spec.depth + 1):
@@ -152,10 +202,59 @@ def forward(spec: StudentSpec, params: dict[str, torch.Tensor], x: torch.Tensor)
     return torch.baddbmm(params[f"b{head}"].unsqueeze(1), h, params[f"w{head}"])
 
 
+def _gru_forward(spec: StudentSpec, params: dict[str, torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    s, b, length = x.shape
+    u = x.unsqueeze(-1)  # (S, B, L, 1): one value per time step
+    for i in range(spec.depth):
+        u = _bigru_layer(params, i, u)  # (S, B, L, 2H)
+    head = spec.depth
+    w = params[f"w{head}"].reshape(s, -1, spec.out_dim)  # (S, L * 2H, out), index t * 2H + direction * H + unit
+    return torch.baddbmm(params[f"b{head}"].unsqueeze(1), u.reshape(s, b, -1), w)
+
+
+def _bigru_layer(params: dict[str, torch.Tensor], i: int, u: torch.Tensor) -> torch.Tensor:
+    """GRU layer i of S stacked students, both directions: u (S, B, L, D_in) -> (S, B, L, 2H), the
+    forward then the reverse direction's hidden state at every time step. The two directions of the S
+    students run as 2S sequences; the reverse one reads u backwards in time."""
+    wi, wh, bi, bh = (params[f"{k}{i}"] for k in ("wi", "wh", "bi", "bh"))
+    s, b, length, d_in = u.shape
+    hidden = wh.shape[-1]
+    # (S, 2, gate, ..., unit) -> (2S, fan_in, 3H), columns gate-major (r | z | n)
+    w_in = wi.flatten(3, 4).permute(0, 1, 3, 2, 4).reshape(2 * s, d_in, 3 * hidden)
+    w_rec = wh.permute(0, 1, 3, 2, 4).reshape(2 * s, hidden, 3 * hidden)
+    b_rec = bh.reshape(2 * s, 1, 3 * hidden)
+    seqs = torch.stack((u, u.flip(2)), 1).reshape(2 * s, b * length, d_in)  # reverse direction: time flipped
+    # every time step's input projection at once, then time-major: (L, 2S, B, 3H)
+    proj = torch.baddbmm(bi.reshape(2 * s, 1, 3 * hidden), seqs, w_in)
+    proj = proj.view(2 * s, b, length, 3 * hidden).permute(2, 0, 1, 3).contiguous()
+    h = u.new_zeros(2 * s, b, hidden)
+    states = []
+    # unbind, not proj[t]: the backward of each index would zero-fill a gradient the size of proj
+    for gx_rz, gx_n in zip(*(p.unbind(0) for p in proj.split((2 * hidden, hidden), -1))):
+        h = _gru_step(gx_rz, gx_n, h, w_rec, b_rec)
+        states.append(h)
+    out = torch.stack(states, 2).view(s, 2, b, length, hidden)
+    return torch.cat((out[:, 0], out[:, 1].flip(2)), -1)  # reverse states back in time order
+
+
+def _gru_step(gx_rz: torch.Tensor, gx_n: torch.Tensor, h: torch.Tensor, w_rec: torch.Tensor,
+              b_rec: torch.Tensor) -> torch.Tensor:
+    """One time step of ``nn.GRU``'s cell for a batch of sequences: gx_rz (N, B, 2H) and gx_n (N, B, H)
+    the input projection with its bias, h (N, B, H). r = σ(x_r + h_r), z = σ(x_z + h_z),
+    n = tanh(x_n + r * h_n), h' = (1 - z) * n + z * h, where h_* = W_h* h + b_h*."""
+    hidden = h.shape[-1]
+    gh_rz, gh_n = torch.baddbmm(b_rec, h, w_rec).split((2 * hidden, hidden), -1)
+    r, z = torch.sigmoid(gx_rz + gh_rz).split(hidden, -1)
+    n = torch.tanh(torch.addcmul(gx_n, r, gh_n))
+    return torch.lerp(n, h, z)  # n + z * (h - n)
+
+
 def shared_chunk(spec: StudentSpec, s: int) -> int:
     """Examples per pass of ``forward_shared`` for S students: one hidden activation stays under
-    ~2^24 floats (64 MB)."""
-    per_example = s * max(spec.width * (spec.in_dim if spec.family == "cnn" else 1), spec.in_dim)
+    ~2^24 floats (64 MB); a GRU layer holds ~8 * width floats per time step (both directions' input
+    projections, 6 * width, and states, 2 * width)."""
+    per_unit = {"mlp": 1, "cnn": spec.in_dim, "gru": 8 * spec.in_dim}[spec.family]
+    per_example = s * max(spec.width * per_unit, spec.in_dim)
     return max(64, min(8192, 2 ** 24 // per_example))
 
 
@@ -173,7 +272,10 @@ def forward_shared(spec: StudentSpec, params: dict[str, torch.Tensor], x: torch.
 
 def to_module(spec: StudentSpec, params: dict[str, torch.Tensor]) -> torch.nn.Module:
     """A plain ``nn.Sequential`` holding one student's (unstacked) parameters, for reference
-    per-model training; the CNN expects input (B, 1, L)."""
+    per-model training; the CNN expects input (B, 1, L). A GRU student is a :class:`GRUStudent`
+    (``nn.GRU`` + ``nn.Linear``) taking input (B, L)."""
+    if spec.family == "gru":
+        return _gru_module(spec, params)
     layers: list[torch.nn.Module] = []
     if spec.family == "mlp":
         for i in range(spec.depth + 1):
@@ -198,12 +300,45 @@ def to_module(spec: StudentSpec, params: dict[str, torch.Tensor]) -> torch.nn.Mo
     return torch.nn.Sequential(*layers, torch.nn.Flatten(), head)
 
 
+class GRUStudent(torch.nn.Module):
+    """One ``gru`` student as PyTorch modules: a bidirectional ``nn.GRU`` (batch first, one input
+    feature) and an ``nn.Linear`` head on its flattened (B, L * 2 * width) output. Input (B, L)."""
+
+    def __init__(self, spec: StudentSpec):
+        super().__init__()
+        self.gru = torch.nn.GRU(1, spec.width, num_layers=spec.depth, batch_first=True, bidirectional=True)
+        self.head = torch.nn.Linear(spec.in_dim * 2 * spec.width, spec.out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, _ = self.gru(x.unsqueeze(-1))  # (B, L, 2 * width): forward then reverse states
+        return self.head(out.flatten(1))
+
+
+def _gru_module(spec: StudentSpec, params: dict[str, torch.Tensor]) -> GRUStudent:
+    """A :class:`GRUStudent` holding ``params`` (``gru_shapes`` layout -> ``nn.GRU``'s (3H, fan_in))."""
+    module, h = GRUStudent(spec), spec.width
+    with torch.no_grad():
+        for i in range(spec.depth):
+            for d, suffix in enumerate(("", "_reverse")):  # (gate, fan_in, unit) -> (gate * unit, fan_in)
+                values = {"weight_ih": params[f"wi{i}"][d].flatten(1, 2).transpose(1, 2).reshape(3 * h, -1),
+                          "weight_hh": params[f"wh{i}"][d].transpose(1, 2).reshape(3 * h, h),
+                          "bias_ih": params[f"bi{i}"][d].reshape(-1), "bias_hh": params[f"bh{i}"][d].reshape(-1)}
+                for name, value in values.items():
+                    getattr(module.gru, f"{name}_l{i}{suffix}").copy_(value)
+        module.head.weight.copy_(params[f"w{spec.depth}"].reshape(-1, spec.out_dim).T)
+        module.head.bias.copy_(params[f"b{spec.depth}"])
+    return module
+
+
 def pad_params(params: dict[str, torch.Tensor], spec: StudentSpec, to: StudentSpec) -> dict[str, torch.Tensor]:
     """Embed one student's params in the shape of a wider spec (same family/depth), zero-padded.
 
     Exact, not an approximation: a padded hidden unit has zero incoming weights and bias, so its
     ReLU output and (relu'(0) = 0 in PyTorch) every gradient touching it are exactly 0, and Adam
     leaves a parameter whose gradient is always 0 at 0. The real units train as in the narrow net.
+    GRU: a padded unit's gates are σ(0) = 1/2 and its candidate tanh(0) = 0, so its state stays 0 from
+    h0 = 0; every weight out of it (recurrent, next layer, head) is 0, so no gradient reaches it, and
+    every gradient of a weight out of it is multiplied by its state, 0.
     """
     if (spec.family, spec.depth, spec.in_dim, spec.out_dim) != (to.family, to.depth, to.in_dim, to.out_dim) \
             or spec.width > to.width:

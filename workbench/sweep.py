@@ -35,6 +35,8 @@ LIMITS = {"widths": 65536, "depths": 1024, "seeds": MAX_SEED, "steps": 10 ** 9, 
           "eval_every": 10 ** 9}
 MAX_PARAMS = 2 ** 30
 """Most parameters of one student (4 GiB of float32, before Adam's two moments)."""
+SEQUENCE_TASKS = ("mnist1d",)
+"""Tasks whose input is a sequence (one value per time step), the only ones the ``gru`` family reads."""
 
 
 @dataclass(frozen=True)
@@ -44,11 +46,11 @@ class SweepConfig:
     task: TaskConfig = field(default_factory=TaskConfig)
     """The task every student is trained on."""
     family: str = "mlp"
-    """Student family: ``mlp`` or ``cnn``."""
+    """Student family: ``mlp``, ``cnn`` or ``gru`` (sequence tasks only: ``SEQUENCE_TASKS``)."""
     widths: tuple[int, ...] = (8, 32)
-    """Hidden widths (MLP units or CNN channels)."""
+    """Hidden widths (MLP units, CNN channels or GRU hidden units per direction)."""
     depths: tuple[int, ...] = (1,)
-    """Hidden layers (MLP) or conv layers (CNN)."""
+    """Hidden layers (MLP), conv layers (CNN) or stacked bidirectional GRU layers (GRU)."""
     sizes: tuple[int, ...] = (256, 1024)
     """Training-set sizes n (nested prefixes of the task pool)."""
     seeds: tuple[int, ...] = (0,)
@@ -72,6 +74,10 @@ class SweepConfig:
         if not isinstance(self.task, TaskConfig):  # a task name was an AttributeError ('str' has no validate)
             raise InputError(f"task must be a TaskConfig (from tasks.task_config(name)); got {self.task!r}")
         self.task.validate()
+        if self.family == "gru" and self.task.name not in SEQUENCE_TASKS:
+            raise InputError(f"family gru reads each input as a sequence of single values, so it is only for the "
+                             f"sequence task {' or '.join(SEQUENCE_TASKS)}; got task {self.task.name!r} "
+                             "(use family mlp or cnn)")
         for name in ("widths", "depths", "sizes", "seeds"):
             values = getattr(self, name)
             if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):  # widths=8: "int has no len()"

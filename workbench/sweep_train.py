@@ -55,11 +55,11 @@ class RunConfig:
     task: TaskConfig
     """The task (teacher, data sizes, noise)."""
     family: str = "mlp"
-    """Student family: ``mlp`` or ``cnn``."""
+    """Student family: ``mlp``, ``cnn`` or ``gru``."""
     width: int = 32
-    """Hidden units (MLP) or channels (CNN)."""
+    """Hidden units (MLP), channels (CNN) or hidden units per direction (GRU)."""
     depth: int = 1
-    """Hidden layers (MLP) or conv layers (CNN)."""
+    """Hidden layers (MLP), conv layers (CNN) or stacked bidirectional GRU layers (GRU)."""
     n: int = 1024
     """Training examples: the first n rows of the task's pool."""
     seed: int = 0
@@ -334,7 +334,8 @@ def train_stack(task: Task, runs: list[RunConfig], device="cpu", *,
 
 @exact_cudnn
 def train_single(task: Task, run: RunConfig, device="cpu", fused_adam: bool = True) -> dict:
-    """Reference: a plain per-model loop (``nn.Sequential``, its own ``torch.optim.Adam``), with
+    """Reference: a plain per-model loop (``students.to_module``: ``nn.Sequential``, or ``nn.GRU`` + ``nn.Linear``
+    for the GRU; its own ``torch.optim.Adam``), with
     the same init and minibatch indices as the batched engine. No early stopping.
     fused_adam=False uses ``torch.optim.Adam``'s defaults instead of its fused kernel."""
     t0 = time.perf_counter()

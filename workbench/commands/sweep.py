@@ -39,7 +39,8 @@ def int_list(name: str, text: str) -> tuple[int, ...]:
 def add_task_arguments(p: argparse.ArgumentParser) -> None:
     """Task options shared by ``sweep`` and ``prune``."""
     p.add_argument("--task", required=True, help=f"one of {', '.join(TASKS)}")
-    p.add_argument("--family", default="mlp", help="student family: mlp or cnn (default mlp)")
+    p.add_argument("--family", default="mlp",
+                   help="student family: mlp, cnn or gru (bidirectional, --task mnist1d only) (default mlp)")
     p.add_argument("--intrinsic-dim", type=int, default=None, help="teacher tasks: varying input features d (default 4)")
     p.add_argument("--label-noise", type=float, default=0.0,
                    help="gaussian noise std (regression) or flipped-label fraction (classification)")
@@ -107,8 +108,8 @@ def check_common(args) -> None:
     if args.seed_given is not None:
         raise InputError(f"--seed is not an option here; got --seed {args.seed_given}: --seeds K trains seeds 0..K-1 "
                          "of every configuration, --task-seed seeds the teacher and the data")
-    if args.family not in ("mlp", "cnn"):
-        raise InputError(f"--family must be mlp or cnn; got {args.family!r}")
+    if args.family not in ("mlp", "cnn", "gru"):
+        raise InputError(f"--family must be mlp, cnn or gru; got {args.family!r}")
     if not 1 <= args.threads <= MAX_THREADS:
         raise InputError(f"--threads must be in [1, {MAX_THREADS}]; got {args.threads!r}")
     check_device(args.device)
