@@ -11,8 +11,9 @@ import pytest
 from workbench import report
 from workbench.errors import InputError
 from workbench.data import load_nmt
-from workbench.notebook_checks import (check_compute_planner, check_pruning, check_rl_cost_tuning, check_scaling_laws,
-                                       check_teacher_student, check_test_time_compute, check_variance_limited)
+from workbench.notebook_checks import (check_compute_planner, check_pruning, check_real_benchmarks, check_rl_cost_tuning,
+                                       check_scaling_laws, check_teacher_student, check_test_time_compute,
+                                       check_variance_limited)
 
 TEACHER_STUDENT = dict(widths=[16, 24, 32, 64], sizes=[256, 1024], fit_widths=[24, 32], fit_sizes=[512, 1024],
                        fit_default=[32, 1024], budgets=[100, 300], budget_widths=[16, 64], noise_levels=[0.3],
@@ -232,7 +233,8 @@ def test_rl_cost_tuning_refuses_in_the_notebooks_names(change, message):
                                          ("03_teacher_student", "check_teacher_student("),
                                          ("04_pruning", "check_pruning("),
                                          ("05_test_time_compute", "check_test_time_compute("),
-                                         ("06_rl_cost_tuning", "check_rl_cost_tuning(")])
+                                         ("06_rl_cost_tuning", "check_rl_cost_tuning("),
+                                         ("07_real_benchmarks", "check_real_benchmarks(")])
 def test_notebook_checks_its_parameters_in_its_first_code_cell_after_the_parameters(name, check):
     nb = nbformat.read(report.NOTEBOOK_DIR / f"{name}.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -266,13 +268,44 @@ def test_variance_limited_refuses_in_the_notebooks_names(change, message):
     assert str(err.value) == message
 
 
+REAL_BENCHMARKS = dict(references=["logistic", "mlp"], mnist_models=["mlp"], digits_models=["mlp"], seeds=1,
+                       scaling_seeds=1, steps=100, mnist_sizes=[250, 500, 1000, 2000], digits_sizes=[100, 200, 400, 800],
+                       bootstrap=10)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"references": []}, "references must list at least one value; got []"),
+    ({"references": ["vgg"]}, "references must be values of Greydanus's models ['logistic', 'mlp', 'cnn', 'gru']; "
+                              "got 'vgg' in ['vgg']"),
+    ({"mnist_models": ["mlp", "mlp"]}, "mnist_models must not repeat a value; got 'mlp' twice in ['mlp', 'mlp']"),
+    # a GRU on digits was "family gru ... is only for the sequence task mnist1d" after the references had trained
+    ({"digits_models": ["gru"]}, "digits_models must be values of the MLP-family models (digits' 64 pixels are no "
+                                 "sequence) ['logistic', 'mlp']; got 'gru' in ['gru']"),
+    ({"mnist_sizes": [250, 500, 1000, 8000]}, "mnist_sizes must be training sizes, integers in [1, 4000] (the "
+                                              "benchmark's pool); got 8000 in [250, 500, 1000, 8000]"),
+    ({"digits_sizes": [100, 200, 400]}, "digits_sizes must list >= 4 sizes (the power law y = a·n^(−b) + c has 3 "
+                                        "constants); got [100, 200, 400]"),
+    ({"scaling_seeds": 0}, "scaling_seeds must be an integer >= 1; got 0"),
+    ({"bootstrap": 1}, "bootstrap must be 0 or an integer >= 2 (resamples of the sizes); got 1"),
+])
+def test_real_benchmarks_refuses_in_the_notebooks_names(change, message):
+    with pytest.raises(InputError) as err:
+        check_real_benchmarks(**{**REAL_BENCHMARKS, **change})
+    assert str(err.value) == message
+
+
+def test_real_benchmarks_without_digits_ignores_the_digits_sizes():
+    check_real_benchmarks(**{**REAL_BENCHMARKS, "digits_models": [], "digits_sizes": []})
+
+
 @pytest.mark.parametrize("smoke", [False, True], ids=["defaults", "smoke"])
 @pytest.mark.parametrize("notebook, check, example", [
     ("01_scaling_laws", check_scaling_laws, SCALING_LAWS), ("02_compute_planner", check_compute_planner, COMPUTE_PLANNER),
     ("03_teacher_student", check_teacher_student, TEACHER_STUDENT), ("04_pruning", check_pruning, PRUNING),
     ("05_test_time_compute", check_test_time_compute, TEST_TIME_COMPUTE),
     ("06_rl_cost_tuning", check_rl_cost_tuning, RL_COST_TUNING),
-    ("03_teacher_student", check_variance_limited, VARIANCE_LIMITED)])
+    ("03_teacher_student", check_variance_limited, VARIANCE_LIMITED),
+    ("07_real_benchmarks", check_real_benchmarks, REAL_BENCHMARKS)])
 def test_each_check_passes_its_notebooks_own_parameters(notebook, check, example, smoke):
     values = notebook_values(notebook, smoke)
     extra = {"curves": list(load_nmt().Model.unique())} if check is check_scaling_laws else {}  # from the data

@@ -232,3 +232,38 @@ def check_variance_limited(*, vl_linear: bool, vl_widths: Sequence[int], vl_size
     if not (isinstance(vl_bootstrap, int) and (vl_bootstrap == 0 or vl_bootstrap >= 2)):
         raise InputError(f"vl_bootstrap must be 0 or an integer >= 2 (seed resamples); got {vl_bootstrap!r}")
 
+
+
+def check_real_benchmarks(*, references: Sequence[str], mnist_models: Sequence[str], digits_models: Sequence[str],
+                          seeds: int, scaling_seeds: int, steps: int, mnist_sizes: Sequence[int], digits_sizes: Sequence[int],
+                          bootstrap: int) -> None:
+    """Notebook 07: the model names are Greydanus's (``real_benchmarks.REFERENCES``); digits is not a sequence,
+    so its models are the MLP family's; each benchmark's sizes fit its pool, and a model traced against n
+    needs more distinct sizes than the ``power`` law has constants."""
+    from workbench import real_benchmarks as rb
+    from workbench.tasks import task_config
+
+    for name, values in {"references": references, "mnist_models": mnist_models}.items():
+        _nonempty(name, values)
+        _members(name, values, list(rb.REFERENCES), "Greydanus's models")
+        _unique(name, list(values))
+    _unique("digits_models", list(digits_models))  # [] skips digits
+    mlp_family = [n for n, r in rb.REFERENCES.items() if r.family == "mlp"]
+    _members("digits_models", digits_models, mlp_family, "the MLP-family models (digits' 64 pixels are no sequence)")
+    _integer_at_least("seeds", seeds, 1)
+    _integer_at_least("scaling_seeds", scaling_seeds, 1)
+    _integer_at_least("steps", steps, 1)
+    need = _free_constants("power") + 1
+    pools = {"mnist_sizes": (mnist_sizes, rb.SPLIT["pool_size"]),
+             "digits_sizes": (digits_sizes, task_config("digits").pool_size)}
+    for name, (sizes, pool) in pools.items():
+        if name == "digits_sizes" and not digits_models:
+            continue
+        _numbers(name, sizes, f"training sizes, integers in [1, {pool}] (the benchmark's pool)",
+                 lambda n, pool=pool: isinstance(n, int) and 1 <= n <= pool)
+        _unique(name, list(sizes))
+        if len(sizes) < need:
+            raise InputError(f"{name} must list >= {need} sizes (the power law y = a·n^(−b) + c has {need - 1} "
+                             f"constants); got {list(sizes)!r}")
+    if not (isinstance(bootstrap, int) and (bootstrap == 0 or bootstrap >= 2)):
+        raise InputError(f"bootstrap must be 0 or an integer >= 2 (resamples of the sizes); got {bootstrap!r}")

@@ -1,0 +1,80 @@
+"""workbench.real_benchmarks: Greydanus's MNIST-1D models as students, the reference table, data exponents."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench import real_benchmarks as rb
+from workbench.errors import InputError
+from workbench.errorsources import run_sweeps
+from workbench.students import StudentSpec, count_params
+
+
+def test_reference_models_have_the_published_parameter_counts():
+    """Greydanus's models on 40-sample signals and 10 classes: a logistic regression 40·10 + 10 = 410, the MLP
+    40-100-100-10 15,210, the CNN 5,210 and the GRU 5,134 parameters (RESULTS_sweep §2)."""
+    counts = {name: count_params(StudentSpec(r.family, 40, 10, r.width, r.depth)) for name, r in rb.REFERENCES.items()}
+    assert counts == {"logistic": 410, "mlp": 15210, "cnn": 5210, "gru": 5134}
+
+
+def test_reference_sweeps_use_the_papers_split_and_recipe():
+    cfgs = rb.reference_sweeps(["cnn", "gru"], seeds=2)
+    cnn = cfgs["cnn"]
+    assert (cnn.family, cnn.widths, cnn.depths, cnn.sizes, cnn.seeds) == ("cnn", (25,), (3,), (4000,), (0, 1))
+    assert (cnn.steps, cnn.batch_size, cnn.lr, cnn.early_stopping) == (6000, 100, 1e-2, False)
+    task = cnn.task
+    assert (task.name, task.pool_size, task.val_size, task.test_size) == ("mnist1d", 4000, 500, 1000)
+    assert cfgs["gru"].family == "gru" and cfgs["gru"].task == task
+
+
+@pytest.mark.parametrize("names, message", [([], "at least one"), (["vgg"], "got 'vgg'"), (["mlp", "mlp"], "once")])
+def test_reference_names_are_checked(names, message):
+    with pytest.raises(InputError, match=message):
+        rb.reference_sweeps(names)
+
+
+def test_a_gru_on_digits_is_refused_before_training():
+    from workbench.tasks import task_config
+
+    with pytest.raises(InputError, match="sequence"):
+        rb.benchmark_sweeps(["gru"], task_config("digits"), (100, 200))
+
+
+def test_reference_table_known_answers():
+    rows = pd.DataFrame({"n": [4000, 4000, 4000, 1000], "test_error": [0.1, 0.2, 0.3, 0.9], "params": [5210] * 4,
+                         "seconds": [1.0, 2.0, 3.0, 4.0]})
+    t = rb.reference_table({"cnn": rows}).iloc[0]
+    assert t["accuracy"] == pytest.approx(0.8) and t["sd"] == pytest.approx(0.1) and t["seeds"] == 3
+    assert t["difference_points"] == pytest.approx(-14.0) and t["seconds"] == pytest.approx(6.0)
+    with pytest.raises(InputError, match="n=4000"):
+        rb.reference_table({"cnn": rows[rows["n"] == 1000]})
+
+
+def test_data_exponents_recover_a_planted_power_law():
+    """Two students, error = a·n^(−b) + c with 2% multiplicative noise over 2 seeds: b and c recovered, and a
+    bootstrap interval around the estimate (resampling 6 points: percentile intervals that narrow)."""
+    rng = np.random.default_rng(0)
+    ns = np.array([100, 200, 400, 800, 1600, 3200])
+    planted = {16: (3.0, 0.5, 0.05), 64: (8.0, 0.8, 0.02)}
+    rows = [{"task": "digits", "family": "mlp", "width": w, "depth": 1, "n": n, "seed": s,
+             "test_error": (a * n ** -b + c) * (1 + 0.02 * rng.standard_normal())}
+            for w, (a, b, c) in planted.items() for n in ns for s in (0, 1)]
+    ex = rb.data_exponents(pd.DataFrame(rows), bootstrap=50).set_index("width")
+    for w, (a, b, c) in planted.items():
+        assert ex.loc[w, "exponent"] == pytest.approx(b, rel=0.15)
+        assert ex.loc[w, "ci_low"] <= ex.loc[w, "exponent"] <= ex.loc[w, "ci_high"] < ex.loc[w, "ci_low"] + 0.5
+        assert ex.loc[w, "floor"] == pytest.approx(c, abs=0.01)
+        assert ex.loc[w, "sizes"] == 6 and ex.loc[w, "mean_abs_rel_divergence"] < 0.03 and ex.loc[w, "at_bounds"] == ""
+    with pytest.raises(InputError, match=">= 4 training-set sizes"):
+        rb.data_exponents(pd.DataFrame(rows)[lambda d: d["n"] <= 400])
+
+
+def test_a_tiny_reference_run_reads_back_from_the_cache(tmp_path):
+    cfgs = rb.reference_sweeps(["logistic"], seeds=1, steps=50)
+    first = run_sweeps(list(cfgs.values()), tmp_path, progress=False)
+    again = run_sweeps(list(cfgs.values()), tmp_path, progress=False)
+    assert first.equals(again) and len(first) == 1 and first["params"].iloc[0] == 410
+    table = rb.reference_table({"logistic": first})
+    assert 0 <= table["accuracy"].iloc[0] <= 1 and np.isnan(table["sd"].iloc[0])
