@@ -270,7 +270,7 @@ def test_variance_limited_refuses_in_the_notebooks_names(change, message):
 
 REAL_BENCHMARKS = dict(references=["logistic", "mlp"], mnist_models=["mlp"], digits_models=["mlp"], seeds=1,
                        scaling_seeds=1, steps=100, mnist_sizes=[250, 500, 1000, 2000], digits_sizes=[100, 200, 400, 800],
-                       bootstrap=10)
+                       laws=["power"], bootstrap=10)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -283,8 +283,12 @@ REAL_BENCHMARKS = dict(references=["logistic", "mlp"], mnist_models=["mlp"], dig
                                  "sequence) ['logistic', 'mlp']; got 'gru' in ['gru']"),
     ({"mnist_sizes": [250, 500, 1000, 8000]}, "mnist_sizes must be training sizes, integers in [1, 4000] (the "
                                               "benchmark's pool); got 8000 in [250, 500, 1000, 8000]"),
-    ({"digits_sizes": [100, 200, 400]}, "digits_sizes must list >= 4 sizes (the power law y = a·n^(−b) + c has 3 "
-                                        "constants); got [100, 200, 400]"),
+    ({"digits_sizes": [100, 200, 400]}, "digits_sizes must list >= 4 sizes (laws power: at most 3 free constants); "
+                                        "got [100, 200, 400]"),
+    # M4 with ε0 fixed has 4 free constants: on 4 sizes it was 'law 'm4' has 4 free parameters but only 4 data point(s)'
+    ({"laws": ["power", "m4"]}, "mnist_sizes must list >= 5 sizes (laws power, m4: at most 4 free constants); "
+                                "got [250, 500, 1000, 2000]"),
+    ({"laws": ["bnsl"]}, "laws must be values of the laws of error against n ['power', 'm4']; got 'bnsl' in ['bnsl']"),
     ({"scaling_seeds": 0}, "scaling_seeds must be an integer >= 1; got 0"),
     ({"bootstrap": 1}, "bootstrap must be 0 or an integer >= 2 (resamples of the sizes); got 1"),
 ])

@@ -78,3 +78,21 @@ def test_a_tiny_reference_run_reads_back_from_the_cache(tmp_path):
     assert first.equals(again) and len(first) == 1 and first["params"].iloc[0] == 410
     table = rb.reference_table({"logistic": first})
     assert 0 <= table["accuracy"].iloc[0] <= 1 and np.isnan(table["sd"].iloc[0])
+
+
+def test_m4_follows_the_descent_from_the_random_guess_plateau_where_a_power_law_cannot():
+    """A planted M4 curve, (y − 0.03)/(0.9 − y) = 300·n^(−1) (α = 1), over n = 125 … 4000: errors 0.64 → 0.09,
+    falling faster and faster on log axes as a CNN's MNIST-1D errors do. M4 with ε0 fixed at 0.9 recovers the
+    exponent 1 and the floor; the power law fits it far worse."""
+    ns = np.array([125, 250, 500, 1000, 2000, 4000])
+    k = 300.0 / ns
+    rows = pd.DataFrame({"task": "mnist1d", "family": "cnn", "width": 25, "depth": 3, "n": ns, "seed": 0,
+                         "test_error": (0.03 + 0.9 * k) / (1 + k)})
+    m4 = rb.data_exponents(rows, law="m4", bootstrap=0).iloc[0]
+    power = rb.data_exponents(rows, law="power", bootstrap=0).iloc[0]
+    assert m4["law"] == "m4" and m4["exponent"] == pytest.approx(1.0, rel=0.02) and m4["floor"] == pytest.approx(0.03, abs=0.005)
+    assert m4["mean_abs_rel_divergence"] < 0.001 and power["mean_abs_rel_divergence"] > 0.05
+    with pytest.raises(InputError, match="law must be one of power, m4"):
+        rb.data_exponents(rows, law="bnsl")
+    with pytest.raises(InputError, match="law m4 needs >= 5"):
+        rb.data_exponents(rows[rows["n"] <= 1000], law="m4")

@@ -236,10 +236,10 @@ def check_variance_limited(*, vl_linear: bool, vl_widths: Sequence[int], vl_size
 
 def check_real_benchmarks(*, references: Sequence[str], mnist_models: Sequence[str], digits_models: Sequence[str],
                           seeds: int, scaling_seeds: int, steps: int, mnist_sizes: Sequence[int], digits_sizes: Sequence[int],
-                          bootstrap: int) -> None:
+                          laws: Sequence[str], bootstrap: int) -> None:
     """Notebook 07: the model names are Greydanus's (``real_benchmarks.REFERENCES``); digits is not a sequence,
     so its models are the MLP family's; each benchmark's sizes fit its pool, and a model traced against n
-    needs more distinct sizes than the ``power`` law has constants."""
+    needs more distinct sizes than each of ``laws`` has free constants (power 3, m4 4: its ε0 is fixed)."""
     from workbench import real_benchmarks as rb
     from workbench.tasks import task_config
 
@@ -253,7 +253,10 @@ def check_real_benchmarks(*, references: Sequence[str], mnist_models: Sequence[s
     _integer_at_least("seeds", seeds, 1)
     _integer_at_least("scaling_seeds", scaling_seeds, 1)
     _integer_at_least("steps", steps, 1)
-    need = _free_constants("power") + 1
+    _nonempty("laws", laws)
+    _members("laws", laws, list(rb.LAWS), "the laws of error against n")
+    _unique("laws", list(laws))
+    need = max(_free_constants(law) - (law == "m4") for law in laws) + 1  # m4's ε0 is fixed
     pools = {"mnist_sizes": (mnist_sizes, rb.SPLIT["pool_size"]),
              "digits_sizes": (digits_sizes, task_config("digits").pool_size)}
     for name, (sizes, pool) in pools.items():
@@ -263,7 +266,7 @@ def check_real_benchmarks(*, references: Sequence[str], mnist_models: Sequence[s
                  lambda n, pool=pool: isinstance(n, int) and 1 <= n <= pool)
         _unique(name, list(sizes))
         if len(sizes) < need:
-            raise InputError(f"{name} must list >= {need} sizes (the power law y = a·n^(−b) + c has {need - 1} "
+            raise InputError(f"{name} must list >= {need} sizes (laws {', '.join(laws)}: at most {need - 1} free "
                              f"constants); got {list(sizes)!r}")
     if not (isinstance(bootstrap, int) and (bootstrap == 0 or bootstrap >= 2)):
         raise InputError(f"bootstrap must be 0 or an integer >= 2 (resamples of the sizes); got {bootstrap!r}")
