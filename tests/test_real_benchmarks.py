@@ -96,3 +96,14 @@ def test_m4_follows_the_descent_from_the_random_guess_plateau_where_a_power_law_
         rb.data_exponents(rows, law="bnsl")
     with pytest.raises(InputError, match="law m4 needs >= 5"):
         rb.data_exponents(rows[rows["n"] <= 1000], law="m4")
+
+
+def test_a_zero_seed_mean_is_refused_naming_the_student_and_n():
+    # a student that gets every example right at some n (e.g. y_col="train_error"): the message was
+    # "column 'y' must be > 0 for law 'power' ...; got 0 at row 5", naming neither the column nor the student
+    ns = [125, 250, 500, 1000, 2000, 4000]
+    rows = pd.DataFrame({"task": "digits", "family": "mlp", "width": 100, "depth": 2, "n": ns, "seed": 0,
+                         "train_error": [0.3, 0.2, 0.1, 0.05, 0.01, 0.0]})
+    with pytest.raises(InputError, match=r"every seed mean must be > 0; \{'task': 'digits', 'family': 'mlp', "
+                                         r"'width': 100, 'depth': 2\} has train_error 0 at n=4000"):
+        rb.data_exponents(rows, y_col="train_error", bootstrap=0)

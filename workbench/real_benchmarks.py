@@ -123,7 +123,8 @@ def data_exponents(table: pd.DataFrame, y_col: str = "test_error", by: Sequence[
                    law: str = "power", eps0: float = 0.9, bootstrap: int = 100, seed: int = 0) -> pd.DataFrame:
     """Per student (``by``): ``law`` (one of :data:`LAWS`) fitted to the seed-averaged ``y_col`` against n,
     with percentile 95% bootstrap intervals (resampled points); ``eps0`` is M4's fixed random-guess error
-    (0.9: ten classes). Needs more sizes per student than the law has free constants (power 3, m4 4).
+    (0.9: ten classes). Needs more sizes per student than the law has free constants (power 3, m4 4),
+    and every seed mean above 0 (the laws are fitted to its log).
     Columns: ``by``, law, sizes, exponent (power: b; m4: −c), ci_low, ci_high, floor (power: c; m4: ε∞),
     floor_ci_low, floor_ci_high, mean_abs_rel_divergence, at_bounds (the parameters on a bound of the
     law, e.g. b at 10 when the error is flat in n: no power law over these sizes), fit."""
@@ -139,6 +140,10 @@ def data_exponents(table: pd.DataFrame, y_col: str = "test_error", by: Sequence[
         if g["n"].nunique() < need:
             raise InputError(f"data_exponents with law {law} needs >= {need} training-set sizes per student; "
                              f"{dict(zip(by, key))} has {g['n'].nunique()}")
+        if (g[y_col] <= 0).any():  # fit_law's own message named column 'y' and a row of this group
+            row = g[g[y_col] <= 0].iloc[0]
+            raise InputError(f"data_exponents fits log {y_col}, so every seed mean must be > 0; {dict(zip(by, key))} "
+                             f"has {y_col} {float(row[y_col]):g} at n={int(row['n'])}")
         fit = fit_law(law, g["n"].to_numpy(float), g[y_col].to_numpy(float), fix=fix, bootstrap=bootstrap, seed=seed)
         nan2 = (np.nan, np.nan)
         lo, hi = sorted(sign * v for v in fit.ci.get(exp_name, nan2))
