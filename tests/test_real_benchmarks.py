@@ -107,3 +107,22 @@ def test_a_zero_seed_mean_is_refused_naming_the_student_and_n():
     with pytest.raises(InputError, match=r"every seed mean must be > 0; \{'task': 'digits', 'family': 'mlp', "
                                          r"'width': 100, 'depth': 2\} has train_error 0 at n=4000"):
         rb.data_exponents(rows, y_col="train_error", bootstrap=0)
+
+
+def test_notebook_summary_shows_no_interval_without_bootstrap():
+    """Notebook 07 with bootstrap = 0 (its parameter's "0: none") wrote each exponent as "1.01 (nan – nan)"."""
+    import json
+    import re
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "07_real_benchmarks.ipynb").read_text())
+    src = next("".join(c["source"]) for c in nb["cells"] if "summary" in c["metadata"].get("tags", []))
+    ns = {"np": np, "rb": rb}
+    exec(src[src.index("def exponent_text"):src.index("\nrows = ")], ns)  # the cell's formatter only
+    ns_ = np.array([125, 250, 500, 1000, 2000])
+    rows = pd.DataFrame({"task": "digits", "family": "mlp", "width": 100, "depth": 2, "n": ns_, "seed": 0,
+                         "test_error": 2.0 * ns_ ** -0.5 + 0.01})
+    for bootstrap, text in ((0, r"^\d+\.\d\d$"), (20, r"^\d+\.\d\d \(\d+\.\d\d – \d+\.\d\d\)$")):
+        row = next(rb.data_exponents(rows, bootstrap=bootstrap).itertuples())
+        assert pytest.approx(0.5, rel=0.05) == row.exponent
+        assert re.match(text, ns["exponent_text"](row)), ns["exponent_text"](row)
