@@ -7,7 +7,7 @@ import pytest
 
 from workbench.data import PLANTED, planted
 from workbench.errors import InputError
-from workbench.fit import fit_law, rho
+from workbench.fit import fit_law, rho, warm_start
 from workbench.laws import LAWS, get_law
 
 # Tolerances at 1% noise. Parameters the optimiser takes in log space (scales) are compared as
@@ -227,3 +227,18 @@ def test_planted_refuses_a_noise_that_is_not_a_finite_number_at_least_zero(noise
     with pytest.raises(InputError, match=re.escape(f"noise must be a finite number >= 0 (relative noise); got {noise!r}")):
         planted("power", noise=noise)
     assert planted("power", noise=0.0).eval("y == y_true").all()
+
+
+def test_a_refit_from_the_warm_start_finds_the_same_optimum():
+    """warm_start gives the free parameters in optimiser space (log for log-scaled ones, fixed ones left out):
+    M4 refitted from it alone, with ε0 fixed, lands on the grid search's optimum; power's a is log-scaled."""
+    x = np.array([125, 250, 500, 1000, 2000, 4000.0])
+    y = np.array([0.743, 0.650, 0.522, 0.321, 0.153, 0.059])
+    full = fit_law("m4", x, y, fix={"eps0": 0.9})
+    start = warm_start(full)
+    assert start.shape == (1, 4)  # eps_inf, alpha, beta, c: eps0 is fixed
+    again = fit_law("m4", x, y, fix={"eps0": 0.9}, starts=start, polish_top=1)
+    assert again.objective_value == pytest.approx(full.objective_value, rel=1e-9)
+    assert again.params["c"] == pytest.approx(full.params["c"], rel=1e-6)
+    power = fit_law("power", x, y)
+    assert warm_start(power)[0, 0] == pytest.approx(np.log(power.params["a"]))  # a is fitted as log a

@@ -290,7 +290,7 @@ REAL_BENCHMARKS = dict(references=["logistic", "mlp"], mnist_models=["mlp"], dig
                                 "got [250, 500, 1000, 2000]"),
     ({"laws": ["bnsl"]}, "laws must be values of the laws of error against n ['power', 'm4']; got 'bnsl' in ['bnsl']"),
     ({"scaling_seeds": 0}, "scaling_seeds must be an integer >= 1; got 0"),
-    ({"bootstrap": 1}, "bootstrap must be 0 or an integer >= 2 (resamples of the sizes); got 1"),
+    ({"bootstrap": 1}, "bootstrap must be 0 or an integer >= 2 (seed resamples); got 1"),
 ])
 def test_real_benchmarks_refuses_in_the_notebooks_names(change, message):
     with pytest.raises(InputError) as err:

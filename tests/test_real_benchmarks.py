@@ -61,7 +61,7 @@ def test_data_exponents_recover_a_planted_power_law():
     rows = [{"task": "digits", "family": "mlp", "width": w, "depth": 1, "n": n, "seed": s,
              "test_error": (a * n ** -b + c) * (1 + 0.02 * rng.standard_normal())}
             for w, (a, b, c) in planted.items() for n in ns for s in (0, 1)]
-    ex = rb.data_exponents(pd.DataFrame(rows), bootstrap=50).set_index("width")
+    ex = rb.data_exponents(pd.DataFrame(rows), bootstrap=200).set_index("width")
     for w, (a, b, c) in planted.items():
         assert ex.loc[w, "exponent"] == pytest.approx(b, rel=0.15)
         assert ex.loc[w, "ci_low"] <= ex.loc[w, "exponent"] <= ex.loc[w, "ci_high"] < ex.loc[w, "ci_low"] + 0.5
@@ -119,10 +119,25 @@ def test_notebook_summary_shows_no_interval_without_bootstrap():
     src = next("".join(c["source"]) for c in nb["cells"] if "summary" in c["metadata"].get("tags", []))
     ns = {"np": np, "rb": rb}
     exec(src[src.index("def exponent_text"):src.index("\nrows = ")], ns)  # the cell's formatter only
-    ns_ = np.array([125, 250, 500, 1000, 2000])
-    rows = pd.DataFrame({"task": "digits", "family": "mlp", "width": 100, "depth": 2, "n": ns_, "seed": 0,
-                         "test_error": 2.0 * ns_ ** -0.5 + 0.01})
+    ns_ = np.repeat([125, 250, 500, 1000, 2000], 2)  # two seeds a size, 1% apart: the seeds give the interval
+    rows = pd.DataFrame({"task": "digits", "family": "mlp", "width": 100, "depth": 2, "n": ns_, "seed": [0, 1] * 5,
+                         "test_error": (2.0 * ns_ ** -0.5 + 0.01) * np.tile([0.995, 1.005], 5)})
     for bootstrap, text in ((0, r"^\d+\.\d\d$"), (20, r"^\d+\.\d\d \(\d+\.\d\d – \d+\.\d\d\)$")):
         row = next(rb.data_exponents(rows, bootstrap=bootstrap).itertuples())
         assert pytest.approx(0.5, rel=0.05) == row.exponent
         assert re.match(text, ns["exponent_text"](row)), ns["exponent_text"](row)
+
+
+def test_seed_resamples_draw_each_sizes_seeds_and_one_seed_gives_no_interval():
+    g = pd.DataFrame({"n": [100, 100, 200, 200, 400], "seed": [0, 1, 0, 1, 0], "test_error": [0.4, 0.6, 0.2, 0.3, 0.1]})
+    sizes, means = rb.seed_resampled_means(g, "test_error", 500, np.random.default_rng(0))
+    assert sizes.tolist() == [100, 200, 400] and means.shape == (500, 3)
+    assert set(np.round(means[:, 0], 9)) == {0.4, 0.5, 0.6} and set(np.round(means[:, 1], 9)) == {0.2, 0.25, 0.3}
+    assert (means[:, 2] == 0.1).all()  # one seed: nothing to resample
+    ns = np.array([125, 250, 500, 1000, 2000])
+    one_seed = pd.DataFrame({"task": "digits", "family": "mlp", "width": 100, "depth": 2, "n": ns, "seed": 0,
+                             "test_error": 2.0 * ns ** -0.5 + 0.01})
+    row = rb.data_exponents(one_seed, bootstrap=20).iloc[0]
+    assert np.isnan(row["ci_low"]) and np.isnan(row["floor_ci_high"]) and row["exponent"] == pytest.approx(0.5, rel=0.02)
+    with pytest.raises(InputError, match="bootstrap must be 0 or an integer >= 2"):
+        rb.data_exponents(one_seed, bootstrap=1)

@@ -225,6 +225,15 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
                      seconds=time.perf_counter() - t0)
 
 
+def warm_start(fit: FitResult) -> np.ndarray:
+    """(1, P): ``fit``'s free parameters in optimiser space (the log of log-scaled ones), in the law's order:
+    ``starts`` for refitting nearby data (a resample of the same curve) from this optimum, as the points
+    bootstrap does, instead of the whole start grid."""
+    law = get_law(fit.law)
+    return np.array([[np.log(fit.params[p.name]) if p.log else fit.params[p.name]
+                      for p in law.params if p.name not in fit.fixed]])
+
+
 def _at_bounds(problem: Problem, theta: np.ndarray, stderr_theta: np.ndarray | None = None,
                rtol: float = 1e-4) -> tuple[str, ...]:
     """Names of the free parameters (optimiser space) that ended on a bound: the data push them against it.

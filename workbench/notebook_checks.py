@@ -269,4 +269,4 @@ def check_real_benchmarks(*, references: Sequence[str], mnist_models: Sequence[s
             raise InputError(f"{name} must list >= {need} sizes (laws {', '.join(laws)}: at most {need - 1} free "
                              f"constants); got {list(sizes)!r}")
     if not (isinstance(bootstrap, int) and (bootstrap == 0 or bootstrap >= 2)):
-        raise InputError(f"bootstrap must be 0 or an integer >= 2 (resamples of the sizes); got {bootstrap!r}")
+        raise InputError(f"bootstrap must be 0 or an integer >= 2 (seed resamples); got {bootstrap!r}")

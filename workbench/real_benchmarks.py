@@ -24,7 +24,7 @@ import pandas as pd
 
 from workbench.errors import InputError
 from workbench.errorsources import seed_mean
-from workbench.fit import fit_law
+from workbench.fit import fit_law, warm_start
 from workbench.sweep import SweepConfig
 from workbench.tasks import task_config
 
@@ -119,22 +119,42 @@ at the random guess's error; it follows a curve down from that plateau, where a 
 exponent is −c (y − ε∞ ∝ n^c once y is well below ε0)."""
 
 
+def seed_resampled_means(g: pd.DataFrame, y_col: str, n_boot: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(sizes (K,), means (n_boot, K)): at each size n of one student's rows, its seeds' ``y_col`` drawn with
+    replacement and averaged, independently per size (each size's students are separate trainings)."""
+    sizes = np.sort(g["n"].unique())
+    means = np.empty((n_boot, len(sizes)))
+    for j, n in enumerate(sizes):
+        vals = g.loc[g["n"] == n, y_col].to_numpy(float)
+        means[:, j] = vals[rng.integers(0, len(vals), (n_boot, len(vals)))].mean(1)
+    return sizes.astype(float), means
+
+
 def data_exponents(table: pd.DataFrame, y_col: str = "test_error", by: Sequence[str] = ("task", "family", "width", "depth"),
                    law: str = "power", eps0: float = 0.9, bootstrap: int = 100, seed: int = 0) -> pd.DataFrame:
-    """Per student (``by``): ``law`` (one of :data:`LAWS`) fitted to the seed-averaged ``y_col`` against n,
-    with percentile 95% bootstrap intervals (resampled points); ``eps0`` is M4's fixed random-guess error
-    (0.9: ten classes). Needs more sizes per student than the law has free constants (power 3, m4 4),
-    and every seed mean above 0 (the laws are fitted to its log).
+    """Per student (``by``): ``law`` (one of :data:`LAWS`) fitted to the seed-averaged ``y_col`` against n;
+    ``eps0`` is M4's fixed random-guess error (0.9: ten classes). Needs more sizes per student than the law
+    has free constants (power 3, m4 4), and every seed mean above 0 (the laws are fitted to its log).
+
+    Intervals come from the seeds, as in :mod:`workbench.variance_limited`: ``bootstrap`` times, each size's
+    seeds are drawn with replacement and averaged (:func:`seed_resampled_means`), the law refitted from the
+    full fit's optimum, and the 2.5 / 97.5 percentiles kept; NaN where every size has one seed. (Resampling
+    the 5 – 6 points of a curve instead, as ``fit_law``'s own bootstrap does, leaves a 4-constant fit
+    undetermined on most resamples: an interval of the design, not of the data.)
+
     Columns: ``by``, law, sizes, exponent (power: b; m4: −c), ci_low, ci_high, floor (power: c; m4: ε∞),
     floor_ci_low, floor_ci_high, mean_abs_rel_divergence, at_bounds (the parameters on a bound of the
     law, e.g. b at 10 when the error is flat in n: no power law over these sizes), fit."""
     if law not in LAWS:
         raise InputError(f"law must be one of {', '.join(LAWS)}; got {law!r}")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0 or bootstrap == 1:
+        raise InputError(f"bootstrap must be 0 or an integer >= 2 (seed resamples); got {bootstrap!r}")
     by, (exp_name, floor_name) = list(by), LAWS[law]
     sign = -1.0 if law == "m4" else 1.0  # m4's c is negative: the exponent is −c
     fix = {"eps0": float(eps0)} if law == "m4" else None
     need = 5 if law == "m4" else 4
     avg = seed_mean(table, [y_col], by=by + ["n"])
+    rng = np.random.default_rng(seed)
     out = []
     for key, g in avg.groupby(by, sort=True):
         if g["n"].nunique() < need:
@@ -144,13 +164,19 @@ def data_exponents(table: pd.DataFrame, y_col: str = "test_error", by: Sequence[
             row = g[g[y_col] <= 0].iloc[0]
             raise InputError(f"data_exponents fits log {y_col}, so every seed mean must be > 0; {dict(zip(by, key))} "
                              f"has {y_col} {float(row[y_col]):g} at n={int(row['n'])}")
-        fit = fit_law(law, g["n"].to_numpy(float), g[y_col].to_numpy(float), fix=fix, bootstrap=bootstrap, seed=seed)
-        nan2 = (np.nan, np.nan)
-        lo, hi = sorted(sign * v for v in fit.ci.get(exp_name, nan2))
+        fit = fit_law(law, g["n"].to_numpy(float), g[y_col].to_numpy(float), fix=fix)
+        ci = {exp_name: (np.nan, np.nan), floor_name: (np.nan, np.nan)}
+        rows = table.merge(g[by].drop_duplicates(), on=by)  # this student's per-seed rows
+        if bootstrap and (g["seeds"] > 1).any():
+            sizes, means = seed_resampled_means(rows, y_col, bootstrap, rng)
+            draws = [fit_law(law, sizes, m, fix=fix, starts=warm_start(fit), polish_top=1).params for m in means]
+            ci = {p: tuple(float(v) for v in np.percentile([d[p] for d in draws], [2.5, 97.5]))
+                  for p in (exp_name, floor_name)}
+        lo, hi = sorted(sign * v for v in ci[exp_name])
         out.append({**dict(zip(by, key)), "law": law, "sizes": int(g["n"].nunique()),
                     "exponent": sign * fit.params[exp_name], "ci_low": lo, "ci_high": hi,
-                    "floor": fit.params[floor_name], "floor_ci_low": fit.ci.get(floor_name, nan2)[0],
-                    "floor_ci_high": fit.ci.get(floor_name, nan2)[1],
+                    "floor": fit.params[floor_name], "floor_ci_low": ci[floor_name][0],
+                    "floor_ci_high": ci[floor_name][1],
                     "mean_abs_rel_divergence": fit.metrics["mean_abs_rel_divergence"],
                     "at_bounds": ", ".join(fit.at_bounds), "fit": fit})
     return pd.DataFrame(out)
