@@ -13,7 +13,7 @@ from workbench.prune import macs_per_weight
 from workbench.students import (StudentSpec, count_params, flops_infer, flops_train, forward, init_params,
                                 macs_per_example, pad_params, param_shapes, stack_params, to_module)
 from workbench.sweep import SweepConfig
-from workbench.sweep_train import RunConfig, train_single, train_stack
+from workbench.sweep_train import RunConfig, train_stack
 from workbench.tasks import TaskConfig, make_task, task_config
 
 M1D = TaskConfig(name="mnist1d", pool_size=400, val_size=100, test_size=200)
@@ -91,17 +91,6 @@ def test_compression_refuses_a_gru_student():
 def test_depth_zero_is_refused():
     with pytest.raises(InputError, match="depth must be >= 1 for gru; got 0"):
         StudentSpec("gru", 40, 10, 6, 0)
-
-
-def test_batched_training_equals_the_per_model_torch_gru_loop():
-    task = make_task(M1D)
-    runs = [RunConfig(M1D, "gru", width=4, depth=1, n=n, seed=s, steps=20, batch_size=16, lr=3e-3)
-            for n, s in ((64, 0), (400, 1))]
-    stacked = train_stack(task, runs).metrics
-    for run, m in zip(runs, stacked):
-        ref = train_single(task, run)
-        for col in ("train_loss", "test_loss", "test_error"):
-            assert m[col] == pytest.approx(ref[col], rel=1e-4, abs=1e-5), col
 
 
 def test_a_packed_stack_of_two_widths_trains_each_student_as_alone():

@@ -25,10 +25,13 @@ CLS = TaskConfig(name="teacher-classification", pool_size=2048, val_size=256, te
 M1D = TaskConfig(name="mnist1d", pool_size=400, val_size=100, test_size=200)
 
 
-@pytest.mark.parametrize("task_cfg, family", [(REG, "mlp"), (CLS, "mlp"), (M1D, "cnn")])
-def test_batched_equals_per_model_loop(task_cfg, family):
+@pytest.mark.parametrize("task_cfg, family, width, depth, steps", [
+    (REG, "mlp", 8, 2, 60), (CLS, "mlp", 8, 2, 60), (M1D, "cnn", 8, 2, 60),
+    (M1D, "gru", 4, 1, 20),  # a Python loop over 40 time steps: fewer, smaller steps
+])
+def test_batched_equals_per_model_loop(task_cfg, family, width, depth, steps):
     task = make_task(task_cfg)
-    runs = [RunConfig(task_cfg, family, width=8, depth=2, n=n, seed=s, steps=60, batch_size=32, lr=3e-3)
+    runs = [RunConfig(task_cfg, family, width=width, depth=depth, n=n, seed=s, steps=steps, batch_size=32, lr=3e-3)
             for n, s in ((64, 0), (400, 0), (400, 1))]
     stacked = train_stack(task, runs).metrics
     for run, m in zip(runs, stacked):
