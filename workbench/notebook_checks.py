@@ -233,7 +233,6 @@ def check_variance_limited(*, vl_linear: bool, vl_widths: Sequence[int], vl_size
         raise InputError(f"vl_bootstrap must be 0 or an integer >= 2 (seed resamples); got {vl_bootstrap!r}")
 
 
-
 def check_real_benchmarks(*, references: Sequence[str], mnist_models: Sequence[str], digits_models: Sequence[str],
                           seeds: int, scaling_seeds: int, steps: int, mnist_sizes: Sequence[int], digits_sizes: Sequence[int],
                           laws: Sequence[str], bootstrap: int) -> None:
@@ -256,7 +255,7 @@ def check_real_benchmarks(*, references: Sequence[str], mnist_models: Sequence[s
     _nonempty("laws", laws)
     _members("laws", laws, list(rb.LAWS), "the laws of error against n")
     _unique("laws", list(laws))
-    need = max(_free_constants(law) - (law == "m4") for law in laws) + 1  # m4's ε0 is fixed
+    need = max(rb.min_sizes(law) for law in laws)
     pools = {"mnist_sizes": (mnist_sizes, rb.SPLIT["pool_size"]),
              "digits_sizes": (digits_sizes, task_config("digits").pool_size)}
     for name, (sizes, pool) in pools.items():

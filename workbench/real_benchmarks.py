@@ -25,6 +25,7 @@ import pandas as pd
 from workbench.errors import InputError
 from workbench.errorsources import seed_mean
 from workbench.fit import fit_law, warm_start
+from workbench.laws import get_law
 from workbench.sweep import SweepConfig
 from workbench.tasks import task_config
 
@@ -119,6 +120,12 @@ at the random guess's error; it follows a curve down from that plateau, where a 
 exponent is −c (y − ε∞ ∝ n^c once y is well below ε0)."""
 
 
+def min_sizes(law: str) -> int:
+    """Training-set sizes a fit of ``law`` needs: one more than its free constants (m4's ε0 is fixed)."""
+    spec = get_law(law)
+    return len(spec.params) - (law == "m4") + 1
+
+
 def seed_resampled_means(g: pd.DataFrame, y_col: str, n_boot: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(sizes (K,), means (n_boot, K)): at each size n of one student's rows, its seeds' ``y_col`` drawn with
     replacement and averaged, independently per size (each size's students are separate trainings)."""
@@ -152,7 +159,7 @@ def data_exponents(table: pd.DataFrame, y_col: str = "test_error", by: Sequence[
     by, (exp_name, floor_name) = list(by), LAWS[law]
     sign = -1.0 if law == "m4" else 1.0  # m4's c is negative: the exponent is −c
     fix = {"eps0": float(eps0)} if law == "m4" else None
-    need = 5 if law == "m4" else 4
+    need = min_sizes(law)
     avg = seed_mean(table, [y_col], by=by + ["n"])
     rng = np.random.default_rng(seed)
     out = []
