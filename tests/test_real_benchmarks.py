@@ -141,3 +141,11 @@ def test_seed_resamples_draw_each_sizes_seeds_and_one_seed_gives_no_interval():
     assert np.isnan(row["ci_low"]) and np.isnan(row["floor_ci_high"]) and row["exponent"] == pytest.approx(0.5, rel=0.02)
     with pytest.raises(InputError, match="bootstrap must be 0 or an integer >= 2"):
         rb.data_exponents(one_seed, bootstrap=1)
+
+
+def test_rows_are_named_by_their_reference_model():
+    rows = pd.DataFrame({"family": ["mlp", "cnn", "mlp"], "width": [100, 25, 100], "depth": [0, 3, 2]})
+    assert rb.with_model_names(rows)["model"].tolist() == ["logistic", "cnn", "mlp"]
+    assert "model" not in rows  # a copy
+    with pytest.raises(InputError, match=r"\('mlp', 64, 1\) is none of Greydanus's models"):
+        rb.with_model_names(pd.DataFrame({"family": ["mlp"], "width": [64], "depth": [1]}))

@@ -97,6 +97,18 @@ def reference_sweeps(names: Sequence[str], seeds: int = 3, steps: int = REFERENC
     return benchmark_sweeps(names, reference_task(task_seed), (SPLIT["pool_size"],), seeds, steps)
 
 
+def with_model_names(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy of sweep rows with a ``model`` column: the :data:`REFERENCES` name of each row's (family, width,
+    depth); InputError for a student that is none of them."""
+    name_of = {(r.family, r.width, r.depth): name for name, r in REFERENCES.items()}
+    keys = list(zip(table["family"], table["width"], table["depth"]))
+    unknown = [k for k in keys if k not in name_of]
+    if unknown:
+        raise InputError(f"a row's student (family, width, depth) = {unknown[0]!r} is none of Greydanus's models "
+                         f"({', '.join(REFERENCES)})")
+    return table.assign(model=[name_of[k] for k in keys])
+
+
 def reference_table(rows: dict[str, pd.DataFrame], n: int = SPLIT["pool_size"]) -> pd.DataFrame:
     """One row per reference model (name -> its sweep rows): test accuracy at ``n`` examples, mean and
     sample standard deviation over seeds, the published accuracy and the difference in points."""
