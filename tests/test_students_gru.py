@@ -140,6 +140,8 @@ def test_cli_prune_refuses_family_gru(tmp_path, capsys):
             "--cache-dir", str(tmp_path / "c")]
     assert main(args) == 2
     assert "pruning supports the mlp and cnn families only; got family 'gru'" in capsys.readouterr().err
+    assert main(["prune", "--help"]) == 0  # and its help offers only those (it offered sweep's gru)
+    assert "student family: mlp or cnn (default mlp)" in " ".join(capsys.readouterr().out.split())
 
 
 def test_cli_costtune_refuses_family_gru(tmp_path, capsys, monkeypatch):

@@ -18,7 +18,7 @@ PRUNE_FLAGS = {**TASK_FLAGS, "widths": "--width", "depths": "--depth", "sizes": 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_task_arguments(p)
+    add_task_arguments(p, families="mlp or cnn")
     p.add_argument("--width", required=True, help="student width (or a comma-separated list)")
     p.add_argument("--depth", default="1", help="student depth (or a comma-separated list)")
     p.add_argument("--size", required=True, help="training size n (or a comma-separated list)")

@@ -36,11 +36,11 @@ def int_list(name: str, text: str) -> tuple[int, ...]:
     return values
 
 
-def add_task_arguments(p: argparse.ArgumentParser) -> None:
-    """Task options shared by ``sweep`` and ``prune``."""
+def add_task_arguments(p: argparse.ArgumentParser,
+                       families: str = "mlp, cnn or gru (bidirectional, --task mnist1d only)") -> None:
+    """Task options shared by ``sweep`` and ``prune`` (``families``: the ``--family`` values the verb takes)."""
     p.add_argument("--task", required=True, help=f"one of {', '.join(TASKS)}")
-    p.add_argument("--family", default="mlp",
-                   help="student family: mlp, cnn or gru (bidirectional, --task mnist1d only) (default mlp)")
+    p.add_argument("--family", default="mlp", help=f"student family: {families} (default mlp)")
     p.add_argument("--intrinsic-dim", type=int, default=None, help="teacher tasks: varying input features d (default 4)")
     p.add_argument("--label-noise", type=float, default=0.0,
                    help="gaussian noise std (regression) or flipped-label fraction (classification)")
