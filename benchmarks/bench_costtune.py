@@ -42,6 +42,7 @@ def main() -> None:
               f"rl/oracle_bins along rl curve={[round(r, 2) for r in res['rl_over_oracle_bins_along_rl_curve']]}  "
               f"cost_ratio_at_train_selected_static_error={res['cost_ratio_at_train_selected_static_error']}  "
               f"areas={json.dumps({k: round(v, 4) for k, v in res['area_under_cost_error'].items()})}  "
+              f"gap_recovered={json.dumps(res['gap_recovered'].get('policies', {}))}  "
               f"cost_ratio_bootstrap={res['cost_ratio_bootstrap']}  steps_to_98pct={res['steps_to_98pct']}  "
               f"guidance={[{k: round(v, 4) for k, v in g.items()} for g in res['guidance']]}", flush=True)
     again, _ = run(*RUNS[0])
