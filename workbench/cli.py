@@ -12,6 +12,7 @@ import argparse
 import importlib
 import json
 import math
+import os
 import re
 import sys
 
@@ -135,3 +136,16 @@ def main(argv: list[str] | None = None) -> int:
     elif result is not None:
         sys.stdout.write(json.dumps(_jsonable(result), indent=2) + "\n")
     return 0 if not (isinstance(result, dict) and result.get("failed")) else 1
+
+
+def entry() -> None:
+    """``python -m workbench`` and the ``workbench`` console script: exit with :func:`main`'s status. A handled
+    Ctrl-C (130: the verb has said what it kept) leaves at once with ``os._exit`` after flushing: once, in a CI
+    run under load, the interpreter's own shutdown after that message ended the process by SIGINT instead
+    (Popen's −2); there is nothing left to clean up (caches are written atomically, progress bars closed)."""
+    code = main()
+    if code == 130:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    raise SystemExit(code)
