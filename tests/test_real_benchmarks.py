@@ -109,23 +109,20 @@ def test_a_zero_seed_mean_is_refused_naming_the_student_and_n():
         rb.data_exponents(rows, y_col="train_error", bootstrap=0)
 
 
-def test_notebook_summary_shows_no_interval_without_bootstrap():
+def test_exponent_text_shows_no_interval_without_bootstrap():
     """Notebook 07 with bootstrap = 0 (its parameter's "0: none") wrote each exponent as "1.01 (nan – nan)"."""
-    import json
     import re
-    from pathlib import Path
 
-    nb = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "07_real_benchmarks.ipynb").read_text())
-    src = next("".join(c["source"]) for c in nb["cells"] if "summary" in c["metadata"].get("tags", []))
-    ns = {"np": np, "rb": rb}
-    exec(src[src.index("def exponent_text"):src.index("\nrows = ")], ns)  # the cell's formatter only
     ns_ = np.repeat([125, 250, 500, 1000, 2000], 2)  # two seeds a size, 1% apart: the seeds give the interval
     rows = pd.DataFrame({"task": "digits", "family": "mlp", "width": 100, "depth": 2, "n": ns_, "seed": [0, 1] * 5,
                          "test_error": (2.0 * ns_ ** -0.5 + 0.01) * np.tile([0.995, 1.005], 5)})
     for bootstrap, text in ((0, r"^\d+\.\d\d$"), (20, r"^\d+\.\d\d \(\d+\.\d\d – \d+\.\d\d\)$")):
         row = next(rb.data_exponents(rows, bootstrap=bootstrap).itertuples())
         assert pytest.approx(0.5, rel=0.05) == row.exponent
-        assert re.match(text, ns["exponent_text"](row)), ns["exponent_text"](row)
+        assert re.match(text, rb.exponent_text(row)), rb.exponent_text(row)
+    on_bound = row._replace(law="power", exponent=10.0, at_bounds="c, b")  # a flat curve pushes b to its bound
+    assert rb.exponent_text(on_bound) == "10.00 (on its bound: no such law over these sizes)"
+    assert rb.exponent_text(on_bound._replace(law="m4", at_bounds="b")) == f"10.00 ({row.ci_low:.2f} – {row.ci_high:.2f})"  # m4: c
 
 
 def test_seed_resamples_draw_each_sizes_seeds_and_one_seed_gives_no_interval():

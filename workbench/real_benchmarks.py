@@ -199,3 +199,13 @@ def data_exponents(table: pd.DataFrame, y_col: str = "test_error", by: Sequence[
                     "mean_abs_rel_divergence": fit.metrics["mean_abs_rel_divergence"],
                     "at_bounds": ", ".join(fit.at_bounds), "fit": fit})
     return pd.DataFrame(out)
+
+
+def exponent_text(row) -> str:
+    """One :func:`data_exponents` row's exponent as a report writes it: with its 95% interval, alone where there is
+    none (no bootstrap, or one seed a size; it read "nan – nan"), or flagged when it ended on its bound."""
+    if LAWS[row.law][0] in row.at_bounds.split(", "):  # the exponent on its bound: no such law over these sizes
+        return f"{row.exponent:.2f} (on its bound: no such law over these sizes)"
+    if np.isnan(row.ci_low):
+        return f"{row.exponent:.2f}"
+    return f"{row.exponent:.2f} ({row.ci_low:.2f} – {row.ci_high:.2f})"
