@@ -217,6 +217,21 @@ def test_cli_allocate_json(capsys):
     assert res["flops"] == 5.76e23
 
 
+def test_cli_notes_that_hoffmanns_printed_exponents_are_rounded(capsys):
+    """--params hoffmann2022 gives ~93 tokens per parameter, not the ~59 often quoted: the output says why,
+    and the numbers it quotes are the presets' own."""
+    tpp = {}
+    for name in ("hoffmann2022", "hoffmann2022-tex", "epoch2024"):
+        code, out, _ = _cli(capsys, "--law", "chinchilla", "--params", name, "--compute", "5.76e23", "--json")
+        res = json.loads(out)
+        assert code == 0 and ("note" in res) == (name == "hoffmann2022")
+        tpp[name] = res["tokens_per_param"]
+        if name == "hoffmann2022":
+            note = res["note"]
+    assert [round(tpp[n]) for n in ("hoffmann2022", "hoffmann2022-tex", "epoch2024")] == [93, 59, 18]
+    assert all(f"about {v}" in note for v in (93, 59, 18))
+
+
 def test_cli_allocate_inference_aware(capsys, tmp_path):
     path = tmp_path / "fit.json"
     path.write_text(json.dumps({"law": "chinchilla", "params": EPOCH}))  # the shape of `fit --json` output

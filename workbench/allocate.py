@@ -54,6 +54,14 @@ PUBLISHED_FITS: dict[str, dict[str, float]] = {
 }
 
 
+# What a user of a published fit should know about it (the allocate verb adds it to its output as "note").
+PUBLISHED_FIT_NOTES: dict[str, str] = {
+    "hoffmann2022": ("the exponents as printed (0.34, 0.28) are rounded: at 5.76e23 FLOPs they give about 93 tokens "
+                     "per parameter where the unrounded ones (hoffmann2022-tex) give about 59, and Epoch's refit "
+                     "(epoch2024) about 18 (Besiroglu et al. 2024)"),
+}
+
+
 def published_fit(name: str) -> dict[str, float]:
     """A copy of a published Chinchilla fit by name (see ``PUBLISHED_FITS``)."""
     try:

@@ -146,7 +146,7 @@ def _free_and_fixed(law: Law, fix: Mapping[str, float] | None) -> tuple[list[str
 
 def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[str, float] | None = None,
             bootstrap: int = 0, seed: int = 0, delta: float = DEFAULT_DELTA, starts: np.ndarray | None = None,
-            polish_top: int = 3, max_iter: int = 40, screen_iter: int | None = 5, input_names: Sequence[str] | None = None, y_name: str = "y") -> FitResult:
+            polish_top: int | None = None, max_iter: int = 40, screen_iter: int | None = 5, input_names: Sequence[str] | None = None, y_name: str = "y") -> FitResult:
     """Fit ``law`` to points ``(x, y)``.
 
     x: a tuple of 1-D arrays (one per law input, in ``law.inputs`` order) or an ``(n, k)`` array.
@@ -154,12 +154,15 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
     fix: natural-unit values for parameters to hold fixed, e.g. ``{"eps0": 0.9}``.
     bootstrap: number of resample-and-refit replicates for percentile 95% intervals (``ci``).
     starts: optional ``(S, P)`` starting points in optimiser space (default: the law's grid).
+    polish_top: how many distinct best starts are polished with scipy and lmfit (default: the law's
+        ``polish_top``, 3 for most forms).
     max_iter, screen_iter: batched LM iterations, and the iteration after which starts more than 10x
         worse than the best stop (``None``: every start runs ``max_iter``).
     """
     t0 = time.perf_counter()
     law = get_law(law)
     obj = get_objective(objective or law.objective)
+    polish_top = law.polish_top if polish_top is None else polish_top
     if not (np.isfinite(delta) and 0 < delta <= MAX_DELTA):
         raise InputError(f"delta must be a positive number <= {MAX_DELTA:g} (a larger Huber δ is plain least "
                          f"squares, and scipy's robust loss overflows on δ² above about 1e154); got {delta!r}")

@@ -124,6 +124,8 @@ def run(args: argparse.Namespace) -> dict:
     opt = optimum(C)
     result = {"law": law.name, "params": params, "compute": C, "N": opt["N"], "D": opt["D"],
               "tokens_per_param": opt["tokens_per_param"], "loss": opt["loss"], "flops": opt["flops"]}
+    if args.params in allocate.PUBLISHED_FIT_NOTES:
+        result["note"] = allocate.PUBLISHED_FIT_NOTES[args.params]
 
     if args.inference_tokens is not None or args.target_loss is not None:
         T = 0.0 if args.inference_tokens is None else _number("--inference-tokens", args.inference_tokens,
