@@ -212,6 +212,17 @@ def _bad_csv(tmp_path, mutate):
     (lambda d: d, ("--objective", "huber", "--delta", "1e300"), "--delta must be a positive number <= 1e+100"),
     (lambda d: d, ("--delta", "0"), "--delta must be a positive number <= 1e+100 (a larger Huber δ is plain least "
                                     "squares); got 0.0"),
+    # --delta is refused, not ignored, where the objective is not Huber's
+    (lambda d: d, ("--objective", "lsq", "--delta", "0.1"), "--delta is the Huber δ, used only by the huber objective; "
+                                                           "law 'chinchilla' is fitted with 'lsq': drop --delta"),
+    (lambda d: d, ("--law", "power", "--x", "N", "--delta", "0.1"), "law 'power' is fitted with 'lsq' (its default)"),
+    # the measured column given as an input too: a typo, never a model
+    (lambda d: d, ("--x", "N,loss"), "the measured column 'loss' is also one of the input columns ['N', 'loss']"),
+    # a header written with ', ' between names: ' D' would show as an invisible D in the list of columns
+    (lambda d: d.rename(columns={"D": " D"}), (), "the header has ' D', with spaces around the name"),
+    (lambda d: d.assign(fit=(d.index % 2).astype(int)), ("--holdout", " fit"),
+     "holdout column ' fit' not found; available columns: N, D, loss, y_true, fit (the name given has spaces around "
+     "it; the column is 'fit')"),
 ])
 def test_bad_input_exit_2(cli, tmp_path, mutate, args, needle):
     base = {"--law": "chinchilla", "--data": _bad_csv(tmp_path, mutate), "--x": "N,D", "--y": "loss"}
@@ -241,6 +252,25 @@ def test_bad_data_path_or_csv_is_one_line_naming_it(cli, tmp_path, data, needle)
     proc = cli("fit", "--law", "power", "--data", data, "--x", "x", "--y", "y", "--json")
     assert proc.returncode == 2 and proc.stdout == "" and needle in proc.stderr
     assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_a_comma_ending_every_line_is_named_not_read_as_shifted_columns(cli, tmp_path):
+    """pandas makes the first field the index when data rows have one field more than the header: every
+    column shifted by one, and the error named a 'row' by a value of N."""
+    path = tmp_path / "trailing.csv"
+    path.write_text("N,D,loss\n" + "".join(f"{n},{d},{2 + 1e3 / n ** 0.3 + 1e3 / d ** 0.3},\n"
+                                            for n in (1e7, 1e8, 1e9) for d in (1e9, 1e10, 1e11)))
+    proc = cli("fit", "--law", "chinchilla", "--data", str(path), "--x", "N,D", "--y", "loss", "--json")
+    assert proc.returncode == 2 and proc.stdout == "" and len(proc.stderr.splitlines()) == 1
+    assert (f"--data {path}: its first data row has 4 fields but the header names 3 (N, D, loss), which would "
+            "shift every column; a comma at the end of each line does this") in proc.stderr
+
+
+def test_delta_is_taken_with_the_huber_objective(cli, chin_csv):
+    proc = cli("fit", "--law", "power", "--data", str(chin_csv), "--x", "N", "--y", "loss", "--objective", "huber",
+               "--delta", "0.01", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["objective"] == "huber"
 
 
 def test_an_option_given_twice_exits_2_but_fix_repeats(cli, chin_csv):

@@ -1,6 +1,7 @@
 """workbench.costtune: the cached outcome table, baselines and metrics, the env, the agent."""
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
@@ -178,6 +179,19 @@ def test_a_budget_below_the_ladders_first_rung_is_rejected_before_training(table
     budget = (first + table.cost.min()) / 2
     with pytest.raises(InputError, match="first rung"):
         study_table(table, StudyConfig(table.config, budget=budget, spacing=10.0))
+
+
+def test_a_default_budget_below_the_cheapest_setting_is_named_as_the_default(table):
+    """No --budget given: the refusal says where its number came from, not '--budget ... got 19.0'."""
+    from workbench.costtune.study import StudyConfig, study_table
+
+    cheapest = int(np.argmin(table.cost))
+    correct = table.correct.copy()
+    correct[:, cheapest] = True  # the cheapest setting is now the most accurate: half its cost is below it
+    with pytest.raises(InputError, match=r"^the default budget \(no --budget given: half the cost of "
+                       + re.escape(str(table.settings["name"][cheapest]))) as err:
+        study_table(dataclasses.replace(table, correct=correct), StudyConfig(table.config))
+    assert f"give --budget >= {table.cost.min():.6g}" in str(err.value)
 
 
 def test_the_cheapest_cost_bound_is_the_mlp_tables_cheapest_setting(table):

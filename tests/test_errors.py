@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from workbench.errors import is_real_number, is_whole_number, repeats
+from workbench.errors import InputError, is_real_number, is_whole_number, repeats
 
 
 def test_repeats_lists_each_repeated_value_once_in_the_order_it_repeats():
@@ -20,3 +20,16 @@ def test_real_and_whole_numbers_exclude_bools_strings_and_non_finite_values():
     assert is_real_number(2.5) and is_real_number(float("nan"))
     for v in (True, "3", None, [3]):
         assert not is_real_number(v) and not is_whole_number(v), v
+
+
+def test_column_not_found_points_at_spaces_around_a_name():
+    from workbench.errors import column_not_found
+
+    plain = column_not_found("Q", ["N", "D"])
+    assert isinstance(plain, InputError) and str(plain) == "column 'Q' not found; available columns: N, D"
+    header = str(column_not_found("D", ["N", " D", " loss"]))
+    assert header.endswith("(the header has ' D', with spaces around the name: written with ', ' between names? "
+                           "remove the spaces from the header)")
+    given = str(column_not_found("Training ", ["Loss", "Training"], "holdout column"))
+    assert given.startswith("holdout column 'Training ' not found")
+    assert given.endswith("(the name given has spaces around it; the column is 'Training')")

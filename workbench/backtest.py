@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InputError
+from workbench.errors import InputError, column_not_found
 from workbench.fit import FitResult, fit_frame, fit_law, fit_metrics, frame_columns
 from workbench.laws import get_law
 
@@ -38,7 +38,7 @@ class Backtest:
 def holdout_mask(df: pd.DataFrame, column: str) -> np.ndarray:
     """True for rows to fit on: ``column`` must hold only 0 and 1 (1 = fit, 0 = held out)."""
     if column not in df.columns:
-        raise InputError(f"holdout column {column!r} not found; available columns: {', '.join(map(str, df.columns))}")
+        raise column_not_found(column, df.columns, "holdout column")
     values = pd.to_numeric(df[column], errors="coerce")
     bad = ~values.isin([0, 1])
     if bad.any():
@@ -57,7 +57,7 @@ def small_scale_mask(df: pd.DataFrame, x_cols: Sequence[str], fraction: float) -
     mask = np.ones(len(df), dtype=bool)
     for col in x_cols:
         if col not in df.columns:
-            raise InputError(f"column {col!r} not found; available columns: {', '.join(map(str, df.columns))}")
+            raise column_not_found(col, df.columns)
         v = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
         bad = np.flatnonzero(~np.isfinite(v))
         if bad.size:  # np.quantile of a column with a NaN is NaN: no point would be 'small'

@@ -35,3 +35,16 @@ def is_whole_number(value: Any) -> bool:
     """A finite real number with no fractional part (3, 3.0 or a numpy integer; not 2.5, '3', True or None)."""
     return is_real_number(value) and math.isfinite(value) and int(value) == value
 
+
+def column_not_found(name: str, columns: Sequence[Any], what: str = "column") -> InputError:
+    """InputError for a column ``name`` missing from ``columns``, listing them; when a column differs from
+    ``name`` only by spaces around it (a header written with ', ' between names), it says so, since the
+    list alone shows ' D' as an invisible D."""
+    message = f"{what} {name!r} not found; available columns: {', '.join(map(str, columns))}"
+    padded = [c for c in columns if isinstance(c, str) and c != c.strip() and c.strip() == str(name).strip()]
+    if padded:
+        message += (f" (the header has {padded[0]!r}, with spaces around the name: written with ', ' between "
+                    "names? remove the spaces from the header)")
+    elif str(name) != str(name).strip() and str(name).strip() in list(columns):
+        message += f" (the name given has spaces around it; the column is {str(name).strip()!r})"
+    return InputError(message)

@@ -26,7 +26,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InputError, repeats
+from workbench.errors import InputError, column_not_found, repeats
 from workbench.laws import Law, get_law, start_grid
 from workbench.objectives import DEFAULT_DELTA, OBJECTIVES, Objective, fit_metrics, get_objective, rho  # noqa: F401
 from workbench.optimize import Problem, batched_lm, distinct_best, polish, polish_lmfit
@@ -312,9 +312,12 @@ def frame_columns(law: str | Law, df: pd.DataFrame, x_cols: Sequence[str],
     if len(x_cols) != len(law.inputs):
         raise InputError(f"law {law.name!r} takes {len(law.inputs)} input column(s) "
                          f"({', '.join(law.inputs)}); got {len(x_cols)}: {', '.join(x_cols)}")
+    if y_col in x_cols:  # the law would be fitted to its own output: a typo, never a model
+        raise InputError(f"the measured column {y_col!r} is also one of the input columns {x_cols}; "
+                         "the inputs and the measured column must be different columns")
     for col in x_cols + [y_col]:
         if col not in df.columns:
-            raise InputError(f"column {col!r} not found; available columns: {', '.join(map(str, df.columns))}")
+            raise column_not_found(col, df.columns)
     cols = []
     for col in x_cols + [y_col]:
         raw = df[col]

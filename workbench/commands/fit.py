@@ -30,7 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--y", required=True, help="the measured loss/error column")
     p.add_argument("--objective", choices=["huber", "lsq", "divergence", "lsq_log1p"],
                    help="default: the law's paper's own (chinchilla: huber; rosenfeld: divergence)")
-    p.add_argument("--delta", type=float, default=1e-3, help="Huber δ (default 1e-3, Hoffmann's)")
+    p.add_argument("--delta", type=float, default=None,
+                   help="Huber δ, for the huber objective only (default 1e-3, Hoffmann's)")
     p.add_argument("--fix", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
                    help="hold parameters fixed, e.g. --fix eps0=0.9")
     p.add_argument("--where", action="append", default=[], metavar="COL=VALUE",
@@ -131,6 +132,13 @@ def _read_csv(data: str):
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         reason = " ".join(str(exc).split())  # pandas' message ends with a newline, may span lines
         raise InputError(f"--data {data} is not a readable CSV file: {reason}") from None
+    if df.index.nlevels > 1 or not isinstance(df.index, pd.RangeIndex):
+        # pandas reads rows with more fields than the header by making the first field(s) the index, which
+        # shifts every column by one: a loss column would read NaN, its error naming a row by an N value
+        extra = df.index.nlevels
+        raise InputError(f"--data {data}: its first data row has {len(header) + extra} fields but the header "
+                         f"names {len(header)} ({', '.join(header)}), which would shift every column; a comma at "
+                         "the end of each line does this: remove it, or name every column in the header")
     repeated = repeats([name for name in header if name.strip()])  # blank names may repeat
     if repeated:
         raise InputError(f"--data {data}: column {repeated[0]!r} appears {header.count(repeated[0])} times in the "
@@ -141,9 +149,17 @@ def _read_csv(data: str):
 def run(args: argparse.Namespace) -> dict:
     from workbench.backtest import backtest
     from workbench.fit import MAX_DELTA, fit_frame
+    from workbench.objectives import DEFAULT_DELTA
     from workbench.laws import get_law
 
     law = get_law(args.law)
+    objective = args.objective or law.objective
+    if args.delta is not None and objective != "huber":  # refused, not ignored: it would change nothing
+        raise InputError(f"--delta is the Huber δ, used only by the huber objective; law {law.name!r} is fitted "
+                         f"with {objective!r}{'' if args.objective else ' (its default)'}: drop --delta or add "
+                         f"--objective huber; got --delta {args.delta!r}")
+    if args.delta is None:
+        args.delta = DEFAULT_DELTA
     if not (math.isfinite(args.delta) and 0 < args.delta <= MAX_DELTA):
         raise InputError(f"--delta must be a positive number <= {MAX_DELTA:g} (a larger Huber δ is plain least "
                          f"squares); got {args.delta!r}")

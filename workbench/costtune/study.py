@@ -173,8 +173,15 @@ def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyRe
     # most accurate one, and (half its cost) the default budget, so that no default reads held-out inputs
     tr = table.inputs("train")
     sel = int(np.argmin(1.0 - table.correct[tr].mean(0) + 1e-12 * table.cost))
+    # a refused budget is named as the user gave it, or, with no --budget, as where the default came from
+    named = "--budget"
     if budget is None:
         budget = float(table.cost[sel]) / 2
+        named = (f"the default budget (no --budget given: half the cost of {table.settings['name'][sel]}, the most "
+                 "accurate setting on the train inputs)")
+        if not budget >= table.cost.min():
+            raise InputError(f"{named}, {budget:.6g} FLOPs per input, is below the cheapest setting's cost "
+                             f"{table.cost.min():.6g}; give --budget >= {table.cost.min():.6g}")
     if not budget >= table.cost.min():
         raise InputError(f"--budget must be >= the cheapest setting's cost {table.cost.min():.4g} FLOPs; "
                          f"got {budget!r}")
@@ -189,7 +196,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyRe
         raise InputError(f"n_boot must be a positive integer; got {cfg.n_boot!r}")
     ladder = build_ladder(table, cfg.spacing, n_bins=cfg.n_bins, top_se=cfg.top_se)
     if budget < ladder.cost[0]:
-        raise InputError(f"--budget {budget:.6g} is below the cheapest policy the RL cascade can run: its first "
+        raise InputError(f"{named} {budget:.6g} is below the cheapest policy the RL cascade can run: its first "
                          f"rung, {ladder.names[0]}, costs {ladder.cost[0]:.6g} FLOPs (the cheapest static "
                          f"setting costs {table.cost.min():.6g}); give a budget >= {ladder.cost[0]:.6g}")
     env = VectorCascade(table, ladder, "train")
