@@ -33,6 +33,18 @@ def test_fit_chinchilla_json(cli, chin_csv):
     assert abs(out["params"]["alpha"] - 0.348) < 0.02 and abs(out["params"]["beta"] - 0.366) < 0.02
     assert set(out["ci"]) == {"E", "A", "B", "alpha", "beta"}
     assert set(out["metrics"]) >= {"mean_rel_divergence", "std_rel_divergence", "rmse_log"}
+    # what it takes to rerun it: the file and columns, the Huber δ, what the intervals are and their seed
+    assert out["data"] == {"file": str(chin_csv), "x": ["N", "D"], "y": "loss", "holdout": None}
+    assert out["delta"] == 1e-3 and out["seed"] == 0
+    assert out["ci_method"] == "95% percentile bootstrap, 20 resamples of the points"
+
+
+def test_fit_json_without_intervals_or_huber_says_so(cli):
+    proc = cli("fit", "--law", "m4", "--data", NMT, "--x", "Seen Examples", "--y", "Loss", "--where",
+               "Model=Dec-only", "--json")
+    out = json.loads(proc.stdout)
+    assert proc.returncode == 0 and out["objective"] == "lsq"
+    assert out["delta"] is None and out["seed"] is None and out["ci_method"] is None and out["ci"] == {}
 
 
 def test_parameter_on_a_bound_is_warned_about(cli, chin_csv, tmp_path):

@@ -202,6 +202,25 @@ def test_parameter_values_read_well():
     assert report.value_text((3,)) == "(3,)" and report.value_text(True) == "True"
 
 
+@pytest.mark.parametrize("with_crash", [False, True])
+def test_a_notebook_refusing_a_parameter_exits_2_unless_another_crashed(tmp_path, capsys, with_crash):
+    """A bad -p value is refused by the notebook's first cell (InputError): bad input, exit 2, as for the other
+    verbs' bad arguments; a notebook that crashed for another reason still makes the run exit 1."""
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    _write_nb(nbs / "01_checked.ipynb", "interactive: bool = True  # widgets or not\nn_grid: int = 5  # points",
+              ["from workbench.errors import InputError\n"
+               "if n_grid < 2:\n    raise InputError(f'n_grid must be an int >= 2; got {n_grid!r}')"])
+    if with_crash:
+        _write_nb(nbs / "02_broken.ipynb", "interactive: bool = True  # widgets or not",
+                  ["raise ValueError('planted failure')"])
+    code = main(["report", "--notebook-dir", str(nbs), "--out", str(tmp_path / "out"), "--json", "--no-thumbnails",
+                 "-p", "n_grid", "-5"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == (1 if with_crash else 2) and result["failed"] and result["bad_input"] is not with_crash
+    assert result["reports"][0]["input_error"] and "n_grid must be an int >= 2; got -5" in result["reports"][0]["error"]
+
+
 def test_failing_notebook_is_listed_and_the_others_still_build(tmp_path, capsys):
     nbs = tmp_path / "nbs"
     nbs.mkdir()

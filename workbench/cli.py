@@ -135,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(json.dumps(_jsonable(result)) + "\n")
     elif result is not None:
         sys.stdout.write(json.dumps(_jsonable(result), indent=2) + "\n")
-    return 0 if not (isinstance(result, dict) and result.get("failed")) else 1
+    if not (isinstance(result, dict) and result.get("failed")):
+        return 0
+    return 2 if result.get("bad_input") else 1  # report: 2 when every failed notebook refused a value
 
 
 def entry() -> None:

@@ -92,8 +92,12 @@ class FitResult:
             "params": dict(self.params),
             "fixed": dict(self.fixed),
             "ci": {k: list(v) for k, v in self.ci.items()},
+            # what ``ci`` is: 2.5th and 97.5th percentiles of the parameters refitted on this many resamples
+            "ci_method": (f"95% percentile bootstrap, {len(self.bootstrap)} resamples of the points"
+                          if self.bootstrap is not None else None),
             "stderr": dict(self.stderr),
             "objective": self.objective,
+            "delta": self.delta if self.objective == "huber" else None,
             "objective_value": self.objective_value,
             "n_points": self.n_points,
             "n_starts": self.n_starts,

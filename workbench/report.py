@@ -257,7 +257,7 @@ def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *, ti
 
     executed = out_dir / f"{path.stem}.ipynb"
     start = time.perf_counter()
-    error = None
+    error, refused = None, False
     try:
         pm.execute_notebook(str(path), str(executed), parameters=dict(parameters), kernel_name=KERNEL_NAME,
                             cwd=str(path.parent),  # nbclient takes whole seconds: a fraction rounds up
@@ -266,6 +266,7 @@ def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *, ti
                             store_widget_state=False, coalesce_streams=True, config=kernel_config())
     except PapermillExecutionError as exc:
         error = f"cell {exc.cell_index}: {exc.ename}: {exc.evalue}"
+        refused = exc.ename == "InputError"  # the notebook's checks or the library refused a value
     except CellTimeoutError as exc:
         error = f"CellTimeoutError: {str(exc).splitlines()[0] if str(exc) else 'a cell ran past the timeout'}"
     except DeadKernelError as exc:
@@ -276,7 +277,7 @@ def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *, ti
         error = f"the kernel did not start: {exc}"
     return {"name": path.stem, "status": "ok" if error is None else "failed",
             "seconds": round(time.perf_counter() - start, 2),
-            "executed": str(executed) if executed.exists() else None, "error": error}
+            "executed": str(executed) if executed.exists() else None, "error": error, "input_error": refused}
 
 
 def first_figure(nb: nbformat.NotebookNode) -> dict | None:
@@ -425,8 +426,9 @@ def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
                   thumbnails: bool = True) -> dict:
     """Run the selected notebooks and write their HTML pages, thumbnails and ``index.html`` into ``out_dir``.
 
-    Returns ``{"reports": [{name, title, status, seconds, html, thumbnail, error, parameters, executed, revision}],
-    "index": path, "failed": bool, "revision": str, "thumbnail_error": str | None}``. Bad names or
+    Returns ``{"reports": [{name, title, status, seconds, html, thumbnail, error, input_error, parameters, executed,
+    revision}], "index": path, "failed": bool, "bad_input": bool, "revision": str, "thumbnail_error": str | None}``
+    (``bad_input``: every failed notebook stopped on an ``InputError``, a value it refused). Bad names or
     parameters raise :class:`InputError` before anything runs. ``thumbnails=False`` skips kaleido.
     A relative ``$WORKBENCH_CACHE`` reaches the kernels as an absolute path (against the caller's working
     directory), so the notebooks use the same cache as the CLI.
@@ -467,5 +469,8 @@ def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
     revision = _changed(revision, git_revision())
     index = write_index(out, reports, smoke=smoke, revision=revision, thumbnail_error=thumbnail_error)
     _log(f"index: {index}")
-    return {"reports": reports, "index": str(index), "failed": any(r["status"] != "ok" for r in reports),
+    failed = [r for r in reports if r["status"] != "ok"]
+    return {"reports": reports, "index": str(index), "failed": bool(failed),
+            # every failure a refused value (InputError, e.g. a bad -p): the CLI exits 2, as for bad arguments
+            "bad_input": bool(failed) and all(r.get("input_error") for r in failed),
             "revision": revision, "thumbnail_error": thumbnail_error}

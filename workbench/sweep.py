@@ -97,7 +97,7 @@ class SweepConfig:
         too_big = [n for n in self.sizes if n > self.task.pool_size]
         if too_big:
             raise InputError(f"sizes must be <= the task's pool_size={self.task.pool_size}; "
-                             f"got {too_big[0]} (raise pool_size)")
+                             f"got {too_big[0]} (raise pool_size: --pool-size on the command line)")
         for name in ("steps", "batch_size", "eval_every"):
             if not is_whole_number(getattr(self, name)) or getattr(self, name) < 1:  # True passed as 1
                 raise InputError(f"{name} must be a positive integer; got {getattr(self, name)!r}")

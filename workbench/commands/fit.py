@@ -205,4 +205,7 @@ def run(args: argparse.Namespace) -> dict:
     out = result.to_dict()
     out["holdout_metrics"] = holdout_metrics
     out["where"] = where
+    # enough to rerun it: the file and its columns, and the resampling seed of the intervals
+    out["data"] = {"file": args.data, "x": x_cols, "y": args.y, "holdout": args.holdout}
+    out["seed"] = args.seed if args.bootstrap else None
     return out
