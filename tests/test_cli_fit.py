@@ -143,7 +143,7 @@ def test_where_keeps_the_rows_matching_every_condition(cli, tmp_path):
     bad.to_csv(path, index=False)
     proc = cli("fit", "--law", "power", "--data", str(path), "--x", "Seen Examples", "--y", "Loss",
                "--where", f"Model={bad.loc[25, 'Model']}")
-    assert proc.returncode == 2 and "first at row 25" in proc.stderr
+    assert proc.returncode == 2 and "first at data row 26 of the file" in proc.stderr
 
 
 @pytest.mark.parametrize("where, needle", [
@@ -200,18 +200,19 @@ def _bad_csv(tmp_path, mutate):
     (lambda d: d, ("--bootstrap", "1"), ">= 2 resamples"),
     (lambda d: d, ("--bootstrap", "99999999999999999999"), "--bootstrap must be <= 100000 resamples"),
     (lambda d: d, ("--bootstrap", "5", "--seed", "-1"), "seed must be >= 0"),
-    (lambda d: d.assign(loss=d["loss"].astype(object).where(d.index != 4, "abc")), (), "non-numeric value 'abc' at row 4"),
-    # held-out rows are checked like fitted ones, and rows are named by the CSV's data row, not the subset's
+    (lambda d: d.assign(loss=d["loss"].astype(object).where(d.index != 4, "abc")), (), "non-numeric value 'abc' at data row 5 of the file"),
+    # held-out rows are checked like fitted ones, and rows are named by the CSV's data row (the first row under
+    # the header is 1, so pandas' row 6 is data row 7), not by their place in the subset
     (lambda d: d.assign(fit=(d.index % 2).astype(int), loss=np.where(d.index == 6, np.nan, d["loss"])),
-     ("--holdout", "fit"), "first at row 6"),
+     ("--holdout", "fit"), "first at data row 7 of the file"),
     (lambda d: d.assign(fit=(d.index % 2).astype(int), loss=d["loss"].astype(object).where(d.index != 8, "lost")),
-     ("--holdout", "fit"), "non-numeric value 'lost' at row 8"),
+     ("--holdout", "fit"), "non-numeric value 'lost' at data row 9 of the file"),
     (lambda d: d.assign(fit=(d.index % 2).astype(int), N=np.where(d.index == 5, -2.0, d["N"])),
-     ("--holdout", "fit"), "got -2 at row 5"),
+     ("--holdout", "fit"), "got -2 at data row 6 of the file"),
     # a holdout value is named plainly (not np.int64(2)), with its row
-    (lambda d: d.assign(fit=np.where(d.index == 3, 2, 1)), ("--holdout", "fit"), "and 1 (fit); got 2 at row 3"),
+    (lambda d: d.assign(fit=np.where(d.index == 3, 2, 1)), ("--holdout", "fit"), "and 1 (fit); got 2 at data row 4 of the file"),
     (lambda d: d.assign(fit=np.where(d.index == 4, np.nan, 1)), ("--holdout", "fit"),
-     "got an empty or NaN value at row 4"),
+     "got an empty or NaN value at data row 5 of the file"),
     (lambda d: d, ("--holdout", ""), "--holdout must name a 0/1 column of the CSV; got ''"),
     # a repeated column name is refused, not renamed x.1 by pandas
     (lambda d: d.set_axis(["N", "N", "loss", "y_true"], axis=1), (), "column 'N' appears 2 times in the header"),

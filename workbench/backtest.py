@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InputError, column_not_found
+from workbench.errors import InputError, column_not_found, row_name
 from workbench.fit import FitResult, fit_frame, fit_law, fit_metrics, frame_columns
 from workbench.laws import get_law
 
@@ -46,7 +46,7 @@ def holdout_mask(df: pd.DataFrame, column: str) -> np.ndarray:
         value = value.item() if isinstance(value, np.generic) else value  # 2, not np.int64(2)
         got = "an empty or NaN value" if isinstance(value, float) and value != value else repr(value)
         raise InputError(f"holdout column {column!r} must contain only 0 (held out) and 1 (fit); "
-                         f"got {got} at row {row}")
+                         f"got {got} at {row_name(df.index, row)}")
     return values.to_numpy() == 1
 
 
@@ -62,7 +62,7 @@ def small_scale_mask(df: pd.DataFrame, x_cols: Sequence[str], fraction: float) -
         bad = np.flatnonzero(~np.isfinite(v))
         if bad.size:  # np.quantile of a column with a NaN is NaN: no point would be 'small'
             raise InputError(f"column {col!r} has {bad.size} missing, non-numeric or infinite value(s) "
-                             f"(first at row {df.index[bad[0]]}); drop or fix them before splitting")
+                             f"(first at {row_name(df.index, df.index[bad[0]])}); drop or fix them before splitting")
         mask &= v <= np.quantile(v, fraction)
     return mask
 

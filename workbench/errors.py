@@ -48,3 +48,13 @@ def column_not_found(name: str, columns: Sequence[Any], what: str = "column") ->
     elif str(name) != str(name).strip() and str(name).strip() in list(columns):
         message += f" (the name given has spaces around it; the column is {str(name).strip()!r})"
     return InputError(message)
+
+
+DATA_ROW = "data_row"
+"""Name of the index a CSV read by the CLI carries: data rows counted from 1 below the header."""
+
+
+def row_name(index: Any, label: Any) -> str:
+    """How an error names a row of a table: ``row 3`` (its index label), or ``data row 3 of the file`` for a
+    CSV read by the CLI (its index named :data:`DATA_ROW`: the header not counted, the first row 1)."""
+    return f"data row {label} of the file" if getattr(index, "name", None) == DATA_ROW else f"row {label}"

@@ -26,7 +26,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InputError, column_not_found, repeats
+from workbench.errors import InputError, column_not_found, repeats, row_name
 from workbench.laws import Law, get_law, start_grid
 from workbench.objectives import DEFAULT_DELTA, OBJECTIVES, Objective, fit_metrics, get_objective, rho  # noqa: F401
 from workbench.optimize import Problem, batched_lm, distinct_best, polish, polish_lmfit
@@ -114,20 +114,20 @@ class FitResult:
 
 
 def validate_data(law: Law, xs: tuple[np.ndarray, ...], y: np.ndarray, names: Sequence[str] | None = None,
-                  y_name: str = "y", rows: Sequence | None = None) -> None:
+                  y_name: str = "y", rows: pd.Index | None = None) -> None:
     """InputError naming the column and row of the first NaN/inf or non-positive value. ``rows``: the
-    label of each point (e.g. a DataFrame's index: a CSV's data row); default its position."""
+    label of each point (a DataFrame's index: a CSV's data row, see ``errors.row_name``); default its position."""
     names = list(names) if names is not None else list(law.inputs)
-    label = (lambda i: rows[i]) if rows is not None else (lambda i: i)
+    label = (lambda i: row_name(rows, rows[i])) if rows is not None else (lambda i: f"row {i}")
     for name, v in list(zip(names, xs)) + [(y_name, y)]:
         bad = np.flatnonzero(~np.isfinite(v))
         if bad.size:
-            raise InputError(f"column {name!r} has {bad.size} NaN/inf value(s) (first at row {label(bad[0])}); "
+            raise InputError(f"column {name!r} has {bad.size} NaN/inf value(s) (first at {label(bad[0])}); "
                              "drop or fix them before fitting")
         bad = np.flatnonzero(v <= 0)
         if bad.size:
             raise InputError(f"column {name!r} must be > 0 for law {law.name!r} (logs and ratios are taken); "
-                             f"got {float(v[bad[0]]):g} at row {label(bad[0])}")
+                             f"got {float(v[bad[0]]):g} at {label(bad[0])}")
 
 
 def _free_and_fixed(law: Law, fix: Mapping[str, float] | None) -> tuple[list[str], dict[str, float]]:
@@ -329,7 +329,7 @@ def frame_columns(law: str | Law, df: pd.DataFrame, x_cols: Sequence[str],
         text = values.isna() & raw.notna()
         if text.any():
             row = text.idxmax()
-            raise InputError(f"column {col!r} has a non-numeric value {raw[row]!r} at row {row}")
+            raise InputError(f"column {col!r} has a non-numeric value {raw[row]!r} at {row_name(df.index, row)}")
         cols.append(values.to_numpy(dtype=float))
-    validate_data(law, tuple(cols[:-1]), cols[-1], x_cols, y_col, rows=df.index.to_numpy())
+    validate_data(law, tuple(cols[:-1]), cols[-1], x_cols, y_col, rows=df.index)
     return tuple(cols[:-1]), cols[-1]

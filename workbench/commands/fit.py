@@ -15,7 +15,7 @@ import math
 import sys
 from pathlib import Path
 
-from workbench.errors import InputError, repeats
+from workbench.errors import DATA_ROW, InputError, repeats
 
 MAX_BOOTSTRAP = 100_000
 
@@ -143,6 +143,8 @@ def _read_csv(data: str):
     if repeated:
         raise InputError(f"--data {data}: column {repeated[0]!r} appears {header.count(repeated[0])} times in the "
                          "header; column names must be unique")
+    # errors name a row as the user counts it in the file: the first row under the header is data row 1
+    df.index = pd.RangeIndex(1, len(df) + 1, name=DATA_ROW)
     return df
 
 
