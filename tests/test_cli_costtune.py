@@ -25,10 +25,11 @@ def env_cache(tmp_path, monkeypatch):
     (["--task", "mnist1d", "--seed", "-1"], "--seed"),
     (["--task", "mnist1d", "--train-steps", "0"], "--train-steps"),
     (["--task", "mnist1d", "--n-inputs", "1"], "--n-inputs"),
+    (["--task", "mnist1d", "--n-inputs", "99"], "--n-inputs must be an integer in [100, "),  # 2 was accepted
     (["--task", "mnist1d", "--widths", ""], "--widths"),
     (["--task", "mnist1d", "--widths", "8,8,16"], "more than once"),
     (["--task", "mnist1d", "--steps", "99999999999999999999"], "--steps must be an integer in [1, 1000000000]"),
-    (["--task", "mnist1d", "--n-inputs", "99999999999999999999"], "--n-inputs must be an integer in [2, 16777216]"),
+    (["--task", "mnist1d", "--n-inputs", "99999999999999999999"], "--n-inputs must be an integer in [100, 16777216]"),
     (["--task", "mnist1d", "--widths", "4,99999999999999999999"], "--widths must be <= 65536"),
     (["--task", "mnist1d", "--device", "gpu"], "--device must be cpu or cuda; got 'gpu'"),
 ])

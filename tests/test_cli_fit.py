@@ -257,6 +257,8 @@ def test_missing_file_exit_2(cli):
 
 @pytest.mark.parametrize("data, needle", [("", "--data must name a CSV file; got ''"),
                                           ("data", "--data must name a CSV file, not a folder; got 'data'"),
+                                          # was "--data file not found: /dev/null"
+                                          ("/dev/null", "'/dev/null' exists but is not a regular file"),
                                           ("malformed", "not a readable CSV file: Error tokenizing data.")])
 def test_bad_data_path_or_csv_is_one_line_naming_it(cli, tmp_path, data, needle):
     if data == "malformed":

@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-budgets", type=int, default=10, help="budgets tracing RL's cost-error curve")
     p.add_argument("--widths", default=None, help="family widths, comma-separated (default per family)")
     p.add_argument("--train-steps", type=int, default=2000, help="Adam steps per dense student")
-    p.add_argument("--n-inputs", type=int, default=20000, help="test inputs in the outcome table (half held out)")
+    p.add_argument("--n-inputs", type=int, default=20000, help="test inputs in the outcome table (half held out; at least 100)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--device", default=None,
                    help="cpu or cuda: where the outcome table's students train (default: cuda when present). "
@@ -52,9 +52,11 @@ def run(args) -> dict:
     check_device(args.device)
     if args.budget is not None and not 0 < args.budget < float("inf"):
         raise InputError(f"--budget must be a positive, finite number of FLOPs per input; got {args.budget!r}")
+    from workbench.costtune.outcomes import MIN_INPUTS
+
     for flag, value, least, most in (("--steps", args.steps, 1, 10 ** 9),
                                      ("--train-steps", args.train_steps, 1, 10 ** 9),
-                                     ("--n-inputs", args.n_inputs, 2, MAX_ROWS), ("--seed", args.seed, 0, 2 ** 32 - 1),
+                                     ("--n-inputs", args.n_inputs, MIN_INPUTS, MAX_ROWS), ("--seed", args.seed, 0, 2 ** 32 - 1),
                                      ("--n-budgets", args.n_budgets, 2, 1000), ("--threads", args.threads, 1, 1024)):
         if not least <= value <= most:
             raise InputError(f"{flag} must be an integer in [{least}, {most}]; got {value!r}")

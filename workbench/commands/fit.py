@@ -124,6 +124,8 @@ def _read_csv(data: str):
         raise InputError(f"--data must name a CSV file; got {data!r}")
     if path.is_dir():
         raise InputError(f"--data must name a CSV file, not a folder; got {data!r}")
+    if path.exists() and not path.is_file():  # /dev/null, a pipe: no table to read
+        raise InputError(f"--data must name a CSV file; {data!r} exists but is not a regular file")
     if not path.is_file():
         raise InputError(f"--data file not found: {data}")
     try:

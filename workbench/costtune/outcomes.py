@@ -29,6 +29,9 @@ FAMILY_DEFAULTS = {"mlp": {"widths": (4, 8, 16, 32, 64, 128), "depth": 2},
                    "cnn": {"widths": (4, 8, 16, 32), "depth": 3}}
 COSTTUNE_TASKS = ("teacher-classification", "mnist1d")
 
+MIN_INPUTS = 100
+"""Fewest test inputs an outcome table takes (50 held out)."""
+
 
 @dataclass(frozen=True)
 class OutcomeConfig:
@@ -89,7 +92,9 @@ class OutcomeConfig:
                              f"got {cfg.probe_precision!r}")
         if "fp32" not in cfg.precisions:
             raise InputError(f"precisions must include fp32; got {cfg.precisions!r}")
-        for name, least in (("steps", 1), ("n_inputs", 2), ("batch_size", 1)):
+        # n_inputs: half fit the policies, laws and bins, half score them; below MIN_INPUTS the held-out
+        # half is too small to score anything (2 inputs once reported an RL error of 1.0 from one input)
+        for name, least in (("steps", 1), ("n_inputs", MIN_INPUTS), ("batch_size", 1)):
             if getattr(cfg, name) < least:
                 raise InputError(f"{name} must be an integer >= {least}; got {getattr(cfg, name)!r}")
         cfg.testtime.validate()
