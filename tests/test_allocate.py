@@ -290,6 +290,17 @@ def test_cli_allocate_bad_input_exits_2(capsys, argv, needle):
     assert err.count("\n") == 1 and needle in err
 
 
+@pytest.mark.parametrize("text, needle", [("", "is empty"),
+                                           ('{"E": 1.8,\n', "is not valid JSON (Expecting property name enclosed in "
+                                                           "double quotes, line 2)")])
+def test_cli_allocate_params_file_that_is_empty_or_not_json_says_so(capsys, tmp_path, text, needle):
+    path = tmp_path / "fit.json"  # was "--params must be a JSON object ...; got '.../fit.json' (Expecting value)"
+    path.write_text(text)
+    code, out, err = _cli(capsys, "--law", "chinchilla", "--params", str(path), "--compute", "1e22", "--json")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert f"--params file {str(path)!r} {needle}; it must hold a JSON object of the law's parameters" in err
+
+
 @pytest.mark.parametrize("C", [5.76e23, 1e120, 1e300])
 def test_cli_allocate_chinchilla_is_the_closed_form_at_any_budget(capsys, C):
     code, out, err = _cli(capsys, "--law", "chinchilla", "--params", "epoch2024", "--compute", repr(C), "--json")

@@ -75,6 +75,10 @@ def parse_params(text: str, param_names: tuple[str, ...]) -> dict[str, float]:
     try:
         obj = json.loads(source, object_pairs_hook=unique_keys)
     except json.JSONDecodeError as exc:
+        if source is not text:  # read from a file
+            what = "is empty" if not source.strip() else f"is not valid JSON ({exc.msg}, line {exc.lineno})"
+            raise InputError(f"--params file {text!r} {what}; it must hold a JSON object of the law's parameters "
+                             f"({', '.join(param_names)})") from None
         if source is text and _looks_like_path(text):
             what = "names a folder, not a file" if path.is_dir() else "file not found"
             raise InputError(f"--params {what}: {text!r} (expected a JSON object, a JSON file or one of "
