@@ -250,6 +250,11 @@ def test_prune_cli_json_and_csv(tmp_path, capsys):
     res = json.loads(capsys.readouterr().out)
     assert res["rows"] == 4 and res["final_density"] == pytest.approx(0.512, abs=0.01)
     table = pd.read_csv(out)
+    # the means are over the networks, which are listed one by one with their last round
+    assert res["networks"] == 1 and res["final"] == [{"width": 8, "depth": 1, "n": 64, "seed": 0,
+                                                      "density": res["final_density"],
+                                                      "test_error": res["final_test_error"]}]
+    assert res["final_test_error"] == pytest.approx(table["test_error"].iloc[-1])
     assert table["round"].tolist() == [0, 1, 2, 3]
     assert {"density", "test_error", "test_loss", "width", "depth", "n"} <= set(table.columns)
     assert len(list((tmp_path / "c" / "prune").glob("student-*.json"))) == 1

@@ -65,5 +65,10 @@ def run(args) -> dict:
                           f"of {total * (cfg.rounds + 1)} rows) are kept in {cache / 'prune'}; rerun the same command "
                           "to resume (it trains only the missing students)") from None
     last = table[table["round"] == table["round"].max()]
+    keys = [k for k in ("width", "depth", "n", "seed") if k in last.columns]
+    # final_density and final_test_error are means over the networks; "final" lists each one's last round
     return {"rows": int(len(table)), "seconds": time.perf_counter() - t0, "out": str(out),
-            "final_density": float(last["density"].mean()), "final_test_error": float(last["test_error"].mean())}
+            "networks": int(len(last)),
+            "final_density": float(last["density"].mean()), "final_test_error": float(last["test_error"].mean()),
+            "final": [{**{k: int(r[k]) for k in keys}, "density": float(r["density"]), "test_error": float(r["test_error"])}
+                      for _, r in last.iterrows()]}
