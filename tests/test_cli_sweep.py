@@ -184,7 +184,7 @@ UNWRITABLE_CACHE_ARGV = {
     "sweep": ["sweep", *TINY, "--out", "x.csv"],
     "prune": ["prune", *TINY[:2], "--width", "4", "--size", "64", *TINY[6:], "--out", "x.csv"],
     "costtune": ["costtune", "--task", "teacher-classification", "--widths", "4", "--train-steps", "5",
-                 "--n-inputs", "64", "--steps", "10", "--n-budgets", "2"],
+                 "--n-inputs", "100", "--steps", "10", "--n-budgets", "2"],
 }
 
 

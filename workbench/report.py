@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import datetime as dt
+import functools
 import math
 import os
 import subprocess
@@ -230,17 +231,38 @@ def progress(iterable=None, *, interactive: bool, **tqdm_kwargs):
 # run and render
 
 
+@functools.cache
+def report_kernel_manager() -> type:
+    """jupyter_client's ``AsyncKernelManager`` (nbclient's default), except that shutting a kernel down does
+    not first interrupt it. jupyter_client sends SIGINT before its shutdown request; when the signal lands
+    while ipykernel is still in a message handler (a race, more likely on a loaded machine), the kernel logs
+    "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel." on stderr after a notebook that ran fine.
+    The report's cells have all finished by then; a kernel that does not exit on the shutdown request is
+    still terminated, then killed, as before. Interrupts asked for otherwise (``interrupt_kernel``) are sent."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class ReportKernelManager(AsyncKernelManager):
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:  # only ``_async_shutdown_kernel`` calls it then
+                return
+            await super()._async_interrupt_kernel()
+
+    return ReportKernelManager
+
+
 def kernel_config():
     """nbclient/jupyter_client settings of the report's kernels: CurveZMQ-encrypted transport where every
     part supports it (jupyter_client's ``transport_encryption``, pyzmq built with CURVE, a kernelspec that
     declares ``supported_encryption``, as ipykernel >= 7 writes it). ipykernel 7 otherwise logs
     "[IPKernelApp] WARNING | Kernel is running over TCP without encryption ..." on stderr for every
-    notebook; "auto" leaves an older stack unencrypted and unchanged, as before."""
+    notebook; "auto" leaves an older stack unencrypted and unchanged, as before. Kernels are managed by
+    :func:`report_kernel_manager`'s class, which shuts them down without a SIGINT first."""
     import zmq
     from jupyter_client import KernelManager
     from traitlets.config import Config
 
     config = Config()
+    config.NotebookClient.kernel_manager_class = report_kernel_manager()
     if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
         config.KernelManager.transport_encryption = "auto"
     return config
