@@ -47,6 +47,19 @@ def test_fit_json_without_intervals_or_huber_says_so(cli):
     assert out["delta"] is None and out["seed"] is None and out["ci_method"] is None and out["ci"] == {}
 
 
+def test_a_file_of_several_curves_fitted_as_one_gets_a_note(cli):
+    """The NMT file holds five learning curves (column Model): fitting it whole pools them, which may be meant
+    but usually is not; stderr says so and names --where. One curve picked, or no text column: no note."""
+    base = ["fit", "--law", "power", "--data", NMT, "--x", "Seen Examples", "--y", "Loss", "--json"]
+    pooled = cli(*base)
+    assert pooled.returncode == 0 and json.loads(pooled.stdout)["n_points"] == 53  # all five, as asked
+    assert ("note: column 'Model' holds 5 different values ('6 Enc, 6 Dec', '28 Enc, 6 Dec', '6 Enc, 28 Dec', ...), "
+            "fitted together as one curve; --where Model=VALUE fits one of them") in pooled.stderr
+    assert "Domain" not in pooled.stderr  # one value: nothing to pick
+    one = cli(*base, "--where", "Model=Dec-only")
+    assert one.returncode == 0 and "note:" not in one.stderr
+
+
 def test_parameter_on_a_bound_is_warned_about(cli, chin_csv, tmp_path):
     proc = cli("fit", "--law", "chinchilla", "--data", str(chin_csv), "--x", "N,D", "--y", "loss", "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout)["at_bounds"] == [] and "warning" not in proc.stderr

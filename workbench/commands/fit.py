@@ -150,6 +150,22 @@ def _read_csv(data: str):
     return df
 
 
+def _note_mixed_curves(df, used: list[str]) -> None:
+    """A note on stderr when a text column the fit does not use holds several values (a file of several
+    learning curves, e.g. one per model): they are fitted as one curve unless ``--where`` picks one."""
+    import pandas as pd
+
+    for col in df.columns:
+        if col in used or pd.api.types.is_numeric_dtype(df[col]) or pd.api.types.is_bool_dtype(df[col]):
+            continue
+        values = df[col].dropna().unique()
+        if len(values) > 1:
+            shown = ", ".join(map(repr, values[:3])) + (", ..." if len(values) > 3 else "")
+            sys.stderr.write(f"note: column {col!r} holds {len(values)} different values ({shown}), fitted together "
+                             f"as one curve; --where {col}=VALUE fits one of them\n")
+            return
+
+
 def run(args: argparse.Namespace) -> dict:
     from workbench.backtest import backtest
     from workbench.fit import MAX_DELTA, fit_frame
@@ -180,6 +196,7 @@ def run(args: argparse.Namespace) -> dict:
     if repeated:
         raise InputError(f"--x lists {', '.join(map(repr, repeated))} more than once (each input of law "
                          f"{law.name!r} needs its own column); got {args.x!r}")
+    _note_mixed_curves(df, x_cols + [args.y.strip(), (args.holdout or "").strip()])
     fixed = _parse_fix(args.fix)
     kwargs = dict(objective=args.objective, fix=fixed, bootstrap=args.bootstrap, seed=args.seed, delta=args.delta)
     if args.holdout is not None:
