@@ -183,8 +183,11 @@ def test_cache_key_versions():
         fields = {k: v for k, v in asdict(run).items() if k != "lr_schedule"}
         return hashlib.sha256(json.dumps({"v": version, **fields}, sort_keys=True).encode()).hexdigest()[:24]
 
-    noisy_m1d = replace(M1D, label_noise=0.1)  # v3: real-task label noise, applied from session 5
-    for task_cfg, family, version in ((CLS, "mlp", 2), (REG, "mlp", 1), (M1D, "cnn", 1), (noisy_m1d, "cnn", 3)):
+    # v4: classification label noise drawn row by row (session 14; v3 was real-task noise, applied from session 5)
+    noisy_m1d, noisy_cls = replace(M1D, label_noise=0.1), replace(CLS, label_noise=0.1)
+    noisy_reg = replace(REG, label_noise=0.1)  # regression noise was always nested: its key is unchanged
+    for task_cfg, family, version in ((CLS, "mlp", 2), (REG, "mlp", 1), (M1D, "cnn", 1), (noisy_m1d, "cnn", 4),
+                                      (noisy_cls, "mlp", 4), (noisy_reg, "mlp", 1)):
         run = RunConfig(task_cfg, family, width=8, n=64, steps=60, batch_size=32)
         assert run.key() == key_with(run, version), (task_cfg.name, family)
 

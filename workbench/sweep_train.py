@@ -88,6 +88,8 @@ class RunConfig:
         version = 2 if self.family == "mlp" and self.task.kind == "classification" else 1
         if self.task.name in ("mnist1d", "digits") and self.task.label_noise > 0:
             version = 3  # v3: label noise on the real tasks, which before session 5 was silently not applied
+        if self.task.kind == "classification" and self.task.label_noise > 0:
+            version = 4  # v4: flipped labels drawn row by row, nested across pool sizes (``tasks._flip_labels``)
         blob = json.dumps({"v": version, **fields}, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:24]
 

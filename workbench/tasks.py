@@ -242,11 +242,17 @@ def _make_teacher_task(cfg: TaskConfig) -> Task:
 
 
 def _flip_labels(labels: np.ndarray, fraction: float, n_classes: int, rng: np.random.Generator) -> np.ndarray:
-    """Each label replaced, with probability ``fraction``, by a different class drawn uniformly."""
+    """Each label replaced, with probability ``fraction``, by a different class drawn uniformly.
+
+    One (flip, shift) pair of uniforms per row, drawn row by row, so row i's noise does not depend on how many
+    rows follow it: a pool's first n labels are the same in a larger pool, as its inputs are (nested
+    training sets across pool sizes). Until session 14 all flips were drawn before all shifts, which tied
+    every row's shift to the pool size (``RunConfig.key`` version 4)."""
     if fraction <= 0:
         return labels
-    flip = rng.random(len(labels)) < fraction
-    shift = rng.integers(1, n_classes, len(labels))  # 1..C-1: a flipped label is always another class
+    u = rng.random((len(labels), 2))  # row-major: row i takes the (2i)th and (2i+1)th draws
+    flip = u[:, 0] < fraction
+    shift = 1 + (u[:, 1] * (n_classes - 1)).astype(np.int64)  # 1..C-1: a flipped label is always another class
     return np.where(flip, (labels + shift) % n_classes, labels)
 
 
