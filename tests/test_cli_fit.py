@@ -60,6 +60,20 @@ def test_a_file_of_several_curves_fitted_as_one_gets_a_note(cli):
     assert one.returncode == 0 and "note:" not in one.stderr
 
 
+def test_rows_repeating_earlier_ones_get_a_note(cli, tmp_path):
+    """A file concatenated twice fits each point twice (weights, and held-out points counted twice): said on
+    stderr, with the first repeat's data row; the fit still runs as asked."""
+    curve = pd.read_csv(ROOT / NMT).query("Model == 'Dec-only'")
+    path = tmp_path / "twice.csv"
+    pd.concat([curve, curve.iloc[:3]]).to_csv(path, index=False)
+    proc = cli("fit", "--law", "power", "--data", str(path), "--x", "Seen Examples", "--y", "Loss", "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["n_points"] == len(curve) + 3
+    assert (f"note: 3 row(s) repeat an earlier row exactly (the first at data row {len(curve) + 1} of the file); "
+            "each copy is fitted as one more point") in proc.stderr
+    once = cli("fit", "--law", "power", "--data", NMT, "--x", "Seen Examples", "--y", "Loss", "--where", "Model=Dec-only")
+    assert once.returncode == 0 and "repeat" not in once.stderr
+
+
 def test_parameter_on_a_bound_is_warned_about(cli, chin_csv, tmp_path):
     proc = cli("fit", "--law", "chinchilla", "--data", str(chin_csv), "--x", "N,D", "--y", "loss", "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout)["at_bounds"] == [] and "warning" not in proc.stderr

@@ -15,7 +15,7 @@ import math
 import sys
 from pathlib import Path
 
-from workbench.errors import DATA_ROW, InputError, repeats
+from workbench.errors import DATA_ROW, InputError, repeats, row_name
 
 MAX_BOOTSTRAP = 100_000
 
@@ -150,6 +150,16 @@ def _read_csv(data: str):
     return df
 
 
+def _note_repeated_rows(df) -> None:
+    """A note on stderr when rows repeat earlier ones exactly (a file concatenated twice, say): each copy
+    counts as one more point, weighting those points and any held-out ones, without a word otherwise."""
+    repeated = int(df.duplicated().sum())
+    if repeated:
+        first = int(df.index[df.duplicated()][0])
+        sys.stderr.write(f"note: {repeated} row(s) repeat an earlier row exactly (the first at {row_name(df.index, first)}); "
+                         "each copy is fitted as one more point: drop them if they are not repeated measurements\n")
+
+
 def _note_mixed_curves(df, used: list[str]) -> None:
     """A note on stderr when a text column the fit does not use holds several values (a file of several
     learning curves, e.g. one per model): they are fitted as one curve unless ``--where`` picks one."""
@@ -196,6 +206,7 @@ def run(args: argparse.Namespace) -> dict:
     if repeated:
         raise InputError(f"--x lists {', '.join(map(repr, repeated))} more than once (each input of law "
                          f"{law.name!r} needs its own column); got {args.x!r}")
+    _note_repeated_rows(df)
     _note_mixed_curves(df, x_cols + [args.y.strip(), (args.holdout or "").strip()])
     fixed = _parse_fix(args.fix)
     kwargs = dict(objective=args.objective, fix=fixed, bootstrap=args.bootstrap, seed=args.seed, delta=args.delta)
