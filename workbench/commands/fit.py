@@ -153,10 +153,10 @@ def _read_csv(data: str):
 def _note_repeated_rows(df) -> None:
     """A note on stderr when rows repeat earlier ones exactly (a file concatenated twice, say): each copy
     counts as one more point, weighting those points and any held-out ones, without a word otherwise."""
-    repeated = int(df.duplicated().sum())
-    if repeated:
-        first = int(df.index[df.duplicated()][0])
-        sys.stderr.write(f"note: {repeated} row(s) repeat an earlier row exactly (the first at {row_name(df.index, first)}); "
+    again = df.duplicated().to_numpy()
+    if again.any():
+        first = int(df.index[again][0])
+        sys.stderr.write(f"note: {int(again.sum())} row(s) repeat an earlier row exactly (the first at {row_name(df.index, first)}); "
                          "each copy is fitted as one more point: drop them if they are not repeated measurements\n")
 
 
