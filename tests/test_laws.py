@@ -1,9 +1,11 @@
 """The registry: every law is complete, evaluates where its paper says, and matches its closed forms."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from workbench.data import PLANTED
+from workbench.data import PLANTED, planted
+from workbench.fit import fit_law
 from workbench.errors import InputError
 from workbench.laws import LAWS, get_law, start_grid
 
@@ -146,3 +148,34 @@ def test_predict_at_a_scalar_says_how_to_wrap_it():
     with pytest.raises(InputError, match=r"got the scalar 3.0: wrap one point in a list, e.g. \[3.0\]"):
         get_law("power").predict(3.0, {"a": 1.0, "b": 1.0, "c": 0.0})
     assert get_law("power").predict([3.0], {"a": 1.0, "b": 1.0, "c": 0.0}) == pytest.approx([1 / 3])
+
+
+def test_a_dataframe_x_is_read_by_column_name():
+    df = planted("chinchilla", seed=0)
+    right = fit_law("chinchilla", (df["N"], df["D"]), df["y"])
+    swapped = fit_law("chinchilla", df[["D", "N"]], df["y"])  # was fitted as N=D, D=N: alpha and beta swapped
+    for name in right.params:
+        assert swapped.params[name] == pytest.approx(right.params[name], rel=1e-9)
+    grid = pd.DataFrame({"D": [1e10, 1e11], "N": [1e8, 1e9]})
+    np.testing.assert_allclose(right.predict(grid), right.predict((grid["N"], grid["D"])), rtol=1e-12)
+    unnamed = pd.DataFrame({"params": df["N"], "tokens": df["D"]})  # no input's name: by position
+    np.testing.assert_allclose(right.predict(unnamed), right.predict((df["N"], df["D"])), rtol=1e-12)
+    with pytest.raises(InputError, match=r"some \(N\) are named after the law's inputs"):
+        right.predict(pd.DataFrame({"N": [1e8], "tokens": [1e10]}))
+    with pytest.raises(InputError, match=r"some \(N, D\) are named .*not exactly N, D"):
+        fit_law("chinchilla", df[["N", "D", "y"]], df["y"])
+
+
+def test_power_law_on_tiny_losses_recovers_the_planted_curve():
+    # the scale start log(ptp(y) + 1e-12) put every start 10+ orders above these losses: b ended on its bound 10
+    x = np.array([1e3, 3e3, 1e4, 3e4, 1e5, 3e5, 1e6])
+    for scale in (1e-20, 1e-40):
+        fit = fit_law("power", x, scale * (5 * x ** -0.3 + 0.2))
+        assert fit.params["b"] == pytest.approx(0.3, rel=1e-6)
+        assert fit.params["a"] / scale == pytest.approx(5.0, rel=1e-5)
+        assert fit.params["c"] / scale == pytest.approx(0.2, rel=1e-5)
+
+
+def test_law_of_the_wrong_type_is_named():
+    with pytest.raises(InputError, match=r"law must be the name of a registered law .*got \['power'\]"):
+        get_law(["power"])

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from workbench.errors import InputError
 
@@ -89,7 +90,8 @@ class Law:
         )
 
     def as_inputs(self, x) -> tuple[np.ndarray, ...]:
-        """Accept a tuple/list of 1-D arrays (one per input) or an ``(n, k)`` / ``(n,)`` array; a list of k
+        """Accept a tuple/list of 1-D arrays (one per input), an ``(n, k)`` / ``(n,)`` array, or a DataFrame
+        (columns named after the inputs are taken by name, in any order; other names by position); a list of k
         lists of k numbers (rows or columns?) is refused."""
         k = len(self.inputs)
         if (isinstance(x, list) and k > 1 and len(x) == k
@@ -97,6 +99,8 @@ class Law:
             # [[N1, D1], [N2, D2]] is two rows as much as two columns: refuse rather than guess columns
             raise InputError(f"x for law {self.name!r} is a list of {k} lists of {k} numbers: rows or columns? "
                              f"pass a tuple of {k} columns ({', '.join(self.inputs)}) or an array of shape (n, {k})")
+        if isinstance(x, pd.DataFrame):
+            x = self._frame_inputs(x)
         if isinstance(x, (tuple, list)) and len(x) == k and all(np.ndim(v) >= 1 for v in x):
             xs = tuple(np.asarray(v, dtype=float).ravel() for v in x)
         else:
@@ -117,6 +121,24 @@ class Law:
         if len({v.shape for v in xs}) != 1:
             raise InputError(f"inputs of law {self.name!r} must have equal lengths; got {[v.size for v in xs]}")
         return xs
+
+    def _frame_inputs(self, frame: pd.DataFrame) -> tuple[np.ndarray, ...]:
+        """A DataFrame's columns as the law's inputs: by name when its columns are named after the inputs
+        (in any order), else by position; refused when only some columns carry an input's name (a
+        DataFrame ``(D, N)`` used by position would swap N and D without a word)."""
+        names = [str(c) for c in frame.columns]
+        if sorted(names) == sorted(self.inputs) and len(set(names)) == len(names):
+            return tuple(frame[c].to_numpy(dtype=float) for c in frame.columns[[names.index(n) for n in self.inputs]])
+        named = [n for n in names if n in self.inputs]
+        if named:
+            raise InputError(f"x for law {self.name!r} is a DataFrame with columns {names}: some ({', '.join(named)}) "
+                             f"are named after the law's inputs but the columns are not exactly "
+                             f"{', '.join(self.inputs)}; pass exactly those columns (any order), or a tuple of arrays "
+                             f"in the order {', '.join(self.inputs)}")
+        if len(names) != len(self.inputs):
+            raise InputError(f"law {self.name!r} takes {len(self.inputs)} input(s) ({', '.join(self.inputs)}); "
+                             f"got a DataFrame with {len(names)} column(s): {', '.join(names)}")
+        return tuple(frame.iloc[:, j].to_numpy(dtype=float) for j in range(len(names)))
 
     def predict(self, x, params: Mapping[str, float]) -> np.ndarray:
         """Evaluate the law at ``x`` with natural-unit ``params`` (a dict name -> value)."""
@@ -147,6 +169,9 @@ def register(law: Law) -> Law:
 def get_law(name: str | Law) -> Law:
     if isinstance(name, Law):
         return name
+    if not isinstance(name, str):  # a list was "unhashable type: 'list'"
+        raise InputError(f"law must be the name of a registered law (one of {', '.join(LAWS)}) or a Law; "
+                         f"got {name!r}")
     try:
         return LAWS[name]
     except KeyError:
@@ -167,6 +192,18 @@ def _y_max(*fracs: float):
 
 def _log_y_max(*fracs: float):
     return lambda xs, y: [float(np.log(f * np.max(y))) for f in fracs]
+
+
+def _log_spread(y: np.ndarray) -> float:
+    """log of the data's range (its largest value when every y is equal): the scale of a law's term that
+    varies with x. The old absolute guard, log(ptp(y) + 1e-12), put every start 10+ orders of magnitude
+    above losses around 1e-20 (the fit ended on a bound, far from the planted parameters); it is kept for
+    ranges >= 1e-6, where it moves the start by under 1e-6 in log, so that fits of such data are unchanged
+    to the last bit (BNSL's optimum moves by up to 4e-5 relative with the start)."""
+    spread = float(np.ptp(y))
+    if spread >= 1e-6:
+        return float(np.log(spread + 1e-12))
+    return float(np.log(spread if spread > 0 else np.max(y)))
 
 
 def _log_x_quantiles(*qs: float, col: int = 0):
@@ -192,7 +229,7 @@ register(Law(
     name="power",
     inputs=("x",),
     params=(
-        Param("a", 1e-300, 1e300, lambda xs, y: [float(np.log(np.ptp(y) + 1e-12)) + s for s in (0, 3, 6, 10, 15)],
+        Param("a", 1e-300, 1e300, lambda xs, y: [_log_spread(y) + s for s in (0, 3, 6, 10, 15)],
               log=True, doc="scale"),
         Param("b", 0.0, 10.0, (0.1, 0.3, 0.6, 1.0), doc="exponent"),
         Param("c", 0.0, np.inf, _y_fracs(0.0, 0.5, 0.9), doc="irreducible floor"),
@@ -487,7 +524,7 @@ def _bnsl(xs, a, b, c0, **breaks):
 def _register_bnsl(name: str, n_breaks: int) -> None:
     params = [
         Param("a", 0.0, 1e6, _y_fracs(0.0, 0.8), doc="limit as x → ∞"),
-        Param("b", 1e-300, 1e300, lambda xs, y: [float(np.log(np.ptp(y) + 1e-12)) + s for s in (0, 4, 8)],
+        Param("b", 1e-300, 1e300, lambda xs, y: [_log_spread(y) + s for s in (0, 4, 8)],
               log=True, doc="scale"),
         Param("c0", -2.0, 10.0, (0.0, 0.3), doc="initial slope"),
     ]
