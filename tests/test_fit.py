@@ -3,11 +3,12 @@
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from workbench.data import PLANTED, planted
 from workbench.errors import InputError
-from workbench.fit import fit_law, rho, warm_start
+from workbench.fit import fit_frame, fit_law, rho, warm_start
 from workbench.laws import LAWS, get_law
 
 # Tolerances at 1% noise. Parameters the optimiser takes in log space (scales) are compared as
@@ -242,3 +243,59 @@ def test_a_refit_from_the_warm_start_finds_the_same_optimum():
     assert again.params["c"] == pytest.approx(full.params["c"], rel=1e-6)
     power = fit_law("power", x, y)
     assert warm_start(power)[0, 0] == pytest.approx(np.log(power.params["a"]))  # a is fitted as log a
+
+
+def test_result_mappings_are_read_only_and_still_dicts():
+    import copy
+    import json
+    import pickle
+
+    result, _ = _fit_planted("power")
+    before = result.predict([10.0, 100.0])
+    for name in ("params", "fixed", "metrics", "ci", "stderr"):
+        with pytest.raises(TypeError, match="immutable"):
+            getattr(result, name)["a"] = 0.0
+    with pytest.raises(TypeError, match="immutable"):
+        result.params.update(a=0.0)
+    with pytest.raises(TypeError, match="immutable"):
+        del result.params["a"]
+    np.testing.assert_array_equal(result.predict([10.0, 100.0]), before)
+    for same in (copy.deepcopy(result), pickle.loads(pickle.dumps(result))):
+        assert same.params == result.params and type(same.params) is type(result.params)
+    assert json.loads(json.dumps(result.to_dict()))["params"] == dict(result.params)
+    editable = dict(result.params)
+    editable["a"] = 1.0  # a copy is an ordinary dict
+    assert {**result.params, "a": 1.0} == editable
+
+
+@pytest.mark.parametrize("seed", [1.5, "3", None, True, np.random.default_rng(0), -1])
+def test_bad_seed_is_named(seed):
+    df = planted("power", seed=0)
+    with pytest.raises(InputError, match=r"seed must be >= 0 and a whole number .*got"):
+        fit_law("power", df["x"], df["y"], bootstrap=2, seed=seed)
+
+
+def test_fix_delta_and_table_of_the_wrong_kind_are_named():
+    df = planted("power", seed=0)
+    with pytest.raises(InputError, match=r"fix must be a mapping .*got \[\('c', 0.0\)\]"):
+        fit_law("power", df["x"], df["y"], fix=[("c", 0.0)])
+    for bad in (True, "0.0"):
+        with pytest.raises(InputError, match=r"fixed value c=.* must be a number"):
+            fit_law("power", df["x"], df["y"], fix={"c": bad})
+    assert fit_law("power", df["x"], df["y"], fix={"c": np.float32(0.0)}).params["c"] == 0.0
+    with pytest.raises(InputError, match=r"delta must be a positive number .*got 'a'"):
+        fit_law("power", df["x"], df["y"], delta="a")
+    with pytest.raises(InputError, match=r"df must be a pandas DataFrame .*got a dict"):
+        fit_frame("power", {"x": df["x"], "y": df["y"]}, ["x"], "y")
+    with pytest.raises(InputError, match=r"y_col must be the name of one column; got \['y'\]"):
+        fit_frame("power", df, ["x"], ["y"])
+    with pytest.raises(InputError, match=r"more than one column named 'x'"):
+        fit_frame("power", pd.concat([df[["x"]], df[["x", "y"]]], axis=1), ["x"], "y")
+
+
+def test_a_column_name_given_as_a_string_is_one_column_not_its_letters():
+    df = planted("chinchilla", seed=0)
+    assert fit_frame("power", df.rename(columns={"N": "params"}), "params", "y").n_points == len(df)
+    with pytest.raises(InputError, match=r"takes 2 input column\(s\) \(N, D\); got 1: ND"):
+        fit_frame("chinchilla", df.assign(ND=1.0), "ND", "y")  # was the columns N and D, one letter each
+

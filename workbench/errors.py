@@ -36,6 +36,14 @@ def is_whole_number(value: Any) -> bool:
     return is_real_number(value) and math.isfinite(value) and int(value) == value
 
 
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """``seed`` as an int >= 0 (numpy's ``default_rng`` takes any such int), or an InputError naming it: a
+    float, a string, None or a Generator was a TypeError from inside numpy (or from ``seed < 0``)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise InputError(f"{name} must be >= 0 and a whole number (it seeds numpy's default_rng); got {seed!r}")
+    return int(seed)
+
+
 def column_not_found(name: str, columns: Sequence[Any], what: str = "column") -> InputError:
     """InputError for a column ``name`` missing from ``columns``, listing them; when a column differs from
     ``name`` only by spaces around it (a header written with ', ' between names), it says so, since the

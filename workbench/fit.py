@@ -26,7 +26,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InputError, column_not_found, repeats, row_name
+from workbench.errors import InputError, check_seed, column_not_found, is_real_number, repeats, row_name
 from workbench.laws import Law, get_law, start_grid
 from workbench.objectives import DEFAULT_DELTA, OBJECTIVES, Objective, fit_metrics, get_objective, rho  # noqa: F401
 from workbench.optimize import Problem, batched_lm, distinct_best, polish, polish_lmfit
@@ -36,6 +36,20 @@ MAX_DELTA = 1e100  # Huber δ: residuals (log loss, relative divergence) are nev
 __all__ = ["FitResult", "fit_law", "fit_frame", "frame_columns", "validate_data", "poorly_determined",
            # re-exported from objectives:
            "DEFAULT_DELTA", "OBJECTIVES", "Objective", "fit_metrics", "get_objective", "rho"]
+
+
+class FrozenDict(dict):
+    """A dict that refuses changes: the mappings of a :class:`FitResult` (``params``, ``ci``, ...), so that
+    ``fit.params["a"] = 0`` cannot change what ``fit.predict`` returns. Still a dict for json, pandas and
+    ``**``; ``dict(fit.params)`` is a mutable copy."""
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("a FitResult is immutable: its mappings cannot be changed; copy one with dict(...) first")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = __ior__ = _refuse
+
+    def __reduce__(self):  # pickle and deepcopy rebuild it from a plain dict instead of item by item
+        return (type(self), (dict(self),))
 
 
 @dataclass(frozen=True)
@@ -71,7 +85,12 @@ class FitResult:
     location d1 and sharpness f1 free). ``stderr`` is then empty and ``poorly_determined`` lists every
     free parameter."""
 
+    def __post_init__(self):
+        for name in ("params", "fixed", "metrics", "ci", "stderr"):
+            object.__setattr__(self, name, FrozenDict(getattr(self, name)))
+
     def predict(self, x) -> np.ndarray:
+        """The law at ``x`` with the fitted parameters; ``x`` in any form :func:`fit_law` takes."""
         return get_law(self.law).predict(x, self.params)
 
     def predict_interval(self, x, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -132,9 +151,14 @@ def validate_data(law: Law, xs: tuple[np.ndarray, ...], y: np.ndarray, names: Se
 
 def _free_and_fixed(law: Law, fix: Mapping[str, float] | None) -> tuple[list[str], dict[str, float]]:
     fixed = dict(law.defaults_fixed)
+    if fix is not None and not isinstance(fix, Mapping):  # a list of pairs was "'list' has no attribute 'items'"
+        raise InputError(f"fix must be a mapping of parameter names of law {law.name!r} ({', '.join(law.param_names)}) "
+                         f"to values, e.g. {{{law.param_names[-1]!r}: 0.0}}; got {fix!r}")
     for name, value in (fix or {}).items():
         p = law.param(name)  # raises on unknown names
         try:
+            if isinstance(value, (bool, np.bool_, str, bytes)):  # True was held as 1.0, '0.3' as 0.3
+                raise TypeError
             value = float(value)
         except (TypeError, ValueError):
             raise InputError(f"fixed value {name}={value!r} of law {law.name!r} must be a number") from None
@@ -167,13 +191,12 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
     law = get_law(law)
     obj = get_objective(objective or law.objective)
     polish_top = law.polish_top if polish_top is None else polish_top
-    if not (np.isfinite(delta) and 0 < delta <= MAX_DELTA):
+    if not (is_real_number(delta) and np.isfinite(delta) and 0 < delta <= MAX_DELTA):
         raise InputError(f"delta must be a positive number <= {MAX_DELTA:g} (a larger Huber δ is plain least "
                          f"squares, and scipy's robust loss overflows on δ² above about 1e154); got {delta!r}")
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0 or bootstrap == 1:
         raise InputError(f"bootstrap must be 0 (no intervals) or >= 2 resamples (a whole number); got {bootstrap!r}")
-    if seed < 0:
-        raise InputError(f"seed must be >= 0; got {seed!r}")
+    seed = check_seed(seed)
     for name, value, low in (("max_iter", max_iter, 0), ("screen_iter", screen_iter, 0), ("polish_top", polish_top, 1)):
         if name == "screen_iter" and value is None:
             continue
@@ -308,7 +331,16 @@ def frame_columns(law: str | Law, df: pd.DataFrame, x_cols: Sequence[str],
     """The law's inputs and measured column as float arrays, checked: InputError naming the column and
     the row (the table's index label) of the first text cell, NaN/inf or non-positive value."""
     law = get_law(law)
-    x_cols = list(x_cols)
+    if not isinstance(df, pd.DataFrame):
+        raise InputError(f"df must be a pandas DataFrame (a tidy table, one row per point); got a {type(df).__name__}")
+    # one column name, not its letters: "ND" was the columns N and D, "params" six one-letter columns
+    x_cols = [x_cols] if isinstance(x_cols, str) else list(x_cols)
+    if not isinstance(y_col, str):
+        raise InputError(f"y_col must be the name of one column; got {y_col!r}")
+    duplicated = sorted({str(c) for c in df.columns[df.columns.duplicated()]} & {str(c) for c in x_cols + [y_col]})
+    if duplicated:
+        raise InputError(f"the table has more than one column named {', '.join(map(repr, duplicated))}; "
+                         "rename or drop the copies")
     repeated = sorted(repeats(x_cols))
     if repeated:
         raise InputError(f"input columns must be distinct (each input of law {law.name!r} needs its own); "
