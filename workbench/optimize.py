@@ -78,7 +78,10 @@ class Problem:
                         {k: float(v) for k, v in self.fixed.items()}, self.delta)
 
     def value(self, r: np.ndarray, w: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore"):
+        # a residual beyond ~1e154 (a prediction 1e154 times the data: losses near 1e-300 against a law whose
+        # smallest prediction is ~1e-12) squares to inf, the objective's true value in floats: the line below
+        # keeps it as inf, so numpy's overflow warning would only leak a handled case to the user's stderr
+        with np.errstate(invalid="ignore", over="ignore"):
             v = (w * rho(r, self.obj.robust, self.delta)).sum(axis=1)
         return np.where(np.isfinite(v), v, np.inf)
 
@@ -219,8 +222,14 @@ def polish_lmfit(problem: Problem, theta0: np.ndarray) -> tuple[np.ndarray, floa
     import lmfit
 
     params = lmfit.Parameters()
-    for p, v, lo, hi in zip(problem.params, problem.interior(theta0), problem.lo, problem.hi):
-        params.add(p.name.replace("-", "_"), value=float(v), min=float(lo), max=float(hi))
+    try:
+        for p, v, lo, hi in zip(problem.params, problem.interior(theta0), problem.lo, problem.hi):
+            params.add(p.name.replace("-", "_"), value=float(v), min=float(lo), max=float(hi))
+    except OverflowError:
+        # lmfit maps a parameter with one infinite bound through sqrt((value - bound + 1)² - 1), which
+        # overflows a Python float beyond about 1e154 (power's floor c for losses near 1e200); its least_squares
+        # never uses that map, but builds it anyway. No covariance then: the caller reports none (stderr None).
+        return theta0, problem.total(theta0), None
     names = list(params)
 
     def fcn(ps):
