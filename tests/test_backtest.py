@@ -1,6 +1,7 @@
 """Back-tests: the split is the one asked for, and a law fitted on small scale predicts large scale."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from workbench.backtest import backtest, small_scale_mask, window_fits
@@ -126,3 +127,25 @@ def test_window_fits_refuses_nan_x_and_unequal_lengths():
         window_fits(["power"], x[:10], y[:9], [2.56e8])
     with pytest.raises(InputError, match="got 0 and 0"):
         window_fits(["power"], [], [], [2.56e8])
+
+
+def test_a_mask_series_is_read_by_its_labels():
+    df = planted("chinchilla", seed=0)
+    keep = np.arange(len(df)) < len(df) - 8
+    by_position = backtest("chinchilla", df, ["N", "D"], "y", mask=keep)
+    # the same split as a Series in reversed row order: it was used by position, holding out the first rows
+    series = pd.Series(keep, index=df.index)[::-1]
+    by_label = backtest("chinchilla", df, ["N", "D"], "y", mask=series)
+    assert by_label.fit.params == pytest.approx(by_position.fit.params, rel=1e-12)
+    assert by_label.holdout_metrics == pytest.approx(by_position.holdout_metrics, rel=1e-12)
+    with pytest.raises(InputError, match="mask is a Series: its index must hold the table's row labels"):
+        backtest("chinchilla", df, ["N", "D"], "y", mask=pd.Series(keep, index=df.index + 1000))
+
+
+def test_window_fits_takes_one_law_name_and_one_window():
+    x = np.array([1e3, 3e3, 1e4, 3e4, 1e5, 3e5, 1e6])
+    y = 5 * x ** -0.3 + 0.2
+    fits = window_fits("power", x, y, 1e6)  # were the laws 'p', 'o', ... and "float is not iterable"
+    assert list(fits) == [("power", 1e6)] and fits["power", 1e6].params["b"] == pytest.approx(0.3, rel=1e-9)
+    with pytest.raises(InputError, match="windows must be finite values of x .*got nan"):
+        window_fits(["power"], x, y, [np.nan])

@@ -77,6 +77,12 @@ def backtest(law, df: pd.DataFrame, x_cols: Sequence[str], y_col: str, *, holdou
     elif fraction is not None:
         mask = small_scale_mask(df, x_cols, fraction)
     else:
+        if isinstance(mask, pd.Series):  # a Series is read by its labels, as pandas would, never by position
+            if not (mask.index.is_unique and len(mask) == len(df) and mask.index.isin(df.index).all()):
+                raise InputError(f"mask is a Series: its index must hold the table's row labels, each once "
+                                 f"({len(df)} rows); got {len(mask)} entries whose labels do not match "
+                                 "(pass mask.to_numpy() to split by position)")
+            mask = mask.reindex(df.index)
         given = np.asarray(mask)
         if given.shape != (len(df),):
             raise InputError(f"mask must have one entry per row of the table ({len(df)}); got shape {given.shape}")
@@ -106,6 +112,11 @@ def window_fits(laws: Sequence[str], x, y, windows: Sequence[float], *, progress
     ``progress(iterable, desc=..., unit=..., total=...)``, e.g. ``workbench.report.progress`` (a widget in
     JupyterLab, one text line in a report); each fit with a bootstrap takes a second or more.
     """
+    laws = [laws] if isinstance(laws, str) else list(laws)  # "power" was the laws 'p', 'o', ...
+    windows = [float(w) for w in np.atleast_1d(np.asarray(windows, dtype=float)).ravel()]
+    bad = [w for w in windows if not np.isfinite(w)]
+    if bad:
+        raise InputError(f"windows must be finite values of x (fit the points with x <= each); got {bad[0]!r}")
     x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
     if x.size != y.size or x.size == 0:
         raise InputError(f"x and y must hold the same number (> 0) of points; got {x.size} and {y.size}")
