@@ -54,3 +54,23 @@ def test_a_linear_student_is_variance_limited_in_data_with_exponent_near_1(tmp_p
     d = vl.data_exponents(table, min_ratio=4, bootstrap=20)
     assert d.params.iloc[0] == 21 and d.points.iloc[0] == 5
     assert 0.7 <= d.exponent.iloc[0] <= 1.3
+
+
+def test_a_missing_value_is_refused_not_skipped():
+    # groupby().mean() skipped the NaN: n=256 was the mean of one seed, and a NaN n dropped its row unsaid
+    rows = [{"n": n, "seed": s, "width": 8, "depth": 1, "params": 10, "test_loss": 0.1 + 1.0 / n + 0.001 * s}
+            for n in (64, 128, 256, 512, 1024) for s in (0, 1)]
+    table = pd.DataFrame(rows)
+    fit, _, _ = vl.fit_curve(table, "n")
+    assert fit.params["b"] == pytest.approx(1.0, rel=1e-6)
+    for col in ("test_loss", "n"):
+        bad = table.copy()
+        bad.loc[4, col] = np.nan
+        with pytest.raises(InputError, match=f"column '{col}' must have no missing \\(NaN\\) values; got 1"):
+            vl.fit_curve(bad, "n")
+        with pytest.raises(InputError, match=f"column '{col}' must have no missing"):
+            vl.data_exponents(bad, min_ratio=1.0)
+    with pytest.raises(InputError, match="seed must be >= 0 and a whole number"):
+        vl.fit_curve(table, "n", bootstrap=2, seed="a")
+    with pytest.raises(InputError, match=r"bootstrap must be 0 or >= 2 .*got 2.5"):
+        vl.fit_curve(table, "n", bootstrap=2.5)

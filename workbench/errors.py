@@ -44,6 +44,16 @@ def check_seed(seed: Any, name: str = "seed") -> int:
     return int(seed)
 
 
+def no_missing(df, cols: Sequence[Any]) -> None:
+    """Refuse a missing (NaN) value in the columns ``cols`` of the DataFrame ``df``: pandas' groupby and mean
+    skip such rows unsaid (a mean over fewer seeds than counted, a group that vanishes)."""
+    for c in dict.fromkeys(cols):
+        na = df[c].isna().to_numpy()
+        if na.any():
+            raise InputError(f"column {c!r} must have no missing (NaN) values; got {int(na.sum())} "
+                             f"(first in row {df.index[int(na.argmax())]!r}): drop or fill those rows first")
+
+
 def column_not_found(name: str, columns: Sequence[Any], what: str = "column") -> InputError:
     """InputError for a column ``name`` missing from ``columns``, listing them; when a column differs from
     ``name`` only by spaces around it (a header written with ', ' between names), it says so, since the

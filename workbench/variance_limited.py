@@ -38,7 +38,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InputError
+from workbench.errors import InputError, check_seed, is_real_number, no_missing
 from workbench.fit import FitResult, fit_law
 
 THEORY = 1.0
@@ -62,8 +62,10 @@ def fit_curve(table: pd.DataFrame, x_col: str, y_col: str = "test_loss", *, floo
     Returns (fit, ci_low, ci_high): the 95% percentile interval of k over ``bootstrap`` resamples of
     (teacher, student seed) pairs (nan without a bootstrap or with fewer than 2 pairs)."""
     _need(table, [x_col, y_col])
-    if bootstrap < 0 or bootstrap == 1:
-        raise InputError(f"bootstrap must be 0 or >= 2 seed resamples; got {bootstrap!r}")
+    no_missing(table, [x_col, y_col] + [c for c in ("task_seed", "seed") if c in table.columns])
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0 or bootstrap == 1:
+        raise InputError(f"bootstrap must be 0 or >= 2 seed resamples (a whole number); got {bootstrap!r}")
+    seed = check_seed(seed)
     curve = table.groupby(x_col, sort=True)[y_col].mean()
     if len(curve) < MIN_POINTS:
         raise InputError(f"a variance-limited fit needs >= {MIN_POINTS} values of {x_col}; "
@@ -92,7 +94,8 @@ def data_exponents(table: pd.DataFrame, y_col: str = "test_loss", min_ratio: flo
     excess_at_n_min (mean loss − L∞ at the smallest fitted n), at_bounds, theory, fit.
     """
     _need(table, ["depth", "width", "params", "n", y_col])
-    if not min_ratio > 0:
+    no_missing(table, ["depth", "width", "params", "n", y_col])
+    if not (is_real_number(min_ratio) and min_ratio > 0):
         raise InputError(f"min_ratio must be > 0; got {min_ratio!r}")
     rows = []
     for (depth, width), sub in table.groupby(["depth", "width"], sort=True):
@@ -120,6 +123,7 @@ def width_exponents(table: pd.DataFrame, y_col: str = "test_loss", bootstrap: in
     width interpolates, as the regime assumes), theory, fit.
     """
     _need(table, ["width", "n", y_col])
+    no_missing(table, ["width", "n", y_col])
     rows = []
     for n, sub in table.groupby("n", sort=True):
         fit, lo, hi = fit_curve(sub, "width", y_col, bootstrap=bootstrap, seed=seed)
@@ -138,6 +142,7 @@ def excess_curve(table: pd.DataFrame, x_col: str, floor: float, y_col: str = "te
     """Seed-mean ``y_col`` − ``floor`` against ``x_col`` (for plotting L − L∞ on log axes; a non-positive
     excess, seed noise below the fitted floor, is kept and left for the plot to drop)."""
     _need(table, [x_col, y_col])
+    no_missing(table, [x_col, y_col])
     curve = table.groupby(x_col, sort=True)[y_col].mean()
     return pd.DataFrame({x_col: curve.index, "excess": curve.to_numpy() - float(floor)})
 
