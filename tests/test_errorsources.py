@@ -259,3 +259,35 @@ def test_exponents_by_dim_refuses_a_dimension_that_is_not_whole_and_positive():
             es.exponents_by_dim({d: t})
     out = es.exponents_by_dim({"4": t, 2: t})
     assert out.intrinsic_dim.tolist() == [2, 4] and out.theory.tolist() == [2.0, 1.0]
+
+
+def test_compute_frontier_refuses_a_missing_error_instead_of_cutting_the_frontier():
+    df = pd.DataFrame({"flops_train": [1.0, 2.0, 3.0, 4.0], "test_loss": [0.9, 0.5, 0.3, 0.2]})
+    assert len(es.compute_frontier(df)) == 4
+    bad = df.assign(test_loss=[np.nan, 0.5, 0.3, 0.2])  # was a frontier of one row: NaN poisoned the running min
+    with pytest.raises(InputError, match=r"column 'test_loss' must have no missing \(NaN\) values; got 1"):
+        es.compute_frontier(bad)
+
+
+def test_seed_mean_takes_one_column_name():
+    df = pd.DataFrame({"width": [8, 8, 16, 16], "seed": [0, 1, 0, 1], "test_loss": [1.0, 3.0, 2.0, 4.0]})
+    out = es.seed_mean(df, y_cols="test_loss", by="width")  # were the columns w, i, d, t, h and t, e, s, ...
+    assert out["test_loss"].tolist() == [2.0, 3.0] and out["seeds"].tolist() == [2, 2]
+
+
+def test_teacher_sweep_refuses_fractions_instead_of_truncating_them():
+    for kwargs, name in (({"widths": (8.7,)}, "widths"), ({"intrinsic_dim": 2.9}, "intrinsic_dim"),
+                         ({"seeds": "01"}, "seeds"), ({"steps": 100.5}, "steps")):
+        with pytest.raises(InputError, match=f"{name} must be a "):
+            es.teacher_sweep(**kwargs)  # width 8.7 trained width 8, dimension 2.9 dimension 2
+    with pytest.raises(InputError, match="lr must be a number; got '0.1'"):
+        es.teacher_sweep(lr="0.1")
+    assert es.teacher_sweep(widths=(8.0,), sizes=(256,)).widths == (8,)
+
+
+def test_step_schedule_names_bad_sizes_and_round_to():
+    assert es.step_schedule([256, 1024], 100, 1000) == {256: 100, 1024: 1000}
+    for args, match in ((([], 100, 1000), "sizes must be a non-empty list"), (([-1, 1024], 100, 1000), "sizes must"),
+                        (([256, 1024], 100, 1000, 0), "round_to must be a whole number >= 1; got 0")):
+        with pytest.raises(InputError, match=match):
+            es.step_schedule(*args)

@@ -34,7 +34,7 @@ import pandas as pd
 
 from workbench.backtest import Backtest, backtest
 from workbench.data import cache_dir
-from workbench.errors import InputError
+from workbench.errors import InputError, check_seed, is_real_number, is_whole_number, no_missing
 from workbench.fit import FitResult, fit_frame, fit_law
 from workbench.sweep import SweepConfig, run_sweep
 from workbench.tasks import task_config
@@ -89,6 +89,18 @@ def teacher_sweep(*, intrinsic_dim: int = 8, widths: Sequence[int] = (16, 32, 64
                          "split is then the measurement of the noise floor, not a selection set; "
                          f"got label_noise={label_noise!r} with early_stopping=True")
     error_column(task)  # validates the name
+    for name, value in (("intrinsic_dim", intrinsic_dim), ("teacher_width", teacher_width),
+                        ("teacher_depth", teacher_depth), ("val_size", val_size), ("task_seed", task_seed),
+                        ("steps", steps), ("batch_size", batch_size), ("depth", depth)):
+        if not is_whole_number(value):  # int() truncated 2.9 to 2 unsaid
+            raise InputError(f"{name} must be a whole number; got {value!r}")
+    for name, values in (("widths", widths), ("sizes", sizes), ("seeds", seeds)):
+        if isinstance(values, (str, bytes)) or not all(is_whole_number(v) for v in values):  # 8.7 trained width 8
+            raise InputError(f"{name} must be a list of whole numbers; got {values!r}")
+    if pool_size is not None and not is_whole_number(pool_size):
+        raise InputError(f"pool_size must be a whole number or None; got {pool_size!r}")
+    if not is_real_number(lr):  # '0.1' was read as 0.1
+        raise InputError(f"lr must be a number; got {lr!r}")
     task = task_config(task, intrinsic_dim=int(intrinsic_dim), label_noise=float(label_noise),
                        teacher_width=int(teacher_width), teacher_depth=int(teacher_depth),
                        pool_size=int(pool_size or max(sizes)), val_size=int(val_size), seed=int(task_seed))
@@ -106,9 +118,13 @@ def step_schedule(sizes: Sequence[int], steps_small: int, steps_large: int, roun
     smooth schedule is the middle way (a fixed number of epochs would scale steps ∝ n; this grows
     slower, as n^(log(steps_large/steps_small)/log(n_max/n_min))).
     """
+    sizes = list(sizes)
+    if not sizes or any(not is_whole_number(n) or n < 1 for n in sizes):  # [] was an IndexError, -1 a NaN log
+        raise InputError(f"sizes must be a non-empty list of whole numbers >= 1 (training-set sizes); got {sizes!r}")
     sizes = sorted(int(n) for n in sizes)
-    if steps_small < 1 or steps_large < 1:
-        raise InputError(f"steps_small and steps_large must be >= 1; got {steps_small!r}, {steps_large!r}")
+    for name, value in (("steps_small", steps_small), ("steps_large", steps_large), ("round_to", round_to)):
+        if not is_whole_number(value) or value < 1:  # round_to=0 divided by zero
+            raise InputError(f"{name} must be a whole number >= 1; got {value!r}")
     lo, hi = np.log(sizes[0]), np.log(sizes[-1])
     out = {}
     for n in sizes:
@@ -174,14 +190,7 @@ def _need(df: pd.DataFrame, cols: Sequence[str]) -> None:
                          f"it has {', '.join(map(str, df.columns))}")
 
 
-def _no_missing(df: pd.DataFrame, cols: Sequence[str]) -> None:
-    """Refuse a missing (NaN) value in ``cols``: pandas' groupby and mean skip such rows unsaid (a mean
-    over fewer seeds than counted, a group that vanishes)."""
-    for c in dict.fromkeys(cols):
-        na = df[c].isna().to_numpy()
-        if na.any():
-            raise InputError(f"column {c!r} must have no missing (NaN) values; got {int(na.sum())} "
-                             f"(first in row {df.index[int(np.argmax(na))]!r}): drop or fill those rows first")
+_no_missing = no_missing  # the rule lives in workbench.errors (variance_limited uses it too)
 
 
 def seed_mean(df: pd.DataFrame, y_cols: Sequence[str] = ("test_loss",),
@@ -189,7 +198,9 @@ def seed_mean(df: pd.DataFrame, y_cols: Sequence[str] = ("test_loss",),
     """Average each ``y_col`` over seeds: one row per ``by`` group with ``Y``, ``Y_sd`` and ``seeds``.
 
     A NaN in a ``by`` or ``y_col`` column is an InputError (it would be skipped, not counted)."""
-    by, y_cols = list(by), list(y_cols)
+    # one column name, not its letters ('width' was the columns w, i, d, t, h)
+    by = [by] if isinstance(by, str) else list(by)
+    y_cols = [y_cols] if isinstance(y_cols, str) else list(y_cols)
     _need(df, by + y_cols)
     _no_missing(df, by + y_cols)
     grouped = df.groupby(by, sort=True)
@@ -318,7 +329,7 @@ def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0 or bootstrap == 1:
         raise InputError(f"bootstrap must be 0 or >= 2 resamples (a whole number); got {bootstrap!r}")
     per_seed = "seed" in table.columns
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     rows = []
     for width, sub in table.groupby("width", sort=True):
         curve = sub.groupby("n", sort=True)[y_col].mean()
@@ -361,6 +372,7 @@ def learning_deficiency(df: pd.DataFrame, y_col: str = "test_loss", by: Sequence
 def compute_frontier(df: pd.DataFrame, x_col: str = "flops_train", y_col: str = "test_loss") -> pd.DataFrame:
     """The lower envelope of error against compute: rows that no cheaper row beats, sorted by x."""
     _need(df, [x_col, y_col])
+    _no_missing(df, [x_col, y_col])  # a NaN error made every later comparison False: a frontier of one row
     s = df.sort_values([x_col, y_col])
     keep = s[y_col].to_numpy() < np.minimum.accumulate(np.r_[np.inf, s[y_col].to_numpy()[:-1]])
     return s[keep].reset_index(drop=True)
