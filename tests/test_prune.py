@@ -10,7 +10,7 @@ from workbench.prune import PruneConfig, magnitude_masks, prunable, run_prune, w
 from workbench.sweep import SweepConfig
 from workbench.sweep_train import initial_params, spec_of, train_stack
 from workbench.students import stack_params
-from workbench.tasks import TaskConfig, make_task
+from workbench.tasks import TaskConfig, make_task, task_config
 
 
 TASK = TaskConfig(name="teacher-classification", pool_size=1024, val_size=128, test_size=512)
@@ -125,3 +125,18 @@ def test_progress_can_be_a_bar_factory_such_as_the_notebooks_one():
     assert (bar.total, bar.desc, bar.unit) == (2 * (cfg.rounds + 1), "prune", "round")
     assert bar.n == bar.total  # every round of both stacks counted
     assert "prune: 100%" in text.getvalue()
+
+
+def test_prune_config_names_fractional_rounds_and_a_missing_sweep():
+
+    sweep = SweepConfig(task=task_config("teacher-regression", pool_size=512), widths=(8,), sizes=(64,), steps=20,
+                        batch_size=16)
+    assert PruneConfig(sweep=sweep, rounds=2, rewind_step=5).validate().rounds == 2
+    for kwargs, match in (({"rounds": 2.5}, "rounds must be a whole number; got 2.5"),
+                          ({"rounds": True}, "rounds must be a whole number; got True"),
+                          ({"rewind_step": 2.5}, "rewind_step must be a whole number; got 2.5"),
+                          ({"fraction": "0.2"}, "fraction must be a number in \\(0, 1\\); got '0.2'")):
+        with pytest.raises(InputError, match=match):  # rounds=2.5 validated, then failed in range() after training
+            PruneConfig(sweep=sweep, **{"rounds": 2, "rewind_step": 5, **kwargs}).validate()
+    with pytest.raises(InputError, match="sweep must be a SweepConfig"):
+        PruneConfig(sweep=None).validate()

@@ -34,7 +34,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from workbench.errors import InputError
+from workbench.errors import InputError, is_real_number, is_whole_number
 from workbench.students import StudentSpec, conv_lengths, count_params, param_shapes
 from workbench.sweep import SweepConfig, default_device, groups, row_columns, write_json_atomic
 from workbench.sweep_train import spec_of, train_stack
@@ -61,7 +61,14 @@ class PruneConfig:
     """``imp`` (iterative, from the previous round's survivors) or ``oneshot``."""
 
     def validate(self) -> "PruneConfig":
+        if not isinstance(self.sweep, SweepConfig):  # None was "'NoneType' has no attribute 'validate'"
+            raise InputError(f"sweep must be a SweepConfig (the students to prune); got {self.sweep!r}")
         self.sweep.validate()
+        for name in ("rounds", "rewind_step"):  # 2.5 passed here and was a TypeError in range() after training
+            if not is_whole_number(getattr(self, name)):
+                raise InputError(f"{name} must be a whole number; got {getattr(self, name)!r}")
+        if not is_real_number(self.fraction):
+            raise InputError(f"fraction must be a number in (0, 1); got {self.fraction!r}")
         if self.sweep.family not in FAMILIES:  # gru: its MACs per weight and rewinding were never checked here
             raise InputError(f"pruning supports the {' and '.join(FAMILIES)} families only; got family "
                              f"{self.sweep.family!r}")
