@@ -160,10 +160,18 @@ def test_a_dataframe_x_is_read_by_column_name():
     np.testing.assert_allclose(right.predict(grid), right.predict((grid["N"], grid["D"])), rtol=1e-12)
     unnamed = pd.DataFrame({"params": df["N"], "tokens": df["D"]})  # no input's name: by position
     np.testing.assert_allclose(right.predict(unnamed), right.predict((df["N"], df["D"])), rtol=1e-12)
-    with pytest.raises(InputError, match=r"some \(N\) are named after the law's inputs"):
-        right.predict(pd.DataFrame({"N": [1e8], "tokens": [1e10]}))
-    with pytest.raises(InputError, match=r"some \(N, D\) are named .*not exactly N, D"):
+    in_place = pd.DataFrame({"N": df["N"], "tokens": df["D"]})  # N where N goes: by position
+    np.testing.assert_allclose(right.predict(in_place), right.predict((df["N"], df["D"])), rtol=1e-12)
+    with pytest.raises(InputError, match=r"N named after an input but not in its place"):
+        right.predict(pd.DataFrame({"tokens": [1e10], "N": [1e8]}))
+    with pytest.raises(InputError, match=r"takes 2 input\(s\) \(N, D\); got a DataFrame with 3 column"):
         fit_law("chinchilla", df[["N", "D", "y"]], df["y"])
+    # a sweep table's (params, n) for rosenfeld's inputs (m, n), as a notebook would pass it
+    sweep = pd.DataFrame({"params": [100.0, 1000.0], "n": [256.0, 4096.0]})
+    p = {"eps0": 0.9, "alpha": 0.5, "beta": 0.7, "b": 3.0, "c_inf": 0.0, "eta": 0.1}
+    rosenfeld = get_law("rosenfeld")
+    p = {k: p[k] for k in rosenfeld.param_names}
+    np.testing.assert_allclose(rosenfeld.predict(sweep, p), rosenfeld.predict((sweep["params"], sweep["n"]), p))
 
 
 def test_power_law_on_tiny_losses_recovers_the_planted_curve():

@@ -124,20 +124,20 @@ class Law:
 
     def _frame_inputs(self, frame: pd.DataFrame) -> tuple[np.ndarray, ...]:
         """A DataFrame's columns as the law's inputs: by name when its columns are named after the inputs
-        (in any order), else by position; refused when only some columns carry an input's name (a
-        DataFrame ``(D, N)`` used by position would swap N and D without a word)."""
+        (in any order), else by position; refused when a column named after one input stands at another's
+        position (a DataFrame ``(D, N)`` used by position would swap N and D without a word). A sweep
+        table's ``(params, n)`` for rosenfeld's ``(m, n)`` is read by position: ``n`` is where n goes."""
         names = [str(c) for c in frame.columns]
         if sorted(names) == sorted(self.inputs) and len(set(names)) == len(names):
             return tuple(frame[c].to_numpy(dtype=float) for c in frame.columns[[names.index(n) for n in self.inputs]])
-        named = [n for n in names if n in self.inputs]
-        if named:
-            raise InputError(f"x for law {self.name!r} is a DataFrame with columns {names}: some ({', '.join(named)}) "
-                             f"are named after the law's inputs but the columns are not exactly "
-                             f"{', '.join(self.inputs)}; pass exactly those columns (any order), or a tuple of arrays "
-                             f"in the order {', '.join(self.inputs)}")
         if len(names) != len(self.inputs):
             raise InputError(f"law {self.name!r} takes {len(self.inputs)} input(s) ({', '.join(self.inputs)}); "
                              f"got a DataFrame with {len(names)} column(s): {', '.join(names)}")
+        misplaced = [n for j, n in enumerate(names) if n in self.inputs and self.inputs.index(n) != j]
+        if misplaced:
+            raise InputError(f"x for law {self.name!r} is a DataFrame with columns {names}: "
+                             f"{', '.join(misplaced)} named after an input but not in its place; pass the columns "
+                             f"{', '.join(self.inputs)} by those names (any order), or in that order")
         return tuple(frame.iloc[:, j].to_numpy(dtype=float) for j in range(len(names)))
 
     def predict(self, x, params: Mapping[str, float]) -> np.ndarray:
