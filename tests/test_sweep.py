@@ -192,6 +192,29 @@ def test_cache_key_versions():
         assert run.key() == key_with(run, version), (task_cfg.name, family)
 
 
+def test_numbers_of_another_type_give_the_same_students_and_cache_key():
+    """A config's repr seeds its minibatches and its JSON keys its cache: label_noise=0 (an int) or a width
+    of 8.0 or np.int64(8) trained other students than 0.0 and 8, under another key (np.int64 could not be
+    keyed at all). Each field now takes its declared type; canonical configs keep their keys."""
+    import numpy as np
+
+    from workbench.sweep_train import data_seed
+
+    plain = RunConfig(REG, width=8, n=64, seed=1, steps=60, batch_size=32, lr=3e-3)
+    odd_task = replace(REG, label_noise=0, seed=np.int64(REG.seed), intrinsic_dim=float(REG.intrinsic_dim))
+    odd = RunConfig(odd_task, width=np.int64(8), n=64.0, seed=np.int64(1), steps=60.0, batch_size=32,
+                    lr=np.float64(3e-3))
+    assert odd == plain and odd.key() == plain.key() and data_seed(odd) == data_seed(plain)
+    assert type(odd.task.label_noise) is float and type(odd.width) is int and type(odd.lr) is float
+    old = {"v": 1, **{k: v for k, v in asdict(plain).items() if k != "lr_schedule"}}
+    assert plain.key() == hashlib.sha256(json.dumps(old, sort_keys=True).encode()).hexdigest()[:24]
+    grid = SweepConfig(task=odd_task, widths=[8.0, np.int64(16)], sizes=(np.int64(64),), steps=60.0)
+    assert grid.widths == (8, 16) and [type(w) for w in grid.widths] == [int, int]
+    assert grid.runs()[0].key() == replace(plain, seed=0, batch_size=256, lr=1e-3).key()
+    with pytest.raises(InputError, match="widths must be integers >= 1; got 8.5"):
+        SweepConfig(task=REG, widths=(8.5,)).validate()  # not whole: left for validate to name
+
+
 def test_stack_adam_falls_back_only_when_the_kernel_is_missing(monkeypatch):
     import torch
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from typing import Any, Sequence
@@ -34,6 +35,30 @@ def is_real_number(value: Any) -> bool:
 def is_whole_number(value: Any) -> bool:
     """A finite real number with no fractional part (3, 3.0 or a numpy integer; not 2.5, '3', True or None)."""
     return is_real_number(value) and math.isfinite(value) and int(value) == value
+
+
+def canonical_numbers(config: Any) -> None:
+    """Give a frozen config dataclass's numeric fields their declared plain types, in place: a whole-number
+    ``8.0`` or ``np.int64(8)`` in an ``int`` field becomes ``8``, an ``int`` or ``np.float64`` in a ``float``
+    field a ``float``, and the same inside ``tuple[int, ...]`` fields (a list becomes a tuple). The value is
+    unchanged; its type matters because a config's repr seeds its minibatches and its JSON keys its cache:
+    ``label_noise=0`` trained other students than ``label_noise=0.0``, under another key. Values that are
+    not such numbers are left for the config's ``validate`` to name."""
+    def plain(kind: str, v: Any) -> Any:
+        if kind == "int" and type(v) is not int and is_whole_number(v):
+            return int(v)
+        if kind == "float" and type(v) is not float and is_real_number(v):
+            return float(v)
+        return v
+
+    for f in dataclasses.fields(config):
+        kind, v = str(f.type), getattr(config, f.name)
+        if kind == "tuple[int, ...]" and isinstance(v, (list, tuple)):
+            new = tuple(plain("int", u) for u in v)
+        else:
+            new = plain(kind, v)
+        if new is not v:
+            object.__setattr__(config, f.name, new)
 
 
 def check_seed(seed: Any, name: str = "seed") -> int:

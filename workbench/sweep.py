@@ -27,7 +27,7 @@ from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train
 from workbench.sweep_train import LR_SCHEDULES, RunConfig, default_device, spec_of, train_stack
-from workbench.errors import is_real_number, is_whole_number
+from workbench.errors import canonical_numbers, is_real_number, is_whole_number
 from workbench.tasks import MAX_SEED, TaskConfig, make_task, task_in_dim
 
 # generous upper limits, so that a mistyped huge number is an InputError, not a crash or an 88 TB allocation
@@ -68,6 +68,9 @@ class SweepConfig:
     lr_schedule: str = "constant"
     """Learning-rate schedule over each student's steps: ``constant``, ``cosine`` or ``wsd``
     (``sweep_train.lr_factor``)."""
+
+    def __post_init__(self):
+        canonical_numbers(self)  # 8.0 -> 8, label_noise 0 -> 0.0: same value, same cache key and seeds
 
     def validate(self) -> "SweepConfig":
         """Raise InputError naming the first bad field; return self."""

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from workbench.students import (StudentSpec, forward, forward_shared, init_params, mlp_grads, pad_params,
                                 shared_chunk, stack_params, to_module)
+from workbench.errors import canonical_numbers
 from workbench.sweep_adam import StackAdam
 from workbench.tasks import EXACT_ROWS, Task, TaskConfig
 
@@ -76,6 +77,9 @@ class RunConfig:
     """Steps between validation evaluations when early_stopping is on."""
     lr_schedule: str = "constant"
     """Learning-rate schedule over the run's steps: ``constant``, ``cosine`` or ``wsd`` (see ``lr_factor``)."""
+
+    def __post_init__(self):
+        canonical_numbers(self)  # width 8.0 -> 8: same value, same cache key and seeds
 
     def key(self) -> str:
         """Stable hash of the full config (the cache key)."""

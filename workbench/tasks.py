@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from workbench.errors import InputError, is_real_number, is_whole_number
+from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
 
 TASKS = ("teacher-regression", "teacher-classification", "mnist1d", "digits")
 
@@ -76,6 +76,9 @@ class TaskConfig:
     label_noise: float = 0.0
     """Regression: std of gaussian noise added to standardised targets. Classification: fraction
     of labels replaced by a different, uniformly random class. Pool and validation only."""
+
+    def __post_init__(self):
+        canonical_numbers(self)  # 8.0 -> 8, label_noise 0 -> 0.0: same value, same cache key and seeds
 
     def validate(self) -> "TaskConfig":
         """Raise InputError naming the first bad field; return self."""
