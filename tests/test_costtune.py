@@ -58,6 +58,10 @@ def test_table_shapes_costs_and_cache_key(table):
     vote = s[(s.strategy == "vote") & (s.width == 8)].set_index("k")["flops"]
     assert vote[4] == 2 * vote[2] == 4 * dense[(8, "fp32")]
     assert dataclasses.replace(TINY, seed=1).key() != TINY.key()
+    # the same numbers of another type key the same table (densities 1 and 1.0, steps 2000.0, np.float64 lr)
+    from workbench.costtune.outcomes import OutcomeConfig
+    odd = OutcomeConfig(densities=[1, 0.5, 0.25], steps=2000.0, lr=np.float64(3e-3), n_inputs=np.int64(20000))
+    assert odd.key() == OutcomeConfig().key() and odd.densities == (1.0, 0.5, 0.25)
     frame = table.frame()
     assert len(frame) == n * a and {"input", "split", "correct", "flops", "latency_s"} <= set(frame.columns)
 

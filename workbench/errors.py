@@ -40,7 +40,7 @@ def is_whole_number(value: Any) -> bool:
 def canonical_numbers(config: Any) -> None:
     """Give a frozen config dataclass's numeric fields their declared plain types, in place: a whole-number
     ``8.0`` or ``np.int64(8)`` in an ``int`` field becomes ``8``, an ``int`` or ``np.float64`` in a ``float``
-    field a ``float``, and the same inside ``tuple[int, ...]`` fields (a list becomes a tuple). The value is
+    field a ``float``, and the same inside ``tuple[int, ...]`` and ``tuple[float, ...]`` fields (a list becomes a tuple). The value is
     unchanged; its type matters because a config's repr seeds its minibatches and its JSON keys its cache:
     ``label_noise=0`` trained other students than ``label_noise=0.0``, under another key. Values that are
     not such numbers are left for the config's ``validate`` to name."""
@@ -52,9 +52,9 @@ def canonical_numbers(config: Any) -> None:
         return v
 
     for f in dataclasses.fields(config):
-        kind, v = str(f.type), getattr(config, f.name)
-        if kind == "tuple[int, ...]" and isinstance(v, (list, tuple)):
-            new = tuple(plain("int", u) for u in v)
+        kind, v = getattr(f.type, "__name__", str(f.type)), getattr(config, f.name)
+        if kind in ("tuple[int, ...]", "tuple[float, ...]") and isinstance(v, (list, tuple)):
+            new = tuple(plain(kind[6:-6], u) for u in v)
         else:
             new = plain(kind, v)
         if new is not v:

@@ -34,7 +34,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from workbench.errors import InputError, is_real_number, is_whole_number
+from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
 from workbench.students import StudentSpec, conv_lengths, count_params, param_shapes
 from workbench.sweep import SweepConfig, default_device, groups, row_columns, write_json_atomic
 from workbench.sweep_train import spec_of, train_stack
@@ -59,6 +59,9 @@ class PruneConfig:
     """Share of the surviving weights removed per round (density (1 - fraction)^r)."""
     method: str = "imp"
     """``imp`` (iterative, from the previous round's survivors) or ``oneshot``."""
+
+    def __post_init__(self):
+        canonical_numbers(self)  # 1 -> 1.0 in a float field: same value, same cache key
 
     def validate(self) -> "PruneConfig":
         if not isinstance(self.sweep, SweepConfig):  # None was "'NoneType' has no attribute 'validate'"

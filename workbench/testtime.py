@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from workbench.errors import InputError
+from workbench.errors import InputError, canonical_numbers
 
 STRATEGIES = ("argmax", "vote", "bon", "refine")
 
@@ -61,6 +61,9 @@ class TestTimeConfig:
     """Pool inputs the verifier and refiner are trained on."""
     seed: int = 0
     """Seed of the noise, the samples and the verifier/refiner init and batches."""
+
+    def __post_init__(self):
+        canonical_numbers(self)  # 1 -> 1.0 in a float field: same value, same cache key
 
     def validate(self) -> "TestTimeConfig":
         if not self.temperature > 0:

@@ -22,7 +22,7 @@ import pandas as pd
 
 from workbench.data import atomic_write
 from workbench.data import cache_dir as default_cache_dir
-from workbench.errors import InputError
+from workbench.errors import InputError, canonical_numbers
 from workbench.testtime import TestTimeConfig
 
 FAMILY_DEFAULTS = {"mlp": {"widths": (4, 8, 16, 32, 64, 128), "depth": 2},
@@ -71,6 +71,9 @@ class OutcomeConfig:
     """... at this precision; its confidence features feed the per-input policies."""
     testtime: TestTimeConfig = field(default_factory=TestTimeConfig)
     """Sampling, verifier and refiner settings."""
+
+    def __post_init__(self):
+        canonical_numbers(self)  # 1 -> 1.0 in a float field: same value, same cache key
 
     def resolved(self) -> "OutcomeConfig":
         """Defaults filled in and every field checked (InputError names the bad one)."""
