@@ -82,3 +82,19 @@ def test_difficulty_bins_refuse_a_nan_score_and_unsorted_edges():
     with pytest.raises(InputError, match="edges must be a 1-D ascending array without NaN"):
         difficulty_bins([0.5], edges[::-1])
     assert difficulty_bins([1.0, 0.0], edges).tolist() == [0, 4]
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("max_k", 2.5, "max_k must be a positive integer; got 2.5"),
+    ("train_steps", True, "train_steps must be a positive integer; got True"),
+    ("seed", -1, "seed must be a whole number >= 0; got -1"),
+    ("noise", float("inf"), "noise must be a finite number >= 0; got inf"),
+    ("temperature", "1", "temperature must be a finite number > 0; got '1'"),
+    ("ks", (2, 2.5), r"ks must be a tuple of whole numbers >= 1; got \(2, 2.5\)"),
+    ("ks", (2, 32), r"ks must lie in \[1, max_k=16\]"),
+])
+def test_testtime_config_names_a_bad_field(field, value, message):
+    # each of these passed validation (max_k 2.5, True steps, seed -1, inf noise) or was a TypeError
+    with pytest.raises(InputError, match=message):
+        TestTimeConfig(**{field: value}).validate()
+    assert TestTimeConfig(max_k=16.0, ks=[2, 4.0]).validate().ks == (2, 4)  # whole numbers of another type

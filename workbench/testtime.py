@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from workbench.errors import InputError, canonical_numbers
+from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
 
 STRATEGIES = ("argmax", "vote", "bon", "refine")
 
@@ -66,17 +66,24 @@ class TestTimeConfig:
         canonical_numbers(self)  # 1 -> 1.0 in a float field: same value, same cache key
 
     def validate(self) -> "TestTimeConfig":
-        if not self.temperature > 0:
-            raise InputError(f"temperature must be > 0; got {self.temperature!r}")
-        if not self.noise >= 0:
-            raise InputError(f"noise must be >= 0; got {self.noise!r}")
-        if any(k < 1 or k > self.max_k for k in self.ks):
-            raise InputError(f"ks must lie in [1, max_k={self.max_k}]; got {self.ks!r}")
-        if any(t < 1 for t in self.refine_steps):
-            raise InputError(f"refine_steps must be >= 1; got {self.refine_steps!r}")
+        """Raise InputError naming the first bad field; return self."""
+        for name in ("temperature", "noise"):  # inf noise drowned every sample; a string was a TypeError
+            value = getattr(self, name)
+            if not (is_real_number(value) and math.isfinite(value) and (value > 0 if name == "temperature"
+                                                                        else value >= 0)):
+                raise InputError(f"{name} must be a finite number {'> 0' if name == 'temperature' else '>= 0'}; "
+                                 f"got {value!r}")
         for name in ("verifier_width", "refiner_width", "train_steps", "train_inputs", "max_k"):
-            if getattr(self, name) < 1:
+            if not is_whole_number(getattr(self, name)) or getattr(self, name) < 1:  # 2.5 or True passed
                 raise InputError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
+        if not is_whole_number(self.seed) or self.seed < 0:
+            raise InputError(f"seed must be a whole number >= 0; got {self.seed!r}")
+        for name in ("ks", "refine_steps"):
+            values = getattr(self, name)
+            if not isinstance(values, tuple) or not all(is_whole_number(v) and v >= 1 for v in values):
+                raise InputError(f"{name} must be a tuple of whole numbers >= 1; got {values!r}")
+        if any(k > self.max_k for k in self.ks):
+            raise InputError(f"ks must lie in [1, max_k={self.max_k}]; got {self.ks!r}")
         return self
 
 
