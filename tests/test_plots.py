@@ -153,6 +153,15 @@ def test_slider_view_rejects_bad_definitions():
         ragged.figure()
 
 
+def test_widget_refuses_a_changing_number_of_traces_like_the_static_figure():
+    # figure() refused it, the widget drew it: one trace fewer left the last value's second trace drawn
+    ragged = SliderView(controls={"k": [2, 1]}, traces=lambda k: [go.Scatter(y=[k, j]) for j in range(k)])
+    fw, sliders = ragged.widget_parts()
+    assert len(fw.data) == 2
+    with pytest.raises(InputError, match="got 1 instead of 2 at {'k': 1}"):
+        sliders["k"].value = 1
+
+
 def test_sci_labels():
     assert plots.sci(1.2e22, 2) == "1.2e22"
     assert plots.sci(5.76e23) == "5.76e23"

@@ -233,6 +233,9 @@ class SliderView:
         def redraw(_change=None):
             current = {n: list(self.controls[n])[s.value] for n, s in sliders.items()}
             traces = list(self.traces(**current))
+            if len(traces) != len(drawn):  # as figure() refuses: fewer would leave the last value's extra traces drawn
+                raise InputError(f"SliderView.traces must return the same number of traces for every value; "
+                                 f"got {len(traces)} instead of {len(drawn)} at {current!r}")
             with fw.batch_update():
                 for j, t in enumerate(traces):
                     props = _json_safe(_trace_dict(t))
