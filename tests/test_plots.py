@@ -143,6 +143,26 @@ def test_widget_sends_nan_in_lists_as_null_like_the_static_figure():
     assert math.isnan(fw.data[0].error_y.array[1])  # a float array goes as a binary buffer: NaN stays
 
 
+def test_widget_says_in_its_title_when_a_redraw_fails():
+    # a callback's exception reaches no cell in JupyterLab (only the server's log): the figure kept the last
+    # values' traces and title, the slider showed the new value, and nothing said why
+    def traces(k):
+        if k == 3:
+            raise ValueError("no fit at k = 3")
+        return [go.Scatter(x=[0, 1], y=[k, k])]
+
+    for title, layout, first in [(lambda k: f"k = {k}", {}, "k = 1"), (None, {"title": "fixed"}, "fixed")]:
+        fw, sliders = SliderView(controls={"k": [1, 3, 2]}, traces=traces, title=title, layout=layout).widget_parts()
+        assert fw.layout.title.text == first
+        with pytest.raises(ValueError, match="no fit"):  # still raised: a cell that moves the slider fails
+            sliders["k"].value = 1
+        assert fw.layout.title.text == ("could not draw at k = 3: ValueError: no fit at k = 3 "
+                                        "(the traces shown are the last values')")
+        assert list(fw.data[0].y) == [1, 1]
+        sliders["k"].value = 2
+        assert list(fw.data[0].y) == [2, 2] and fw.layout.title.text == (title(2) if title else "fixed")
+
+
 def test_slider_view_rejects_bad_definitions():
     with pytest.raises(InputError, match="at least one control"):
         SliderView(controls={}, traces=lambda: [])

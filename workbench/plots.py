@@ -230,12 +230,23 @@ class SliderView:
                                                     style={"description_width": "initial"},
                                                     layout=widgets.Layout(width="60%"))
 
+        layout_title = fw.layout.title.text  # a view without a title function keeps its layout's
+
         def redraw(_change=None):
             current = {n: list(self.controls[n])[s.value] for n, s in sliders.items()}
-            traces = list(self.traces(**current))
-            if len(traces) != len(drawn):  # as figure() refuses: fewer would leave the last value's extra traces drawn
-                raise InputError(f"SliderView.traces must return the same number of traces for every value; "
-                                 f"got {len(traces)} instead of {len(drawn)} at {current!r}")
+            try:
+                traces = list(self.traces(**current))
+                if len(traces) != len(drawn):  # as figure() refuses: fewer would leave the last value's extra traces drawn
+                    raise InputError(f"SliderView.traces must return the same number of traces for every value; "
+                                     f"got {len(traces)} instead of {len(drawn)} at {current!r}")
+                title = self.title(**current) if self.title else layout_title
+            except Exception as exc:
+                # JupyterLab shows nothing a slider's callback prints or raises (the traceback goes to the
+                # server's log): without this the figure just stayed as it was, the slider at the new value
+                at = ", ".join(f"{n} = {self._label(n, v)}" for n, v in current.items())
+                fw.layout.title.text = (f"could not draw at {at}: {type(exc).__name__}: {exc} "
+                                        "(the traces shown are the last values')")
+                raise
             with fw.batch_update():
                 for j, t in enumerate(traces):
                     props = _json_safe(_trace_dict(t))
@@ -243,8 +254,7 @@ class SliderView:
                     fw.data[n_static + j].update({k: None for k in drawn[j] - set(props)})
                     fw.data[n_static + j].update(props, overwrite=True)
                     drawn[j] = set(props)
-                if self.title:
-                    fw.layout.title.text = self.title(**current)
+                fw.layout.title.text = title
 
         for s in sliders.values():
             s.observe(redraw, names="value")
