@@ -30,7 +30,8 @@ def _recorded(self):
 _plots.SliderView.widget_parts = _recorded
 """
 # Run last: every slider to every value and back. A callback that raises or warns (a warning in a
-# callback reaches the user's page) fails the cell; the redrawn traces must be the view's at the new values.
+# callback reaches the user's page) fails the cell; the redrawn traces must be the view's at the new values,
+# and a move to another value must change what is drawn or the title (else the slider looks dead).
 MOVE_EVERY_SLIDER = """\
 import json, warnings
 import plotly.graph_objects as _go
@@ -42,11 +43,14 @@ with warnings.catch_warnings():
     for _view, _fw, _sliders in _views:
         for _slider in _sliders.values():
             for _i in [*range(len(_slider.options)), _slider.value]:
+                _before, _moved = ([_plain(t) for t in _fw.data], _fw.layout.title.text), _slider.value != _i
                 _slider.value = _i
                 _now = {n: list(_view.controls[n])[s.value] for n, s in _sliders.items()}
                 _want = [_plain(t) for t in _go.Figure(data=list(_view.traces(**_now))).data]
                 _drawn = [_plain(t) for t in _fw.data[len(_view.static):]]
                 assert _drawn == _want, f"the widget's traces at {_now} are not the view's"
+                assert not _moved or ([_plain(t) for t in _fw.data], _fw.layout.title.text) != _before, \
+                    f"moving {_slider.description!r} to {_now} changed neither the figure nor its title"
 print(f"moved every slider of {len(_views)} views")
 """
 
