@@ -42,6 +42,8 @@ with warnings.catch_warnings():
     warnings.simplefilter("error")
     for _view, _fw, _sliders in _views:
         for _slider in _sliders.values():
+            # one value on the smoke parameters: this run never calls the slider's callback
+            assert len(_slider.options) >= 2, f"slider {_slider.description!r} has one value on the smoke parameters"
             for _i in [*range(len(_slider.options)), _slider.value]:
                 _before, _moved = ([_plain(t) for t in _fw.data], _fw.layout.title.text), _slider.value != _i
                 _slider.value = _i
