@@ -215,6 +215,27 @@ def test_numbers_of_another_type_give_the_same_students_and_cache_key():
         SweepConfig(task=REG, widths=(8.5,)).validate()  # not whole: left for validate to name
 
 
+def test_sweep_progress_can_be_a_bar_factory_such_as_the_notebooks_one(tmp_path):
+    import io
+
+    from tqdm.std import tqdm
+
+    made, text = [], io.StringIO()
+
+    def factory(iterable, **kw):  # as workbench.report.progress(None, interactive=..., total=...)
+        assert iterable is None
+        made.append(tqdm(iterable, file=text, **kw))
+        return made[-1]
+
+    cfg = SweepConfig(task=REG, widths=(4, 8), sizes=(64,), steps=20, batch_size=16)  # two stacks
+    run_sweep(cfg, cache_dir=tmp_path, progress=factory)
+    (bar,) = made
+    assert (bar.total, bar.n, bar.desc, bar.unit) == (2, 2, "sweep", "student")
+    assert "sweep: 100%" in text.getvalue()
+    run_sweep(cfg, cache_dir=tmp_path, progress=factory)  # all cached: a bar of 0
+    assert made[-1].total == 0
+
+
 def test_stack_adam_falls_back_only_when_the_kernel_is_missing(monkeypatch):
     import torch
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -177,8 +177,10 @@ def teacher_sweeps(*, sizes: Sequence[int] = (256, 512, 1024, 2048, 4096, 8192, 
     return out
 
 
-def run_sweeps(cfgs: Sequence[SweepConfig], cache_dir: str | Path | None = None, progress: bool = True) -> pd.DataFrame:
-    """:func:`workbench.sweep.run_sweep` on each config (cached under ``cache_dir``), one table."""
+def run_sweeps(cfgs: Sequence[SweepConfig], cache_dir: str | Path | None = None,
+               progress: bool | Callable = True) -> pd.DataFrame:
+    """:func:`workbench.sweep.run_sweep` on each config (cached under ``cache_dir``), one table; ``progress`` as
+    there (a bool, or a bar factory such as ``workbench.report.progress``)."""
     cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
     return pd.concat([run_sweep(c, cache_dir=cache_dir, progress=progress) for c in cfgs], ignore_index=True)
 

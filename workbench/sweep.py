@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 from tqdm import tqdm
@@ -177,10 +178,13 @@ def train_group(group: list[RunConfig], device: str) -> list[dict]:
 
 
 def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | None = None,
-              device: str | None = None, max_group: int = 64, progress: bool = True,
+              device: str | None = None, max_group: int = 64, progress: bool | Callable = True,
               max_new_groups: int | None = None, pack_widths: bool | None = None) -> pd.DataFrame:
     """Train every student of the grid that is not cached; return the full tidy table.
 
+    progress: True/False for a text tqdm bar on stderr, or a bar factory called as
+    ``progress(None, total=..., desc=..., unit=...)``, e.g. ``workbench.report.progress`` with the
+    notebook's ``interactive`` (a widget in JupyterLab, one line on stdout in a report, not stderr's red box).
     max_new_groups: stop after training this many groups (simulates an interruption; the
     returned table then holds only the rows finished so far). pack_widths: stack students of
     different widths together, zero-padded (exact; fewer, larger kernels); default on CUDA only,
@@ -193,7 +197,9 @@ def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | None =
     todo = [m for g in groups(runs, max_group, pack_widths)
             if (m := [r for r in g if not _cache_path(cache_dir, r).exists()])]
     # closed on Ctrl-C too, so the bar ends its line before the CLI's one-line message
-    with tqdm(total=sum(len(m) for m in todo), desc="sweep", unit="student", disable=not progress) as bar:
+    bar_kwargs = dict(total=sum(len(m) for m in todo), desc="sweep", unit="student")
+    bar = progress(None, **bar_kwargs) if callable(progress) else tqdm(**bar_kwargs, disable=not progress)
+    with bar:
         for i, missing in enumerate(todo):  # only the uncached members of each stack are trained
             if max_new_groups is not None and i >= max_new_groups:
                 break
