@@ -137,6 +137,16 @@ def test_frontier_is_the_lower_convex_hull_mixing_reaches():
     assert free[0].tolist() == [0.0, 0.5] and np.allclose(free[:, 1], 0.5 - 0.2 * free[:, 0])
 
 
+def test_a_curve_reaches_an_error_it_ties_to_float_rounding():
+    """The same error summed in another order differs by ~1e-16: it reached the static error or not
+    depending on numpy's BLAS (the paired bootstrap below gave 0 instead of 2 on most resamples with
+    numpy 2.4's). A real gap of one input in 10^8 still does not reach it."""
+    front = np.array([[1.0, 0.5], [4.0, 0.1 + 3e-17]])
+    assert P.cost_at_error(front, 0.1) == 4.0
+    assert P.cost_at_error(front, 0.3) == pytest.approx(2.5)  # halfway along the segment, as before
+    assert np.isnan(P.cost_at_error(front, 0.1 - 1e-8))
+
+
 def test_bootstrap_cost_ratio_is_paired_over_inputs():
     """Static: a cheap setting right on 50% of inputs (cost 1) and a costly one right on 90% (cost 10).
     An RL run right exactly where the costly one is, at half its cost, matches it on every resample

@@ -88,14 +88,22 @@ def error_at_cost(front: np.ndarray, cost: float) -> float:
     return float(np.interp(cost, c, e))
 
 
+ERROR_TOL = 1e-12
+"""Errors closer than this are equal. Errors are means over at most 2^24 inputs, so two different ones
+differ by at least 6e-8; the same error summed in another order (a matrix product against one column or
+against several, another BLAS) differs by about 1e-16, which must not decide whether a curve reaches it."""
+
+
 def cost_at_error(front: np.ndarray, error: float) -> float:
-    """Least cost at which the (interpolated) curve reaches ``error`` or lower; NaN if never."""
+    """Least cost at which the (interpolated) curve reaches ``error`` or lower (to :data:`ERROR_TOL`); NaN
+    if never."""
     c, e = front[:, 0], front[:, 1]
-    if e[0] <= error:
+    reaches = e <= error + ERROR_TOL
+    if reaches[0]:
         return float(c[0])
     for i in range(1, len(c)):
-        if e[i] <= error:  # cross inside segment i-1 -> i
-            t = (e[i - 1] - error) / (e[i - 1] - e[i])
+        if reaches[i]:  # cross inside segment i-1 -> i
+            t = min(1.0, (e[i - 1] - error) / (e[i - 1] - e[i]))
             return float(c[i - 1] + t * (c[i] - c[i - 1]))
     return float("nan")
 
