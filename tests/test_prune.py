@@ -1,11 +1,13 @@
 """Magnitude pruning / IMP with rewinding: exact densities, masks respected, batched == alone."""
 
+import json
+
 import pandas as pd
 import pytest
 import torch
 
 from workbench import prune as prune_mod
-from workbench.errors import InputError
+from workbench.errors import CacheWarning, InputError
 from workbench.prune import PruneConfig, magnitude_masks, prunable, run_prune, with_sweep
 from workbench.sweep import SweepConfig
 from workbench.sweep_train import initial_params, spec_of, train_stack
@@ -99,6 +101,25 @@ def test_an_interrupted_prune_resumes_from_its_finished_stacks(tmp_path, monkeyp
     other = PruneConfig(cfg.sweep, rounds=cfg.rounds, rewind_step=cfg.rewind_step + 1)  # new key: must train
     with pytest.raises(AssertionError, match="trained again"):
         run_prune(other, progress=False, cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "a-round-missing", "another-configs-rows"])
+def test_a_damaged_student_file_is_trained_again_with_a_warning_never_used(tmp_path, damage):
+    # before: garbage or a truncated file crashed every rerun (JSONDecodeError); a file with a round missing or
+    # another student's rows was put into the table as this student's
+    cfg = PruneConfig(with_sweep(CFG, widths=(4, 8), sizes=(128,), steps=30).sweep, rounds=2, rewind_step=5)
+    first = run_prune(cfg, progress=False, cache_dir=tmp_path)
+    run4, run8 = cfg.sweep.runs()
+    path, other = (prune_mod._student_path(tmp_path, cfg, r) for r in (run4, run8))
+    rows = json.loads(path.read_text())
+    path.write_text({"garbage": "]]", "truncated": path.read_text()[:50], "a-round-missing": json.dumps(rows[:-1]),
+                     "another-configs-rows": other.read_text()}[damage])
+    with pytest.warns(CacheWarning, match=f"ignoring the cache file {path}"):
+        again = run_prune(cfg, progress=False, cache_dir=tmp_path)
+    pd.testing.assert_frame_equal(again.drop(columns="seconds"), first.drop(columns="seconds"))
+    untimed = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]  # noqa: E731
+    assert untimed(json.loads(path.read_text())) == untimed(rows)  # replaced by the retrained rows
+    assert prune_mod.cached_students(cfg, tmp_path) == 2
 
 
 def test_too_many_rounds_are_rejected_before_any_training(monkeypatch):

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from workbench import sweep as sweep_mod
-from workbench.errors import InputError
+from workbench.errors import CacheWarning, InputError
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train, macs_per_example
 from workbench.sweep import SweepConfig, run_sweep
 from workbench.sweep_train import RunConfig, lr_factor, split_means, train_single, train_stack
@@ -95,6 +95,52 @@ def test_resume_after_interruption_recomputes_nothing_and_matches(tmp_path, monk
     timing = ["seconds"]
     pd.testing.assert_frame_equal(resumed.drop(columns=timing), full.drop(columns=timing))
     assert not list((tmp_path / "b" / "sweep").glob(".tmp-*"))
+
+
+DAMAGE = {  # what a crash, a full disk, a hand edit or a copied file can leave in a cache entry
+    "garbage": lambda path, other: path.write_text("not json {"),
+    "empty": lambda path, other: path.write_bytes(b""),
+    "truncated": lambda path, other: path.write_text(path.read_text()[:100]),
+    "not-utf8": lambda path, other: path.write_bytes(b"\xff\xfe\x00"),
+    "a-list": lambda path, other: path.write_text("[]"),
+    "a-column-missing": lambda path, other: path.write_text(json.dumps(
+        {k: v for k, v in json.loads(path.read_text()).items() if k != "test_error"})),
+    "a-null-error": lambda path, other: path.write_text(json.dumps({**json.loads(path.read_text()), "test_error": None})),
+    "another-configs-row": lambda path, other: path.write_bytes(other.read_bytes()),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_cache_row_is_trained_again_with_a_warning_never_used(tmp_path, damage):
+    # before: garbage, an empty or a truncated file crashed every rerun (JSONDecodeError), and a list, a row
+    # without a column or another configuration's row (width 8 under width 4's key) went into the table unsaid
+    cfg = SweepConfig(task=REG, widths=(4, 8), sizes=(64,), steps=10, batch_size=16)
+    first = run_sweep(cfg, cache_dir=tmp_path, progress=False, device="cpu")
+    run4, run8 = cfg.runs()
+    path, other = (tmp_path / "sweep" / f"{r.key()}.json" for r in (run4, run8))
+    DAMAGE[damage](path, other)
+    with pytest.warns(CacheWarning, match=f"ignoring the cache file {path}"):
+        again = run_sweep(cfg, cache_dir=tmp_path, progress=False, device="cpu")
+    pd.testing.assert_frame_equal(again.drop(columns="seconds"), first.drop(columns="seconds"))
+    assert json.loads(path.read_text())["key"] == run4.key()  # replaced by the retrained row
+    assert sweep_mod.cached_count(cfg.runs(), tmp_path) == 2
+
+
+def test_the_cli_names_a_damaged_cache_row_in_one_line_and_retrains_it(tmp_path, capsys):
+    from workbench.cli import main
+
+    args = ["sweep", "--task", "teacher-regression", "--widths", "4", "--sizes", "64", "--steps", "10",
+            "--pool-size", "256", "--val-size", "64", "--test-size", "64", "--no-progress",
+            "--out", str(tmp_path / "s.csv"), "--cache-dir", str(tmp_path / "c")]
+    assert main(args) == 0
+    (row,) = (tmp_path / "c" / "sweep").glob("*.json")
+    row.write_text('{"task": "teacher-regr')  # cut off mid-write
+    capsys.readouterr()
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: ignoring the cache file {row} (unreadable: JSONDecodeError: ")
+    assert err.endswith("); computing it again\n") and err.count("\n") == 1
+    assert json.loads(row.read_text())["width"] == 4
 
 
 def test_packed_sweep_groups_every_width_and_matches_the_unpacked_one(tmp_path):

@@ -15,8 +15,9 @@ import math
 import os
 import re
 import sys
+import warnings
 
-from workbench.errors import InputError, Interrupted
+from workbench.errors import CacheWarning, InputError, Interrupted
 
 DESCRIPTION = ("scaling-workbench: fit scaling laws, plan compute, train teacher-student sweeps, prune, tune "
                "inference cost and build the notebooks' reports. With --json a verb prints one JSON object on "
@@ -84,6 +85,17 @@ def _jsonable(obj):
     return obj
 
 
+def _one_line_cache_warnings(show):
+    """``warnings.showwarning``, but a :class:`CacheWarning` (a cache file ignored and computed again) is one
+    line on stderr, ``warning: ...``, as the verbs' other warnings are."""
+    def showwarning(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, CacheWarning):
+            sys.stderr.write(f"warning: {' '.join(str(message).split())}\n")
+        else:
+            show(message, category, filename, lineno, file, line)
+    return showwarning
+
+
 def build_parser(verb: str | None = None) -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m workbench", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
@@ -114,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         module = importlib.import_module(VERBS[args.verb][0])
-        result = module.run(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_cache_warnings(warnings.showwarning)
+            result = module.run(args)
     except Interrupted as exc:  # a training verb says what it kept and how to resume
         sys.stderr.write(f"{' '.join(str(exc).strip().splitlines())}\n")
         return 130

@@ -12,6 +12,12 @@ class InputError(ValueError):
     """Bad user input: the message names the parameter, the rule and the bad value."""
 
 
+class CacheWarning(UserWarning):
+    """A cache file that cannot be the entry asked for (unreadable, not the format, another configuration's
+    result): it is ignored, so the result is computed again and the file replaced. The CLI prints it as one
+    line on stderr (``warning: ...``)."""
+
+
 class Interrupted(Exception):
     """A verb stopped by Ctrl-C (SIGINT): the message says what is kept and how to resume. The CLI prints
     it as one line on stderr and exits 130 (128 + SIGINT), as a shell does for an interrupted command."""

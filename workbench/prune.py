@@ -17,7 +17,9 @@ With a ``cache_dir``, each student's rows (all its rounds) are stored as
 ``<cache_dir>/prune/student-<key>.json`` as soon as its stack finishes (the key hashes the student's
 run config and the pruning settings), so an interrupted study keeps every finished stack and a rerun
 trains only the students that are missing. A student's rows do not depend on which others share its
-stack.
+stack. A file that cannot hold the student's rows (unreadable, truncated, another configuration's
+rows, a round or column missing) is named in a :class:`~workbench.errors.CacheWarning` and trained
+again, never used.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ from tqdm import tqdm
 
 from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
 from workbench.students import StudentSpec, conv_lengths, count_params, param_shapes
-from workbench.sweep import SweepConfig, default_device, groups, row_columns, write_json_atomic
+from workbench.sweep import (SweepConfig, config_mismatch, default_device, groups, read_cached, row_columns,
+                             write_json_atomic)
 from workbench.sweep_train import spec_of, train_stack
 from workbench.tasks import make_task
 
@@ -155,6 +158,29 @@ def _student_path(cache_dir: Path, cfg: PruneConfig, run) -> Path:
     return Path(cache_dir) / "prune" / f"student-{student_key(cfg, run)}.json"
 
 
+MEASURED_COLUMNS = ("density", "target_density", "weights_kept", "weights_prunable", "params", "params_nonzero",
+                    "flops_infer", "flops_train", "train_loss", "train_error", "val_loss", "val_error", "test_loss",
+                    "test_error", "best_step", "seconds")
+"""Columns every cached round holds beside its config columns (``_rows`` has always written them)."""
+
+
+def read_student(cache_dir: Path, cfg: PruneConfig, run, warn: bool = True) -> list[dict] | None:
+    """The cached rows of ``run`` (one per round), or None: none cached, or a file that cannot hold them
+    (see :func:`workbench.sweep.read_cached`)."""
+    expected = {**row_columns(run), "method": cfg.method, "rewind_step": cfg.rewind_step}
+
+    def check(rows):
+        if not isinstance(rows, list) or len(rows) != cfg.rounds + 1:
+            return f"not a list of {cfg.rounds + 1} rounds"
+        for r, row in enumerate(rows):
+            problem = config_mismatch(row, {**expected, "round": r}, MEASURED_COLUMNS)
+            if problem is not None:
+                return f"round {r}: {problem}"
+        return None
+
+    return read_cached(_student_path(Path(cache_dir), cfg, run), check, warn)
+
+
 def _prune_group(cfg: PruneConfig, group, device: str, bar) -> list[list[dict]]:
     """Dense training and every pruning round of one stack: per student, its rows by round."""
     task = make_task(group[0].task)
@@ -209,9 +235,9 @@ def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
     done: dict = {}
     if cache_dir is not None:
         for run in runs:
-            path = _student_path(Path(cache_dir), cfg, run)
-            if path.exists():
-                done[run] = json.loads(path.read_text())
+            rows = read_student(Path(cache_dir), cfg, run)
+            if rows is not None:
+                done[run] = rows
     todo = groups([r for r in runs if r not in done], max_group)
     bar_kwargs = dict(total=len(todo) * (cfg.rounds + 1), desc="prune", unit="round")
     bar = progress(None, **bar_kwargs) if callable(progress) else tqdm(**bar_kwargs, disable=not progress)
@@ -230,7 +256,7 @@ def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
 
 def cached_students(cfg: PruneConfig, cache_dir: str | Path) -> int:
     """How many of the study's students have their rows (every round) in ``cache_dir``."""
-    return sum(_student_path(Path(cache_dir), cfg, run).exists() for run in cfg.sweep.runs())
+    return sum(read_student(Path(cache_dir), cfg, run, warn=False) is not None for run in cfg.sweep.runs())
 
 
 def with_sweep(cfg: PruneConfig, **changes) -> PruneConfig:

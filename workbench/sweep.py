@@ -9,13 +9,16 @@ formed from the *full* grid before the cache is consulted, so a resumed sweep st
 exactly as an uninterrupted one would. When a group finishes, each of its rows is written to
 ``<cache_dir>/sweep/<key>.json`` atomically (temp file + ``os.replace``); the key hashes the
 row's full config, so an interrupted sweep keeps all finished groups and a rerun trains only
-what is missing. The returned table is always read back from those files, so a resumed table
-equals an uninterrupted one exactly.
+what is missing. The returned table holds the rows as those files hold them, so a resumed table
+equals an uninterrupted one exactly. A file that cannot be its run's row (unreadable, truncated,
+not a JSON object, another configuration's row, a column missing) is named in a
+:class:`~workbench.errors.CacheWarning` and trained again, never used.
 """
 
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -25,7 +28,7 @@ from tqdm import tqdm
 
 from workbench.data import atomic_write
 from workbench.data import cache_dir as default_cache_dir
-from workbench.errors import InputError
+from workbench.errors import CacheWarning, InputError
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train
 from workbench.sweep_train import LR_SCHEDULES, RunConfig, default_device, spec_of, train_stack
 from workbench.errors import canonical_numbers, is_real_number, is_whole_number
@@ -146,8 +149,62 @@ def row_columns(run: RunConfig) -> dict:
     return cols
 
 
+MEASURED_COLUMNS = ("params", "flops_train", "flops_infer", "train_loss", "train_error", "val_loss", "val_error",
+                    "test_loss", "test_error", "best_step", "seconds", "group_size", "device", "key")
+"""Columns every cached row holds beside its config columns (``train_group`` has always written them)."""
+
+
 def _cache_path(cache_dir: Path, run: RunConfig) -> Path:
     return Path(cache_dir) / "sweep" / f"{run.key()}.json"
+
+
+def config_mismatch(row, expected: dict, measured: tuple[str, ...], text: tuple[str, ...] = ()) -> str | None:
+    """Why ``row`` (as read from JSON) is not a row with the config columns ``expected`` and the columns
+    ``measured`` (numbers, NaN included, but for those named in ``text``); None when it is. ``expected`` is
+    compared as JSON would store it (tuples as lists)."""
+    if not isinstance(row, dict):
+        return f"a JSON {type(row).__name__}, not an object"
+    for name, value in json.loads(json.dumps(expected)).items():
+        if name not in row:
+            return f"no {name!r} column"
+        if row[name] != value:
+            return f"{name} is {row[name]!r}, not {value!r}"
+    for name in measured:
+        if name not in row:
+            return f"no {name!r} column"
+        if name not in text and not is_real_number(row[name]):
+            return f"{name} is {row[name]!r}, not a number"
+    return None
+
+
+def read_cached(path: Path, check, warn: bool = True):
+    """The JSON ``path`` holds when ``check(value)`` finds nothing wrong (it returns None, or why not); None
+    when the file is missing, or (with a :class:`~workbench.errors.CacheWarning` when ``warn``) when it cannot
+    be read, is not JSON or fails the check: the caller then computes the entry again and replaces the file."""
+    try:
+        value = json.loads(Path(path).read_text())
+        problem = check(value)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:  # ValueError: bad JSON, an empty or truncated file, bytes not UTF-8
+        problem = f"unreadable: {type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
+    if problem is None:
+        return value
+    if warn:
+        warnings.warn(f"ignoring the cache file {path} ({problem}); computing it again", CacheWarning, stacklevel=3)
+    return None
+
+
+def read_row(cache_dir: Path, run: RunConfig, warn: bool = True) -> dict | None:
+    """``run``'s cached row, or None (none cached, or a file that cannot be its row: see :func:`read_cached`)."""
+    expected = {**row_columns(run), "key": run.key()}
+
+    def check(row):
+        if isinstance(row, dict) and row.get("lr_schedule", "constant") != run.lr_schedule:
+            return f"lr_schedule is {row.get('lr_schedule', 'constant')!r}, not {run.lr_schedule!r}"
+        return config_mismatch(row, expected, MEASURED_COLUMNS, text=("device", "key"))
+
+    return read_cached(_cache_path(cache_dir, run), check, warn)
 
 
 def write_json_atomic(path: Path, obj) -> None:
@@ -159,7 +216,7 @@ def write_json_atomic(path: Path, obj) -> None:
 def cached_count(runs: list[RunConfig], cache_dir: str | Path | None = None) -> int:
     """How many of ``runs`` have their row in the cache (``run_sweep`` trains only the others)."""
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    return sum(_cache_path(cache_dir, r).exists() for r in runs)
+    return sum(read_row(cache_dir, r, warn=False) is not None for r in runs)
 
 
 def train_group(group: list[RunConfig], device: str) -> list[dict]:
@@ -194,8 +251,8 @@ def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | None =
     device = str(device or default_device())  # a torch.device works too
     pack_widths = device.startswith("cuda") if pack_widths is None else pack_widths
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    todo = [m for g in groups(runs, max_group, pack_widths)
-            if (m := [r for r in g if not _cache_path(cache_dir, r).exists()])]
+    cached = {r: read_row(cache_dir, r) for r in runs}  # a file that is not its run's row reads as missing
+    todo = [m for g in groups(runs, max_group, pack_widths) if (m := [r for r in g if cached[r] is None])]
     # closed on Ctrl-C too, so the bar ends its line before the CLI's one-line message
     bar_kwargs = dict(total=sum(len(m) for m in todo), desc="sweep", unit="student")
     bar = progress(None, **bar_kwargs) if callable(progress) else tqdm(**bar_kwargs, disable=not progress)
@@ -205,10 +262,6 @@ def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | None =
                 break
             for run, row in zip(missing, train_group(missing, device)):
                 write_json_atomic(_cache_path(cache_dir, run), row)
+                cached[run] = json.loads(json.dumps(row))  # the row as its file holds it
             bar.update(len(missing))
-    rows = []
-    for r in runs:
-        path = _cache_path(cache_dir, r)
-        if path.exists():
-            rows.append(json.loads(path.read_text()))
-    return pd.DataFrame(rows)
+    return pd.DataFrame([cached[r] for r in runs if cached[r] is not None])
