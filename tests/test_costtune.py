@@ -47,6 +47,30 @@ def test_a_table_cached_without_its_device_loads_as_unknown(table, tmp_path):
     assert old.device == "unknown" and np.array_equal(old.correct, table.correct)
 
 
+@pytest.mark.parametrize("damage", ["garbage", "empty", "truncated", "another-configs-table", "cut-arrays"])
+def test_a_damaged_cached_table_is_built_again_with_a_warning_never_used(table, tmp_path, monkeypatch, damage):
+    # before: garbage, an empty or a truncated file crashed every rerun (ValueError, EOFError, BadZipFile), and a
+    # table built for another configuration (or with arrays cut short) under this name was used as this one's
+    from workbench.costtune import build
+    from workbench.costtune.outcomes import save, table_path
+    from workbench.errors import CacheWarning
+
+    path = table_path(TINY, tmp_path)
+    save(table, path)
+    if damage == "another-configs-table":
+        save(dataclasses.replace(table, config=dataclasses.replace(table.config, seed=1)), path)
+    elif damage == "cut-arrays":
+        save(dataclasses.replace(table, correct=table.correct[:, :-1]), path)
+    else:
+        path.write_bytes({"garbage": b"not a table", "empty": b"", "truncated": path.read_bytes()[:200]}[damage])
+    built = []
+    monkeypatch.setattr(build, "build_outcomes", lambda cfg, device: built.append(cfg) or table)
+    with pytest.warns(CacheWarning, match=f"ignoring the cache file {re.escape(str(path))}"):
+        again = outcome_table(TINY, tmp_path)
+    assert len(built) == 1 and np.array_equal(again.correct, table.correct)
+    assert outcome_table(TINY, tmp_path).seconds == 0 and len(built) == 1  # the rebuilt table replaced the file
+
+
 def test_table_shapes_costs_and_cache_key(table):
     n, a = table.correct.shape
     assert n == 600 and a == len(table.settings) == 3 * 2 * 3 + 3 * (2 * 2 + 2)

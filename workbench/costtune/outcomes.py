@@ -3,6 +3,9 @@
 Computed once per :class:`OutcomeConfig` (train a student family with ``train_stack``, prune and
 fine-tune it, quantize it, sample it, train a verifier and a refiner) and cached on disk under
 ``data/cache/costtune/<key>.npz``, so policies are evaluated on held-out inputs by table look-up.
+A cached file that cannot be the table of its config (unreadable, truncated, another config's
+table, arrays of the wrong shape) is named in a :class:`~workbench.errors.CacheWarning` and built
+again, never used.
 
 Inputs are the task's test set, split at random (seeded) into ``train`` inputs (policies, laws
 and bins are fitted on them) and ``heldout`` inputs (every reported number).
@@ -14,6 +17,8 @@ import dataclasses
 import hashlib
 import json
 import time
+import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,7 +27,7 @@ import pandas as pd
 
 from workbench.data import atomic_write
 from workbench.data import cache_dir as default_cache_dir
-from workbench.errors import InputError, canonical_numbers
+from workbench.errors import CacheWarning, InputError, canonical_numbers
 from workbench.testtime import TestTimeConfig
 
 FAMILY_DEFAULTS = {"mlp": {"widths": (4, 8, 16, 32, 64, 128), "depth": 2},
@@ -203,14 +208,50 @@ def load(path: Path, cfg: OutcomeConfig) -> OutcomeTable:
                             device=str(meta.get("device", "unknown")))
 
 
+def _table_problem(table: OutcomeTable, stored_config) -> str | None:
+    """Why a loaded table is not the table of ``table.config``; None when it is."""
+    expected = json.loads(json.dumps(dataclasses.asdict(table.config)))
+    if stored_config != expected:
+        changed = sorted(k for k in expected if not isinstance(stored_config, dict) or stored_config.get(k) != expected[k])
+        return f"the table of another configuration ({', '.join(changed) or 'its fields'} differ)"
+    n, a = len(table.split), len(table.settings)
+    shapes = {"correct": (n, a), "loss": (n, a), "conf": (n, a), "probe": (n, 3),
+              "pass_counts": (n, len(table.config.widths))}
+    for name, shape in shapes.items():
+        if getattr(table, name).shape != shape:
+            return f"{name} has shape {getattr(table, name).shape}, not {shape}"
+    if n != table.config.n_inputs or not 0 <= table.probe_setting < a:
+        return f"{n} inputs and probe setting {table.probe_setting} for {table.config.n_inputs} inputs, {a} settings"
+    return None
+
+
+def load_checked(path: Path, cfg: OutcomeConfig) -> OutcomeTable | None:
+    """The table cached at ``path`` for ``cfg``; None when there is none, or (with a
+    :class:`~workbench.errors.CacheWarning`) when the file cannot be it: the caller builds it again."""
+    try:
+        table = load(path, cfg)
+        with np.load(path) as z:
+            stored = json.loads(str(z["meta"])).get("config")
+        problem = _table_problem(table, stored)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # bad zip, JSON, array or key
+        problem = f"unreadable: {type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
+    if problem is None:
+        return table
+    warnings.warn(f"ignoring the cache file {path} ({problem}); building the outcome table again", CacheWarning,
+                  stacklevel=3)
+    return None
+
+
 def outcome_table(cfg: OutcomeConfig, cache_dir: str | Path | None = None, refresh: bool = False,
                   device: str | None = None) -> OutcomeTable:
     """The cached table for ``cfg`` (built, and written atomically, on the first call; its students
     train on ``device``, default CUDA when present, and ``OutcomeTable.device`` records which)."""
     cfg = cfg.resolved()
     path = table_path(cfg, cache_dir)
-    if path.exists() and not refresh:
-        return load(path, cfg)
+    if not refresh and (cached := load_checked(path, cfg)) is not None:
+        return cached
     from workbench.costtune.build import build_outcomes  # torch lives there
 
     t0 = time.perf_counter()
