@@ -122,6 +122,23 @@ def test_a_damaged_student_file_is_trained_again_with_a_warning_never_used(tmp_p
     assert prune_mod.cached_students(cfg, tmp_path) == 2
 
 
+def test_ctrl_c_while_a_stack_is_written_keeps_all_of_its_students(tmp_path, monkeypatch):
+    # before: Ctrl-C between the students of one stack kept only the first; the rerun trained the other alone
+    import signal
+
+    cfg = PruneConfig(with_sweep(CFG, widths=(4,), sizes=(64, 128), steps=30).sweep, rounds=1, rewind_step=5)
+    real = prune_mod.write_json_atomic
+
+    def write_then_ctrl_c(path, obj):
+        real(path, obj)
+        signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(prune_mod, "write_json_atomic", write_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        run_prune(cfg, progress=False, cache_dir=tmp_path)
+    assert prune_mod.cached_students(cfg, tmp_path) == 2
+
+
 def test_too_many_rounds_are_rejected_before_any_training(monkeypatch):
     monkeypatch.setattr(prune_mod, "_prune_group", lambda *a, **k: pytest.fail("trained before checking"))
     with pytest.raises(InputError, match="no weights at round"):

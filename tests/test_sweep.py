@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -141,6 +142,27 @@ def test_the_cli_names_a_damaged_cache_row_in_one_line_and_retrains_it(tmp_path,
     assert err.startswith(f"warning: ignoring the cache file {row} (unreadable: JSONDecodeError: ")
     assert err.endswith("); computing it again\n") and err.count("\n") == 1
     assert json.loads(row.read_text())["width"] == 4
+
+
+def test_ctrl_c_while_a_stack_is_written_keeps_all_of_its_rows(tmp_path, monkeypatch):
+    # before: Ctrl-C between the rows of one stack kept only the first row; the rerun trained the other alone
+    # (group_size 1, not 2; a CNN's losses then differ by float rounding), unlike an uninterrupted run
+    cfg = SweepConfig(task=CLS, widths=(4,), sizes=(64, 256), steps=20, batch_size=16)  # one stack of two
+    full = run_sweep(cfg, cache_dir=tmp_path / "a", progress=False, device="cpu")
+    real = sweep_mod.write_json_atomic
+
+    def write_then_ctrl_c(path, obj):
+        real(path, obj)
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C just after each row is written
+
+    monkeypatch.setattr(sweep_mod, "write_json_atomic", write_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(cfg, cache_dir=tmp_path / "b", progress=False, device="cpu")
+    assert len(list((tmp_path / "b" / "sweep").glob("*.json"))) == 2
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is put back
+    monkeypatch.setattr(sweep_mod, "write_json_atomic", real)
+    resumed = run_sweep(cfg, cache_dir=tmp_path / "b", progress=False, device="cpu")
+    pd.testing.assert_frame_equal(resumed.drop(columns="seconds"), full.drop(columns="seconds"))
 
 
 def test_packed_sweep_groups_every_width_and_matches_the_unpacked_one(tmp_path):

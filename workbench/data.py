@@ -9,7 +9,9 @@ designs in ``PLANTED`` (one per law), so fitters can be checked against the trut
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +63,27 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def deferred_sigint() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back until the block ends, then deliver it: for a few quick writes that belong
+    together, such as the cache rows of one trained stack, so that an interruption keeps all of them or none
+    (a stack resumed in part is trained as a smaller stack, whose numbers differ by float rounding). Signal
+    handlers live in the main thread: elsewhere, or when SIGINT is ignored or left to the system, the block
+    runs unchanged."""
+    old = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or not callable(old):
+        yield
+        return
+    caught: list = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append((signum, frame)))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+        if caught:
+            old(*caught[0])  # Python's default handler raises KeyboardInterrupt here
 
 
 def load_nmt(path: str | Path = NMT_CSV) -> pd.DataFrame:

@@ -36,6 +36,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
+from workbench.data import deferred_sigint
 from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
 from workbench.students import StudentSpec, conv_lengths, count_params, param_shapes
 from workbench.sweep import (SweepConfig, config_mismatch, default_device, groups, read_cached, row_columns,
@@ -245,10 +246,12 @@ def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
         for i, group in enumerate(todo):
             if max_new_groups is not None and i >= max_new_groups:
                 break
-            for run, student_rows in zip(group, _prune_group(cfg, group, device, bar)):
-                done[run] = student_rows
-                if cache_dir is not None:
-                    write_json_atomic(_student_path(Path(cache_dir), cfg, run), student_rows)
+            trained = _prune_group(cfg, group, device, bar)
+            with deferred_sigint():  # a stack's students land together: Ctrl-C never leaves part of a stack cached
+                for run, student_rows in zip(group, trained):
+                    done[run] = student_rows
+                    if cache_dir is not None:
+                        write_json_atomic(_student_path(Path(cache_dir), cfg, run), student_rows)
     # the uncached order: stack by stack, round by round, student by student
     return pd.DataFrame([done[run][r] for group in groups(runs, max_group) for r in range(cfg.rounds + 1)
                          for run in group if run in done])

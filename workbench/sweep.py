@@ -9,7 +9,8 @@ formed from the *full* grid before the cache is consulted, so a resumed sweep st
 exactly as an uninterrupted one would. When a group finishes, each of its rows is written to
 ``<cache_dir>/sweep/<key>.json`` atomically (temp file + ``os.replace``); the key hashes the
 row's full config, so an interrupted sweep keeps all finished groups and a rerun trains only
-what is missing. The returned table holds the rows as those files hold them, so a resumed table
+what is missing. Ctrl-C waits for a group's rows to be written (``data.deferred_sigint``): a group
+resumed in part would be trained as a smaller stack, whose numbers differ by float rounding. The returned table holds the rows as those files hold them, so a resumed table
 equals an uninterrupted one exactly. A file that cannot be its run's row (unreadable, truncated,
 not a JSON object, another configuration's row, a column missing) is named in a
 :class:`~workbench.errors.CacheWarning` and trained again, never used.
@@ -26,7 +27,7 @@ from typing import Callable
 import pandas as pd
 from tqdm import tqdm
 
-from workbench.data import atomic_write
+from workbench.data import atomic_write, deferred_sigint
 from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import CacheWarning, InputError
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train
@@ -260,8 +261,10 @@ def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | None =
         for i, missing in enumerate(todo):  # only the uncached members of each stack are trained
             if max_new_groups is not None and i >= max_new_groups:
                 break
-            for run, row in zip(missing, train_group(missing, device)):
-                write_json_atomic(_cache_path(cache_dir, run), row)
-                cached[run] = json.loads(json.dumps(row))  # the row as its file holds it
+            rows = train_group(missing, device)
+            with deferred_sigint():  # a stack's rows land together: Ctrl-C never leaves part of a stack cached
+                for run, row in zip(missing, rows):
+                    write_json_atomic(_cache_path(cache_dir, run), row)
+                    cached[run] = json.loads(json.dumps(row))  # the row as its file holds it
             bar.update(len(missing))
     return pd.DataFrame([cached[r] for r in runs if cached[r] is not None])
