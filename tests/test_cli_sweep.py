@@ -180,6 +180,64 @@ def test_a_bad_cache_dir_exits_2_before_training(tmp_path, capsys, monkeypatch, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.csv"]  # nothing trained, nothing written
 
 
+@pytest.mark.parametrize("verb", ["sweep", "prune"])
+def test_a_cache_whose_verb_folder_cannot_be_written_exits_2_before_training(tmp_path, capsys, monkeypatch, verb):
+    # before: only the cache folder was probed, so a cache whose sweep/ (or prune/) could not take a file (here a
+    # file of that name; read-only in a shared cache) trained every student, then failed with a traceback
+    import workbench.commands.paths as paths
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / verb).write_text("x")
+    grid = ["--widths", "4", "--sizes", "64"] if verb == "sweep" else ["--width", "4", "--size", "64"]
+    assert main([verb, *TINY[:2], *grid, *TINY[6:], "--out", "x.csv", "--cache-dir", "c"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: --cache-dir: 'c/{verb}' is a file, so the {verb} cache cannot be written; got 'c'\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]  # nothing trained, nothing written
+    real = paths._check_writable_under  # read-only (as root, only a read-only mount refuses; simulated here)
+
+    def read_only(path, flag, given):
+        if path.parent.name == verb:
+            raise paths.InputError(f"{flag}: cannot write under {str(path.parent)!r} (Read-only file system); got {given!r}")
+        real(path, flag, given)
+
+    monkeypatch.setattr(paths, "_check_writable_under", read_only)
+    (tmp_path / "c" / verb).unlink()
+    (tmp_path / "c" / verb).mkdir()
+    assert main([verb, *TINY[:2], *grid, *TINY[6:], "--out", "x.csv", "--cache-dir", "c"]) == 2
+    assert "(Read-only file system); got 'c'" in capsys.readouterr().err
+    assert not list((tmp_path / "c" / verb).iterdir())
+
+
+@pytest.mark.parametrize("verb", ["sweep", "prune"])
+def test_a_full_disk_while_caching_exits_2_in_one_line_saying_what_is_kept(tmp_path, capsys, monkeypatch, verb):
+    # before: OSError [Errno 28] No space left on device, with a traceback and exit 1
+    import errno
+
+    import workbench.sweep as sweep_mod
+
+    real, writes = sweep_mod.atomic_write, []
+
+    def disk_full_after_one(path):
+        writes.append(path)
+        if len(writes) > 1:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(path)
+
+    monkeypatch.setattr(sweep_mod, "atomic_write", disk_full_after_one)
+    grid = ["--widths", "4,8", "--sizes", "64"] if verb == "sweep" else ["--width", "4,8", "--size", "64"]
+    cache = tmp_path / "c"
+    args = [verb, *TINY[:2], *grid, *TINY[6:], "--out", str(tmp_path / "x.csv"), "--cache-dir", str(cache)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    kept = "1 of 2 rows are kept" if verb == "sweep" else "the rows of 1 of 2 students are kept"
+    assert err.startswith(f"error: cannot write the cache file {writes[1]} (No space left on device): {kept} in "
+                          f"{cache / verb}; make room there, then rerun the same command to resume")
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x.csv").exists()
+    monkeypatch.setattr(sweep_mod, "atomic_write", real)
+    assert main(args) == 0  # room again: the rerun resumes
+
+
 UNWRITABLE_CACHE_ARGV = {
     "sweep": ["sweep", *TINY, "--out", "x.csv"],
     "prune": ["prune", *TINY[:2], "--width", "4", "--size", "64", *TINY[6:], "--out", "x.csv"],

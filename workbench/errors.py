@@ -18,6 +18,11 @@ class CacheWarning(UserWarning):
     line on stderr (``warning: ...``)."""
 
 
+class CacheWriteError(InputError):
+    """A cache file could not be written (disk full, read-only folder): the message names the file and the
+    reason. Every entry written before it is kept, so a rerun once the cause is fixed resumes."""
+
+
 class Interrupted(Exception):
     """A verb stopped by Ctrl-C (SIGINT): the message says what is kept and how to resume. The CLI prints
     it as one line on stderr and exits 130 (128 + SIGINT), as a shell does for an interrupted command."""

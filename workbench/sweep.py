@@ -29,7 +29,7 @@ from tqdm import tqdm
 
 from workbench.data import atomic_write, deferred_sigint
 from workbench.data import cache_dir as default_cache_dir
-from workbench.errors import CacheWarning, InputError
+from workbench.errors import CacheWarning, CacheWriteError, InputError
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train
 from workbench.sweep_train import LR_SCHEDULES, RunConfig, default_device, spec_of, train_stack
 from workbench.errors import canonical_numbers, is_real_number, is_whole_number
@@ -209,9 +209,13 @@ def read_row(cache_dir: Path, run: RunConfig, warn: bool = True) -> dict | None:
 
 
 def write_json_atomic(path: Path, obj) -> None:
-    """Write JSON to path at once (:func:`workbench.data.atomic_write`)."""
-    with atomic_write(path) as tmp:
-        tmp.write_text(json.dumps(obj))
+    """Write JSON to path at once (:func:`workbench.data.atomic_write`); a file that cannot be written (disk
+    full, read-only folder) is a :class:`~workbench.errors.CacheWriteError` naming it and the reason."""
+    try:
+        with atomic_write(path) as tmp:
+            tmp.write_text(json.dumps(obj))
+    except OSError as exc:
+        raise CacheWriteError(f"cannot write the cache file {path} ({exc.strerror or exc})") from None
 
 
 def cached_count(runs: list[RunConfig], cache_dir: str | Path | None = None) -> int:

@@ -63,7 +63,7 @@ def run(args) -> dict:
     widths = int_list("widths", args.widths) if args.widths is not None else ()
     if any(w > MAX_DIM for w in widths):
         raise InputError(f"--widths must be <= {MAX_DIM}; got {max(widths)}")
-    check_cache_dir(None)  # $WORKBENCH_CACHE or data/cache takes the outcome table: checked before it is built
+    check_cache_dir(None, sub="costtune")  # $WORKBENCH_CACHE or data/cache takes the outcome table: checked before it is built
 
     from tqdm import tqdm
 

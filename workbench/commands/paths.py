@@ -34,23 +34,35 @@ def check_folder(value: str, flag: str) -> Path:
     return path
 
 
-def check_cache_dir(value: str | None, flag: str = "--cache-dir") -> Path:
-    """The cache folder a run will write to, checked before any work: not empty, not a file, creatable.
+def check_cache_dir(value: str | None, flag: str = "--cache-dir", sub: str | None = None) -> Path:
+    """The cache folder a run will write to, checked before any work: not empty, not a file, creatable; with
+    ``sub``, its subfolder the verb writes (``sweep``, ``prune``, ``costtune``) too, which a shared cache may
+    hold read-only while the folder itself is writable.
 
     ``value`` None means the default, :func:`workbench.data.cache_dir` (``$WORKBENCH_CACHE`` or
     ``data/cache``): it is checked just the same, and the message names where it came from.
     """
     if value is not None:
-        return check_folder(value, flag)
+        return _check_cache_folder(value, flag, sub)
     from workbench.data import cache_dir
 
     if os.environ.get("WORKBENCH_CACHE"):
-        return check_folder(str(cache_dir()), "WORKBENCH_CACHE")
+        return _check_cache_folder(str(cache_dir()), "WORKBENCH_CACHE", sub)
     path = cache_dir()
     try:
-        return check_folder(str(path), "the default cache folder")
+        return _check_cache_folder(str(path), "the default cache folder", sub)
     except InputError as exc:
         raise InputError(f"{exc} (set WORKBENCH_CACHE or {flag} to a writable folder)") from None
+
+
+def _check_cache_folder(value: str, flag: str, sub: str | None) -> Path:
+    path = check_folder(value, flag)
+    if sub is not None:
+        inner = path / sub
+        if inner.exists() and not inner.is_dir():
+            raise InputError(f"{flag}: {str(inner)!r} is a file, so the {sub} cache cannot be written; got {value!r}")
+        _check_writable_under(inner / "probe", flag, value)
+    return path
 
 
 def _check_writable_under(path: Path, flag: str, given: str) -> None:

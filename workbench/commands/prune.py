@@ -10,7 +10,7 @@ from pathlib import Path
 
 from workbench.commands.sweep import (TASK_FLAGS, add_task_arguments, check_cache_dir, check_common, check_out,
                                       int_list, named_as_flags, set_up_torch, task_from_args, write_csv_atomic)
-from workbench.errors import InputError, Interrupted
+from workbench.errors import CacheWriteError, InputError, Interrupted
 
 
 PRUNE_FLAGS = {**TASK_FLAGS, "widths": "--width", "depths": "--depth", "sizes": "--size", "rounds": "--rounds",
@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> dict:
     check_common(args)
     check_out(args.out)
-    check_cache_dir(args.cache_dir)
+    check_cache_dir(args.cache_dir, sub="prune")
     if args.rounds < 0:
         raise InputError(f"--rounds must be >= 0; got {args.rounds!r}")
     widths, depths, sizes = (int_list(k, getattr(args, a)) for k, a in
@@ -59,6 +59,10 @@ def run(args) -> dict:
         with named_as_flags(PRUNE_FLAGS):
             table = run_prune(cfg, device=args.device, progress=not args.no_progress, cache_dir=cache)
         out = write_csv_atomic(table, args.out)
+    except CacheWriteError as exc:  # disk full, or the folder made read-only during the run
+        kept, total = cached_students(cfg, cache), len(cfg.sweep.runs())
+        raise CacheWriteError(f"{exc}: the rows of {kept} of {total} students are kept in {cache / 'prune'}; make room "
+                              "there, then rerun the same command to resume (it trains only the missing students)") from None
     except KeyboardInterrupt:
         kept, total = cached_students(cfg, cache), len(cfg.sweep.runs())
         raise Interrupted(f"prune interrupted (Ctrl-C): the rows of {kept} of {total} students ({kept * (cfg.rounds + 1)} "

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from workbench.commands.paths import check_cache_dir, check_out  # noqa: F401 (prune and costtune import them here)
-from workbench.errors import InputError, Interrupted, repeats
+from workbench.errors import CacheWriteError, InputError, Interrupted, repeats
 from workbench.tasks import TASKS
 
 MAX_THREADS = 1024
@@ -165,7 +165,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args) -> dict:
     check_common(args)
     check_out(args.out)
-    check_cache_dir(args.cache_dir)
+    check_cache_dir(args.cache_dir, sub="sweep")
     if args.max_group < 1:
         raise InputError(f"--max-group must be >= 1; got {args.max_group!r}")
     if args.lr_schedule not in ("constant", "cosine", "wsd"):
@@ -187,6 +187,12 @@ def run(args) -> dict:
             table = run_sweep(cfg, cache_dir=args.cache_dir, device=args.device,
                               max_group=args.max_group, progress=not args.no_progress)
         out = write_csv_atomic(table, args.out)
+    except CacheWriteError as exc:  # disk full, or the folder made read-only during the run
+        runs = cfg.runs()
+        cache = Path(args.cache_dir) if args.cache_dir is not None else cache_dir()
+        raise CacheWriteError(f"{exc}: {cached_count(runs, cache)} of {len(runs)} rows are kept in {cache / 'sweep'}; "
+                              "make room there, then rerun the same command to resume (it trains only the missing "
+                              "rows)") from None
     except KeyboardInterrupt:
         runs = cfg.runs()
         cache = Path(args.cache_dir) if args.cache_dir is not None else cache_dir()

@@ -27,7 +27,7 @@ import pandas as pd
 
 from workbench.data import atomic_write
 from workbench.data import cache_dir as default_cache_dir
-from workbench.errors import CacheWarning, InputError, canonical_numbers
+from workbench.errors import CacheWarning, CacheWriteError, InputError, canonical_numbers
 from workbench.testtime import TestTimeConfig
 
 FAMILY_DEFAULTS = {"mlp": {"widths": (4, 8, 16, 32, 64, 128), "depth": 2},
@@ -195,9 +195,12 @@ def table_path(cfg: OutcomeConfig, cache_dir: str | Path | None = None) -> Path:
 def save(table: OutcomeTable, path: Path) -> None:
     meta = {"config": dataclasses.asdict(table.config), "settings": table.settings.to_dict("list"),
             "probe_setting": table.probe_setting, "device": table.device}
-    with atomic_write(path) as tmp:  # the temp name ends in .npz, so numpy does not append another
-        np.savez_compressed(tmp, correct=table.correct, loss=table.loss, conf=table.conf, split=table.split,
-                            probe=table.probe, pass_counts=table.pass_counts, meta=np.array(json.dumps(meta)))
+    try:
+        with atomic_write(path) as tmp:  # the temp name ends in .npz, so numpy does not append another
+            np.savez_compressed(tmp, correct=table.correct, loss=table.loss, conf=table.conf, split=table.split,
+                                probe=table.probe, pass_counts=table.pass_counts, meta=np.array(json.dumps(meta)))
+    except OSError as exc:  # disk full, read-only folder: one line from the CLI, not a traceback
+        raise CacheWriteError(f"cannot write the outcome table {path} ({exc.strerror or exc})") from None
 
 
 def load(path: Path, cfg: OutcomeConfig) -> OutcomeTable:
