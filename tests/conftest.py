@@ -20,10 +20,18 @@ def cli():
     return run_cli
 
 
+def finished_files(watch: Path, pattern: str) -> list[Path]:
+    """Files under ``watch`` matching ``pattern``, but not the temporary files of atomic writes (``.tmp-*``):
+    pathlib's ``*`` matches names that start with a dot, so ``*.json`` also counted a row still being written,
+    and an interrupt sent then (the write undone) could leave one row fewer than the count asked for."""
+    return sorted(p for p in Path(watch).glob(pattern) if not p.name.startswith("."))
+
+
 def interrupt_cli(*args: str, watch: Path, pattern: str, count: int, env: dict | None = None,
                   timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run ``python -m workbench ARGS`` and send it SIGINT (Ctrl-C) once ``count`` files matching ``pattern``
-    exist under ``watch``; the completed process (its return code is what the verb exited with)."""
+    """Run ``python -m workbench ARGS`` and send it SIGINT (Ctrl-C) once ``count`` finished files matching
+    ``pattern`` exist under ``watch`` (:func:`finished_files`); the completed process (its return code is what
+    the verb exited with)."""
     import signal
     import time
 
@@ -34,7 +42,7 @@ def interrupt_cli(*args: str, watch: Path, pattern: str, count: int, env: dict |
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
-        if len(list(Path(watch).glob(pattern))) >= count:
+        if len(finished_files(watch, pattern)) >= count:
             proc.send_signal(signal.SIGINT)
             break
         time.sleep(0.02)

@@ -7,7 +7,7 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import interrupt_cli, run_cli
+from conftest import finished_files, interrupt_cli, run_cli
 
 from workbench.cli import main
 
@@ -338,12 +338,21 @@ def test_prune_cli_bad_input_exits_2(tmp_path, capsys, flag, value, word):
     assert word in capsys.readouterr().err
 
 
+def test_the_interrupt_helper_counts_finished_files_not_atomic_writes_in_progress(tmp_path):
+    # the helper once counted '.tmp-*.json' (a row being written) as a row: Ctrl-C then undid that write and
+    # the test's "at least 2 rows kept" could fail on a loaded machine
+    for name in ("a.json", ".tmp-x1y2.json", "b.csv"):
+        (tmp_path / name).write_text("{}")
+    assert [p.name for p in finished_files(tmp_path, "*.json")] == ["a.json"]
+    assert len(list(tmp_path.glob("*.json"))) == 2  # why: pathlib's * matches a leading dot
+
+
 def test_ctrl_c_during_a_sweep_exits_130_saying_what_is_kept_and_a_rerun_resumes(tmp_path):
     cache = tmp_path / "c"
     args = ["sweep", "--task", "teacher-classification", "--widths", "4,8", "--sizes", "256,1024", "--seeds", "2",
             "--steps", "3000", "--max-group", "1", "--out", str(tmp_path / "s.csv"), "--cache-dir", str(cache), "--json"]
     proc = interrupt_cli(*args, watch=cache / "sweep", pattern="*.json", count=2)
-    kept = sorted((cache / "sweep").glob("*.json"))
+    kept = finished_files(cache / "sweep", "*.json")
     assert proc.returncode == 130, proc.stderr
     assert proc.stdout == "" and "Traceback" not in proc.stderr and not (tmp_path / "s.csv").exists()
     assert proc.stderr.strip().splitlines()[-1] == (
