@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 from conftest import finished_files, interrupt_cli, run_cli
@@ -364,6 +366,25 @@ def test_ctrl_c_during_a_sweep_exits_130_saying_what_is_kept_and_a_rerun_resumes
     assert rerun.returncode == 0, rerun.stderr
     assert json.loads(rerun.stdout)["rows"] == 8
     assert all((cache / "sweep" / name).read_text() == text for name, text in before.items())  # kept, not retrained
+
+
+def test_ctrl_c_after_the_result_is_printed_does_not_end_the_process_by_sigint(tmp_path):
+    # before: a SIGINT 50 ms after the JSON line landed in the interpreter's shutdown (0.1 s or more once torch
+    # is imported): the process died by SIGINT (returncode -2) after a run that had finished and printed
+    import signal
+    import time
+
+    args = ["sweep", *TINY, "--out", str(tmp_path / "s.csv"), "--cache-dir", str(tmp_path / "c"), "--json"]
+    assert run_cli(*args).returncode == 0  # cached: the rerun below only reads and prints
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=Path(__file__).resolve().parent.parent,
+                            env=dict(os.environ, OPENBLAS_NUM_THREADS="1"),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert json.loads(proc.stdout.readline())["rows"] == 4
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "Traceback" not in err and "Exception ignored" not in err, (proc.returncode, err)
 
 
 def test_ctrl_c_during_prune_exits_130_naming_the_students_kept(tmp_path):
