@@ -187,3 +187,15 @@ def test_power_law_on_tiny_losses_recovers_the_planted_curve():
 def test_law_of_the_wrong_type_is_named():
     with pytest.raises(InputError, match=r"law must be the name of a registered law .*got \['power'\]"):
         get_law(["power"])
+
+
+def test_predict_refuses_a_parameter_name_the_law_does_not_have():
+    # before: a mistyped name beside the right ones was ignored ({"alhpa": 2} predicted with no word)
+    law, p = get_law("power"), {"a": 1.0, "b": 1.0, "c": 0.0}
+    with pytest.raises(InputError, match=r"law 'power' has no parameter\(s\) 'alhpa'; its parameters are a, b, c"):
+        law.predict([1.0, 2.0], {**p, "alhpa": 2.0})
+    assert law.predict([1.0, 2.0], p) == pytest.approx([1.0, 0.5])
+    draws = {n: np.full((3, 1), v) for n, v in p.items()}  # bootstrap draws: (B, 1) against n points
+    assert law.predict([1.0, 2.0], draws).shape == (3, 2)
+    fitted = fit_law("power", [1.0, 2.0, 4.0, 8.0, 16.0], [1.5, 0.9, 0.6, 0.45, 0.38], fix={"c": 0.3})
+    assert fitted.predict([1.0]).shape == (1,)  # its params (fixed ones included) are the law's names

@@ -141,10 +141,16 @@ class Law:
         return tuple(frame.iloc[:, j].to_numpy(dtype=float) for j in range(len(names)))
 
     def predict(self, x, params: Mapping[str, float]) -> np.ndarray:
-        """Evaluate the law at ``x`` with natural-unit ``params`` (a dict name -> value)."""
+        """Evaluate the law at ``x`` with natural-unit ``params`` (a dict name -> value, exactly the law's
+        parameters; a value may be an array, e.g. ``(B, 1)`` bootstrap draws against ``n`` points)."""
         missing = [n for n in self.param_names if n not in params]
         if missing:
             raise InputError(f"law {self.name!r} needs parameter(s) {', '.join(missing)}; got {sorted(params)}")
+        # a mistyped name ('alhpa' beside 'alpha') was ignored: the value the user meant never reached the law
+        unknown = [n for n in params.keys() if n not in self.param_names]
+        if unknown:
+            raise InputError(f"law {self.name!r} has no parameter(s) {', '.join(map(repr, unknown))}; its parameters "
+                             f"are {', '.join(self.param_names)}: pass exactly those")
         values = {}
         for n in self.param_names:
             try:
