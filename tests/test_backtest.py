@@ -149,3 +149,12 @@ def test_window_fits_takes_one_law_name_and_one_window():
     assert list(fits) == [("power", 1e6)] and fits["power", 1e6].params["b"] == pytest.approx(0.3, rel=1e-9)
     with pytest.raises(InputError, match="windows must be finite values of x .*got nan"):
         window_fits(["power"], x, y, [np.nan])
+
+
+def test_window_fits_refuse_boolean_and_complex_points():
+    # before: x = True was fitted as x = 1.0 and a complex y on its real part
+    x, y = np.array([1.0, 2.0, 4.0, 8.0, 16.0]), np.array([1.5, 0.9, 0.6, 0.45, 0.38])
+    with pytest.raises(InputError, match=r"x must hold real numbers; got the boolean True"):
+        window_fits("power", [True, 2.0, 4.0, 8.0, 16.0], y, [16.0])
+    with pytest.raises(InputError, match=r"y must hold real numbers; got the complex number"):
+        window_fits("power", x, y + 0j, [16.0])

@@ -326,3 +326,22 @@ def test_power_law_floor_above_1e154_is_fitted_not_an_overflow_error():
     assert fit.params["b"] == pytest.approx(0.3, rel=1e-9)
     assert fit.params["c"] / 1e160 == pytest.approx(0.2, rel=1e-9)
     assert not fit.covariance_estimated and fit.stderr == {}  # said, not guessed
+
+
+def test_complex_measurements_and_boolean_inputs_are_refused_not_made_real():
+    # before: a complex y was fitted on its real part (numpy's ComplexWarning only) and x = True as 1.0
+    x, y = [1.0, 2.0, 4.0, 8.0, 16.0], [1.5, 0.9, 0.6, 0.45, 0.38]
+    with pytest.raises(InputError, match=r"y must hold real numbers; got the complex number \(0\.9\+0\.1j\) .*index 1"):
+        fit_law("power", x, [1.5, 0.9 + 0.1j, 0.6, 0.45, 0.38])
+    with pytest.raises(InputError, match=r"x for law 'power' must hold real numbers; got the boolean True"):
+        fit_law("power", [True, 2.0, 4.0, 8.0, 16.0], y)
+    df = pd.DataFrame({"x": x, "y": y, "flag": [True, True, False, True, True]})
+    with pytest.raises(InputError, match=r"column 'flag' must hold real numbers; got the boolean True .*at row 0"):
+        fit_frame("power", df, ["flag"], "y")
+    df["z"] = np.array(y) + 0j
+    with pytest.raises(InputError, match=r"column 'z' must hold real numbers; got the complex number"):
+        fit_frame("power", df, ["x"], "z")
+    mixed = pd.DataFrame({"x": [1.0, True, 4.0, 8.0, 16.0], "y": y})  # an object column: True among numbers
+    with pytest.raises(InputError, match=r"column 'x' must hold real numbers; got the boolean True .*at row 1"):
+        fit_frame("power", mixed, ["x"], "y")
+    assert fit_frame("power", df, ["x"], "y").params == fit_law("power", x, y).params

@@ -199,3 +199,23 @@ def test_predict_refuses_a_parameter_name_the_law_does_not_have():
     assert law.predict([1.0, 2.0], draws).shape == (3, 2)
     fitted = fit_law("power", [1.0, 2.0, 4.0, 8.0, 16.0], [1.5, 0.9, 0.6, 0.45, 0.38], fix={"c": 0.3})
     assert fitted.predict([1.0]).shape == (1,)  # its params (fixed ones included) are the law's names
+
+
+def test_boolean_complex_and_text_inputs_are_refused_not_converted():
+    # before: True was read as x = 1.0, 2+1j as 2.0 (a ComplexWarning only), '4' as 4.0
+    law, p = get_law("power"), {"a": 1.0, "b": 1.0, "c": 0.0}
+    with pytest.raises(InputError, match=r"x for law 'power' must hold real numbers; got the boolean True .*index 0"):
+        law.predict([True, 2.0], p)
+    with pytest.raises(InputError, match=r"got the boolean False \(it would be read as 1.0 or 0.0\)"):
+        law.predict(np.array([False, True]), p)
+    with pytest.raises(InputError, match=r"got the complex number \(2\+1j\) \(its imaginary part would be dropped"):
+        law.predict(np.array([2 + 1j, 1.0]), p)
+    with pytest.raises(InputError, match=r"got the text '4'"):
+        law.predict([1.0, "4"], p)
+    chin = get_law("chinchilla")
+    cp = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.348, "beta": 0.366}
+    with pytest.raises(InputError, match=r"input 'D' of law 'chinchilla' must hold real numbers; got the boolean"):
+        chin.predict(([1e9, 2e9], np.array([True, True])), cp)
+    with pytest.raises(InputError, match=r"column 'N' must hold real numbers; got the boolean True"):
+        chin.predict(pd.DataFrame({"N": [True], "D": [1e10]}), cp)
+    assert law.predict(np.array([1, 2]), p) == pytest.approx([1.0, 0.5])  # integers are numbers

@@ -19,7 +19,7 @@ import pandas as pd
 
 from workbench.errors import InputError, column_not_found, row_name
 from workbench.fit import FitResult, fit_frame, fit_law, fit_metrics, frame_columns
-from workbench.laws import get_law
+from workbench.laws import get_law, real_values
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def window_fits(laws: Sequence[str], x, y, windows: Sequence[float], *, progress
     bad = [w for w in windows if not np.isfinite(w)]
     if bad:
         raise InputError(f"windows must be finite values of x (fit the points with x <= each); got {bad[0]!r}")
-    x, y = np.asarray(x, dtype=float).ravel(), np.asarray(y, dtype=float).ravel()
+    x, y = real_values(x, "x").ravel(), real_values(y, "y").ravel()
     if x.size != y.size or x.size == 0:
         raise InputError(f"x and y must hold the same number (> 0) of points; got {x.size} and {y.size}")
     bad = np.flatnonzero(~np.isfinite(x))

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.errors import InputError, check_seed, column_not_found, is_real_number, repeats, row_name
-from workbench.laws import Law, get_law, start_grid
+from workbench.laws import Law, describe_non_real, get_law, non_real, real_values, start_grid
 from workbench.objectives import DEFAULT_DELTA, OBJECTIVES, Objective, fit_metrics, get_objective, rho  # noqa: F401
 from workbench.optimize import Problem, batched_lm, distinct_best, polish, polish_lmfit
 
@@ -204,7 +204,7 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
             raise InputError(f"{name} must be a whole number >= {low}"
                              f"{' or None' if name == 'screen_iter' else ''}; got {value!r}")
     xs = law.as_inputs(x)
-    y = np.asarray(y, dtype=float).ravel()
+    y = real_values(y, y_name).ravel()
     if y.size != xs[0].size:
         raise InputError(f"x has {xs[0].size} points but y has {y.size}")
     validate_data(law, xs, y, input_names, y_name)
@@ -357,6 +357,10 @@ def frame_columns(law: str | Law, df: pd.DataFrame, x_cols: Sequence[str],
     cols = []
     for col in x_cols + [y_col]:
         raw = df[col]
+        bad = non_real(raw, text=False)  # text cells are named below; True was read as 1.0, 2+1j as 2.0
+        if bad is not None:
+            raise InputError(f"column {col!r} must hold real numbers; got {describe_non_real(bad[1])} "
+                             f"at {row_name(df.index, df.index[bad[0]])}")
         values = pd.to_numeric(raw, errors="coerce")
         text = values.isna() & raw.notna()
         if text.any():

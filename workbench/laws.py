@@ -23,6 +23,45 @@ from workbench.errors import InputError
 GridSpec = Sequence[float] | Callable[[tuple[np.ndarray, ...], np.ndarray], Sequence[float]]
 
 
+def non_real(values, text: bool = True) -> tuple[int | tuple, object] | None:
+    """(index, value) of the first entry of ``values`` that is a boolean, a complex number or (``text``) a
+    string; None when there is none. numpy's float conversion reads True as 1.0, drops an imaginary part
+    with only a warning and parses '1e9' as a number: a wrong input that would be used without a word."""
+    # a list is looked at entry by entry: numpy reads [True, 2.0] as the floats [1.0, 2.0]
+    arr = np.asarray(values, dtype=object) if isinstance(values, (list, tuple)) else np.asarray(values)
+    kinds = "bc" + ("US" if text else "")
+    types = (bool, np.bool_, complex, np.complexfloating) + ((str, bytes) if text else ())
+    flat = arr.ravel()
+    if arr.dtype.kind in kinds:
+        i = 0 if flat.size else None
+    elif arr.dtype.kind == "O":
+        i = next((j for j, v in enumerate(flat) if isinstance(v, types)), None)
+    else:
+        i = None
+    if i is None:
+        return None
+    return (i if arr.ndim <= 1 else tuple(int(j) for j in np.unravel_index(i, arr.shape))), flat[i]
+
+
+def describe_non_real(value) -> str:
+    """What :func:`non_real` found, and why it is refused."""
+    value = value.item() if isinstance(value, np.generic) else value  # True, not np.True_
+    if isinstance(value, (bool, np.bool_)):
+        return f"the boolean {value!r} (it would be read as 1.0 or 0.0)"
+    if isinstance(value, (complex, np.complexfloating)):
+        return f"the complex number {value!r} (its imaginary part would be dropped; pass .real if it is 0)"
+    return f"the text {value!r} (convert it to a number first)"
+
+
+def real_values(values, name: str) -> np.ndarray:
+    """``values`` as a float array, or an InputError naming ``name`` and the first boolean, complex or text
+    entry (see :func:`non_real`)."""
+    bad = non_real(values)
+    if bad is not None:
+        raise InputError(f"{name} must hold real numbers; got {describe_non_real(bad[1])} at index {bad[0]}")
+    return np.asarray(values, dtype=float)
+
+
 @dataclass(frozen=True)
 class Param:
     """One parameter of a law.
@@ -102,9 +141,9 @@ class Law:
         if isinstance(x, pd.DataFrame):
             x = self._frame_inputs(x)
         if isinstance(x, (tuple, list)) and len(x) == k and all(np.ndim(v) >= 1 for v in x):
-            xs = tuple(np.asarray(v, dtype=float).ravel() for v in x)
+            xs = tuple(real_values(v, f"input {name!r} of law {self.name!r}").ravel() for name, v in zip(self.inputs, x))
         else:
-            arr = np.asarray(x, dtype=float)
+            arr = real_values(x, f"x for law {self.name!r}")
             if arr.ndim == 1 and k == 1:
                 xs = (arr,)
             elif arr.ndim == 2 and arr.shape[1] == k:
@@ -129,7 +168,7 @@ class Law:
         table's ``(params, n)`` for rosenfeld's ``(m, n)`` is read by position: ``n`` is where n goes."""
         names = [str(c) for c in frame.columns]
         if sorted(names) == sorted(self.inputs) and len(set(names)) == len(names):
-            return tuple(frame[c].to_numpy(dtype=float) for c in frame.columns[[names.index(n) for n in self.inputs]])
+            return tuple(real_values(frame[c], f"column {c!r}") for c in frame.columns[[names.index(n) for n in self.inputs]])
         if len(names) != len(self.inputs):
             raise InputError(f"law {self.name!r} takes {len(self.inputs)} input(s) ({', '.join(self.inputs)}); "
                              f"got a DataFrame with {len(names)} column(s): {', '.join(names)}")
@@ -138,7 +177,7 @@ class Law:
             raise InputError(f"x for law {self.name!r} is a DataFrame with columns {names}: "
                              f"{', '.join(misplaced)} named after an input but not in its place; pass the columns "
                              f"{', '.join(self.inputs)} by those names (any order), or in that order")
-        return tuple(frame.iloc[:, j].to_numpy(dtype=float) for j in range(len(names)))
+        return tuple(real_values(frame.iloc[:, j], f"column {names[j]!r}") for j in range(len(names)))
 
     def predict(self, x, params: Mapping[str, float]) -> np.ndarray:
         """Evaluate the law at ``x`` with natural-unit ``params`` (a dict name -> value, exactly the law's
