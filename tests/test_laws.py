@@ -219,3 +219,23 @@ def test_boolean_complex_and_text_inputs_are_refused_not_converted():
     with pytest.raises(InputError, match=r"column 'N' must hold real numbers; got the boolean True"):
         chin.predict(pd.DataFrame({"N": [True], "D": [1e10]}), cp)
     assert law.predict(np.array([1, 2]), p) == pytest.approx([1.0, 0.5])  # integers are numbers
+
+
+def test_a_scalar_input_is_broadcast_against_the_other_columns():
+    # before: predict((N, 1e10)) failed inside numpy ("inhomogeneous shape after 1 dimensions")
+    law = get_law("chinchilla")
+    p = {"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": 0.348, "beta": 0.366}
+    N = np.array([1e8, 1e9, 1e10])
+    expected = law.predict((N, np.full(3, 1e10)), p)
+    np.testing.assert_array_equal(law.predict((N, 1e10), p), expected)
+    np.testing.assert_array_equal(law.predict([N, np.float64(1e10)], p), expected)
+    np.testing.assert_array_equal(law.predict((1e9, N), p), law.predict((np.full(3, 1e9), N), p))
+    joint = get_law("pruning-joint")  # two scalars among four inputs
+    jp = {"eps_up": 0.9, "p": 1e-3, "gamma": 2.0, "phi": 0.5, "psi": 1.0}
+    dens = np.array([1.0, 0.1, 0.01])
+    np.testing.assert_array_equal(joint.predict((2, 16, dens, np.array([0.1, 0.1, 0.1])), jp),
+                                  joint.predict(([2.0] * 3, [16.0] * 3, dens, [0.1] * 3), jp))
+    with pytest.raises(InputError, match=r"inputs of law 'chinchilla' must have equal lengths; got \[3, 2\]"):
+        law.predict((N, [1e10, 2e10]), p)  # two arrays of different lengths are still refused
+    with pytest.raises(InputError, match=r"got an array of shape \(2,\)"):
+        law.predict((1e9, 1e10), p)  # only scalars: not broadcast (one point is ([N], [D]))

@@ -177,7 +177,8 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
             polish_top: int | None = None, max_iter: int = 40, screen_iter: int | None = 5, input_names: Sequence[str] | None = None, y_name: str = "y") -> FitResult:
     """Fit ``law`` to points ``(x, y)``.
 
-    x: a tuple of 1-D arrays (one per law input, in ``law.inputs`` order) or an ``(n, k)`` array.
+    x: a tuple of 1-D arrays (one per law input, in ``law.inputs`` order; a scalar stands for that value at
+        every point) or an ``(n, k)`` array.
     objective: one of ``OBJECTIVES``; default: the law's paper's own (``law.objective``).
     fix: natural-unit values for parameters to hold fixed, e.g. ``{"eps0": 0.9}``.
     bootstrap: number of resample-and-refit replicates for percentile 95% intervals (``ci``).

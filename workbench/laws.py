@@ -131,7 +131,9 @@ class Law:
     def as_inputs(self, x) -> tuple[np.ndarray, ...]:
         """Accept a tuple/list of 1-D arrays (one per input), an ``(n, k)`` / ``(n,)`` array, or a DataFrame
         (columns named after the inputs are taken by name, in any order; other names by position); a list of k
-        lists of k numbers (rows or columns?) is refused."""
+        lists of k numbers (rows or columns?) is refused. In a tuple/list of columns a scalar stands for that
+        value at every point: ``(N, 1e10)`` is the sizes N, each with 1e10 tokens (at least one column must be
+        an array: k scalars are one point, written ``([N], [D])``)."""
         k = len(self.inputs)
         if (isinstance(x, list) and k > 1 and len(x) == k
                 and all(isinstance(v, (list, tuple)) and len(v) == k for v in x)):
@@ -140,8 +142,11 @@ class Law:
                              f"pass a tuple of {k} columns ({', '.join(self.inputs)}) or an array of shape (n, {k})")
         if isinstance(x, pd.DataFrame):
             x = self._frame_inputs(x)
-        if isinstance(x, (tuple, list)) and len(x) == k and all(np.ndim(v) >= 1 for v in x):
+        if isinstance(x, (tuple, list)) and len(x) == k and any(np.ndim(v) >= 1 for v in x):
             xs = tuple(real_values(v, f"input {name!r} of law {self.name!r}").ravel() for name, v in zip(self.inputs, x))
+            # a scalar column is broadcast to the arrays' length (numpy gave "inhomogeneous shape" for (N, 1e10))
+            n = next(v.size for v, given in zip(xs, x) if np.ndim(given) >= 1)
+            xs = tuple(np.full(n, v[0]) if np.ndim(given) == 0 else v for v, given in zip(xs, x))
         else:
             arr = real_values(x, f"x for law {self.name!r}")
             if arr.ndim == 1 and k == 1:
