@@ -98,7 +98,7 @@ def test_bootstrap_intervals_cover_truth_and_are_seeded():
 def test_predict_interval_level_is_a_fraction():
     # level=95 (a percentage) used to fail inside numpy ('Quantiles must be in the range [0, 1]')
     result, _ = _fit_planted("power", bootstrap=5)
-    for level in (95, 0.0, 1.0, float("nan")):
+    for level in (95, 0.0, 1.0, float("nan"), "0.9", None, True):  # '0.9' and None were TypeErrors
         with pytest.raises(InputError, match=r"level must be a fraction in \(0, 1\), e.g. 0.95"):
             result.predict_interval(np.array([10.0]), level=level)
 

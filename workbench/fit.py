@@ -97,7 +97,7 @@ class FitResult:
         """Pointwise percentile band of the bootstrap fits' predictions (needs ``bootstrap > 0``)."""
         if self.bootstrap is None or self.bootstrap.empty:
             raise InputError("predict_interval needs a fit with bootstrap > 0")
-        if not 0 < level < 1:
+        if not (is_real_number(level) and 0 < level < 1):  # '0.9' was a TypeError from the comparison
             raise InputError(f"level must be a fraction in (0, 1), e.g. 0.95 for a 95% band; got {level!r}")
         law = get_law(self.law)
         draws = {n: self.bootstrap[n].to_numpy()[:, None] for n in law.param_names}
