@@ -158,3 +158,14 @@ def test_window_fits_refuse_boolean_and_complex_points():
         window_fits("power", [True, 2.0, 4.0, 8.0, 16.0], y, [16.0])
     with pytest.raises(InputError, match=r"y must hold real numbers; got the complex number"):
         window_fits("power", x, y + 0j, [16.0])
+
+
+@pytest.mark.parametrize("fraction", ["0.5", None, True, 0.0, 1.0, float("nan")])
+def test_a_fraction_that_is_not_a_number_in_0_1_is_named(fraction):
+    # before: fraction='0.5' was a bare TypeError ("'<' not supported between instances of 'int' and 'str'")
+    df = planted("power", noise=0.01, seed=0)
+    with pytest.raises(InputError, match=r"fraction must be a number in \(0, 1\) .*; got " + repr(fraction)):
+        small_scale_mask(df, ["x"], fraction)
+    if fraction is not None:  # None is backtest's 'not this split'
+        with pytest.raises(InputError, match=r"fraction must be a number in \(0, 1\)"):
+            backtest("power", df, ["x"], "y", fraction=fraction)

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InputError, column_not_found, row_name
+from workbench.errors import InputError, column_not_found, is_real_number, row_name
 from workbench.fit import FitResult, fit_frame, fit_law, fit_metrics, frame_columns
 from workbench.laws import get_law, real_values
 
@@ -52,8 +52,9 @@ def holdout_mask(df: pd.DataFrame, column: str) -> np.ndarray:
 
 def small_scale_mask(df: pd.DataFrame, x_cols: Sequence[str], fraction: float) -> np.ndarray:
     """True for points whose every input is at or below its ``fraction`` quantile (the small-scale corner)."""
-    if not 0 < fraction < 1:
-        raise InputError(f"fraction must be in (0, 1); got {fraction!r}")
+    if not (is_real_number(fraction) and 0 < fraction < 1):  # '0.5' was a TypeError from the comparison
+        raise InputError(f"fraction must be a number in (0, 1) (fit on the points at or below each input's "
+                         f"fraction quantile); got {fraction!r}")
     mask = np.ones(len(df), dtype=bool)
     for col in x_cols:
         if col not in df.columns:
