@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -393,3 +394,24 @@ def test_isoflop_curve_refuses_more_points_than_the_limit():
         with pytest.raises(InputError, match=rf"n_grid must be <= 1000000 \(points per curve\); got {bad}"):
             allocate.isoflop_curve("chinchilla", p, 1e21, bad)
     assert len(allocate.isoflop_curve("chinchilla", p, 1e21, 10 ** 6)) == 10 ** 6  # the limit itself is allowed
+
+
+def test_allocation_arguments_that_are_not_numbers_are_named():
+    # before: decades='2' was a bare TypeError, tokens_for_loss(target_loss='x') a bare ValueError, and
+    # target_loss='2.5' or N='1e9' were read as numbers
+    p = allocate.published_fit("epoch2024")
+    for decades in ("2", None, True):
+        with pytest.raises(InputError, match=r"decades must be a finite number > 0 .*; got " + re.escape(repr(decades))):
+            allocate.isoflop_curve("chinchilla", p, 1e21, 5, decades=decades)
+    for target in ("x", "2.5", None, True):
+        with pytest.raises(InputError, match=r"target_loss must be a finite number; got " + re.escape(repr(target))):
+            allocate.tokens_for_loss("chinchilla", p, [1e9], target)
+        with pytest.raises(InputError, match=r"target_loss must be a finite number"):
+            allocate.inference_aware_optimal("chinchilla", p, target, 0.0)
+    with pytest.raises(InputError, match=r"N \(model sizes\) must hold real numbers; got the text '1e9'"):
+        allocate.tokens_for_loss("chinchilla", p, ["1e9"], 2.5)
+    with pytest.raises(InputError, match=r"n_grid must hold real numbers; got the text 'a'"):
+        allocate.isoflop_curve("chinchilla", p, 1e21, [1e9, "a"])
+    with pytest.raises(InputError, match=r"n_grid must hold real numbers; got the boolean True"):
+        allocate.iso_loss_curve("chinchilla", p, 2.5, [True, 1e9])
+    assert allocate.tokens_for_loss("chinchilla", p, [1e9], 2.5) == allocate.tokens_for_loss("chinchilla", p, 1e9, np.float64(2.5))

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
 
-from workbench.errors import InputError, is_whole_number
-from workbench.laws import Law, get_law
+from workbench.errors import InputError, is_real_number, is_whole_number
+from workbench.laws import Law, get_law, real_values
 
 TRAIN_FLOPS_PER_PARAM_TOKEN = 6.0
 INFERENCE_FLOPS_PER_PARAM_TOKEN = 2.0
@@ -80,6 +80,14 @@ def _positive(name: str, value, *, allow_zero: bool = False) -> float:
         rule = "a finite number >= 0" if allow_zero else "a finite number > 0"
         raise InputError(f"{name} must be {rule}; got {value!r}")
     return v
+
+
+def _target_loss(value) -> float:
+    """A target loss as a float, or an InputError: a string (float('2.5') read it as a number, float('x') was a
+    bare ValueError), None, a boolean or a non-finite number."""
+    if not (is_real_number(value) and math.isfinite(value)):
+        raise InputError(f"target_loss must be a finite number; got {value!r}")
+    return float(value)
 
 
 def _nd_law(law: str | Law) -> Law:
@@ -203,19 +211,19 @@ def isoflop_curve(law: str | Law, params: Mapping[str, float], C: float, n_grid:
     C = _positive("C (training compute, FLOPs)", C)
     flops_per_param_token = _positive("flops_per_param_token", flops_per_param_token)
     k = C / flops_per_param_token
+    if not (is_real_number(decades) and math.isfinite(decades) and decades > 0):  # '2' was a bare TypeError
+        raise InputError(f"decades must be a finite number > 0 (the span either side of the optimal N); "
+                         f"got {decades!r}")
     if np.ndim(n_grid) == 0:
         if not is_whole_number(n_grid) or n_grid < 2:  # 2.5 would quietly become 2 points
             raise InputError(f"n_grid must be an int >= 2 or a sequence of model sizes; got {n_grid!r}")
         if n_grid > MAX_N_GRID:  # 10**9 points: a 40 GB table
             raise InputError(f"n_grid must be <= {MAX_N_GRID} (points per curve); got {n_grid!r}")
         n = int(n_grid)
-        if not (math.isfinite(decades) and decades > 0):
-            raise InputError(f"decades must be a finite number > 0 (the span either side of the optimal N); "
-                             f"got {decades!r}")
         centre = math.log10(compute_optimal(law, params, C, flops_per_param_token=flops_per_param_token)["N"])
         N = np.logspace(centre - decades, min(centre + decades, math.log10(k)), n)
     else:
-        N = np.asarray(n_grid, dtype=float).ravel()
+        N = real_values(n_grid, "n_grid").ravel()
         if N.size == 0 or np.any(~np.isfinite(N)) or np.any(N <= 0):
             raise InputError(f"n_grid must hold finite model sizes > 0; got {N.tolist()!r}")
     D = k / N
@@ -244,10 +252,8 @@ def tokens_for_loss(law: str | Law, params: Mapping[str, float], N, target_loss:
     ``target_loss`` must be finite and every N finite and > 0 (InputError otherwise).
     """
     law = _nd_law(law)
-    target = float(target_loss)
-    if not math.isfinite(target):
-        raise InputError(f"target_loss must be a finite number; got {target_loss!r}")
-    N = np.atleast_1d(np.asarray(N, dtype=float))
+    target = _target_loss(target_loss)
+    N = np.atleast_1d(real_values(N, "N (model sizes)"))
     if N.size == 0 or np.any(~np.isfinite(N)) or np.any(N <= 0):
         raise InputError(f"N (model sizes) must hold finite numbers > 0; got {N.tolist()!r}")
     lo = np.zeros_like(N)
@@ -273,7 +279,7 @@ def iso_loss_curve(law: str | Law, params: Mapping[str, float], target_loss: flo
     T = _positive("inference_tokens", inference_tokens, allow_zero=True)
     flops_per_param_token = _positive("flops_per_param_token", flops_per_param_token)
     inference_flops_per_param_token = _positive("inference_flops_per_param_token", inference_flops_per_param_token)
-    N = np.asarray(n_grid, dtype=float).ravel()
+    N = real_values(n_grid, "n_grid").ravel()
     if N.size == 0 or np.any(~np.isfinite(N)) or np.any(N <= 0):
         raise InputError(f"n_grid must hold finite model sizes > 0; got {N.tolist()!r}")
     D = tokens_for_loss(law, params, N, target_loss)
@@ -307,9 +313,7 @@ def inference_aware_optimal(law: str | Law, params: Mapping[str, float], target_
         total_flops (FLOPs) and inference_tokens.
     """
     law = _nd_law(law)
-    target = float(target_loss)
-    if not math.isfinite(target):
-        raise InputError(f"target_loss must be a finite number; got {target_loss!r}")
+    target = _target_loss(target_loss)
     T = _positive("inference_tokens", inference_tokens, allow_zero=True)
     flops_per_param_token = _positive("flops_per_param_token", flops_per_param_token)
     inference_flops_per_param_token = _positive("inference_flops_per_param_token", inference_flops_per_param_token)
