@@ -291,3 +291,23 @@ def test_step_schedule_names_bad_sizes_and_round_to():
                         (([256, 1024], 100, 1000, 0), "round_to must be a whole number >= 1; got 0")):
         with pytest.raises(InputError, match=match):
             es.step_schedule(*args)
+
+
+def test_numbers_given_as_text_or_fractions_are_named():
+    # before: factor='4' and fit_max_m='1409' were bare TypeErrors, eps0='x' a bare ValueError (and '0.9' was
+    # read as 0.9), and model_size_exponent(n=1024.5) fitted the rows at n = 1024 unsaid (n='1024' too)
+    t = planted_table()
+    for factor in ("4", None, True, 0.5):
+        with pytest.raises(InputError, match=r"factor must be a number >= 1; got " + repr(factor)):
+            es.extrapolation_masks(t, 22 * 64 + 1, 2048, factor=factor)
+    with pytest.raises(InputError, match=r"fit_max_m must be a number .*; got '1409'"):
+        es.extrapolation_masks(t, "1409", 2048)
+    for eps0 in ("x", "0.9", True):
+        with pytest.raises(InputError, match=r"eps0 must be a number .* or None to fit it; got " + repr(eps0)):
+            es.fit_joint(t, eps0=eps0)
+        with pytest.raises(InputError, match=r"eps0 must be a number"):
+            es.extrapolate(t, 22 * 64 + 1, 2048, eps0=eps0)
+    for n in (1024.5, "1024", True):
+        with pytest.raises(InputError, match=r"n must be a whole number .*; got " + repr(n)):
+            es.model_size_exponent(t, n=n)
+    assert es.model_size_exponent(t, n=1024.0).params == es.model_size_exponent(t, n=1024).params

@@ -217,12 +217,20 @@ def seed_mean(df: pd.DataFrame, y_cols: Sequence[str] = ("test_loss",),
 # the joint law
 
 
+def _eps0_fix(eps0, fit_kw: dict) -> dict:
+    """``fit_kw``'s ``fix`` (popped) with ε0 added, unless ``eps0`` is None (ε0 free)."""
+    fix = dict(fit_kw.pop("fix", None) or {})
+    if eps0 is not None:
+        if not is_real_number(eps0):  # 'x' was a bare ValueError from float(), '0.9' was read as 0.9
+            raise InputError(f"eps0 must be a number (the random-guess error, e.g. 0.9) or None to fit it; got {eps0!r}")
+        fix["eps0"] = float(eps0)
+    return fix
+
+
 def fit_joint(table: pd.DataFrame, y_col: str = "test_loss", m_col: str = "params", n_col: str = "n",
               eps0: float | None = CLEAN_EPS0, **fit_kw) -> FitResult:
     """Fit Rosenfeld's joint law ε̂(m, n) to a (seed-averaged) table; ``eps0=None`` leaves ε0 free."""
-    fix = dict(fit_kw.pop("fix", None) or {})
-    if eps0 is not None:
-        fix["eps0"] = float(eps0)
+    fix = _eps0_fix(eps0, fit_kw)
     return fit_frame("rosenfeld", table, [m_col, n_col], y_col, fix=fix, **fit_kw)
 
 
@@ -239,8 +247,11 @@ def extrapolation_masks(table: pd.DataFrame, fit_max_m: float, fit_max_n: float,
     """(fit, target) row masks: fit on m ≤ fit_max_m and n ≤ fit_max_n; target the points at least
     ``factor`` times larger in *both*, up to 1% (Rosenfeld et al. 2020: small-scale fit, large-scale check)."""
     _need(table, [m_col, n_col])
-    if not factor >= 1:
-        raise InputError(f"factor must be >= 1; got {factor!r}")
+    for name, value in (("fit_max_m", fit_max_m), ("fit_max_n", fit_max_n)):  # '4' was a bare TypeError
+        if not is_real_number(value) or np.isnan(value):
+            raise InputError(f"{name} must be a number (the largest {name[-1]} fitted on); got {value!r}")
+    if not (is_real_number(factor) and factor >= 1):  # '4' was a bare TypeError from the comparison
+        raise InputError(f"factor must be a number >= 1; got {factor!r}")
     m, n = table[m_col].to_numpy(float), table[n_col].to_numpy(float)
     fit = (m <= fit_max_m) & (n <= fit_max_n)
     # 1% slack: a width 4x larger has 4x the parameters minus the output bias (22w + 1 for w -> 4w)
@@ -276,9 +287,7 @@ def extrapolate(table: pd.DataFrame, fit_max_m: float, fit_max_n: float, factor:
                          f"leaves {int(fit_mask.sum())} fit points (need >= 7) and "
                          f"{int(target_mask.sum())} targets (need >= 1)")
     used = table[fit_mask | target_mask]
-    fix = dict(fit_kw.pop("fix", None) or {})
-    if eps0 is not None:
-        fix["eps0"] = float(eps0)
+    fix = _eps0_fix(eps0, fit_kw)
     bt = backtest("rosenfeld", used, [m_col, n_col], y_col, mask=fit_mask[fit_mask | target_mask], fix=fix,
                   **fit_kw)
     targets = table[target_mask].copy()
@@ -392,6 +401,8 @@ def model_size_exponent(table: pd.DataFrame, y_col: str = "test_loss", n: int | 
     power law); ``None`` fits it.
     """
     _need(table, ["params", "n", y_col])
+    if n is not None and not is_whole_number(n):  # int() fitted n=1024.5 at 1024 unsaid; '1024' was read as 1024
+        raise InputError(f"n must be a whole number (a data size in the table) or None for the largest; got {n!r}")
     n = int(table["n"].max()) if n is None else int(n)
     sub = table[table["n"] == n].sort_values("params")
     if sub["params"].nunique() < 3:  # rows of several seeds of one size are one model size
