@@ -415,3 +415,15 @@ def test_allocation_arguments_that_are_not_numbers_are_named():
     with pytest.raises(InputError, match=r"n_grid must hold real numbers; got the boolean True"):
         allocate.iso_loss_curve("chinchilla", p, 2.5, [True, 1e9])
     assert allocate.tokens_for_loss("chinchilla", p, [1e9], 2.5) == allocate.tokens_for_loss("chinchilla", p, 1e9, np.float64(2.5))
+
+
+def test_isoflop_curve_refuses_grid_sizes_that_leave_less_than_one_token():
+    # before: N = 1e12 at C = 6e9 FLOPs came back as a row with D = 0.001 tokens and a loss of 2.6e4
+    p = allocate.published_fit("epoch2024")
+    with pytest.raises(InputError, match=r"n_grid must hold model sizes N <= C/6 = 1e\+09 at C = 6e\+09 FLOPs.*"
+                                         r"got 2 larger, the first N = 1e\+10 \(D = 0.1 tokens\)"):
+        allocate.isoflop_curve("chinchilla", p, 6e9, [1e8, 1e9, 1e10, 1e12])
+    with pytest.raises(InputError, match=r"N <= C/2 = 3e\+09"):  # the bound follows flops_per_param_token
+        allocate.isoflop_curve("chinchilla", p, 6e9, [1e8, 1e10], flops_per_param_token=2.0)
+    curve = allocate.isoflop_curve("chinchilla", p, 6e9, [1e8, 1e9])  # N = C/6 itself: D = 1 token, kept
+    assert list(curve.D) == [10.0, 1.0]

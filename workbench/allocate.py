@@ -202,7 +202,10 @@ def isoflop_curve(law: str | Law, params: Mapping[str, float], C: float, n_grid:
 
     Args:
         n_grid: model sizes N to evaluate, or an int: that many log-spaced sizes spanning ``decades``
-            either side of the compute-optimal N (clipped so that D >= 1 token).
+            either side of the compute-optimal N (clipped so that D >= 1 token). Given sizes must leave at
+            least one token each, N <= C / flops_per_param_token; a larger one is refused (InputError), not
+            dropped: a row of fewer than one training token is no model, and a table shorter than its grid
+            would misalign with the grid unsaid.
 
     Returns:
         DataFrame with columns C, N, D, tokens_per_param, loss (one row per N).
@@ -226,6 +229,13 @@ def isoflop_curve(law: str | Law, params: Mapping[str, float], C: float, n_grid:
         N = real_values(n_grid, "n_grid").ravel()
         if N.size == 0 or np.any(~np.isfinite(N)) or np.any(N <= 0):
             raise InputError(f"n_grid must hold finite model sizes > 0; got {N.tolist()!r}")
+        too_big = np.flatnonzero(N > k)  # D = C/(6·N) < 1 token: were returned as rows like any other
+        if too_big.size:
+            i = too_big[0]
+            raise InputError(f"n_grid must hold model sizes N <= C/{flops_per_param_token:g} = {k:.6g} at C = {C:g} "
+                             f"FLOPs, so that each trains on at least one token (D = C/({flops_per_param_token:g}·N)); "
+                             f"got {too_big.size} larger, the first N = {N[i]:g} (D = {k / N[i]:.3g} tokens): "
+                             "drop those sizes for this budget")
     D = k / N
     return pd.DataFrame({"C": C, "N": N, "D": D, "tokens_per_param": D / N, "loss": _loss(law, params, N, D)})
 
