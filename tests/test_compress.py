@@ -196,3 +196,57 @@ def test_check_precision_names_a_value_that_is_not_a_name():
         with pytest.raises(InputError, match=r"precision must be one of fp32, bf16, int8; got"):
             check_precision(bad)
     assert check_precision("int8") == "int8"
+
+
+def _random_student(family="mlp", in_dim=20):
+    from workbench.students import param_shapes
+    spec = StudentSpec(family, in_dim, 10, 8, 2)
+    gen = torch.Generator().manual_seed(0)
+    return spec, {k: torch.randn(s, generator=gen) for k, s in param_shapes(spec).items()}
+
+
+def test_magnitude_prune_refuses_non_finite_weights():
+    # before: a NaN weight compared as the largest magnitude, so it was kept (and the pruned model gave NaN)
+    spec, params = _random_student()
+    bad = {k: v.clone() for k, v in params.items()}
+    bad["w1"][0, 0] = float("nan")
+    bad["w1"][1, 0] = float("inf")
+    with pytest.raises(InputError, match=r"params\['w1'\] must hold finite numbers .*got 2 NaN/inf value\(s\), the first nan"):
+        magnitude_prune(spec, bad, 0.1)
+    pruned, masks = magnitude_prune(spec, params, 0.1)
+    assert all(bool(torch.isfinite(v).all()) for v in pruned.values())
+
+
+@pytest.mark.parametrize("family,in_dim", [("mlp", 20), ("cnn", 40)])
+def test_a_stated_density_that_the_masks_do_not_keep_is_refused(family, in_dim):
+    # before: CompressedStudent(density=0.9) with masks keeping half the weights was built, labelled 0.9
+    spec, params = _random_student(family, in_dim)
+    total = sum(params[k].numel() for k in prunable(spec))
+    pruned, masks = magnitude_prune(spec, params, 0.5)
+    with pytest.raises(InputError, match=rf"density=0.9 does not match the masks: they keep {round(0.5 * total)} "
+                                         rf"of the {total} prunable weights"):
+        CompressedStudent(spec, pruned, 0.9, "fp32", masks)
+    with pytest.raises(InputError, match=r"density=1.0 does not match the masks"):
+        CompressedStudent(spec, pruned, 1.0, "fp32", masks)
+    for d in (0.5, 0.3, 0.01, 1.0):  # magnitude_prune's own masks always match (round(d × weights) kept)
+        p, m = magnitude_prune(spec, params, d)
+        assert CompressedStudent(spec, p, d, "fp32", m).cost["macs"] > 0
+
+
+def test_numpy_params_and_masks_are_converted_as_the_inputs_are():
+    # before: numpy params were an AttributeError ('numpy.ndarray' object has no attribute 'numel') in
+    # magnitude_prune and a TypeError from torch's copy_ in CompressedStudent
+    spec, params = _random_student()
+    as_numpy = {k: v.numpy() for k, v in params.items()}
+    pruned, masks = magnitude_prune(spec, as_numpy, 0.5)
+    expected_pruned, expected_masks = magnitude_prune(spec, params, 0.5)
+    assert all(torch.equal(masks[k], expected_masks[k]) for k in masks)
+    x = torch.randn(5, spec.in_dim, generator=torch.Generator().manual_seed(1))
+    model = CompressedStudent(spec, {k: v.numpy() for k, v in expected_pruned.items()}, 0.5, "fp32",
+                              {k: m.numpy() for k, m in expected_masks.items()})
+    expected = CompressedStudent(spec, expected_pruned, 0.5, "fp32", expected_masks)
+    assert torch.equal(model.logits(x), expected.logits(x)) and model.cost == expected.cost
+    with pytest.raises(InputError, match=r"params\['w0'\] must be a torch tensor or a numpy array; got a list"):
+        CompressedStudent(spec, {**params, "w0": params["w0"].tolist()})
+    with pytest.raises(InputError, match=r"params must be a dict of tensor name -> tensor"):
+        magnitude_prune(spec, list(params.values()), 0.5)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import Mapping
 
 import numpy as np
 import torch
@@ -45,6 +46,22 @@ def check_density(density: float) -> float:
     if not is_real_number(density) or not 0 < density <= 1:  # '0.5' was a TypeError, True passed as 1
         raise InputError(f"density must be a number in (0, 1]; got {density!r}")
     return float(density)
+
+
+def as_tensors(tensors, what: str) -> dict[str, torch.Tensor]:
+    """``tensors`` (a dict name -> tensor) with numpy arrays converted to tensors, as :meth:`CompressedStudent.logits`
+    converts its inputs; an InputError for anything else (numpy params were an AttributeError or a TypeError
+    from deep inside torch)."""
+    if not isinstance(tensors, Mapping):
+        raise InputError(f"{what} must be a dict of tensor name -> tensor (one student's); got a {type(tensors).__name__}")
+    out = {}
+    for k, v in tensors.items():
+        if isinstance(v, np.ndarray):
+            v = torch.as_tensor(v)
+        if not isinstance(v, torch.Tensor):
+            raise InputError(f"{what}[{k!r}] must be a torch tensor or a numpy array; got a {type(v).__name__}")
+        out[k] = v
+    return out
 
 
 def check_shapes(spec: StudentSpec, tensors: dict[str, torch.Tensor], what: str, masks: bool = False) -> None:
@@ -127,9 +144,16 @@ def unstack(params: dict[str, torch.Tensor], i: int, spec: StudentSpec) -> dict[
 def magnitude_prune(spec: StudentSpec, params: dict[str, torch.Tensor],
                     density: float) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """One-shot global magnitude pruning of one student to ``density``: (pruned params, 0/1 masks).
-    Keeps round(density × prunable weights) weights; biases are never pruned."""
+    Keeps round(density × prunable weights) weights; biases are never pruned. ``params``: tensors or numpy
+    arrays, all finite (a NaN compares as the largest magnitude: it was kept, and pruned the model to NaN)."""
     check_density(density)
+    params = as_tensors(params, "params")
     check_shapes(spec, params, "params")
+    for k, v in params.items():
+        finite = torch.isfinite(v)
+        if not bool(finite.all()):
+            raise InputError(f"params[{k!r}] must hold finite numbers to be pruned by magnitude; got "
+                             f"{int((~finite).sum())} NaN/inf value(s), the first {v[~finite][0].item()!r}")
     names = prunable(spec)
     total = sum(params[k].numel() for k in names)
     keep = max(1, round(density * total))
@@ -210,9 +234,22 @@ class CompressedStudent:
             raise InputError("compression supports the mlp and cnn families only; got a gru student")
         check_precision(self.precision)
         check_density(self.density)
+        self.params = as_tensors(self.params, "params")
         check_shapes(self.spec, self.params, "params")
         if self.masks:
+            self.masks = as_tensors(self.masks, "masks")
             check_shapes(self.spec, self.masks, "masks", masks=True)
+            # density is the label the cost and tables carry: it must be the masks' (0.9 with masks keeping
+            # 0.5 was priced and reported as 0.9); magnitude_prune keeps round(density × weights), so the two
+            # agree to within one weight
+            shapes = param_shapes(self.spec)
+            total = sum(math.prod(shapes[k]) for k in prunable(self.spec))
+            kept = sum(int(self.masks[k].sum().item()) if k in self.masks else math.prod(shapes[k])
+                       for k in prunable(self.spec))
+            if abs(kept - self.density * total) > 1:
+                raise InputError(f"density={self.density!r} does not match the masks: they keep {kept} of the "
+                                 f"{total} prunable weights (density {kept / total:.6g}); pass the density the "
+                                 "masks were made for")
         elif self.density < 1:  # no masks: the dense student, which would be priced and run dense
             raise InputError(f"density={self.density!r} needs the masks of the pruned params (from magnitude_prune); "
                              "got masks=None")
