@@ -47,7 +47,8 @@ def test_a_table_cached_without_its_device_loads_as_unknown(table, tmp_path):
     assert old.device == "unknown" and np.array_equal(old.correct, table.correct)
 
 
-@pytest.mark.parametrize("damage", ["garbage", "empty", "truncated", "another-configs-table", "cut-arrays"])
+@pytest.mark.parametrize("damage", ["garbage", "empty", "truncated", "another-configs-table", "cut-arrays",
+                                    "compressed-bytes-damaged", "meta-not-an-object"])
 def test_a_damaged_cached_table_is_built_again_with_a_warning_never_used(table, tmp_path, monkeypatch, damage):
     # before: garbage, an empty or a truncated file crashed every rerun (ValueError, EOFError, BadZipFile), and a
     # table built for another configuration (or with arrays cut short) under this name was used as this one's
@@ -61,6 +62,19 @@ def test_a_damaged_cached_table_is_built_again_with_a_warning_never_used(table, 
         save(dataclasses.replace(table, config=dataclasses.replace(table.config, seed=1)), path)
     elif damage == "cut-arrays":
         save(dataclasses.replace(table, correct=table.correct[:, :-1]), path)
+    elif damage == "compressed-bytes-damaged":  # zeroed bytes inside a member: zlib.error, a traceback before
+        import zlib
+
+        from workbench.costtune import outcomes
+
+        def damaged(*args, **kwargs):
+            raise zlib.error("Error -3 while decompressing data: invalid distance too far back")
+        monkeypatch.setattr(outcomes, "load", damaged)
+    elif damage == "meta-not-an-object":  # was an AttributeError from .get
+        with np.load(path) as z:
+            arrays = {k: z[k] for k in z.files}
+        np.savez(path.with_suffix(".tmp.npz"), **{**arrays, "meta": np.array("[1, 2]")})
+        path.with_suffix(".tmp.npz").replace(path)
     else:
         path.write_bytes({"garbage": b"not a table", "empty": b"", "truncated": path.read_bytes()[:200]}[damage])
     built = []
@@ -68,6 +82,9 @@ def test_a_damaged_cached_table_is_built_again_with_a_warning_never_used(table, 
     with pytest.warns(CacheWarning, match=f"ignoring the cache file {re.escape(str(path))}"):
         again = outcome_table(TINY, tmp_path)
     assert len(built) == 1 and np.array_equal(again.correct, table.correct)
+    if damage == "compressed-bytes-damaged":
+        monkeypatch.undo()
+        return
     assert outcome_table(TINY, tmp_path).seconds == 0 and len(built) == 1  # the rebuilt table replaced the file
 
 

@@ -19,6 +19,7 @@ import json
 import time
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -232,13 +233,17 @@ def load_checked(path: Path, cfg: OutcomeConfig) -> OutcomeTable | None:
     """The table cached at ``path`` for ``cfg``; None when there is none, or (with a
     :class:`~workbench.errors.CacheWarning`) when the file cannot be it: the caller builds it again."""
     try:
-        table = load(path, cfg)
         with np.load(path) as z:
-            stored = json.loads(str(z["meta"])).get("config")
-        problem = _table_problem(table, stored)
+            meta = json.loads(str(z["meta"]))
+        if isinstance(meta, dict):
+            table = load(path, cfg)
+            problem = _table_problem(table, meta.get("config"))
+        else:
+            problem = f"its meta is a JSON {type(meta).__name__}, not an object"
     except FileNotFoundError:
         return None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # bad zip, JSON, array or key
+    # bad zip, JSON, array or key; zlib.error: a member's compressed bytes damaged (not truncated)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         problem = f"unreadable: {type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
     if problem is None:
         return table
