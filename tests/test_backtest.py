@@ -140,6 +140,12 @@ def test_a_mask_series_is_read_by_its_labels():
     assert by_label.holdout_metrics == pytest.approx(by_position.holdout_metrics, rel=1e-12)
     with pytest.raises(InputError, match="mask is a Series: its index must hold the table's row labels"):
         backtest("chinchilla", df, ["N", "D"], "y", mask=pd.Series(keep, index=df.index + 1000))
+    # a mask built from a table with repeated row labels (pd.concat without ignore_index) is that table's own
+    doubled = pd.concat([df.iloc[:20], df.iloc[20:]], ignore_index=False).set_axis(list(range(20)) * 2 + list(
+        range(len(df) - 40)), axis=0)
+    own = doubled["N"] <= doubled["N"].quantile(0.8)
+    fitted = backtest("chinchilla", doubled, ["N", "D"], "y", mask=own)  # refused by the label check, review
+    assert fitted.n_train == int(own.sum()) and fitted.n_holdout == int((~own).sum())
 
 
 def test_window_fits_takes_one_law_name_and_one_window():
@@ -149,6 +155,8 @@ def test_window_fits_takes_one_law_name_and_one_window():
     assert list(fits) == [("power", 1e6)] and fits["power", 1e6].params["b"] == pytest.approx(0.3, rel=1e-9)
     with pytest.raises(InputError, match="windows must be finite values of x .*got nan"):
         window_fits(["power"], x, y, [np.nan])
+    with pytest.raises(InputError, match="windows must hold real numbers; got the text '1e6'"):
+        window_fits("power", x, y, "1e6")  # read as 1e6, unlike text everywhere else (review)
 
 
 def test_window_fits_refuse_boolean_and_complex_points():

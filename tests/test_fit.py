@@ -272,7 +272,7 @@ def test_result_mappings_are_read_only_and_still_dicts():
 @pytest.mark.parametrize("seed", [1.5, "3", None, True, np.random.default_rng(0), -1])
 def test_bad_seed_is_named(seed):
     df = planted("power", seed=0)
-    with pytest.raises(InputError, match=r"seed must be >= 0 and a whole number .*got"):
+    with pytest.raises(InputError, match=r"seed must be an int >= 0 .*got"):
         fit_law("power", df["x"], df["y"], bootstrap=2, seed=seed)
 
 
@@ -345,3 +345,16 @@ def test_complex_measurements_and_boolean_inputs_are_refused_not_made_real():
     with pytest.raises(InputError, match=r"column 'x' must hold real numbers; got the boolean True .*at row 1"):
         fit_frame("power", mixed, ["x"], "y")
     assert fit_frame("power", df, ["x"], "y").params == fit_law("power", x, y).params
+
+
+def test_zero_d_arrays_and_integer_column_labels_are_accepted():
+    # review of the input checks: np.array(0.1) (a 0-d array, e.g. a reduction's result) and a table read with
+    # header=None (integer column labels) worked before those checks and must still
+    df = planted("power", seed=0)
+    plain = fit_law("power", df["x"], df["y"], delta=0.1)
+    assert fit_law("power", df["x"], df["y"], delta=np.array(0.1)).params == pytest.approx(plain.params, rel=1e-12)
+    unnamed = df[["x", "y"]].set_axis([0, 1], axis=1)
+    assert fit_frame("power", unnamed, [0], 1).params == pytest.approx(fit_frame("power", df, ["x"], "y").params,
+                                                                       rel=1e-12)
+    with pytest.raises(InputError, match=r"y_col must be the name of one column; got \['y'\]"):
+        fit_frame("power", df, ["x"], ["y"])

@@ -78,7 +78,9 @@ def backtest(law, df: pd.DataFrame, x_cols: Sequence[str], y_col: str, *, holdou
     elif fraction is not None:
         mask = small_scale_mask(df, x_cols, fraction)
     else:
-        if isinstance(mask, pd.Series):  # a Series is read by its labels, as pandas would, never by position
+        # a Series is read by its labels, as pandas would, never by position; one built from the table itself
+        # (df.x <= q) has the table's very index, even one with repeated labels (a concat without ignore_index)
+        if isinstance(mask, pd.Series) and not mask.index.equals(df.index):
             if not (mask.index.is_unique and len(mask) == len(df) and mask.index.isin(df.index).all()):
                 raise InputError(f"mask is a Series: its index must hold the table's row labels, each once "
                                  f"({len(df)} rows); got {len(mask)} entries whose labels do not match "
@@ -114,7 +116,7 @@ def window_fits(laws: Sequence[str], x, y, windows: Sequence[float], *, progress
     JupyterLab, one text line in a report); each fit with a bootstrap takes a second or more.
     """
     laws = [laws] if isinstance(laws, str) else list(laws)  # "power" was the laws 'p', 'o', ...
-    windows = [float(w) for w in np.atleast_1d(np.asarray(windows, dtype=float)).ravel()]
+    windows = [float(w) for w in np.atleast_1d(real_values(windows, "windows")).ravel()]  # "1e9" or True: refused
     bad = [w for w in windows if not np.isfinite(w)]
     if bad:
         raise InputError(f"windows must be finite values of x (fit the points with x <= each); got {bad[0]!r}")

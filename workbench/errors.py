@@ -39,7 +39,10 @@ def repeats(values: Sequence[Any]) -> list:
 
 
 def is_real_number(value: Any) -> bool:
-    """A real number (int, float or numpy scalar), not a bool or a string."""
+    """A real number (int, float, numpy scalar or 0-d numeric array such as ``np.array(2.5)``), not a bool or a
+    string."""
+    if getattr(value, "ndim", None) == 0 and getattr(getattr(value, "dtype", None), "kind", "") in "iuf":
+        return True  # a 0-d array (np.array(2.5)), e.g. a reduction's result: it works wherever a float does
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
@@ -56,10 +59,13 @@ def canonical_numbers(config: Any) -> None:
     ``label_noise=0`` trained other students than ``label_noise=0.0``, under another key. Values that are
     not such numbers are left for the config's ``validate`` to name."""
     def plain(kind: str, v: Any) -> Any:
-        if kind == "int" and type(v) is not int and is_whole_number(v):
-            return int(v)
-        if kind == "float" and type(v) is not float and is_real_number(v):
-            return float(v)
+        try:
+            if kind == "int" and type(v) is not int and is_whole_number(v):
+                return int(v)
+            if kind == "float" and type(v) is not float and is_real_number(v):
+                return float(v)
+        except OverflowError:  # 10**400 is no float: validate names it
+            pass
         return v
 
     for f in dataclasses.fields(config):
@@ -76,7 +82,7 @@ def check_seed(seed: Any, name: str = "seed") -> int:
     """``seed`` as an int >= 0 (numpy's ``default_rng`` takes any such int), or an InputError naming it: a
     float, a string, None or a Generator was a TypeError from inside numpy (or from ``seed < 0``)."""
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise InputError(f"{name} must be >= 0 and a whole number (it seeds numpy's default_rng); got {seed!r}")
+        raise InputError(f"{name} must be an int >= 0 (it seeds numpy's default_rng); got {seed!r}")
     return int(seed)
 
 

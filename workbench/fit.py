@@ -336,7 +336,7 @@ def frame_columns(law: str | Law, df: pd.DataFrame, x_cols: Sequence[str],
         raise InputError(f"df must be a pandas DataFrame (a tidy table, one row per point); got a {type(df).__name__}")
     # one column name, not its letters: "ND" was the columns N and D, "params" six one-letter columns
     x_cols = [x_cols] if isinstance(x_cols, str) else list(x_cols)
-    if not isinstance(y_col, str):
+    if isinstance(y_col, (list, tuple, set, dict, np.ndarray, pd.Index, pd.Series)):  # a label: str, int (header=None)
         raise InputError(f"y_col must be the name of one column; got {y_col!r}")
     duplicated = sorted({str(c) for c in df.columns[df.columns.duplicated()]} & {str(c) for c in x_cols + [y_col]})
     if duplicated:
