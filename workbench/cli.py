@@ -163,10 +163,10 @@ def entry() -> None:
     "Exception ignored" traceback with status 0, after the verb had printed its result (measured by sending
     SIGINT 0-100 ms after a sweep's JSON line: -2 or a traceback in 20 of 20 tries). A Ctrl-C in the instant
     between the verb's output and that point is the verb's Ctrl-C: one line, 130. (A Python handler that leaves
-    with ``os._exit`` instead would not do: the interpreter's finalisation puts SIGINT back to its default before
-    the slow part, and tests/test_cli_sweep.py's test of this saw -2 again, 3 of 3; SIG_IGN stays. Ctrl-\\ or SIGTERM still end a
-    shutdown that hangs.) A handled Ctrl-C (130: the
-    verb has said what it kept) leaves at once with ``os._exit`` after flushing; there is nothing left to clean
+    with ``os._exit`` instead would not do: the interpreter's finalisation puts SIGINT back to its default
+    before the slow part, and tests/test_cli_sweep.py's test of this saw -2 again, 3 of 3; SIG_IGN stays.
+    Ctrl-\\ or SIGTERM still end a shutdown that hangs.) A handled Ctrl-C (130: the verb has said what it
+    kept) leaves at once with ``os._exit`` after flushing; there is nothing left to clean
     up (caches are written atomically, progress bars closed)."""
     try:
         code = main()
