@@ -34,13 +34,12 @@ from typing import Callable
 
 import pandas as pd
 import torch
-from tqdm import tqdm
 
 from workbench.data import deferred_sigint
 from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
 from workbench.students import StudentSpec, conv_lengths, count_params, param_shapes
-from workbench.sweep import (SweepConfig, config_mismatch, default_device, groups, read_cached, row_columns,
-                             write_json_atomic)
+from workbench.sweep import (SweepConfig, config_mismatch, default_device, groups, progress_bar, read_cached,
+                             row_columns, write_json_atomic)
 from workbench.sweep_train import spec_of, train_stack
 from workbench.tasks import make_task
 
@@ -240,8 +239,7 @@ def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
             if rows is not None:
                 done[run] = rows
     todo = groups([r for r in runs if r not in done], max_group)
-    bar_kwargs = dict(total=len(todo) * (cfg.rounds + 1), desc="prune", unit="round")
-    bar = progress(None, **bar_kwargs) if callable(progress) else tqdm(**bar_kwargs, disable=not progress)
+    bar = progress_bar(progress, total=len(todo) * (cfg.rounds + 1), desc="prune", unit="round")
     with bar:  # closed on Ctrl-C too, so the bar ends its line before the CLI's one-line message
         for i, group in enumerate(todo):
             if max_new_groups is not None and i >= max_new_groups:

@@ -239,6 +239,13 @@ def train_group(group: list[RunConfig], device: str) -> list[dict]:
     return rows
 
 
+def progress_bar(progress: bool | Callable, **bar_kwargs):
+    """A bar for ``total`` steps: text tqdm on stderr (``progress`` True), none (False), or what the bar
+    factory ``progress`` makes of ``(None, **bar_kwargs)``, e.g. ``workbench.report.progress`` with a
+    notebook's ``interactive``."""
+    return progress(None, **bar_kwargs) if callable(progress) else tqdm(**bar_kwargs, disable=not progress)
+
+
 def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | None = None,
               device: str | None = None, max_group: int = 64, progress: bool | Callable = True,
               max_new_groups: int | None = None, pack_widths: bool | None = None) -> pd.DataFrame:
@@ -259,8 +266,7 @@ def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | None =
     cached = {r: read_row(cache_dir, r) for r in runs}  # a file that is not its run's row reads as missing
     todo = [m for g in groups(runs, max_group, pack_widths) if (m := [r for r in g if cached[r] is None])]
     # closed on Ctrl-C too, so the bar ends its line before the CLI's one-line message
-    bar_kwargs = dict(total=sum(len(m) for m in todo), desc="sweep", unit="student")
-    bar = progress(None, **bar_kwargs) if callable(progress) else tqdm(**bar_kwargs, disable=not progress)
+    bar = progress_bar(progress, total=sum(len(m) for m in todo), desc="sweep", unit="student")
     with bar:
         for i, missing in enumerate(todo):  # only the uncached members of each stack are trained
             if max_new_groups is not None and i >= max_new_groups:
