@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                         help="override a notebook parameter (repeatable); the value is read as the declared type")
     parser.add_argument("--out", default="reports", help="output folder (default: reports)")
-    parser.add_argument("--timeout", type=float, default=600.0, help="per-cell timeout in seconds (default 600)")
+    parser.add_argument("--timeout", type=float, default=None,  # None: workbench.report.CELL_TIMEOUT
+                        help="per-cell timeout in seconds (default 1800: it catches a hung cell; 03's longest cell "
+                             "takes about 6 minutes on a quiet 2-core machine)")
     parser.add_argument("--notebook-dir", default=None,
                         help="folder of NN_*.ipynb notebooks (default: the source checkout's notebooks/)")
     parser.add_argument("--no-thumbnails", action="store_true",
@@ -35,14 +37,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict:
     from workbench.commands.paths import check_folder
     from workbench.errors import InputError
-    from workbench.report import NOTEBOOK_DIR, build_reports
+    from workbench.report import CELL_TIMEOUT, NOTEBOOK_DIR, build_reports
 
     overrides = {}
     for name, value in args.parameter:
         if name in overrides:
             raise InputError(f"-p {name} must be given once; got {overrides[name]!r} and {value!r}")
         overrides[name] = value
-    if not 0 < args.timeout < math.inf:
+    timeout = CELL_TIMEOUT if args.timeout is None else args.timeout
+    if not 0 < timeout < math.inf:
         raise InputError(f"--timeout must be a finite number of seconds > 0; got {args.timeout!r}")
     check_folder(args.out, "--out")  # before any notebook runs: not a file, and writable
     source = Path(args.notebook_dir) if args.notebook_dir is not None else NOTEBOOK_DIR
@@ -55,4 +58,4 @@ def run(args: argparse.Namespace) -> dict:
         raise InputError(f"--out must not be the source notebook folder {str(source)!r} (the executed notebooks "
                          f"would overwrite the originals); got {args.out!r}")
     return build_reports(args.names, smoke=args.smoke, parameters=overrides, out_dir=args.out,
-                         notebook_dir=args.notebook_dir, timeout=args.timeout, thumbnails=not args.no_thumbnails)
+                         notebook_dir=args.notebook_dir, timeout=timeout, thumbnails=not args.no_thumbnails)
