@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
 
-from workbench.errors import InputError, is_real_number, is_whole_number
-from workbench.laws import Law, get_law, real_values
+from workbench.errors import InputError, is_real_number, is_whole_number, real_values
+from workbench.laws import Law, get_law
 
 TRAIN_FLOPS_PER_PARAM_TOKEN = 6.0
 INFERENCE_FLOPS_PER_PARAM_TOKEN = 2.0

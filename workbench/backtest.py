@@ -17,9 +17,9 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InputError, column_not_found, is_real_number, row_name
+from workbench.errors import InputError, column_not_found, is_real_number, real_values, row_name
 from workbench.fit import FitResult, fit_frame, fit_law, fit_metrics, frame_columns
-from workbench.laws import get_law, real_values
+from workbench.laws import get_law
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InputError, check_seed, column_not_found, is_real_number, repeats, row_name
-from workbench.laws import Law, describe_non_real, get_law, non_real, real_values, start_grid
+from workbench.errors import (InputError, check_seed, column_not_found, describe_non_real, is_real_number, non_real,
+                              real_values, repeats, row_name)
+from workbench.laws import Law, get_law, start_grid
 from workbench.objectives import DEFAULT_DELTA, OBJECTIVES, Objective, fit_metrics, get_objective, rho  # noqa: F401
 from workbench.optimize import Problem, batched_lm, distinct_best, polish, polish_lmfit
 

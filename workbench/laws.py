@@ -18,54 +18,9 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InputError
+from workbench.errors import InputError, real_values
 
 GridSpec = Sequence[float] | Callable[[tuple[np.ndarray, ...], np.ndarray], Sequence[float]]
-
-
-def non_real(values, text: bool = True) -> tuple[int | tuple, object] | None:
-    """(index, value) of the first entry of ``values`` that is a boolean, a complex number or (``text``) a
-    string; None when there is none. numpy's float conversion reads True as 1.0, drops an imaginary part
-    with only a warning and parses '1e9' as a number: a wrong input that would be used without a word."""
-    arr = np.asarray(values)
-    if isinstance(values, (list, tuple)):  # numpy reads [True, 2.0] as the floats [1.0, 2.0]: look closer
-        if arr.ndim == 1 and arr.dtype.kind in "iuf":  # only a boolean can hide in a flat list of numbers
-            if not {bool, np.bool_} & set(map(type, values)):  # the types in C: a 1e6 list in ~30 ms
-                return None
-            i = next(j for j, v in enumerate(values) if isinstance(v, (bool, np.bool_)))
-            return i, values[i]
-        arr = np.asarray(values, dtype=object)  # nested or mixed: entry by entry
-    kinds = "bc" + ("US" if text else "")
-    types = (bool, np.bool_, complex, np.complexfloating) + ((str, bytes) if text else ())
-    flat = arr.ravel()
-    if arr.dtype.kind in kinds:
-        i = 0 if flat.size else None
-    elif arr.dtype.kind == "O":
-        i = next((j for j, v in enumerate(flat) if isinstance(v, types)), None)
-    else:
-        i = None
-    if i is None:
-        return None
-    return (i if arr.ndim <= 1 else tuple(int(j) for j in np.unravel_index(i, arr.shape))), flat[i]
-
-
-def describe_non_real(value) -> str:
-    """What :func:`non_real` found, and why it is refused."""
-    value = value.item() if isinstance(value, np.generic) else value  # True, not np.True_
-    if isinstance(value, (bool, np.bool_)):
-        return f"the boolean {value!r} (it would be read as 1.0 or 0.0)"
-    if isinstance(value, (complex, np.complexfloating)):
-        return f"the complex number {value!r} (its imaginary part would be dropped; pass .real if it is 0)"
-    return f"the text {value!r} (convert it to a number first)"
-
-
-def real_values(values, name: str) -> np.ndarray:
-    """``values`` as a float array, or an InputError naming ``name`` and the first boolean, complex or text
-    entry (see :func:`non_real`)."""
-    bad = non_real(values)
-    if bad is not None:
-        raise InputError(f"{name} must hold real numbers; got {describe_non_real(bad[1])} at index {bad[0]}")
-    return np.asarray(values, dtype=float)
 
 
 @dataclass(frozen=True)
