@@ -29,10 +29,10 @@ from tqdm import tqdm
 
 from workbench.data import atomic_write, deferred_sigint
 from workbench.data import cache_dir as default_cache_dir
-from workbench.errors import CacheWarning, CacheWriteError, InputError
+from workbench.errors import (CacheWarning, CacheWriteError, InputError, canonical_numbers, is_real_number,
+                              is_whole_number)
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train
 from workbench.sweep_train import LR_SCHEDULES, RunConfig, default_device, spec_of, train_stack
-from workbench.errors import canonical_numbers, is_real_number, is_whole_number
 from workbench.tasks import MAX_SEED, TaskConfig, make_task, task_in_dim
 
 # generous upper limits, so that a mistyped huge number is an InputError, not a crash or an 88 TB allocation
