@@ -1,8 +1,9 @@
 """workbench/errors.py: the shared tests behind the checks' messages (repeated values, numbers)."""
 
 import numpy as np
+import pytest
 
-from workbench.errors import InputError, is_real_number, is_whole_number, repeats
+from workbench.errors import InputError, check_bootstrap, is_real_number, is_whole_number, repeats
 
 
 def test_repeats_lists_each_repeated_value_once_in_the_order_it_repeats():
@@ -33,3 +34,11 @@ def test_column_not_found_points_at_spaces_around_a_name():
     given = str(column_not_found("Training ", ["Loss", "Training"], "holdout column"))
     assert given.startswith("holdout column 'Training ' not found")
     assert given.endswith("(the name given has spaces around it; the column is 'Training')")
+
+
+def test_check_bootstrap_takes_0_or_two_and_more_whole_resamples_and_refuses_the_rest():
+    assert check_bootstrap(0) == 0 and check_bootstrap(2) == 2 and type(check_bootstrap(np.int64(200))) is int
+    for bad in (1, -2, 2.5, 2.0, True, "100", None):
+        with pytest.raises(InputError, match=r"^vl_bootstrap must be 0 \(no intervals\) or an integer >= 2 \(seed "
+                                             r"resamples\); got "):
+            check_bootstrap(bad, "vl_bootstrap", "seed resamples")

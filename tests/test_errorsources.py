@@ -193,7 +193,7 @@ def test_floor_interval_resamples_seeds_and_covers_the_planted_floor():
     assert floors.equals(es.floors_by_width(table, teacher_width=8, bootstrap=50, seed=1))  # seeded
     no_interval = es.floors_by_width(es.seed_mean(table), teacher_width=8, bootstrap=50)  # one row per n: no seeds
     assert no_interval.floor_low.isna().all() and np.allclose(no_interval.floor, floors.floor)
-    with pytest.raises(InputError, match="bootstrap must be 0 or >= 2"):
+    with pytest.raises(InputError, match=r"bootstrap must be 0 \(no intervals\) or an integer >= 2"):
         es.floors_by_width(table, bootstrap=1)
 
 
@@ -244,7 +244,7 @@ def test_floor_bootstrap_refuses_a_fractional_count_and_a_seed_missing_an_n():
     table = pd.DataFrame([{"width": 4, "n": int(k), "seed": s, "test_loss": 2.0 * k**-0.7 + 0.01 * (1 + 0.1 * s)}
                           for s in range(3) for k in n])
     for bad in (2.5, "5", True):
-        with pytest.raises(InputError, match="bootstrap must be 0 or >= 2 resamples"):
+        with pytest.raises(InputError, match=r"bootstrap must be 0 \(no intervals\) or an integer >= 2 \(resamples\)"):
             es.floors_by_width(table, bootstrap=bad)
     with pytest.raises(InputError, match="width 4 has no test_loss for seed 0 at n=2048"):
         es.floors_by_width(table.drop(index=3), bootstrap=10)

@@ -112,7 +112,7 @@ def test_starts_and_bootstrap_of_the_wrong_kind_are_named():
     with pytest.raises(InputError, match=r"starts must have shape \(S, 2\).*got shape \(1, 3\)"):
         fit_law("power", df["x"], df["y"], fix={"c": 0.0}, starts=[[1.0, 0.5, 0.1]])
     for bad in (2.5, "5", True):
-        with pytest.raises(InputError, match=r"bootstrap must be 0 .* or >= 2 resamples \(a whole number\)"):
+        with pytest.raises(InputError, match=r"bootstrap must be 0 \(no intervals\) or an integer >= 2 \(resamples\)"):
             fit_law("power", df["x"], df["y"], bootstrap=bad)
     assert fit_law("power", df["x"], df["y"], bootstrap=np.int64(3)).bootstrap.shape[0] == 3
 

@@ -259,7 +259,7 @@ VARIANCE_LIMITED = dict(vl_linear=True, vl_widths=[8], vl_sizes=[512, 1024, 2048
     ({"vl_ratio": float("nan")}, "vl_ratio must be a finite number > 0 (n / parameters); got nan"),
     ({"vl_width_widths": [64, 64, 128, 256]}, "vl_width_widths must hold >= 4 distinct widths; got [64, 64, 128, 256]"),
     ({"vl_teachers": 0}, "vl_teachers must be an integer >= 1; got 0"),
-    ({"vl_bootstrap": 1}, "vl_bootstrap must be 0 or an integer >= 2 (seed resamples); got 1"),
+    ({"vl_bootstrap": 1}, "vl_bootstrap must be 0 (no intervals) or an integer >= 2 (seed resamples); got 1"),
     ({"vl_widths": [8.5]}, "vl_widths must be hidden widths (integers >= 1); got 8.5 in [8.5]"),
 ])
 def test_variance_limited_refuses_in_the_notebooks_names(change, message):
@@ -290,7 +290,7 @@ REAL_BENCHMARKS = dict(references=["logistic", "mlp"], mnist_models=["mlp"], dig
                                 "got [250, 500, 1000, 2000]"),
     ({"laws": ["bnsl"]}, "laws must be values of the laws of error against n ['power', 'm4']; got 'bnsl' in ['bnsl']"),
     ({"scaling_seeds": 0}, "scaling_seeds must be an integer >= 1; got 0"),
-    ({"bootstrap": 1}, "bootstrap must be 0 or an integer >= 2 (seed resamples); got 1"),
+    ({"bootstrap": 1}, "bootstrap must be 0 (no intervals) or an integer >= 2 (seed resamples); got 1"),
 ])
 def test_real_benchmarks_refuses_in_the_notebooks_names(change, message):
     with pytest.raises(InputError) as err:

@@ -136,7 +136,7 @@ def test_seed_resamples_draw_each_sizes_seeds_and_one_seed_gives_no_interval():
                              "test_error": 2.0 * ns ** -0.5 + 0.01})
     row = rb.data_exponents(one_seed, bootstrap=20).iloc[0]
     assert np.isnan(row["ci_low"]) and np.isnan(row["floor_ci_high"]) and row["exponent"] == pytest.approx(0.5, rel=0.02)
-    with pytest.raises(InputError, match="bootstrap must be 0 or an integer >= 2"):
+    with pytest.raises(InputError, match=r"bootstrap must be 0 \(no intervals\) or an integer >= 2"):
         rb.data_exponents(one_seed, bootstrap=1)
 
 

@@ -72,5 +72,5 @@ def test_a_missing_value_is_refused_not_skipped():
             vl.data_exponents(bad, min_ratio=1.0)
     with pytest.raises(InputError, match="seed must be an int >= 0"):
         vl.fit_curve(table, "n", bootstrap=2, seed="a")
-    with pytest.raises(InputError, match=r"bootstrap must be 0 or >= 2 .*got 2.5"):
+    with pytest.raises(InputError, match=r"bootstrap must be 0 \(no intervals\) or an integer >= 2 .*got 2.5"):
         vl.fit_curve(table, "n", bootstrap=2.5)

@@ -88,6 +88,14 @@ def check_seed(seed: Any, name: str = "seed") -> int:
     return int(seed)
 
 
+def check_bootstrap(value: Any, name: str = "bootstrap", what: str = "resamples") -> int:
+    """``value`` as an int that is 0 (no intervals) or >= 2 (a percentile interval needs two resamples), or an
+    InputError naming ``name``: 1, a negative count, 2.5, True or '100' is refused, never rounded or read."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0 or value == 1:
+        raise InputError(f"{name} must be 0 (no intervals) or an integer >= 2 ({what}); got {value!r}")
+    return int(value)
+
+
 def no_missing(df, cols: Sequence[Any]) -> None:
     """Refuse a missing (NaN) value in the columns ``cols`` of the DataFrame ``df``: pandas' groupby and mean
     skip such rows unsaid (a mean over fewer seeds than counted, a group that vanishes)."""

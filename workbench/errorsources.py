@@ -34,7 +34,7 @@ import pandas as pd
 
 from workbench.backtest import Backtest, backtest
 from workbench.data import cache_dir
-from workbench.errors import InputError, check_seed, is_real_number, is_whole_number, no_missing
+from workbench.errors import InputError, check_bootstrap, check_seed, is_real_number, is_whole_number, no_missing
 from workbench.fit import FitResult, fit_frame, fit_law
 from workbench.sweep import SweepConfig, run_sweep
 from workbench.tasks import task_config
@@ -337,8 +337,7 @@ def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width
     """
     _need(table, ["width", "n", y_col])
     _no_missing(table, ["width", "n", y_col])
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0 or bootstrap == 1:
-        raise InputError(f"bootstrap must be 0 or >= 2 resamples (a whole number); got {bootstrap!r}")
+    bootstrap = check_bootstrap(bootstrap)
     per_seed = "seed" in table.columns
     rng = np.random.default_rng(check_seed(seed))
     rows = []

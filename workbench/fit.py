@@ -26,8 +26,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import (InputError, check_seed, column_not_found, describe_non_real, is_real_number, non_real,
-                              real_values, repeats, row_name)
+from workbench.errors import (InputError, check_bootstrap, check_seed, column_not_found, describe_non_real,
+                              is_real_number, non_real, real_values, repeats, row_name)
 from workbench.laws import Law, get_law, start_grid
 from workbench.objectives import DEFAULT_DELTA, OBJECTIVES, Objective, fit_metrics, get_objective, rho  # noqa: F401
 from workbench.optimize import Problem, batched_lm, distinct_best, polish, polish_lmfit
@@ -196,8 +196,7 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
     if not (is_real_number(delta) and np.isfinite(delta) and 0 < delta <= MAX_DELTA):
         raise InputError(f"delta must be a positive number <= {MAX_DELTA:g} (a larger Huber δ is plain least "
                          f"squares, and scipy's robust loss overflows on δ² above about 1e154); got {delta!r}")
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0 or bootstrap == 1:
-        raise InputError(f"bootstrap must be 0 (no intervals) or >= 2 resamples (a whole number); got {bootstrap!r}")
+    bootstrap = check_bootstrap(bootstrap)
     seed = check_seed(seed)
     for name, value, low in (("max_iter", max_iter, 0), ("screen_iter", screen_iter, 0), ("polish_top", polish_top, 1)):
         if name == "screen_iter" and value is None:

@@ -12,7 +12,7 @@ import math
 import numbers
 from typing import Any, Sequence
 
-from workbench.errors import InputError, repeats
+from workbench.errors import InputError, check_bootstrap, repeats
 from workbench.laws import get_law
 
 
@@ -229,8 +229,7 @@ def check_variance_limited(*, vl_linear: bool, vl_widths: Sequence[int], vl_size
     for name, value in {"vl_teachers": vl_teachers, "vl_seeds": vl_seeds, "vl_steps": vl_steps, "vl_n": vl_n,
                         "vl_width_seeds": vl_width_seeds}.items():
         _integer_at_least(name, value, 1)
-    if not (isinstance(vl_bootstrap, int) and (vl_bootstrap == 0 or vl_bootstrap >= 2)):
-        raise InputError(f"vl_bootstrap must be 0 or an integer >= 2 (seed resamples); got {vl_bootstrap!r}")
+    check_bootstrap(vl_bootstrap, "vl_bootstrap", "seed resamples")
 
 
 def check_real_benchmarks(*, references: Sequence[str], mnist_models: Sequence[str], digits_models: Sequence[str],
@@ -267,5 +266,4 @@ def check_real_benchmarks(*, references: Sequence[str], mnist_models: Sequence[s
         if len(sizes) < need:
             raise InputError(f"{name} must list >= {need} sizes (laws {', '.join(laws)}: at most {need - 1} free "
                              f"constants); got {list(sizes)!r}")
-    if not (isinstance(bootstrap, int) and (bootstrap == 0 or bootstrap >= 2)):
-        raise InputError(f"bootstrap must be 0 or an integer >= 2 (seed resamples); got {bootstrap!r}")
+    check_bootstrap(bootstrap, what="seed resamples")

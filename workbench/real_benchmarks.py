@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InputError
+from workbench.errors import InputError, check_bootstrap
 from workbench.errorsources import seed_mean
 from workbench.fit import fit_law, warm_start
 from workbench.laws import get_law
@@ -166,8 +166,7 @@ def data_exponents(table: pd.DataFrame, y_col: str = "test_error", by: Sequence[
     law, e.g. b at 10 when the error is flat in n: no power law over these sizes), fit."""
     if law not in LAWS:
         raise InputError(f"law must be one of {', '.join(LAWS)}; got {law!r}")
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, int) or bootstrap < 0 or bootstrap == 1:
-        raise InputError(f"bootstrap must be 0 or an integer >= 2 (seed resamples); got {bootstrap!r}")
+    bootstrap = check_bootstrap(bootstrap, what="seed resamples")
     by, (exp_name, floor_name) = list(by), LAWS[law]
     sign = -1.0 if law == "m4" else 1.0  # m4's c is negative: the exponent is −c
     fix = {"eps0": float(eps0)} if law == "m4" else None

@@ -38,7 +38,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InputError, check_seed, is_real_number, no_missing
+from workbench.errors import InputError, check_bootstrap, check_seed, is_real_number, no_missing
 from workbench.fit import FitResult, fit_law
 
 THEORY = 1.0
@@ -63,8 +63,7 @@ def fit_curve(table: pd.DataFrame, x_col: str, y_col: str = "test_loss", *, floo
     (teacher, student seed) pairs (nan without a bootstrap or with fewer than 2 pairs)."""
     _need(table, [x_col, y_col])
     no_missing(table, [x_col, y_col] + [c for c in ("task_seed", "seed") if c in table.columns])
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) or bootstrap < 0 or bootstrap == 1:
-        raise InputError(f"bootstrap must be 0 or >= 2 seed resamples (a whole number); got {bootstrap!r}")
+    bootstrap = check_bootstrap(bootstrap, what="seed resamples")
     seed = check_seed(seed)
     curve = table.groupby(x_col, sort=True)[y_col].mean()
     if len(curve) < MIN_POINTS:
