@@ -216,9 +216,9 @@ def test_a_full_disk_while_caching_exits_2_in_one_line_saying_what_is_kept(tmp_p
     # before: OSError [Errno 28] No space left on device, with a traceback and exit 1
     import errno
 
-    import workbench.sweep as sweep_mod
+    import workbench.cache as cache_mod
 
-    real, writes = sweep_mod.atomic_write, []
+    real, writes = cache_mod.atomic_write, []
 
     def disk_full_after_one(path):
         writes.append(path)
@@ -226,7 +226,7 @@ def test_a_full_disk_while_caching_exits_2_in_one_line_saying_what_is_kept(tmp_p
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(path)
 
-    monkeypatch.setattr(sweep_mod, "atomic_write", disk_full_after_one)
+    monkeypatch.setattr(cache_mod, "atomic_write", disk_full_after_one)
     grid = ["--widths", "4,8", "--sizes", "64"] if verb == "sweep" else ["--width", "4,8", "--size", "64"]
     cache = tmp_path / "c"
     args = [verb, *TINY[:2], *grid, *TINY[6:], "--out", str(tmp_path / "x.csv"), "--cache-dir", str(cache)]
@@ -236,7 +236,7 @@ def test_a_full_disk_while_caching_exits_2_in_one_line_saying_what_is_kept(tmp_p
     assert err.startswith(f"error: cannot write the cache file {writes[1]} (No space left on device): {kept} in "
                           f"{cache / verb}; make room there, then rerun the same command to resume")
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "x.csv").exists()
-    monkeypatch.setattr(sweep_mod, "atomic_write", real)
+    monkeypatch.setattr(cache_mod, "atomic_write", real)
     assert main(args) == 0  # room again: the rerun resumes
 
 

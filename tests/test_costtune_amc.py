@@ -159,3 +159,38 @@ def test_min_budget_fraction_from_the_shapes_matches_the_trained_problem(prob):
     with pytest.raises(InputError, match="budget must be >="):
         prob.set_budget(0.999 * least * prob.full_flops)
     prob.set_budget(prob.full_flops)
+
+
+@pytest.mark.parametrize("how", ["truncated", "junk", "a layer missing", "another shape", "not finite", "a list"])
+def test_a_damaged_student_file_is_named_and_the_student_trained_again(prob, cache, how):
+    # before: torch.load's traceback (truncated, junk) or a student of the wrong shape used as it came
+    from workbench.costtune.amc_env import trained_student
+    from workbench.errors import CacheWarning
+
+    path = cache / "costtune" / f"amc-student-{SMALL.run().key()}.pt"
+    good = path.read_bytes()
+    spec, layers = trained_student(SMALL, cache)
+    params = torch.load(path, weights_only=True)
+    if how == "truncated":
+        path.write_bytes(good[: len(good) // 2])
+    elif how == "junk":
+        path.write_bytes(b"\x00not a torch file")
+    else:
+        if how == "a layer missing":
+            del params["w1"]
+        elif how == "another shape":
+            params["w1"] = params["w1"][:, :-1]
+        elif how == "not finite":
+            params["b0"][0] = float("nan")
+        else:
+            params = list(params.values())
+        torch.save(params, path)
+    try:
+        with pytest.warns(CacheWarning, match=f"ignoring the cache file {path}"):
+            again_spec, again = trained_student(SMALL, cache)
+        assert again_spec == spec
+        for (w, b), (w0, b0) in zip(again, layers):  # the same seeded student, trained again
+            assert torch.equal(w, w0) and torch.equal(b, b0)
+        assert path.read_bytes() != b"" and trained_student(SMALL, cache)[0] == spec
+    finally:
+        path.write_bytes(good)

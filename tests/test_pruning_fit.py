@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from workbench import pruning_fit as pf
-from workbench.errors import InputError
+from workbench.errors import CacheWarning, InputError
 from workbench.laws import get_law
 from workbench.prune import PruneConfig
 from workbench.sweep import SweepConfig
@@ -135,3 +135,40 @@ def test_run_prune_cached_reads_back_without_training(imp):
     pd.testing.assert_frame_equal(again, df)
     other = PruneConfig(sweep=cfg.sweep, rounds=cfg.rounds - 1, rewind_step=cfg.rewind_step)
     assert pf.prune_key(other) != pf.prune_key(cfg)
+
+
+def _spoil(text: str, how: str) -> str:
+    lines = text.splitlines(keepends=True)
+    if how == "a row lost":
+        return "".join(lines[:-1])
+    if how == "a row twice":
+        return "".join(lines[:-1] + lines[-2:-1])
+    if how == "a column lost":
+        return "\n".join(",".join(cell for i, cell in enumerate(line.split(",")) if i != 0)
+                         for line in text.splitlines()) + "\n"
+    if how == "another method":
+        return text.replace(",imp,", ",oneshot,")
+    if how == "text in a number column":
+        header = lines[0].rstrip("\n").split(",")
+        i = header.index("test_error")
+        cells = lines[1].rstrip("\n").split(",")
+        cells[i] = "nan?"
+        return "".join([lines[0], ",".join(cells) + "\n"] + lines[2:])
+    return "\x00\x01 not a csv"
+
+
+@pytest.mark.parametrize("how", ["a row lost", "a row twice", "a column lost", "another method",
+                                 "text in a number column", "binary junk"])
+def test_a_damaged_prune_table_is_named_and_rebuilt_from_the_students_rows(imp, how):
+    # before: any file at the table's path was read back as the study's table, whatever it held
+    cfg, cache, df, _ = imp
+    path = cache / "prune" / f"{pf.prune_key(cfg)}.csv"
+    good = path.read_text()
+    try:
+        path.write_text(_spoil(good, how))
+        with pytest.warns(CacheWarning, match=f"ignoring the cache file {path}"):
+            rebuilt = pf.run_prune_cached(cfg, cache, progress=False)
+        pd.testing.assert_frame_equal(rebuilt, df)  # from the students' cached rows: no training
+        assert path.read_text() == good  # the file is replaced by the study's table
+    finally:
+        path.write_text(good)

@@ -411,21 +411,6 @@ def test_a_large_test_set_is_scored_without_holding_every_output(tmp_path):
     assert grown_mb < 800, f"peak memory grew by {grown_mb} MB"
 
 
-def test_atomic_write_replaces_whole_or_leaves_the_old_file_and_no_temp(tmp_path):
-    from workbench.data import atomic_write
-
-    path = tmp_path / "deep" / "rows.csv"
-    with atomic_write(path) as tmp:
-        assert tmp.parent == path.parent and tmp.suffix == ".csv" and not path.exists()
-        tmp.write_text("a\n1\n")
-    assert path.read_text() == "a\n1\n" and (path.stat().st_mode & 0o777) == 0o644
-    with pytest.raises(KeyboardInterrupt):
-        with atomic_write(path) as tmp:
-            tmp.write_text("half")
-            raise KeyboardInterrupt  # as Ctrl-C in the middle of a write
-    assert path.read_text() == "a\n1\n" and sorted(p.name for p in path.parent.iterdir()) == ["rows.csv"]
-
-
 @pytest.mark.parametrize("field", ["steps", "batch_size", "eval_every"])
 def test_a_step_count_that_is_not_whole_is_refused(field):
     # before: steps=2.5 or batch_size=2.5 passed validate and failed inside training with a TypeError, and

@@ -9,13 +9,9 @@ designs in ``PLANTED`` (one per law), so fitters can be checked against the trut
 from __future__ import annotations
 
 import os
-import signal
-import tempfile
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -45,45 +41,6 @@ def cache_dir() -> Path:
         return DATA_DIR / "cache"
     # installed: DATA_DIR would be a new top-level 'data' folder inside site-packages
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "scaling-workbench"
-
-
-@contextmanager
-def atomic_write(path: str | Path) -> Iterator[Path]:
-    """Write ``path`` all at once: yields a temporary file beside it (same suffix) for the caller to write;
-    on success it is made world-readable (cache files are shared) and moved onto ``path`` with ``os.replace``;
-    on any error or interruption (Ctrl-C) it is removed, so neither half a file nor a stray temp is left."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=path.suffix)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-@contextmanager
-def deferred_sigint() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) back until the block ends, then deliver it: for a few quick writes that belong
-    together, such as the cache rows of one trained stack, so that an interruption keeps all of them or none
-    (a stack resumed in part is trained as a smaller stack, whose numbers differ by float rounding). Signal
-    handlers live in the main thread: elsewhere, or when SIGINT is ignored or left to the system, the block
-    runs unchanged."""
-    old = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or not callable(old):
-        yield
-        return
-    caught: list = []
-    signal.signal(signal.SIGINT, lambda signum, frame: caught.append((signum, frame)))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, old)
-        if caught:
-            old(*caught[0])  # Python's default handler raises KeyboardInterrupt here
 
 
 def load_nmt(path: str | Path = NMT_CSV) -> pd.DataFrame:

@@ -35,11 +35,10 @@ from typing import Callable
 import pandas as pd
 import torch
 
-from workbench.data import deferred_sigint
+from workbench.cache import config_mismatch, deferred_sigint, read_cached, remove_stale_temps, write_json_atomic
 from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
 from workbench.students import StudentSpec, conv_lengths, count_params, param_shapes
-from workbench.sweep import (SweepConfig, config_mismatch, default_device, groups, progress_bar, read_cached,
-                             row_columns, write_json_atomic)
+from workbench.sweep import SweepConfig, default_device, groups, progress_bar, row_columns
 from workbench.sweep_train import spec_of, train_stack
 from workbench.tasks import make_task
 
@@ -166,7 +165,7 @@ MEASURED_COLUMNS = ("density", "target_density", "weights_kept", "weights_prunab
 
 def read_student(cache_dir: Path, cfg: PruneConfig, run, warn: bool = True) -> list[dict] | None:
     """The cached rows of ``run`` (one per round), or None: none cached, or a file that cannot hold them
-    (see :func:`workbench.sweep.read_cached`)."""
+    (see :func:`workbench.cache.read_cached`)."""
     expected = {**row_columns(run), "method": cfg.method, "rewind_step": cfg.rewind_step}
 
     def check(rows):
@@ -234,6 +233,7 @@ def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
     _check_rounds(cfg, runs)
     done: dict = {}
     if cache_dir is not None:
+        remove_stale_temps(Path(cache_dir) / "prune")  # a killed run's half-written rows
         for run in runs:
             rows = read_student(Path(cache_dir), cfg, run)
             if rows is not None:

@@ -13,7 +13,9 @@ network's smallest density that still reaches the target.
 
 IMP rows come from :func:`workbench.prune.run_prune`; :func:`run_prune_cached` keeps each study's table
 on disk keyed by a hash of its full config (a rerun is one file read, a changed config recomputes), and
-each finished student's rows too, so an interrupted study resumes where it stopped.
+each finished student's rows too, so an interrupted study resumes where it stopped. A table file that is
+not the study's (unreadable, a row or column missing or foreign, another method) is named in a
+:class:`~workbench.errors.CacheWarning` and rebuilt from the students' rows.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.data import atomic_write
+from workbench.cache import atomic_write, read_cached
 from workbench.errors import InputError
 from workbench.fit import FitResult, fit_frame
 from workbench.laws import get_law
-from workbench.prune import PruneConfig, run_prune
+from workbench.prune import MEASURED_COLUMNS, PruneConfig, run_prune
+from workbench.sweep import row_columns
 
 NETWORK = ("depth", "width", "n")  # one pruning curve per network and data size
 
@@ -48,12 +51,35 @@ def run_prune_cached(cfg: PruneConfig, cache_dir: str | Path, progress: bool | C
     ``progress``: as for :func:`run_prune` (a bool, or a bar factory such as ``workbench.report.progress``)."""
     cfg.validate()
     path = Path(cache_dir) / "prune" / f"{prune_key(cfg)}.csv"
-    if path.exists():
-        return pd.read_csv(path)
+    cached = read_cached(path, lambda df: table_problem(df, cfg), load=pd.read_csv)
+    if cached is not None:
+        return cached
     df = run_prune(cfg, progress=progress, cache_dir=cache_dir, **kwargs)
     with atomic_write(path) as tmp:
         df.to_csv(tmp, index=False)
     return pd.read_csv(path)
+
+
+def table_problem(df: pd.DataFrame, cfg: PruneConfig) -> str | None:
+    """Why ``df`` (a CSV read back) is not the table :func:`run_prune` makes of ``cfg``: a column missing or not
+    numbers, a student or round missing, foreign or twice, another method or rewind step; None when it is."""
+    config = ("width", "depth", "n", "seed", "round")
+    for name in config + MEASURED_COLUMNS:
+        if name not in df.columns:
+            return f"no {name!r} column"
+        if not pd.api.types.is_numeric_dtype(df[name]):
+            return f"column {name!r} holds {df[name].dtype} values, not numbers"
+    s = cfg.sweep
+    fixed = {**row_columns(s.runs()[0]), "method": cfg.method, "rewind_step": cfg.rewind_step}
+    for name, value in fixed.items():  # the task's and optimiser's columns, the same in every row
+        if name not in config and (name not in df.columns or not (df[name] == value).all()):
+            return f"not every row has {name} {value!r}"
+    expected = {(w, d, n, seed, r) for w in s.widths for d in s.depths for n in s.sizes for seed in s.seeds
+                for r in range(cfg.rounds + 1)}
+    got = list(df[list(config)].itertuples(index=False, name=None))
+    if len(got) != len(expected) or set(got) != expected:
+        return f"{len(got)} rows, not the study's {len(expected)} (width, depth, n, seed, round) rows each once"
+    return None
 
 
 def _need(df: pd.DataFrame, cols: Sequence[str]) -> None:

@@ -9,7 +9,7 @@ formed from the *full* grid before the cache is consulted, so a resumed sweep st
 exactly as an uninterrupted one would. When a group finishes, each of its rows is written to
 ``<cache_dir>/sweep/<key>.json`` atomically (temp file + ``os.replace``); the key hashes the
 row's full config, so an interrupted sweep keeps all finished groups and a rerun trains only
-what is missing. Ctrl-C waits for a group's rows to be written (``data.deferred_sigint``): a group
+what is missing. Ctrl-C waits for a group's rows to be written (``cache.deferred_sigint``): a group
 resumed in part would be trained as a smaller stack, whose numbers differ by float rounding. The returned table holds the rows as those files hold them, so a resumed table
 equals an uninterrupted one exactly. A file that cannot be its run's row (unreadable, truncated,
 not a JSON object, another configuration's row, a column missing) is named in a
@@ -19,7 +19,6 @@ not a JSON object, another configuration's row, a column missing) is named in a
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -27,10 +26,9 @@ from typing import Callable
 import pandas as pd
 from tqdm import tqdm
 
-from workbench.data import atomic_write, deferred_sigint
+from workbench.cache import config_mismatch, deferred_sigint, read_cached, remove_stale_temps, write_json_atomic
 from workbench.data import cache_dir as default_cache_dir
-from workbench.errors import (CacheWarning, CacheWriteError, InputError, canonical_numbers, is_real_number,
-                              is_whole_number)
+from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train
 from workbench.sweep_train import LR_SCHEDULES, RunConfig, default_device, spec_of, train_stack
 from workbench.tasks import MAX_SEED, TaskConfig, make_task, task_in_dim
@@ -159,45 +157,8 @@ def _cache_path(cache_dir: Path, run: RunConfig) -> Path:
     return Path(cache_dir) / "sweep" / f"{run.key()}.json"
 
 
-def config_mismatch(row, expected: dict, measured: tuple[str, ...], text: tuple[str, ...] = ()) -> str | None:
-    """Why ``row`` (as read from JSON) is not a row with the config columns ``expected`` and the columns
-    ``measured`` (numbers, NaN included, but for those named in ``text``); None when it is. ``expected`` is
-    compared as JSON would store it (tuples as lists)."""
-    if not isinstance(row, dict):
-        return f"a JSON {type(row).__name__}, not an object"
-    for name, value in json.loads(json.dumps(expected)).items():
-        if name not in row:
-            return f"no {name!r} column"
-        if row[name] != value:
-            return f"{name} is {row[name]!r}, not {value!r}"
-    for name in measured:
-        if name not in row:
-            return f"no {name!r} column"
-        if name not in text and not is_real_number(row[name]):
-            return f"{name} is {row[name]!r}, not a number"
-    return None
-
-
-def read_cached(path: Path, check, warn: bool = True):
-    """The JSON ``path`` holds when ``check(value)`` finds nothing wrong (it returns None, or why not); None
-    when the file is missing, or (with a :class:`~workbench.errors.CacheWarning` when ``warn``) when it cannot
-    be read, is not JSON or fails the check: the caller then computes the entry again and replaces the file."""
-    try:
-        value = json.loads(Path(path).read_text())
-        problem = check(value)
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:  # ValueError: bad JSON, an empty or truncated file, bytes not UTF-8
-        problem = f"unreadable: {type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
-    if problem is None:
-        return value
-    if warn:
-        warnings.warn(f"ignoring the cache file {path} ({problem}); computing it again", CacheWarning, stacklevel=3)
-    return None
-
-
 def read_row(cache_dir: Path, run: RunConfig, warn: bool = True) -> dict | None:
-    """``run``'s cached row, or None (none cached, or a file that cannot be its row: see :func:`read_cached`)."""
+    """``run``'s cached row, or None (none cached, or a file that cannot be its row: see :func:`workbench.cache.read_cached`)."""
     expected = {**row_columns(run), "key": run.key()}
 
     def check(row):
@@ -206,16 +167,6 @@ def read_row(cache_dir: Path, run: RunConfig, warn: bool = True) -> dict | None:
         return config_mismatch(row, expected, MEASURED_COLUMNS, text=("device", "key"))
 
     return read_cached(_cache_path(cache_dir, run), check, warn)
-
-
-def write_json_atomic(path: Path, obj) -> None:
-    """Write JSON to path at once (:func:`workbench.data.atomic_write`); a file that cannot be written (disk
-    full, read-only folder) is a :class:`~workbench.errors.CacheWriteError` naming it and the reason."""
-    try:
-        with atomic_write(path) as tmp:
-            tmp.write_text(json.dumps(obj))
-    except OSError as exc:
-        raise CacheWriteError(f"cannot write the cache file {path} ({exc.strerror or exc})") from None
 
 
 def cached_count(runs: list[RunConfig], cache_dir: str | Path | None = None) -> int:
@@ -263,6 +214,7 @@ def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | None =
     device = str(device or default_device())  # a torch.device works too
     pack_widths = device.startswith("cuda") if pack_widths is None else pack_widths
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    remove_stale_temps(cache_dir / "sweep")  # a killed run's half-written rows
     cached = {r: read_row(cache_dir, r) for r in runs}  # a file that is not its run's row reads as missing
     todo = [m for g in groups(runs, max_group, pack_widths) if (m := [r for r in g if cached[r] is None])]
     # closed on Ctrl-C too, so the bar ends its line before the CLI's one-line message

@@ -134,7 +134,7 @@ def set_up_torch(args) -> None:
 
 def write_csv_atomic(table, out: str | Path) -> Path:
     """Write the table to ``out`` via a temporary file, so an interrupted write never leaves half a CSV."""
-    from workbench.data import atomic_write
+    from workbench.cache import atomic_write
 
     out = check_out(out)
     try:

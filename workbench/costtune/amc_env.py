@@ -37,6 +37,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,8 +45,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from workbench.cache import atomic_write, read_cached
 from workbench.compress import PRECISION_BITS, check_precision
-from workbench.data import atomic_write
 from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError
 from workbench.students import StudentSpec, param_shapes
@@ -103,16 +104,33 @@ class AmcConfig:
         return StudentSpec("mlp", task_in_dim(task), task_out_dim(task), self.width, self.depth)
 
 
+def _student_problem(params, spec: StudentSpec) -> str | None:
+    """Why ``params`` (as ``torch.load`` read them) are not a trained student of shape ``spec``; None when they are."""
+    if not isinstance(params, dict):
+        return f"a {type(params).__name__}, not a dict of tensors"
+    for name, shape in param_shapes(spec).items():
+        value = params.get(name)
+        if not isinstance(value, torch.Tensor) or value.dtype != torch.float32 or tuple(value.shape) != shape:
+            got = (f"{value.dtype} {tuple(value.shape)}" if isinstance(value, torch.Tensor)
+                   else type(value).__name__)
+            return f"{name} is {got}, not float32 {shape}"
+        if not torch.isfinite(value).all():
+            return f"{name} holds a weight that is not finite"
+    return None
+
+
 def trained_student(cfg: AmcConfig, cache_dir: str | Path | None = None) -> tuple[StudentSpec, list[tuple]]:
     """(spec, [(W (fan_in, fan_out), b (fan_out,)) per layer]) of the dense student, trained once with
-    ``train_stack`` and cached under ``<cache>/costtune/amc-student-<key>.pt``."""
+    ``train_stack`` and cached under ``<cache>/costtune/amc-student-<key>.pt``. A file that cannot be that
+    student (unreadable, a tensor missing or of another shape or type, a weight not finite) is named in a
+    :class:`~workbench.errors.CacheWarning` and the student trained again."""
     run = cfg.validate().run()
     task = make_task(run.task)
     spec = spec_of(run, task)
     path = Path(cache_dir or default_cache_dir()) / "costtune" / f"amc-student-{run.key()}.pt"
-    if path.exists():
-        params = torch.load(path)
-    else:
+    params = read_cached(path, lambda p: _student_problem(p, spec), load=lambda f: torch.load(f, weights_only=True),
+                         unreadable=(RuntimeError, EOFError, pickle.UnpicklingError))
+    if params is None:
         params = {k: v[0] for k, v in train_stack(task, [run], default_device()).params.items()}  # CPU tensors
         with atomic_write(path) as tmp:
             torch.save(params, tmp)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench.data import atomic_write
+from workbench.cache import atomic_write
 from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import CacheWarning, CacheWriteError, InputError, canonical_numbers
 from workbench.testtime import TestTimeConfig
