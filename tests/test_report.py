@@ -175,6 +175,27 @@ def test_index_still_builds_and_says_so_when_kaleido_cannot_run(tmp_path, monkey
     assert not (tmp_path / "out" / "01_tiny.png").exists()
 
 
+def test_a_rebuild_stopped_while_writing_a_page_leaves_the_last_page_whole(tmp_path, monkeypatch):
+    # before: pages were written in place, so a build stopped mid-write left half a page and half an index
+    import workbench.cache as cache_mod
+
+    out = tmp_path / "out"
+    out.mkdir()
+    old = {"index.html": "<html>the last build's index</html>"}
+    (out / "index.html").write_text(old["index.html"])
+
+    def stopped(src, dst):
+        raise KeyboardInterrupt  # Ctrl-C as the page is moved into place
+
+    monkeypatch.setattr(cache_mod.os, "replace", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        report.write_index(out, [], smoke=True)
+    assert {p.name: p.read_text() for p in out.iterdir()} == old  # no temp file beside it either
+    monkeypatch.undo()
+    index = report.write_index(out, [], smoke=True)
+    assert index == out / "index.html" and "the last build" not in index.read_text()
+
+
 def test_git_revision_is_short_head_and_unknown_outside_git(tmp_path):
     import subprocess
 

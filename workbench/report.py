@@ -34,6 +34,7 @@ from typing import Any, Mapping, Sequence
 
 import nbformat
 
+from workbench.cache import atomic_write
 from workbench.errors import InputError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -396,7 +397,8 @@ def export_html(executed: Path, html_path: Path, parameters: Mapping[str, Any], 
     exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"injected-parameters"},
                                                          remove_input_tags={SUMMARY_TAG}), enabled=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": executed.stem}})
-    html_path.write_text(body, encoding="utf-8")
+    with atomic_write(html_path) as tmp:  # a page open in a browser is never half of one
+        tmp.write_text(body, encoding="utf-8")
     return html_path
 
 
@@ -431,7 +433,8 @@ def write_index(out_dir: Path, reports: Sequence[dict], *, smoke: bool, revision
         built=dt.datetime.now().isoformat(timespec="seconds"),
         n_failed=sum(r["status"] != "ok" for r in reports))
     index = out_dir / "index.html"
-    index.write_text(page, encoding="utf-8")
+    with atomic_write(index) as tmp:
+        tmp.write_text(page, encoding="utf-8")
     return index
 
 
