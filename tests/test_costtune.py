@@ -461,3 +461,14 @@ def test_flops_matched_refuses_a_negative_or_non_finite_ratio(table, ratio):
     with pytest.raises(InputError, match=r"^R \(inference / pretraining examples\) must be a finite number >= 0; "
                                          rf"got {ratio!r}$"):
         snell.flops_matched(table, small, large, ratio)
+
+
+def test_a_student_that_diverges_is_named_before_pruning_reads_its_nan_weights():
+    # before: "params['w0'] must hold finite numbers to be pruned by magnitude", naming no student or cause
+    from workbench.costtune.build import train_family
+    from workbench.costtune.outcomes import OutcomeConfig
+
+    cfg = OutcomeConfig(widths=(4, 8), steps=50, finetune_steps=5, n_inputs=2000, lr=1e37).resolved()
+    with pytest.raises(InputError, match=r"^the mlp student of width 4 diverged in training \(w0 holds NaN/inf "
+                                         r"weights after 50 Adam steps at lr=1e\+37\); lower lr$"):
+        train_family(cfg, "cpu")

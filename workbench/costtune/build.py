@@ -19,6 +19,7 @@ import torch
 
 from workbench.compress import PRECISION_BITS, CompressedStudent, bitops, magnitude_prune, unstack
 from workbench.costtune.outcomes import OutcomeConfig, OutcomeTable
+from workbench.errors import InputError
 from workbench.prune import macs_per_weight
 from workbench.students import StudentSpec, pad_params, param_shapes, stack_params
 from workbench.sweep_train import RunConfig, default_device, spec_of, train_stack
@@ -45,6 +46,10 @@ def train_family(cfg: OutcomeConfig, device: str | None = None):
     specs = [spec_of(r, task) for r in runs]
     for i, spec in enumerate(specs):
         out[(spec.width, 1.0)] = (spec, unstack(dense.params, i, spec), None)
+        diverged = [k for k, v in out[(spec.width, 1.0)][1].items() if not bool(torch.isfinite(v).all())]
+        if diverged:  # before: magnitude_prune's "params['w0'] must hold finite numbers", naming no student
+            raise InputError(f"the {cfg.family} student of width {spec.width} diverged in training ({diverged[0]} "
+                             f"holds NaN/inf weights after {cfg.steps} Adam steps at lr={cfg.lr!r}); lower lr")
     sparse = sorted(d for d in cfg.densities if d < 1.0)
     if sparse:  # every (width, density) fine-tuned together in one padded stack
         big = specs[-1]
