@@ -427,3 +427,16 @@ def test_isoflop_curve_refuses_grid_sizes_that_leave_less_than_one_token():
         allocate.isoflop_curve("chinchilla", p, 6e9, [1e8, 1e10], flops_per_param_token=2.0)
     curve = allocate.isoflop_curve("chinchilla", p, 6e9, [1e8, 1e9])  # N = C/6 itself: D = 1 token, kept
     assert list(curve.D) == [10.0, 1.0]
+
+
+@pytest.mark.parametrize("budget", ["1e21", True, 1e21 + 0j])
+def test_a_budget_that_is_text_a_boolean_or_complex_is_refused_not_converted(budget):
+    # before: float() read the text '1e21' as a budget (and True as 1 FLOP), and C_grid's asarray did the same
+    fit = allocate.published_fit("hoffmann2022")
+    with pytest.raises(InputError, match=r"^C \(training compute, FLOPs\) must be a number; got "):
+        allocate.compute_optimal("chinchilla", fit, budget)
+    for grid_fn in (lambda g: allocate.frontier("chinchilla", fit, g),
+                    lambda g: allocate.lifetime_cost_frontier("chinchilla", fit, g, 1e12)):
+        with pytest.raises(InputError, match=r"^C_grid \(training FLOPs\) must hold real numbers; got the .* at index 1"):
+            grid_fn([1e21, budget])
+    assert allocate.compute_optimal("chinchilla", fit, np.float64(1e21))["flops"] == 1e21

@@ -71,10 +71,9 @@ def published_fit(name: str) -> dict[str, float]:
 
 
 def _positive(name: str, value, *, allow_zero: bool = False) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{name} must be a number; got {value!r}") from None
+    if not is_real_number(value):  # float() read the text '1e21' as a number and True as 1
+        raise InputError(f"{name} must be a number; got {value!r}")
+    v = float(value)
     ok = v >= 0 if allow_zero else v > 0
     if not (math.isfinite(v) and ok):
         rule = "a finite number >= 0" if allow_zero else "a finite number > 0"
@@ -243,7 +242,7 @@ def isoflop_curve(law: str | Law, params: Mapping[str, float], C: float, n_grid:
 def frontier(law: str | Law, params: Mapping[str, float], C_grid: Sequence[float], *,
              flops_per_param_token: float = TRAIN_FLOPS_PER_PARAM_TOKEN) -> pd.DataFrame:
     """Compute-optimal frontier: one row per budget with columns C, N, D, tokens_per_param, loss."""
-    C_grid = np.asarray(C_grid, dtype=float).ravel()
+    C_grid = real_values(C_grid, "C_grid (training FLOPs)").ravel()  # "1e21" was read as 1e21, True as 1
     if C_grid.size == 0:
         raise InputError("C_grid must hold at least one budget (FLOPs); got none")
     rows = [compute_optimal(law, params, C, flops_per_param_token=flops_per_param_token) for C in C_grid]
@@ -369,7 +368,7 @@ def lifetime_cost_frontier(law: str | Law, params: Mapping[str, float], C_grid: 
     T = _positive("inference_tokens", inference_tokens, allow_zero=True)
     flops_per_param_token = _positive("flops_per_param_token", flops_per_param_token)
     inference_flops_per_param_token = _positive("inference_flops_per_param_token", inference_flops_per_param_token)
-    C_grid = np.asarray(C_grid, dtype=float).ravel()
+    C_grid = real_values(C_grid, "C_grid (training FLOPs)").ravel()  # "1e21" was read as 1e21, True as 1
     if C_grid.size == 0:
         raise InputError("C_grid must hold at least one budget (FLOPs); got none")
     rows = []
