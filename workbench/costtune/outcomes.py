@@ -17,7 +17,6 @@ import dataclasses
 import hashlib
 import json
 import time
-import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -26,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench.cache import atomic_write
+from workbench.cache import atomic_write, read_cached
 from workbench.data import cache_dir as default_cache_dir
-from workbench.errors import CacheWarning, CacheWriteError, InputError, canonical_numbers
+from workbench.errors import CacheWriteError, InputError, canonical_numbers
 from workbench.testtime import TestTimeConfig
 
 FAMILY_DEFAULTS = {"mlp": {"widths": (4, 8, 16, 32, 64, 128), "depth": 2},
@@ -229,27 +228,27 @@ def _table_problem(table: OutcomeTable, stored_config) -> str | None:
     return None
 
 
+def _load_with_meta(path: Path, cfg: OutcomeConfig):
+    """(table, its stored meta) from ``path``; the meta alone when it is not a JSON object."""
+    with np.load(path) as z:
+        meta = json.loads(str(z["meta"]))
+    return (load(path, cfg), meta) if isinstance(meta, dict) else (None, meta)
+
+
+def _loaded_problem(loaded) -> str | None:
+    table, meta = loaded
+    if table is None:
+        return f"its meta is a JSON {type(meta).__name__}, not an object"
+    return _table_problem(table, meta.get("config"))
+
+
 def load_checked(path: Path, cfg: OutcomeConfig) -> OutcomeTable | None:
     """The table cached at ``path`` for ``cfg``; None when there is none, or (with a
     :class:`~workbench.errors.CacheWarning`) when the file cannot be it: the caller builds it again."""
-    try:
-        with np.load(path) as z:
-            meta = json.loads(str(z["meta"]))
-        if isinstance(meta, dict):
-            table = load(path, cfg)
-            problem = _table_problem(table, meta.get("config"))
-        else:
-            problem = f"its meta is a JSON {type(meta).__name__}, not an object"
-    except FileNotFoundError:
-        return None
     # bad zip, JSON, array or key; zlib.error: a member's compressed bytes damaged (not truncated)
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        problem = f"unreadable: {type(exc).__name__}: {' '.join(str(exc).split())[:120]}"
-    if problem is None:
-        return table
-    warnings.warn(f"ignoring the cache file {path} ({problem}); building the outcome table again", CacheWarning,
-                  stacklevel=3)
-    return None
+    loaded = read_cached(path, _loaded_problem, load=lambda f: _load_with_meta(f, cfg),
+                         unreadable=(KeyError, EOFError, zipfile.BadZipFile, zlib.error))
+    return None if loaded is None else loaded[0]
 
 
 def outcome_table(cfg: OutcomeConfig, cache_dir: str | Path | None = None, refresh: bool = False,
