@@ -144,6 +144,24 @@ def test_the_cli_names_a_damaged_cache_row_in_one_line_and_retrains_it(tmp_path,
     assert json.loads(row.read_text())["width"] == 4
 
 
+def test_a_stack_killed_between_its_row_writes_is_trained_whole_again_and_only_its_missing_row_written(tmp_path):
+    # before: a run killed (SIGKILL) after the first of a stack's two row files left one row; the rerun trained the
+    # other alone (group_size 1, not 2, and float-rounding differences), unlike an uninterrupted run
+    cfg = SweepConfig(task=CLS, widths=(4,), sizes=(64, 256), steps=20, batch_size=16)  # one stack of two
+    full = run_sweep(cfg, cache_dir=tmp_path / "a", progress=False, device="cpu")
+    run_sweep(cfg, cache_dir=tmp_path / "b", progress=False, device="cpu")
+    first, second = (tmp_path / "b" / "sweep" / f"{r.key()}.json" for r in cfg.runs())
+    second.unlink()  # as if killed between the two writes
+    os.utime(first, (0, 0))
+    resumed = run_sweep(cfg, cache_dir=tmp_path / "b", progress=False, device="cpu")
+    pd.testing.assert_frame_equal(resumed.drop(columns="seconds"), full.drop(columns="seconds"))
+    assert first.stat().st_mtime == 0 and second.exists()  # the cached row is kept, not written again
+    # a row cached by a smaller stack (another grid) is not a killed stack: only the missing student trains
+    grown = SweepConfig(task=CLS, widths=(4,), sizes=(64, 256, 512), steps=20, batch_size=16)
+    table = run_sweep(grown, cache_dir=tmp_path / "b", progress=False, device="cpu")
+    assert list(table["group_size"]) == [2, 2, 1]
+
+
 def test_ctrl_c_while_a_stack_is_written_keeps_all_of_its_rows(tmp_path, monkeypatch):
     # before: Ctrl-C between the rows of one stack kept only the first row; the rerun trained the other alone
     # (group_size 1, not 2; a CNN's losses then differ by float rounding), unlike an uninterrupted run

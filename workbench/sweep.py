@@ -10,9 +10,12 @@ exactly as an uninterrupted one would. When a group finishes, each of its rows i
 ``<cache_dir>/sweep/<key>.json`` atomically (temp file + ``os.replace``); the key hashes the
 row's full config, so an interrupted sweep keeps all finished groups and a rerun trains only
 what is missing. Ctrl-C waits for a group's rows to be written (``cache.deferred_sigint``): a group
-resumed in part would be trained as a smaller stack, whose numbers differ by float rounding. The returned table holds the rows as those files hold them, so a resumed table
-equals an uninterrupted one exactly. A file that cannot be its run's row (unreadable, truncated,
-not a JSON object, another configuration's row, a column missing) is named in a
+resumed in part would be trained as a smaller stack, whose numbers differ by float rounding. A process
+killed outright between a stack's row writes leaves part of it cached; its cached rows name a stack of
+the full size (``group_size``), so the rerun trains the whole stack again and writes only the missing
+rows. The returned table holds the rows as those files hold them, so a resumed table equals an
+uninterrupted one exactly. A file that cannot be its run's row (unreadable, truncated, not a JSON
+object, another configuration's row, a column missing) is named in a
 :class:`~workbench.errors.CacheWarning` and trained again, never used.
 """
 
@@ -190,6 +193,17 @@ def train_group(group: list[RunConfig], device: str) -> list[dict]:
     return rows
 
 
+def _stack_to_train(group: list[RunConfig], missing: list[RunConfig], cached: dict) -> list[RunConfig]:
+    """What to train for a stack of the grid whose ``missing`` members have no cached row: those members alone,
+    or the whole stack when its cached members were trained in a stack of this size (``group_size``), i.e.
+    a run of this grid was killed (SIGKILL, power loss) between the stack's row writes. Trained alone, the
+    missing members would differ from an uninterrupted run's by float rounding and in ``group_size``."""
+    done = [cached[r] for r in group if cached[r] is not None]
+    if done and all(row["group_size"] == len(group) for row in done):
+        return group
+    return missing
+
+
 def progress_bar(progress: bool | Callable, **bar_kwargs):
     """A bar for ``total`` steps: text tqdm on stderr (``progress`` True), none (False), or what the bar
     factory ``progress`` makes of ``(None, **bar_kwargs)``, e.g. ``workbench.report.progress`` with a
@@ -216,17 +230,18 @@ def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | None =
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     remove_stale_temps(cache_dir / "sweep")  # a killed run's half-written rows
     cached = {r: read_row(cache_dir, r) for r in runs}  # a file that is not its run's row reads as missing
-    todo = [m for g in groups(runs, max_group, pack_widths) if (m := [r for r in g if cached[r] is None])]
+    todo = [(_stack_to_train(g, missing, cached), missing) for g in groups(runs, max_group, pack_widths)
+            if (missing := [r for r in g if cached[r] is None])]
     # closed on Ctrl-C too, so the bar ends its line before the CLI's one-line message
-    bar = progress_bar(progress, total=sum(len(m) for m in todo), desc="sweep", unit="student")
+    bar = progress_bar(progress, total=sum(len(m) for _, m in todo), desc="sweep", unit="student")
     with bar:
-        for i, missing in enumerate(todo):  # only the uncached members of each stack are trained
+        for i, (stack, missing) in enumerate(todo):
             if max_new_groups is not None and i >= max_new_groups:
                 break
-            rows = train_group(missing, device)
+            rows = dict(zip(stack, train_group(stack, device)))
             with deferred_sigint():  # a stack's rows land together: Ctrl-C never leaves part of a stack cached
-                for run, row in zip(missing, rows):
-                    write_json_atomic(_cache_path(cache_dir, run), row)
-                    cached[run] = json.loads(json.dumps(row))  # the row as its file holds it
+                for run in missing:  # a cached row is never replaced
+                    write_json_atomic(_cache_path(cache_dir, run), rows[run])
+                    cached[run] = json.loads(json.dumps(rows[run]))  # the row as its file holds it
             bar.update(len(missing))
     return pd.DataFrame([cached[r] for r in runs if cached[r] is not None])
