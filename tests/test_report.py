@@ -166,7 +166,12 @@ def test_index_still_builds_and_says_so_when_kaleido_cannot_run(tmp_path, monkey
     nbs.mkdir()
     _summary_notebook(nbs)
     monkeypatch.setenv("BROWSER_PATH", str(tmp_path / "no-such-chromium"))  # kaleido's browser, really absent
+    (tmp_path / "out").mkdir()
+    left = tmp_path / "out" / ".tmp-killed.html"  # a page half-written by a build killed (SIGKILL) long ago
+    left.write_text("<html>half")
+    os.utime(left, (0, 0))
     result = report.build_reports(smoke=True, notebook_dir=nbs, out_dir=tmp_path / "out")
+    assert not left.exists()
     (r,) = result["reports"]
     assert r["status"] == "ok" and r["thumbnail"] is None and Path(r["html"]).exists()
     assert result["thumbnail_error"] and not result["failed"]

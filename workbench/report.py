@@ -34,7 +34,7 @@ from typing import Any, Mapping, Sequence
 
 import nbformat
 
-from workbench.cache import atomic_write
+from workbench.cache import atomic_write, remove_stale_temps
 from workbench.errors import InputError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -471,6 +471,7 @@ def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
     if any(p.parent.resolve() == out.resolve() for p in paths):  # executed copies would replace the sources
         raise InputError(f"out_dir must not be the folder of the notebooks it runs; got {str(out_dir)!r}")
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)  # a page half-written by a killed build
     revision = git_revision()
     reports, figures = [], {}
     for i, path in enumerate(paths, 1):

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from workbench.cache import atomic_write, read_cached
+from workbench.cache import atomic_write, read_cached, remove_stale_temps
 from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import CacheWriteError, InputError, canonical_numbers
 from workbench.testtime import TestTimeConfig
@@ -261,6 +261,7 @@ def outcome_table(cfg: OutcomeConfig, cache_dir: str | Path | None = None, refre
         return cached
     from workbench.costtune.build import build_outcomes  # torch lives there
 
+    remove_stale_temps(path.parent)  # a killed build's half-written table
     t0 = time.perf_counter()
     table = build_outcomes(cfg, device)
     table = dataclasses.replace(table, seconds=time.perf_counter() - t0)
