@@ -224,7 +224,7 @@ def _bad_csv(tmp_path, mutate):
     (lambda d: d, ("--fix", "zeta=1"), "no parameter 'zeta'"),
     (lambda d: d, ("--fix", "E"), "NAME=VALUE"),
     (lambda d: d, ("--fix", "E=1", "E=2"), "more than once"),
-    (lambda d: d, ("--bootstrap", "1"), ">= 2 resamples"),
+    (lambda d: d, ("--bootstrap", "1"), "bootstrap must be 0 (no intervals) or an integer >= 2 (resamples); got 1"),
     (lambda d: d, ("--bootstrap", "99999999999999999999"), "--bootstrap must be <= 100000 resamples"),
     (lambda d: d, ("--bootstrap", "5", "--seed", "-1"), "seed must be an int >= 0"),
     (lambda d: d.assign(loss=d["loss"].astype(object).where(d.index != 4, "abc")), (), "non-numeric value 'abc' at data row 5 of the file"),

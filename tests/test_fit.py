@@ -360,3 +360,18 @@ def test_zero_d_arrays_and_integer_column_labels_are_accepted():
                                                                        rel=1e-12)
     with pytest.raises(InputError, match=r"y_col must be the name of one column; got \['y'\]"):
         fit_frame("power", df, ["x"], ["y"])
+
+
+@pytest.mark.parametrize("scale", [1e-6, 1e-3, 1e6])
+def test_kaplan_fits_losses_of_any_scale(scale):
+    # before: N_c, D_c were bounded below by 1 and started near e^27, so losses of 1e-3 (an MSE, not nats) fitted
+    # with 41% mean divergence and 1e6 with 7%; s·L is Kaplan's law with N_c·s^(1/α_N) and D_c·s^(1/α_D)
+    truth = PLANTED["kaplan"].params
+    df = planted("kaplan", noise=0.0, seed=0)
+    df["y"] = df["y"] * scale
+    fit = fit_frame("kaplan", df, ["N", "D"], "y")
+    assert fit.metrics["mean_abs_rel_divergence"] < 1e-9
+    assert fit.params["alpha_N"] == pytest.approx(truth["alpha_N"], rel=1e-6)
+    assert fit.params["alpha_D"] == pytest.approx(truth["alpha_D"], rel=1e-6)
+    assert np.log(fit.params["Nc"]) == pytest.approx(np.log(truth["Nc"]) + np.log(scale) / truth["alpha_N"], abs=1e-4)
+    assert np.log(fit.params["Dc"]) == pytest.approx(np.log(truth["Dc"]) + np.log(scale) / truth["alpha_D"], abs=1e-4)

@@ -253,6 +253,17 @@ register(Law(
 ))
 
 
+def _kaplan_scale_starts(col: int):
+    """Starts for log N_c (col 0) or log D_c (col 1) from the data: one term alone gives L = (X_c/X)^α, so
+    log X_c = log X + log(L)/α at the data's median X and L, for α = 0.05, 0.1, 0.3 (the exponents' starts).
+    For losses of a few nats, as in Kaplan et al., these lie near fixed starts of 20 – 35; for losses of 1e-6
+    (MSE of a small teacher–student task) near −260 to −30, which a start near 27 does not reach."""
+    def starts(xs, y):
+        log_x, log_y = float(np.median(np.log(xs[col]))), float(np.median(np.log(y)))
+        return [log_x + log_y / a for a in (0.05, 0.1, 0.3)]
+    return starts
+
+
 def _kaplan(xs, Nc, Dc, alpha_N, alpha_D):
     N, D = xs
     u = (alpha_N / alpha_D) * (np.log(Nc) - np.log(N))
@@ -264,8 +275,8 @@ register(Law(
     name="kaplan",
     inputs=("N", "D"),
     params=(
-        Param("Nc", 1.0, 1e60, (20.0, 27.0, 34.0), log=True, doc="critical model size (parameters)"),
-        Param("Dc", 1.0, 1e60, (18.0, 25.0, 32.0), log=True, doc="critical data size (tokens)"),
+        Param("Nc", 1e-300, 1e300, _kaplan_scale_starts(0), log=True, doc="critical model size (parameters)"),
+        Param("Dc", 1e-300, 1e300, _kaplan_scale_starts(1), log=True, doc="critical data size (tokens)"),
         Param("alpha_N", 1e-4, 5.0, (0.05, 0.1, 0.3), doc="model-size exponent"),
         Param("alpha_D", 1e-4, 5.0, (0.05, 0.1, 0.3), doc="data-size exponent"),
     ),
