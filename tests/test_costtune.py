@@ -491,3 +491,22 @@ def test_a_student_that_diverges_is_named_before_pruning_reads_its_nan_weights()
     with pytest.raises(InputError, match=r"^the mlp student of width 4 diverged in training \(w0 holds NaN/inf "
                                          r"weights after 50 Adam steps at lr=1e\+37\); lower lr$"):
         train_family(cfg, "cpu")
+
+
+def test_a_temp_file_a_killed_save_left_is_cleared_when_the_table_is_next_asked_for(table, tmp_path):
+    # before: only sweep and prune runs cleared the .tmp-* files of killed writers; a kill -9 while an outcome
+    # table was saved (megabytes of compressed arrays) left its temp in <cache>/costtune for ever
+    import os
+    import time
+
+    from workbench.cache import STALE_TEMP_SECONDS, TEMP_PREFIX
+    from workbench.costtune.outcomes import save, table_path
+
+    path = table_path(TINY, tmp_path)
+    save(table, path)
+    left, fresh = path.parent / f"{TEMP_PREFIX}killed.npz", path.parent / f"{TEMP_PREFIX}writing.npz"
+    for temp, age in ((left, 2 * STALE_TEMP_SECONDS), (fresh, 5)):  # fresh: another process's save now
+        temp.write_bytes(b"half a table")
+        os.utime(temp, (time.time() - age, time.time() - age))
+    assert outcome_table(TINY, tmp_path).seconds == 0  # read from the cache, not built
+    assert not left.exists() and fresh.exists()

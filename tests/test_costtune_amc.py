@@ -194,3 +194,19 @@ def test_a_damaged_student_file_is_named_and_the_student_trained_again(prob, cac
         assert path.read_bytes() != b"" and trained_student(SMALL, cache)[0] == spec
     finally:
         path.write_bytes(good)
+
+
+def test_a_temp_file_a_killed_save_left_beside_the_student_is_cleared(prob, cache):
+    # before: only sweep and prune runs cleared the .tmp-* files of killed writers; one left in
+    # <cache>/costtune by a kill -9 while the student was saved stayed for ever
+    import os
+    import time
+
+    from workbench.cache import STALE_TEMP_SECONDS, TEMP_PREFIX
+    from workbench.costtune.amc_env import trained_student
+
+    left = cache / "costtune" / f"{TEMP_PREFIX}killed.pt"
+    left.write_bytes(b"half a student")
+    os.utime(left, (time.time() - 2 * STALE_TEMP_SECONDS,) * 2)
+    assert trained_student(SMALL, cache)[0] == prob.spec
+    assert not left.exists()

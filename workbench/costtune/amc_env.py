@@ -45,7 +45,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from workbench.cache import atomic_write, read_cached
+from workbench.cache import atomic_write, read_cached, remove_stale_temps
 from workbench.compress import PRECISION_BITS, check_precision
 from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError
@@ -128,6 +128,7 @@ def trained_student(cfg: AmcConfig, cache_dir: str | Path | None = None) -> tupl
     task = make_task(run.task)
     spec = spec_of(run, task)
     path = Path(cache_dir or default_cache_dir()) / "costtune" / f"amc-student-{run.key()}.pt"
+    remove_stale_temps(path.parent)  # a killed save's half-written student
     params = read_cached(path, lambda p: _student_problem(p, spec), load=lambda f: torch.load(f, weights_only=True),
                          unreadable=(RuntimeError, EOFError, pickle.UnpicklingError))
     if params is None:

@@ -257,6 +257,7 @@ def outcome_table(cfg: OutcomeConfig, cache_dir: str | Path | None = None, refre
     train on ``device``, default CUDA when present, and ``OutcomeTable.device`` records which)."""
     cfg = cfg.resolved()
     path = table_path(cfg, cache_dir)
+    remove_stale_temps(path.parent)  # a killed save's half-written table (an .npz of megabytes takes seconds)
     if not refresh and (cached := load_checked(path, cfg)) is not None:
         return cached
     from workbench.costtune.build import build_outcomes  # torch lives there
