@@ -88,25 +88,6 @@ def test_a_damaged_cached_table_is_built_again_with_a_warning_never_used(table, 
     assert outcome_table(TINY, tmp_path).seconds == 0 and len(built) == 1  # the rebuilt table replaced the file
 
 
-def test_building_a_table_clears_the_temp_a_killed_build_left(table, tmp_path, monkeypatch):
-    # before: a build killed (SIGKILL) while writing its .npz left the temp file in the cache for ever
-    import os
-    import time
-
-    from workbench.cache import STALE_TEMP_SECONDS, TEMP_PREFIX
-    from workbench.costtune import build
-    from workbench.costtune.outcomes import table_path
-
-    folder = table_path(TINY, tmp_path).parent
-    folder.mkdir(parents=True)
-    left = folder / f"{TEMP_PREFIX}killed.npz"
-    left.write_bytes(b"half a table")
-    os.utime(left, (time.time() - 2 * STALE_TEMP_SECONDS,) * 2)
-    monkeypatch.setattr(build, "build_outcomes", lambda cfg, device: table)
-    outcome_table(TINY, tmp_path)
-    assert [p.name for p in folder.iterdir()] == [table_path(TINY, tmp_path).name]
-
-
 def test_table_shapes_costs_and_cache_key(table):
     n, a = table.correct.shape
     assert n == 600 and a == len(table.settings) == 3 * 2 * 3 + 3 * (2 * 2 + 2)

@@ -262,7 +262,6 @@ def outcome_table(cfg: OutcomeConfig, cache_dir: str | Path | None = None, refre
         return cached
     from workbench.costtune.build import build_outcomes  # torch lives there
 
-    remove_stale_temps(path.parent)  # a killed build's half-written table
     t0 = time.perf_counter()
     table = build_outcomes(cfg, device)
     table = dataclasses.replace(table, seconds=time.perf_counter() - t0)
