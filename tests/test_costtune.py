@@ -491,3 +491,21 @@ def test_a_temp_file_a_killed_save_left_is_cleared_when_the_table_is_next_asked_
         os.utime(temp, (time.time() - age, time.time() - age))
     assert outcome_table(TINY, tmp_path).seconds == 0  # read from the cache, not built
     assert not left.exists() and fresh.exists()
+
+
+def test_the_warning_for_a_damaged_table_names_the_line_that_asked_for_it(table, tmp_path, monkeypatch):
+    # before: with load_checked on cache.read_cached, the warning named a line inside outcome_table
+    # (outcomes.py), not the notebook or script line that called outcome_table
+    import warnings
+
+    from workbench.costtune import build
+    from workbench.costtune.outcomes import table_path
+
+    path = table_path(TINY, tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a table")
+    monkeypatch.setattr(build, "build_outcomes", lambda cfg, device: table)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        outcome_table(TINY, tmp_path)
+    assert [w.filename for w in caught] == [__file__]

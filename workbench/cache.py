@@ -113,12 +113,14 @@ def read_json(path: Path):
 
 
 def read_cached(path: Path, check: Callable[[Any], str | None], warn: bool = True,
-                load: Callable[[Path], Any] = read_json, unreadable: tuple[type[BaseException], ...] = ()):
+                load: Callable[[Path], Any] = read_json, unreadable: tuple[type[BaseException], ...] = (),
+                stacklevel: int = 3):
     """What ``load(path)`` reads (JSON by default) when ``check(value)`` finds nothing wrong (it returns None,
     or why not); None when the file is missing, or (with a :class:`~workbench.errors.CacheWarning` when
     ``warn``) when it cannot be read or fails the check: the caller then computes the entry again and
     replaces the file. ``unreadable``: the exceptions beyond OSError and ValueError by which ``load`` says
-    a file is damaged or not its format."""
+    a file is damaged or not its format. ``stacklevel``: the frame the warning names, counted from this
+    function (3: the caller of the function that called it)."""
     try:
         value = load(path)
         problem = check(value)
@@ -129,7 +131,8 @@ def read_cached(path: Path, check: Callable[[Any], str | None], warn: bool = Tru
     if problem is None:
         return value
     if warn:
-        warnings.warn(f"ignoring the cache file {path} ({problem}); computing it again", CacheWarning, stacklevel=3)
+        warnings.warn(f"ignoring the cache file {path} ({problem}); computing it again", CacheWarning,
+                      stacklevel=stacklevel)
     return None
 
 

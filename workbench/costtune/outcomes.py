@@ -246,8 +246,9 @@ def load_checked(path: Path, cfg: OutcomeConfig) -> OutcomeTable | None:
     """The table cached at ``path`` for ``cfg``; None when there is none, or (with a
     :class:`~workbench.errors.CacheWarning`) when the file cannot be it: the caller builds it again."""
     # bad zip, JSON, array or key; zlib.error: a member's compressed bytes damaged (not truncated)
+    # stacklevel 4: the warning names the call of outcome_table (the user's line), as before read_cached
     loaded = read_cached(path, _loaded_problem, load=lambda f: _load_with_meta(f, cfg),
-                         unreadable=(KeyError, EOFError, zipfile.BadZipFile, zlib.error))
+                         unreadable=(KeyError, EOFError, zipfile.BadZipFile, zlib.error), stacklevel=4)
     return None if loaded is None else loaded[0]
 
 
