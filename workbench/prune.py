@@ -16,10 +16,12 @@ Students of equal shape (sizes, seeds) are pruned and retrained together in one 
 With a ``cache_dir``, each student's rows (all its rounds) are stored as
 ``<cache_dir>/prune/student-<key>.json`` as soon as its stack finishes (the key hashes the student's
 run config and the pruning settings), so an interrupted study keeps every finished stack and a rerun
-trains only the students that are missing. A student's rows do not depend on which others share its
-stack. A file that cannot hold the student's rows (unreadable, truncated, another configuration's
-rows, a round or column missing) is named in a :class:`~workbench.errors.CacheWarning` and trained
-again, never used.
+trains only the students that are missing. A student's rows can differ by float rounding with the
+others sharing its stack (a CNN's val_loss does), and they do not record the stack's size: after a
+``kill -9`` between a stack's student writes, the rerun trains the missing students as a smaller stack
+(unlike ``run_sweep``, which retrains such a stack whole). A file that cannot hold the student's rows
+(unreadable, truncated, another configuration's rows, a round or column missing) is named in a
+:class:`~workbench.errors.CacheWarning` and trained again, never used.
 """
 
 from __future__ import annotations
