@@ -440,3 +440,5 @@ def test_a_budget_that_is_text_a_boolean_or_complex_is_refused_not_converted(bud
         with pytest.raises(InputError, match=r"^C_grid \(training FLOPs\) must hold real numbers; got the .* at index 1"):
             grid_fn([1e21, budget])
     assert allocate.compute_optimal("chinchilla", fit, np.float64(1e21))["flops"] == 1e21
+    with pytest.raises(InputError, match=r"^C \(training compute, FLOPs\) must be a finite number > 0; got 1000"):
+        allocate.compute_optimal("chinchilla", fit, 10 ** 400)  # an int beyond any float: was an OverflowError

@@ -73,7 +73,10 @@ def published_fit(name: str) -> dict[str, float]:
 def _positive(name: str, value, *, allow_zero: bool = False) -> float:
     if not is_real_number(value):  # float() read the text '1e21' as a number and True as 1
         raise InputError(f"{name} must be a number; got {value!r}")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:  # 10**400, an int beyond any float
+        v = math.inf if value > 0 else -math.inf
     ok = v >= 0 if allow_zero else v > 0
     if not (math.isfinite(v) and ok):
         rule = "a finite number >= 0" if allow_zero else "a finite number > 0"

@@ -129,7 +129,8 @@ def trained_student(cfg: AmcConfig, cache_dir: str | Path | None = None) -> tupl
     spec = spec_of(run, task)
     path = Path(cache_dir or default_cache_dir()) / "costtune" / f"amc-student-{run.key()}.pt"
     remove_stale_temps(path.parent)  # a killed save's half-written student
-    params = read_cached(path, lambda p: _student_problem(p, spec), load=lambda f: torch.load(f, weights_only=True),
+    params = read_cached(path, lambda p: _student_problem(p, spec),  # CPU tensors, as trained ones come back
+                         load=lambda f: torch.load(f, map_location="cpu", weights_only=True),
                          unreadable=(RuntimeError, EOFError, pickle.UnpicklingError))
     if params is None:
         params = {k: v[0] for k, v in train_stack(task, [run], default_device()).params.items()}  # CPU tensors
