@@ -328,3 +328,22 @@ def test_an_option_given_twice_exits_2_but_fix_repeats(cli, chin_csv):
 def test_missing_required_argument_exit_2(cli):
     proc = cli("fit", "--law", "power")
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_column_naming_each_row_once_is_not_a_curve_label(cli, tmp_path):
+    """sweep's table has a text column `key` with one value per row (the row's cache hash): before, fitting
+    it (the README's rosenfeld example) noted that the file held 24 curves and offered `--where key=VALUE`,
+    a one-point fit. A column whose every value names one row is an identifier: no note; a real label
+    column beside it is still named."""
+    rows = planted("power", noise=0.01, seed=1).rename(columns={"y": "loss"})
+    rows["key"] = [f"{i:024x}" for i in range(len(rows))]
+    rows["family"] = "mlp"
+    path = tmp_path / "keyed.csv"
+    rows.to_csv(path, index=False)
+    proc = cli("fit", "--law", "power", "--data", str(path), "--x", "x", "--y", "loss", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert "note:" not in proc.stderr
+    rows["model"] = np.where(np.arange(len(rows)) % 2, "small", "large")
+    rows.to_csv(path, index=False)
+    proc = cli("fit", "--law", "power", "--data", str(path), "--x", "x", "--y", "loss", "--json")
+    assert proc.returncode == 0 and "note: column 'model' holds 2 different values" in proc.stderr

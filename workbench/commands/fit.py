@@ -162,14 +162,16 @@ def _note_repeated_rows(df) -> None:
 
 def _note_mixed_curves(df, used: list[str]) -> None:
     """A note on stderr when a text column the fit does not use holds several values (a file of several
-    learning curves, e.g. one per model): they are fitted as one curve unless ``--where`` picks one."""
+    learning curves, e.g. one per model): they are fitted as one curve unless ``--where`` picks one. A column
+    whose every value names one row (sweep's ``key``, a run id) labels rows, not curves: no note."""
     import pandas as pd
 
     for col in df.columns:
         if col in used or pd.api.types.is_numeric_dtype(df[col]) or pd.api.types.is_bool_dtype(df[col]):
             continue
-        values = df[col].dropna().unique()
-        if len(values) > 1:
+        given = df[col].dropna()
+        values = given.unique()
+        if 1 < len(values) < len(given):
             shown = ", ".join(map(repr, values[:3])) + (", ..." if len(values) > 3 else "")
             sys.stderr.write(f"note: column {col!r} holds {len(values)} different values ({shown}), fitted together "
                              f"as one curve; --where {col}=VALUE fits one of them\n")
