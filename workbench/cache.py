@@ -6,7 +6,8 @@ keeps all of them or none. A file is read back with :func:`read_cached`, which r
 finds it to be the entry asked for; anything else (unreadable, not JSON, another configuration's entry) is
 named in a :class:`~workbench.errors.CacheWarning` and computed again. A process killed outright (``kill
 -9``, power loss) inside a write leaves its temp file: :func:`remove_stale_temps` clears those left an hour
-or more ago when a sweep, a pruning study, an outcome table's build or a report build starts.
+or more ago when a sweep, a pruning study or a report build starts, and when an outcome table or the AMC
+student is asked for.
 """
 
 from __future__ import annotations
