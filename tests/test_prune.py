@@ -1,6 +1,8 @@
 """Magnitude pruning / IMP with rewinding: exact densities, masks respected, batched == alone."""
 
+import dataclasses
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -101,6 +103,36 @@ def test_an_interrupted_prune_resumes_from_its_finished_stacks(tmp_path, monkeyp
     other = PruneConfig(cfg.sweep, rounds=cfg.rounds, rewind_step=cfg.rewind_step + 1)  # new key: must train
     with pytest.raises(AssertionError, match="trained again"):
         run_prune(other, progress=False, cache_dir=tmp_path)
+
+
+def test_a_stack_killed_between_its_student_writes_is_trained_whole_again_and_only_its_missing_student_written(
+        tmp_path):
+    # before: a study killed (SIGKILL) after the first of a stack's two student files left one student; the rerun
+    # pruned the other alone, a smaller stack whose CNN losses differ by float rounding from an uninterrupted study's
+    task = task_config("mnist1d", pool_size=256, val_size=64, test_size=128)
+    cfg = PruneConfig(SweepConfig(task=task, family="cnn", widths=(4,), depths=(1,), sizes=(64, 128), steps=30,
+                                  batch_size=16), rounds=2, rewind_step=5)  # one stack of two CNNs
+    full = run_prune(cfg, progress=False, cache_dir=tmp_path / "a")
+    assert list(full["group_size"]) == [2] * len(full)
+    run_prune(cfg, progress=False, cache_dir=tmp_path / "b")
+    first, second = (prune_mod._student_path(tmp_path / "b", cfg, r) for r in cfg.sweep.runs())
+    second.unlink()  # as if killed between the two writes
+    os.utime(first, (0, 0))
+    resumed = run_prune(cfg, progress=False, cache_dir=tmp_path / "b")
+    pd.testing.assert_frame_equal(resumed.drop(columns="seconds"), full.drop(columns="seconds"))
+    assert first.stat().st_mtime == 0 and second.exists()  # the cached student is kept, not written again
+    # a student cached by a smaller stack (another grid) is not a killed stack: only the missing student trains
+    grown = PruneConfig(dataclasses.replace(cfg.sweep, sizes=(64, 128, 256)), rounds=2, rewind_step=5)
+    table = run_prune(grown, progress=False, cache_dir=tmp_path / "b")
+    assert table.groupby("n")["group_size"].first().to_dict() == {64: 2, 128: 2, 256: 1}
+    # rows cached before group_size was recorded are used; the stack's missing student trains alone
+    for path in (first, second):
+        path.write_text(json.dumps([{k: v for k, v in row.items() if k != "group_size"}
+                                    for row in json.loads(path.read_text())]))
+    second.unlink()
+    old = run_prune(cfg, progress=False, cache_dir=tmp_path / "b")
+    assert old.groupby("n")["group_size"].first().isna().to_dict() == {64: True, 128: False}
+    assert old.loc[old["n"] == 128, "group_size"].eq(1).all()
 
 
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "a-round-missing", "another-configs-rows"])

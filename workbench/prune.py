@@ -16,10 +16,12 @@ Students of equal shape (sizes, seeds) are pruned and retrained together in one 
 With a ``cache_dir``, each student's rows (all its rounds) are stored as
 ``<cache_dir>/prune/student-<key>.json`` as soon as its stack finishes (the key hashes the student's
 run config and the pruning settings), so an interrupted study keeps every finished stack and a rerun
-trains only the students that are missing. A student's rows can differ by float rounding with the
-others sharing its stack (a CNN's val_loss does), and they do not record the stack's size: after a
-``kill -9`` between a stack's student writes, the rerun trains the missing students as a smaller stack
-(unlike ``run_sweep``, which retrains such a stack whole). A file that cannot hold the student's rows
+trains only the students that are missing. Stacks are formed from the *full* grid, as an uninterrupted
+study forms them. A student's rows can differ by float rounding with the others sharing its stack (a CNN's
+val_loss does), so they record the stack's size (``group_size``): after a ``kill -9`` between a stack's student
+writes, the rerun trains that stack whole again and writes only the missing students (as ``run_sweep`` does),
+and the table equals an uninterrupted study's. Rows cached before ``group_size`` was recorded are used as they
+are; a stack they belong to trains its missing students alone. A file that cannot hold the student's rows
 (unreadable, truncated, another configuration's rows, a round or column missing) is named in a
 :class:`~workbench.errors.CacheWarning` and trained again, never used.
 """
@@ -40,7 +42,7 @@ import torch
 from workbench.cache import config_mismatch, deferred_sigint, read_cached, remove_stale_temps, write_json_atomic
 from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
 from workbench.students import StudentSpec, conv_lengths, count_params, param_shapes
-from workbench.sweep import SweepConfig, default_device, groups, progress_bar, row_columns
+from workbench.sweep import SweepConfig, default_device, groups, progress_bar, row_columns, stack_to_train
 from workbench.sweep_train import spec_of, train_stack
 from workbench.tasks import make_task
 
@@ -144,7 +146,7 @@ def _rows(cfg: PruneConfig, group, res, masks, rnd: int, spec: StudentSpec, tota
                      "weights_kept": n_kept, "weights_prunable": total, "params": count_params(spec),
                      "params_nonzero": count_params(spec) - total + n_kept,
                      "flops_infer": 2 * macs, "flops_train": 6 * macs * examples,
-                     **m, "seconds": res.seconds / len(group)})
+                     **m, "seconds": res.seconds / len(group), "group_size": len(group)})
     return rows
 
 
@@ -240,18 +242,21 @@ def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
             rows = read_student(Path(cache_dir), cfg, run)
             if rows is not None:
                 done[run] = rows
-    todo = groups([r for r in runs if r not in done], max_group)
+    # stacks of the full grid, as an uninterrupted study forms them; a stack killed between its student writes
+    # is trained whole again (its cached students' group_size), and only its missing students are written
+    todo = [(stack_to_train(g, {r: done[r][0].get("group_size") for r in g if r in done}), missing)
+            for g in groups(runs, max_group) if (missing := [r for r in g if r not in done])]
     bar = progress_bar(progress, total=len(todo) * (cfg.rounds + 1), desc="prune", unit="round")
     with bar:  # closed on Ctrl-C too, so the bar ends its line before the CLI's one-line message
-        for i, group in enumerate(todo):
+        for i, (stack, missing) in enumerate(todo):
             if max_new_groups is not None and i >= max_new_groups:
                 break
-            trained = _prune_group(cfg, group, device, bar)
+            trained = dict(zip(stack, _prune_group(cfg, stack, device, bar)))
             with deferred_sigint():  # a stack's students land together: Ctrl-C never leaves part of a stack cached
-                for run, student_rows in zip(group, trained):
-                    done[run] = student_rows
+                for run in missing:  # a cached student is never replaced
+                    done[run] = trained[run]
                     if cache_dir is not None:
-                        write_json_atomic(_student_path(Path(cache_dir), cfg, run), student_rows)
+                        write_json_atomic(_student_path(Path(cache_dir), cfg, run), trained[run])
     # the uncached order: stack by stack, round by round, student by student
     return pd.DataFrame([done[run][r] for group in groups(runs, max_group) for r in range(cfg.rounds + 1)
                          for run in group if run in done])

@@ -193,14 +193,16 @@ def train_group(group: list[RunConfig], device: str) -> list[dict]:
     return rows
 
 
-def _stack_to_train(group: list[RunConfig], missing: list[RunConfig], cached: dict) -> list[RunConfig]:
-    """What to train for a stack of the grid whose ``missing`` members have no cached row: those members alone,
-    or the whole stack when its cached members were trained in a stack of this size (``group_size``), i.e.
-    a run of this grid was killed (SIGKILL, power loss) between the stack's row writes. Trained alone, the
-    missing members would differ from an uninterrupted run's by float rounding and in ``group_size``."""
-    done = [cached[r] for r in group if cached[r] is not None]
-    if done and all(row["group_size"] == len(group) for row in done):
-        return group
+def stack_to_train(group: list[RunConfig], cached_sizes: dict) -> list[RunConfig]:
+    """What to train for a stack of the grid, given ``cached_sizes``: each member of ``group`` that has cached
+    results, mapped to the stack size they record (None when they record none). The members without results
+    alone, or the whole stack when every cached member was trained in a stack of this size, i.e. a run of this
+    grid was killed (SIGKILL, power loss) between the stack's writes: trained alone, the missing members would
+    differ from an uninterrupted run's by float rounding and in ``group_size``. Sweeps and pruning studies
+    both call it."""
+    missing = [r for r in group if r not in cached_sizes]
+    if cached_sizes and all(cached_sizes[r] == len(group) for r in cached_sizes):
+        return list(group)
     return missing
 
 
@@ -230,8 +232,8 @@ def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | None =
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     remove_stale_temps(cache_dir / "sweep")  # a killed run's half-written rows
     cached = {r: read_row(cache_dir, r) for r in runs}  # a file that is not its run's row reads as missing
-    todo = [(_stack_to_train(g, missing, cached), missing) for g in groups(runs, max_group, pack_widths)
-            if (missing := [r for r in g if cached[r] is None])]
+    todo = [(stack_to_train(g, {r: cached[r]["group_size"] for r in g if cached[r] is not None}), missing)
+            for g in groups(runs, max_group, pack_widths) if (missing := [r for r in g if cached[r] is None])]
     # closed on Ctrl-C too, so the bar ends its line before the CLI's one-line message
     bar = progress_bar(progress, total=sum(len(m) for _, m in todo), desc="sweep", unit="student")
     with bar:
