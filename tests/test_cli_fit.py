@@ -34,7 +34,7 @@ def test_fit_chinchilla_json(cli, chin_csv):
     assert set(out["ci"]) == {"E", "A", "B", "alpha", "beta"}
     assert set(out["metrics"]) >= {"mean_rel_divergence", "std_rel_divergence", "rmse_log"}
     # what it takes to rerun it: the file and columns, the Huber δ, what the intervals are and their seed
-    assert out["data"] == {"file": str(chin_csv), "x": ["N", "D"], "y": "loss", "holdout": None}
+    assert out["data"] == {"file": str(chin_csv), "x": ["N", "D"], "y": "loss", "holdout": None, "by": None}
     assert out["delta"] == 1e-3 and out["seed"] == 0
     assert out["ci_method"] == "95% percentile bootstrap, 20 resamples of the points"
 
@@ -54,7 +54,7 @@ def test_a_file_of_several_curves_fitted_as_one_gets_a_note(cli):
     pooled = cli(*base)
     assert pooled.returncode == 0 and json.loads(pooled.stdout)["n_points"] == 53  # all five, as asked
     assert ("note: column 'Model' holds 5 different values ('6 Enc, 6 Dec', '28 Enc, 6 Dec', '6 Enc, 28 Dec', ...), "
-            "fitted together as one curve; --where Model=VALUE fits one of them") in pooled.stderr
+            "fitted together as one curve; --where Model=VALUE fits one of them, --by Model each on its own") in pooled.stderr
     assert "Domain" not in pooled.stderr  # one value: nothing to pick
     one = cli(*base, "--where", "Model=Dec-only")
     assert one.returncode == 0 and "note:" not in one.stderr
@@ -347,3 +347,66 @@ def test_a_column_naming_each_row_once_is_not_a_curve_label(cli, tmp_path):
     rows.to_csv(path, index=False)
     proc = cli("fit", "--law", "power", "--data", str(path), "--x", "x", "--y", "loss", "--json")
     assert proc.returncode == 0 and "note: column 'model' holds 2 different values" in proc.stderr
+
+
+def test_by_fits_each_curve_of_a_file_on_its_own_as_where_fits_one(cli):
+    """``--by Model`` on the NMT file: five fits in the file's order, each the one ``--where Model=...`` gives
+    (parameters and held-out tail), and the mean held-out metrics over the curves."""
+    base = ["fit", "--law", "power", "--data", NMT, "--x", "Seen Examples", "--y", "Loss", "--holdout", "Training",
+            "--json"]
+    proc = cli(*base, "--by", "Model")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    models = ["6 Enc, 6 Dec", "28 Enc, 6 Dec", "6 Enc, 28 Dec", "Dec-only", "TEnc-LSTM"]
+    assert out["by"] == ["Model"] and [g["group"] for g in out["groups"]] == [{"Model": m} for m in models]
+    assert out["data"]["by"] == ["Model"]
+    for model in ("6 Enc, 6 Dec", "TEnc-LSTM"):
+        one = json.loads(cli(*base, "--where", f"Model={model}").stdout)
+        got = out["groups"][models.index(model)]
+        assert got["params"] == pytest.approx(one["params"], rel=1e-9)
+        assert got["holdout_metrics"] == pytest.approx(one["holdout_metrics"], rel=1e-9)
+        assert got["n_points"] == one["n_points"]
+    rmse = [g["holdout_metrics"]["rmse_log"] for g in out["groups"]]
+    assert out["summary"] == {"groups": 5, "fitted": 5, "holdout_metrics_mean": pytest.approx(
+        {k: np.mean([g["holdout_metrics"][k] for g in out["groups"]]) for k in out["groups"][0]["holdout_metrics"]})}
+    assert out["summary"]["holdout_metrics_mean"]["rmse_log"] == pytest.approx(np.mean(rmse))
+    assert "note: column 'Model'" not in proc.stderr  # the curves are fitted apart: nothing pooled
+
+
+def test_by_names_the_group_a_warning_or_an_error_is_about_and_fits_the_others(cli, tmp_path):
+    nmt = pd.read_csv(ROOT / NMT)
+    short = nmt[nmt["Model"] != "Dec-only"]
+    short = pd.concat([short, nmt[nmt["Model"] == "Dec-only"].head(2)])  # two points: too few for m4's five
+    path = tmp_path / "curves.csv"
+    short.to_csv(path, index=False)
+    proc = cli("fit", "--law", "m4", "--data", str(path), "--x", "Seen Examples", "--y", "Loss", "--by", "Model",
+               "--json")
+    assert proc.returncode == 2  # not every group could be fitted; the others are printed
+    out = json.loads(proc.stdout)
+    assert out["failed"] == [{"Model": "Dec-only"}] and out["summary"]["fitted"] == 4
+    bad = out["groups"][-1]
+    assert bad["group"] == {"Model": "Dec-only"} and bad["n_rows"] == 2 and "params" not in bad
+    assert re.search(r"^Model='Dec-only': error: .*2", proc.stderr, re.M)
+    assert all("params" in g for g in out["groups"][:-1])
+    # every other stderr line names its curve
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert lines and all(ln.startswith("Model='") for ln in lines), lines
+
+
+@pytest.mark.parametrize("by, message", [
+    ("Modl", "--by Modl: column 'Modl' not found in --data"),
+    ("Loss", "column 'Loss' is an input, the loss or the holdout column"),
+    ("Model,Model", "--by lists 'Model' more than once"),
+    (" , ", "--by must name one or more columns"),
+])
+def test_by_refuses_a_column_it_cannot_group_by(cli, by, message):
+    proc = cli("fit", "--law", "power", "--data", NMT, "--x", "Seen Examples", "--y", "Loss", "--by", by, "--json")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert message in proc.stderr and len(proc.stderr.splitlines()) == 1
+
+
+def test_by_says_an_error_common_to_every_group_once(cli):
+    proc = cli("fit", "--law", "power", "--data", NMT, "--x", "Seen Examples", "--y", "Loss", "--by", "Model",
+               "--fix", "nope=1", "--json")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert len(proc.stderr.splitlines()) == 1 and "nope" in proc.stderr

@@ -5,6 +5,9 @@ Output (``--json``): {"law", "params", "ci", "stderr", "objective", "n_points", 
 the law, or whose standard error exceeds their value (every free one when the covariance could not be
 estimated), are also named in a warning on stderr, as is a parameter left free that the law's paper fixes
 (rosenfeld's eps0, the random-guess error).
+With ``--by COLS`` each group of rows is fitted on its own: {"law", "by", "groups": [{"group": {col: value}, ...one
+fit's keys, or "error"}, ...], "summary", "where", ...}; its stderr lines start with the group's values, a group that
+cannot be fitted (too few points, a bad value) is named there and in its entry, and the exit code is then 2.
 Only numpy, pandas and scipy are imported: the verb starts quickly.
 """
 
@@ -39,6 +42,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "otherwise), e.g. --where 'Model=6 Enc, 6 Dec' for one curve of a file of several; "
                         "repeatable: every condition must hold")
     p.add_argument("--holdout", metavar="COL", help="0/1 column: fit on rows with 1, score rows with 0")
+    p.add_argument("--by", metavar="COL[,COL...]",
+                   help="fit each group of rows with equal values in these columns on its own, e.g. --by "
+                        "Domain,Task,Model for a file of learning curves; the output lists one fit per group "
+                        "(\"groups\") and, with --holdout, the groups' mean held-out metrics (\"summary\")")
     p.add_argument("--bootstrap", type=int, default=0, metavar="N",
                    help=f"bootstrap refits for 95%% intervals (at most {MAX_BOOTSTRAP})")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
@@ -160,7 +167,7 @@ def _note_repeated_rows(df) -> None:
                          "each copy is fitted as one more point: drop them if they are not repeated measurements\n")
 
 
-def _note_mixed_curves(df, used: list[str]) -> None:
+def _note_mixed_curves(df, used: list[str], label: str = "") -> None:
     """A note on stderr when a text column the fit does not use holds several values (a file of several
     learning curves, e.g. one per model): they are fitted as one curve unless ``--where`` picks one. A column
     whose every value names one row (sweep's ``key``, a run id) labels rows, not curves: no note."""
@@ -173,14 +180,13 @@ def _note_mixed_curves(df, used: list[str]) -> None:
         values = given.unique()
         if 1 < len(values) < len(given):
             shown = ", ".join(map(repr, values[:3])) + (", ..." if len(values) > 3 else "")
-            sys.stderr.write(f"note: column {col!r} holds {len(values)} different values ({shown}), fitted together "
-                             f"as one curve; --where {col}=VALUE fits one of them\n")
+            sys.stderr.write(f"{label}note: column {col!r} holds {len(values)} different values ({shown}), fitted together "
+                             f"as one curve; --where {col}=VALUE fits one of them, --by {col} each on its own\n")
             return
 
 
 def run(args: argparse.Namespace) -> dict:
-    from workbench.backtest import backtest
-    from workbench.fit import MAX_DELTA, fit_frame
+    from workbench.fit import MAX_DELTA
     from workbench.objectives import DEFAULT_DELTA
     from workbench.laws import get_law
 
@@ -209,8 +215,77 @@ def run(args: argparse.Namespace) -> dict:
         raise InputError(f"--x lists {', '.join(map(repr, repeated))} more than once (each input of law "
                          f"{law.name!r} needs its own column); got {args.x!r}")
     _note_repeated_rows(df)
-    _note_mixed_curves(df, x_cols + [args.y.strip(), (args.holdout or "").strip()])
     fixed = _parse_fix(args.fix)
+    by = _parse_by(args.by, df, x_cols + [args.y.strip(), (args.holdout or "").strip()], args.data)
+    if not by:
+        _note_mixed_curves(df, x_cols + [args.y.strip(), (args.holdout or "").strip()])
+        out = _fit_one(law, df, x_cols, args, fixed, "")
+    else:
+        out = _fit_groups(law, df, x_cols, args, fixed, by)
+    out["where"] = where
+    # enough to rerun it: the file and its columns, and the resampling seed of the intervals
+    out["data"] = {"file": args.data, "x": x_cols, "y": args.y, "holdout": args.holdout, "by": by or None}
+    out["seed"] = args.seed if args.bootstrap else None
+    return out
+
+
+def _parse_by(text: str | None, df, used: list[str], data: str) -> list[str]:
+    """The ``--by`` columns, each a column of the table that the fit does not use itself."""
+    if text is None:
+        return []
+    cols = [c.strip() for c in text.split(",") if c.strip()]
+    if not cols:
+        raise InputError(f"--by must name one or more columns, comma-separated; got {text!r}")
+    repeated = repeats(cols)
+    if repeated:
+        raise InputError(f"--by lists {', '.join(map(repr, repeated))} more than once; got {text!r}")
+    for col in cols:
+        if col not in df.columns:
+            raise InputError(f"--by {text}: column {col!r} not found in --data {data}; its columns are "
+                             f"{', '.join(map(repr, df.columns))}")
+        if col in used:
+            raise InputError(f"--by {text}: column {col!r} is an input, the loss or the holdout column of the fit; "
+                             "group by columns that label the curves")
+    return cols
+
+
+def _fit_groups(law, df, x_cols: list[str], args, fixed: dict, by: list[str]) -> dict:
+    """One fit per group of rows with equal ``by`` values, in the order the groups first appear."""
+    import numpy as np
+
+    groups, failed = [], []
+    for values, part in df.groupby(by, sort=False, dropna=False):
+        values = values if isinstance(values, tuple) else (values,)
+        group = {col: (None if isinstance(v, float) and np.isnan(v) else v.item() if hasattr(v, "item") else v)
+                 for col, v in zip(by, values)}
+        label = ", ".join(f"{col}={v!r}" for col, v in group.items()) + ": "
+        _note_mixed_curves(part, x_cols + [args.y.strip(), (args.holdout or "").strip()] + by, label)
+        try:
+            fitted = _fit_one(law, part, x_cols, args, fixed, label)
+        except InputError as exc:  # this group alone: the others are still fitted and reported
+            failed.append((label, group))
+            groups.append({"group": group, "n_rows": int(len(part)), "error": " ".join(str(exc).split())})
+            continue
+        groups.append({"group": group, **fitted})
+    summary = {"groups": len(groups), "fitted": len(groups) - len(failed)}
+    scored = [g["holdout_metrics"] for g in groups if g.get("holdout_metrics")]
+    if scored:  # the mean over the groups of each held-out metric, as Alabdulmohsin et al. average over tasks
+        summary["holdout_metrics_mean"] = {k: float(np.mean([m[k] for m in scored])) for k in scored[0]}
+    if failed and len(failed) == len(groups) and len({g["error"] for g in groups}) == 1:
+        raise InputError(groups[0]["error"])  # not about any one group (an unknown --fix name, say): said once
+    for (label, _), entry in zip(failed, (g for g in groups if "error" in g)):
+        sys.stderr.write(f"{label}error: {entry['error']}\n")
+    out = {"law": law.name, "by": by, "groups": groups, "summary": summary}
+    if failed:  # exit code 2, with every group that could be fitted printed
+        out.update(failed=[group for _, group in failed], bad_input=True)
+    return out
+
+
+def _fit_one(law, df, x_cols: list[str], args, fixed: dict, label: str) -> dict:
+    """One fit of ``df`` (the whole selection, or one ``--by`` group); its warnings on stderr start with ``label``."""
+    from workbench.backtest import backtest
+    from workbench.fit import fit_frame
+
     kwargs = dict(objective=args.objective, fix=fixed, bootstrap=args.bootstrap, seed=args.seed, delta=args.delta)
     if args.holdout is not None:
         bt = backtest(law, df, x_cols, args.y, holdout=args.holdout, **kwargs)
@@ -220,26 +295,22 @@ def run(args: argparse.Namespace) -> dict:
     if result.at_bounds:  # on stderr, so --json keeps one object on stdout
         names = result.at_bounds
         bounds = ", ".join(f"{n} in [{law.param(n).lower:g}, {law.param(n).upper:g}]" for n in names)
-        sys.stderr.write(f"warning: {', '.join(names)} ended on the law's bound ({bounds}): the data do not pin "
+        sys.stderr.write(f"{label}warning: {', '.join(names)} ended on the law's bound ({bounds}): the data do not pin "
                          f"{'them' if len(names) > 1 else 'it'} down; read the value as a limit, not an estimate\n")
     for name, how in law.paper_fixes.items():
         if name not in fixed and name not in law.defaults_fixed:
-            sys.stderr.write(f"note: {name} was fitted ({name} = {result.params[name]:.4g}), not fixed as the law's "
+            sys.stderr.write(f"{label}note: {name} was fitted ({name} = {result.params[name]:.4g}), not fixed as the law's "
                              f"paper fixes it: {how}; pass --fix {name}=VALUE to fit as the paper does\n")
     loose = [n for n in result.poorly_determined if n not in result.at_bounds]
     if not result.covariance_estimated:
-        sys.stderr.write("warning: no standard errors: the covariance could not be estimated at the optimum "
+        sys.stderr.write(f"{label}warning: no standard errors: the covariance could not be estimated at the optimum "
                          "(it is singular: the data leave some combination of the parameters undetermined), so "
                          f"every free parameter is listed as poorly determined ({', '.join(result.poorly_determined)}); "
                          "fix some (--fix), try a law with fewer parameters, or add data where they act\n")
     elif loose:
         errs = ", ".join(f"{n} = {result.params[n]:.4g} ± {result.stderr[n]:.2g}" for n in loose)
-        sys.stderr.write(f"warning: {', '.join(loose)} poorly determined ({errs}, asymptotic 1-σ): only a "
+        sys.stderr.write(f"{label}warning: {', '.join(loose)} poorly determined ({errs}, asymptotic 1-σ): only a "
                          "combination of the parameters is fitted; fix one (--fix) or add data where they act\n")
     out = result.to_dict()
     out["holdout_metrics"] = holdout_metrics
-    out["where"] = where
-    # enough to rerun it: the file and its columns, and the resampling seed of the intervals
-    out["data"] = {"file": args.data, "x": x_cols, "y": args.y, "holdout": args.holdout}
-    out["seed"] = args.seed if args.bootstrap else None
     return out
