@@ -442,3 +442,41 @@ def test_a_budget_that_is_text_a_boolean_or_complex_is_refused_not_converted(bud
     assert allocate.compute_optimal("chinchilla", fit, np.float64(1e21))["flops"] == 1e21
     with pytest.raises(InputError, match=r"^C \(training compute, FLOPs\) must be a finite number > 0; got 1000"):
         allocate.compute_optimal("chinchilla", fit, 10 ** 400)  # an int beyond any float: was an OverflowError
+
+
+# -- intervals from a fit's bootstrap draws ------------------------------------------------------
+
+def test_bootstrap_draws_give_intervals_on_the_optimum_that_cover_the_planted_allocation():
+    # Besiroglu et al. 2024 give Chinchilla's tokens per parameter with bootstrap intervals; planted Epoch values
+    from workbench.data import PLANTED, planted
+    from workbench.fit import fit_frame
+
+    df = planted("chinchilla", noise=0.01, seed=5)
+    fit = fit_frame("chinchilla", df, ["N", "D"], "y", bootstrap=60, seed=1)
+    truth = allocate.chinchilla_optimal(GOPHER_C, **PLANTED["chinchilla"].params)
+    point = allocate.chinchilla_optimal(GOPHER_C, **fit.params)
+    out = allocate.optimum_intervals("chinchilla", fit.bootstrap, GOPHER_C)
+    assert out["draws_used"] == 60 and out["draws_failed"] == 0 and out["level"] == 0.95
+    for key in ("N", "D", "tokens_per_param", "loss"):
+        low, high = out["ci"][key]
+        assert low < truth[key] < high and low < point[key] < high, key
+    assert out["ci"]["tokens_per_param"][1] / out["ci"]["tokens_per_param"][0] < 2  # 1% noise: a usable interval
+    # a wider level gives a wider interval; the draws' own percentiles, not a normal approximation
+    wide = allocate.optimum_intervals("chinchilla", fit.bootstrap, GOPHER_C, level=0.99)["ci"]["N"]
+    assert wide[0] <= out["ci"]["N"][0] and wide[1] >= out["ci"]["N"][1]
+
+
+def test_a_draw_without_an_optimum_is_counted_and_left_out():
+    import pandas as pd
+
+    draws = pd.DataFrame([KAPLAN, {**KAPLAN, "alpha_N": 0.08}, {**KAPLAN, "Nc": float("nan")}])
+    out = allocate.optimum_intervals("kaplan", draws, 1e21)
+    assert out["draws_used"] == 2 and out["draws_failed"] == 1
+    both = [allocate.compute_optimal("kaplan", p, 1e21)["N"] for p in (KAPLAN, {**KAPLAN, "alpha_N": 0.08})]
+    assert min(both) <= out["ci"]["N"][0] <= out["ci"]["N"][1] <= max(both)
+    with pytest.raises(InputError, match="for 1 of 2 rows; intervals need at least 2"):
+        allocate.optimum_intervals("kaplan", draws.iloc[1:], 1e21)
+    with pytest.raises(InputError, match="missing Dc"):
+        allocate.optimum_intervals("kaplan", draws.drop(columns="Dc"), 1e21)
+    with pytest.raises(InputError, match="level must be a fraction"):
+        allocate.optimum_intervals("kaplan", draws, 1e21, level=95)

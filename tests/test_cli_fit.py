@@ -410,3 +410,54 @@ def test_by_says_an_error_common_to_every_group_once(cli):
                "--fix", "nope=1", "--json")
     assert proc.returncode == 2 and proc.stdout == ""
     assert len(proc.stderr.splitlines()) == 1 and "nope" in proc.stderr
+
+
+def test_fit_draws_feed_allocate_intervals(cli, chin_csv, tmp_path):
+    """fit --bootstrap N --draws FILE writes the refits; allocate --draws turns them into intervals on N and D."""
+    draws, fit_json = tmp_path / "draws.csv", tmp_path / "fit.json"
+    proc = cli("fit", "--law", "chinchilla", "--data", str(chin_csv), "--x", "N,D", "--y", "loss", "--bootstrap", "30",
+               "--draws", str(draws), "--json")
+    assert proc.returncode == 0, proc.stderr
+    fit_json.write_text(proc.stdout)
+    out = json.loads(proc.stdout)
+    table = pd.read_csv(draws)
+    assert out["draws"] == str(draws) and list(table.columns) == ["E", "A", "B", "alpha", "beta"] and len(table) == 30
+    for name, (low, high) in out["ci"].items():  # the file holds the draws the intervals were read from
+        assert table[name].quantile(0.025) == pytest.approx(low) and table[name].quantile(0.975) == pytest.approx(high)
+    alloc = cli("allocate", "--law", "chinchilla", "--params", str(fit_json), "--compute", "5.76e23", "--draws",
+                str(draws), "--json")
+    assert alloc.returncode == 0, alloc.stderr
+    got = json.loads(alloc.stdout)
+    for key in ("N", "D", "tokens_per_param", "loss"):
+        assert got["ci"][key][0] < got[key] < got["ci"][key][1], key
+    assert got["ci_method"] == f"95% percentile over 30 bootstrap draws of the fit ({draws})"
+
+
+@pytest.mark.parametrize("case, message", [
+    ("no-bootstrap", "--draws writes the bootstrap refits: add --bootstrap N"),
+    ("folder", "--draws must name a file, not a folder"),
+])
+def test_fit_draws_refused_before_fitting(cli, chin_csv, tmp_path, case, message):
+    args = ["fit", "--law", "chinchilla", "--data", str(chin_csv), "--x", "N,D", "--y", "loss", "--json"]
+    args += {"no-bootstrap": ["--draws", str(tmp_path / "d.csv")],
+             "folder": ["--bootstrap", "5", "--draws", str(tmp_path)]}[case]
+    proc = cli(*args)
+    assert proc.returncode == 2 and proc.stdout == "" and message in proc.stderr
+
+
+@pytest.mark.parametrize("content, message", [
+    ("Model,E,A,B,alpha,beta\nx,1.8,400,400,0.3,0.3\nx,1.8,400,400,0.3,0.3\n",
+     "unknown ['Model'] (a fit --by file holds every group's draws"),
+    ("E,A,B,alpha\n1.8,400,400,0.3\n1.8,400,400,0.3\n", "missing ['beta']"),
+    ("E,A,B,alpha,beta\n1.8,400,400,0.3,0.3\n1.8,400,400,0.3,nan\n", "column 'beta' must hold finite numbers; data row 2"),
+    ("E,A,B,alpha,beta\n1.8,400,400,0.3,0.3\n", "holds 1 draw(s); intervals need at least 2"),
+    (None, "--draws file not found"),
+])
+def test_allocate_names_a_draws_file_it_cannot_use(cli, tmp_path, content, message):
+    path = tmp_path / "draws.csv"
+    if content is not None:
+        path.write_text(content)
+    proc = cli("allocate", "--law", "chinchilla", "--params", "epoch2024", "--compute", "1e22", "--draws", str(path),
+               "--json")
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert message in proc.stderr and len(proc.stderr.splitlines()) == 1

@@ -146,6 +146,43 @@ def chinchilla_optimal(C, *, E, A, B, alpha, beta, flops_per_param_token: float 
     return {key: float(v) for key, v in out.items()} if scalar else out
 
 
+def optimum_intervals(law: str | Law, draws: pd.DataFrame, C: float, *, level: float = 0.95) -> dict:
+    """Percentile intervals of the compute-optimal allocation at budget ``C`` over a fit's bootstrap draws.
+
+    ``draws``: one row per resample, a column per parameter of the law (``FitResult.bootstrap``, or the CSV
+    ``fit --draws`` writes). Each draw's optimum is computed as for a point estimate (closed form for
+    chinchilla, the numeric search otherwise); a draw with no optimum (an exponent of 0, a loss flat in float
+    precision) is counted in ``draws_failed`` and left out. Besiroglu et al. (2024) report Chinchilla's
+    tokens per parameter this way, with intervals from a bootstrap of the fit.
+
+    Returns ``{"ci": {"N", "D", "tokens_per_param", "loss"}: [low, high], "level", "draws_used",
+    "draws_failed"}``.
+    """
+    law = _nd_law(law)
+    if not (is_real_number(level) and 0 < level < 1):
+        raise InputError(f"level must be a fraction in (0, 1), e.g. 0.95; got {level!r}")
+    missing = [n for n in law.param_names if n not in draws.columns]
+    if missing:
+        raise InputError(f"the draws need a column per parameter of law {law.name!r} ({', '.join(law.param_names)}); "
+                         f"missing {', '.join(missing)}")
+    names = list(law.param_names)
+    rows = []
+    for draw in draws[names].to_numpy(dtype=float):
+        params = dict(zip(names, draw))
+        try:  # chinchilla's closed form is exact at any budget (see the allocate verb)
+            rows.append(chinchilla_optimal(C, **params) if law.name == "chinchilla" else compute_optimal(law, params, C))
+        except InputError:
+            rows.append({})
+    values = {k: np.array([r.get(k, np.nan) for r in rows], dtype=float) for k in ("N", "D", "tokens_per_param", "loss")}
+    good = np.logical_and.reduce([np.isfinite(v) for v in values.values()])
+    if good.sum() < 2:
+        raise InputError(f"the draws give a compute-optimal allocation at C = {C:g} for {int(good.sum())} of "
+                         f"{len(draws)} rows; intervals need at least 2")
+    q = (1 - level) / 2
+    ci = {k: [float(np.quantile(v[good], q)), float(np.quantile(v[good], 1 - q))] for k, v in values.items()}
+    return {"ci": ci, "level": level, "draws_used": int(good.sum()), "draws_failed": int((~good).sum())}
+
+
 def _refine_min(f, grid: np.ndarray, values: np.ndarray) -> float:
     """Bounded Brent search for min f around the best finite grid point; returns the argmin."""
     i = int(np.nanargmin(values))

@@ -8,7 +8,9 @@ Examples::
 
 ``--params`` takes a JSON object (inline, or the path of a file holding one); an object with a
 ``"params"`` key (the output of ``fit --json``) is read through that key; the name of a published
-Chinchilla fit (``epoch2024``, ``hoffmann2022``, ``hoffmann2022-tex``) stands for its values.
+Chinchilla fit (``epoch2024``, ``hoffmann2022``, ``hoffmann2022-tex``) stands for its values. ``--draws`` takes
+the bootstrap refits ``fit --bootstrap N --draws FILE.csv`` wrote and adds 95% intervals on the compute-optimal
+allocation ("ci"), as Besiroglu et al. (2024) report Chinchilla's tokens per parameter.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tokens the model will serve over its life: adds the inference-aware optimum "
                              "(Sardana & Frankle 2024), the cheapest model of at most 1e30 parameters and 1e30 "
                              "training tokens that reaches the target loss")
+    parser.add_argument("--draws", metavar="FILE.csv", default=None,
+                        help="bootstrap draws of the fit (fit --bootstrap N --draws FILE.csv): adds 95%% intervals "
+                             "on the compute-optimal N, D, tokens per parameter and loss (\"ci\")")
     parser.add_argument("--target-loss", metavar="L", default=None,
                         help="loss the inference-aware model must reach (default: the compute-optimal loss at C)")
 
@@ -105,6 +110,38 @@ def parse_params(text: str, param_names: tuple[str, ...]) -> dict[str, float]:
     return out
 
 
+def read_draws(path: str, law):
+    """The ``--draws`` table: one row per bootstrap refit, exactly the law's parameters as columns, all numbers."""
+    import numpy as np
+    import pandas as pd
+
+    if not Path(path).is_file():
+        raise InputError(f"--draws file not found: {path!r} (write one with fit --bootstrap N --draws FILE.csv)")
+    try:
+        draws = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(f"--draws {path} is not a readable CSV file: {' '.join(str(exc).split())}") from None
+    names = list(law.param_names)
+    missing = [n for n in names if n not in draws.columns]
+    extra = [c for c in draws.columns if c not in names]
+    if missing or extra:
+        hint = (" (a fit --by file holds every group's draws: keep one group's rows and the parameter columns)"
+                if extra and not missing else "")
+        raise InputError(f"--draws {path} must have exactly the columns of law {law.name!r}'s parameters "
+                         f"({', '.join(names)}); missing {missing}, unknown {extra}{hint}")
+    for name in names:
+        values = pd.to_numeric(draws[name], errors="coerce").to_numpy(dtype=float)  # text -> NaN
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = int(bad.nonzero()[0][0])
+            raise InputError(f"--draws {path}: column {name!r} must hold finite numbers; data row {row + 1} holds "
+                             f"{draws[name].iloc[row]!r}")
+        draws[name] = values
+    if len(draws) < 2:
+        raise InputError(f"--draws {path} holds {len(draws)} draw(s); intervals need at least 2")
+    return draws
+
+
 def run(args: argparse.Namespace) -> dict:
     from workbench import allocate
     from workbench.laws import get_law
@@ -125,9 +162,16 @@ def run(args: argparse.Namespace) -> dict:
     def optimum(c: float) -> dict:
         return allocate.chinchilla_optimal(c, **params) if law.name == "chinchilla" else allocate.compute_optimal(law, params, c)
 
+    draws = read_draws(args.draws, law) if args.draws is not None else None
     opt = optimum(C)
     result = {"law": law.name, "params": params, "compute": C, "N": opt["N"], "D": opt["D"],
               "tokens_per_param": opt["tokens_per_param"], "loss": opt["loss"], "flops": opt["flops"]}
+    if draws is not None:
+        spread = allocate.optimum_intervals(law, draws, C)
+        result["ci"] = spread["ci"]
+        result["ci_method"] = (f"95% percentile over {spread['draws_used']} bootstrap draws of the fit ({args.draws})"
+                               + (f"; {spread['draws_failed']} draw(s) without an optimum left out"
+                                  if spread["draws_failed"] else ""))
     if args.params in allocate.PUBLISHED_FIT_NOTES:
         result["note"] = allocate.PUBLISHED_FIT_NOTES[args.params]
 

@@ -8,6 +8,8 @@ estimated), are also named in a warning on stderr, as is a parameter left free t
 With ``--by COLS`` each group of rows is fitted on its own: {"law", "by", "groups": [{"group": {col: value}, ...one
 fit's keys, or "error"}, ...], "summary", "where", ...}; its stderr lines start with the group's values, a group that
 cannot be fitted (too few points, a bad value) is named there and in its entry, and the exit code is then 2.
+``--draws FILE.csv`` (with ``--bootstrap``) writes the refits' parameters, one row per resample, for
+``allocate --draws``; the JSON then names the file ("draws").
 Only numpy, pandas and scipy are imported: the verb starts quickly.
 """
 
@@ -18,6 +20,7 @@ import math
 import sys
 from pathlib import Path
 
+from workbench.commands.paths import check_out, write_csv_atomic
 from workbench.errors import DATA_ROW, InputError, repeats, row_name
 
 MAX_BOOTSTRAP = 100_000
@@ -49,6 +52,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bootstrap", type=int, default=0, metavar="N",
                    help=f"bootstrap refits for 95%% intervals (at most {MAX_BOOTSTRAP})")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
+    p.add_argument("--draws", metavar="FILE.csv",
+                   help="write the bootstrap refits' parameters there, one row per resample (needs --bootstrap; "
+                        "with --by, the group columns first): allocate --draws turns them into intervals on the "
+                        "compute-optimal N and D")
 
 
 def _parse_fix(items: list[str]) -> dict[str, float]:
@@ -203,6 +210,11 @@ def run(args: argparse.Namespace) -> dict:
                          f"squares); got {args.delta!r}")
     if args.bootstrap > MAX_BOOTSTRAP:
         raise InputError(f"--bootstrap must be <= {MAX_BOOTSTRAP} resamples; got {args.bootstrap!r}")
+    if args.draws is not None:
+        if not args.bootstrap:
+            raise InputError(f"--draws writes the bootstrap refits: add --bootstrap N (N >= 2); got --draws "
+                             f"{args.draws!r} without it")
+        check_out(args.draws, "--draws")
     if args.holdout is not None and not args.holdout.strip():
         raise InputError(f"--holdout must name a 0/1 column of the CSV; got {args.holdout!r}")
     where = _parse_where(args.where)
@@ -219,9 +231,11 @@ def run(args: argparse.Namespace) -> dict:
     by = _parse_by(args.by, df, x_cols + [args.y.strip(), (args.holdout or "").strip()], args.data)
     if not by:
         _note_mixed_curves(df, x_cols + [args.y.strip(), (args.holdout or "").strip()])
-        out = _fit_one(law, df, x_cols, args, fixed, "")
+        out, draws = _fit_one(law, df, x_cols, args, fixed, "")
     else:
-        out = _fit_groups(law, df, x_cols, args, fixed, by)
+        out, draws = _fit_groups(law, df, x_cols, args, fixed, by)
+    if args.draws is not None and draws is not None:
+        out["draws"] = str(write_csv_atomic(draws, args.draws, "--draws"))
     out["where"] = where
     # enough to rerun it: the file and its columns, and the resampling seed of the intervals
     out["data"] = {"file": args.data, "x": x_cols, "y": args.y, "holdout": args.holdout, "by": by or None}
@@ -253,7 +267,9 @@ def _fit_groups(law, df, x_cols: list[str], args, fixed: dict, by: list[str]) ->
     """One fit per group of rows with equal ``by`` values, in the order the groups first appear."""
     import numpy as np
 
-    groups, failed = [], []
+    import pandas as pd
+
+    groups, failed, drawn = [], [], []
     for values, part in df.groupby(by, sort=False, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
         group = {col: (None if isinstance(v, float) and np.isnan(v) else v.item() if hasattr(v, "item") else v)
@@ -261,12 +277,14 @@ def _fit_groups(law, df, x_cols: list[str], args, fixed: dict, by: list[str]) ->
         label = ", ".join(f"{col}={v!r}" for col, v in group.items()) + ": "
         _note_mixed_curves(part, x_cols + [args.y.strip(), (args.holdout or "").strip()] + by, label)
         try:
-            fitted = _fit_one(law, part, x_cols, args, fixed, label)
+            fitted, part_draws = _fit_one(law, part, x_cols, args, fixed, label)
         except InputError as exc:  # this group alone: the others are still fitted and reported
             failed.append((label, group))
             groups.append({"group": group, "n_rows": int(len(part)), "error": " ".join(str(exc).split())})
             continue
         groups.append({"group": group, **fitted})
+        if part_draws is not None:
+            drawn.append(part_draws.assign(**group)[by + list(part_draws.columns)])
     summary = {"groups": len(groups), "fitted": len(groups) - len(failed)}
     scored = [g["holdout_metrics"] for g in groups if g.get("holdout_metrics")]
     if scored:  # the mean over the groups of each held-out metric, as Alabdulmohsin et al. average over tasks
@@ -278,7 +296,7 @@ def _fit_groups(law, df, x_cols: list[str], args, fixed: dict, by: list[str]) ->
     out = {"law": law.name, "by": by, "groups": groups, "summary": summary}
     if failed:  # exit code 2, with every group that could be fitted printed
         out.update(failed=[group for _, group in failed], bad_input=True)
-    return out
+    return out, (pd.concat(drawn, ignore_index=True) if drawn else None)
 
 
 def _fit_one(law, df, x_cols: list[str], args, fixed: dict, label: str) -> dict:
@@ -313,4 +331,4 @@ def _fit_one(law, df, x_cols: list[str], args, fixed: dict, label: str) -> dict:
                          "combination of the parameters is fitted; fix one (--fix) or add data where they act\n")
     out = result.to_dict()
     out["holdout_metrics"] = holdout_metrics
-    return out
+    return out, result.bootstrap

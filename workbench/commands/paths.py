@@ -23,6 +23,19 @@ def check_out(out: str, flag: str = "--out") -> Path:
     return path
 
 
+def write_csv_atomic(table, out: str | Path, flag: str = "--out") -> Path:
+    """Write the table to ``out`` via a temporary file, so an interrupted write never leaves half a CSV."""
+    from workbench.cache import atomic_write
+
+    out = check_out(out, flag)
+    try:
+        with atomic_write(out) as tmp:  # Ctrl-C or a failed write leaves no temp file beside the file
+            table.to_csv(tmp, index=False)
+    except OSError as exc:
+        raise InputError(f"cannot write {flag} {str(out)!r}: {exc.strerror or exc}") from None
+    return out
+
+
 def check_folder(value: str, flag: str) -> Path:
     """An output folder, checked before any work: not empty, not a file, creatable (or writable if it exists)."""
     if not str(value).strip():

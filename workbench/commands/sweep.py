@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from workbench.commands.paths import check_cache_dir, check_out  # noqa: F401 (prune and costtune import them here)
+from workbench.commands.paths import check_cache_dir, check_out, write_csv_atomic  # noqa: F401 (prune and costtune import them here)
 from workbench.errors import CacheWriteError, InputError, Interrupted, repeats
 from workbench.tasks import TASKS
 
@@ -130,19 +130,6 @@ def set_up_torch(args) -> None:
     torch.set_num_threads(args.threads)
     if args.device == "cuda" and not torch.cuda.is_available():
         raise InputError("--device cuda was asked for but torch.cuda.is_available() is False")
-
-
-def write_csv_atomic(table, out: str | Path) -> Path:
-    """Write the table to ``out`` via a temporary file, so an interrupted write never leaves half a CSV."""
-    from workbench.cache import atomic_write
-
-    out = check_out(out)
-    try:
-        with atomic_write(out) as tmp:  # Ctrl-C or a failed write leaves no temp file beside --out
-            table.to_csv(tmp, index=False)
-    except OSError as exc:
-        raise InputError(f"cannot write --out {str(out)!r}: {exc.strerror or exc}") from None
-    return out
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
