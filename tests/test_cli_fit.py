@@ -461,3 +461,38 @@ def test_allocate_names_a_draws_file_it_cannot_use(cli, tmp_path, content, messa
                "--json")
     assert proc.returncode == 2 and proc.stdout == ""
     assert message in proc.stderr and len(proc.stderr.splitlines()) == 1
+
+
+def test_without_json_fit_prints_a_table_a_person_reads(cli, chin_csv):
+    proc = cli("fit", "--law", "chinchilla", "--data", str(chin_csv), "--x", "N,D", "--y", "loss", "--bootstrap", "10",
+               "--fix", "E=1.82")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(cli("fit", "--law", "chinchilla", "--data", str(chin_csv), "--x", "N,D", "--y", "loss",
+                         "--bootstrap", "10", "--fix", "E=1.82", "--json").stdout)
+    text = proc.stdout
+    assert text.startswith(f"chinchilla fitted to {chin_csv} (x: N, D; y: loss)\n240 points, objective huber")
+    rows = {line.split()[0]: line for line in text.splitlines()}
+    assert rows["E"].split()[1:] == ["1.82", "fixed"]
+    alpha = out["params"]["alpha"]
+    assert f"{alpha:.6g}" in rows["alpha"] and f"[{out['ci']['alpha'][0]:.4g}, {out['ci']['alpha'][1]:.4g}]" in rows["alpha"]
+    assert f"RMSE(log) {out['metrics']['rmse_log']:.4g}" in rows["fit:"]
+    grouped = cli("fit", "--law", "power", "--data", NMT, "--x", "Seen Examples", "--y", "Loss", "--by", "Model",
+                  "--holdout", "Training")
+    assert grouped.returncode == 0
+    lines = grouped.stdout.splitlines()
+    assert lines[0].endswith("one fit per Model") and "held-out RMSE(log)" in lines[1]
+    assert sum(line.lstrip().startswith(("6 Enc", "28 Enc", "Dec-only", "TEnc")) for line in lines) == 5
+    assert lines[-2] == "5 of 5 groups fitted" and lines[-1].startswith("held-out (Training = 0), mean over the groups")
+
+
+def test_without_json_allocate_prints_the_optimum_and_its_intervals(cli, tmp_path):
+    draws = tmp_path / "draws.csv"
+    pd.DataFrame([{"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": a, "beta": 0.366} for a in (0.33, 0.348, 0.36)]
+                 ).to_csv(draws, index=False)
+    proc = cli("allocate", "--law", "chinchilla", "--params", "epoch2024", "--compute", "5.76e23", "--draws",
+               str(draws), "--inference-tokens", "1e13")
+    assert proc.returncode == 0, proc.stderr
+    first, second, third = proc.stdout.splitlines()
+    assert first.startswith("chinchilla at C = 5.76e+23 FLOPs, compute-optimal: N = 7.2") and "(18.4 tokens" in first
+    assert second.startswith("  intervals: N ") and "over 3 bootstrap draws" in second
+    assert third.startswith("inference-aware, serving 1e+13 tokens")

@@ -1,7 +1,8 @@
 """``python -m workbench VERB ...``: one module per verb under ``workbench.commands``.
 
 Each verb module defines ``add_arguments(parser)`` and ``run(args) -> dict | None``; with
-``--json`` the returned dict is printed as exactly one JSON object on stdout. Verb modules are
+``--json`` the returned dict is printed as exactly one JSON object on stdout, without it as the verb's
+``render(result)`` text when it has one (``fit``, ``allocate``), else as indented JSON. Verb modules are
 imported lazily so that ``fit`` never pays for torch. Ctrl-C prints one line (the training verbs say
 what they kept and that a rerun resumes) and exits 130, never a traceback.
 """
@@ -148,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if getattr(args, "json", False) and result is not None:
         sys.stdout.write(json.dumps(_jsonable(result)) + "\n")
+    elif result is not None and hasattr(module, "render"):  # a verb's own text for a person
+        sys.stdout.write(module.render(result) + "\n")
     elif result is not None:
         sys.stdout.write(json.dumps(_jsonable(result), indent=2) + "\n")
     if not (isinstance(result, dict) and result.get("failed")):

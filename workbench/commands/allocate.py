@@ -232,3 +232,24 @@ def _savings(law, params, target: float, T: float, ia: dict) -> float:
     base = allocate.inference_aware_optimal(law, params, target, 0.0)
     base_total = base["train_flops"] + allocate.INFERENCE_FLOPS_PER_PARAM_TOKEN * base["N"] * T
     return 1.0 - ia["total_flops"] / base_total
+
+
+def render(out: dict) -> str:
+    """The result for a person (the verb without ``--json``)."""
+    lines = [f"{out['law']} at C = {out['compute']:.3g} FLOPs, compute-optimal: N = {out['N']:.3g} parameters, "
+             f"D = {out['D']:.3g} tokens ({out['tokens_per_param']:.3g} tokens per parameter), loss {out['loss']:.6g}"]
+    if "ci" in out:
+        ci = out["ci"]
+        lines.append(f"  intervals: N {ci['N'][0]:.3g} – {ci['N'][1]:.3g}, D {ci['D'][0]:.3g} – {ci['D'][1]:.3g}, "
+                     f"tokens per parameter {ci['tokens_per_param'][0]:.3g} – {ci['tokens_per_param'][1]:.3g}, "
+                     f"loss {ci['loss'][0]:.6g} – {ci['loss'][1]:.6g} ({out['ci_method']})")
+    ia = out.get("inference_aware")
+    if ia is not None:
+        lines.append(f"inference-aware, serving {ia['inference_tokens']:.3g} tokens at loss {ia['loss']:.6g}: "
+                     f"N = {ia['N']:.3g} parameters, D = {ia['D_train']:.3g} training tokens "
+                     f"({ia['tokens_per_param']:.3g} per parameter); training {ia['train_flops']:.3g} + inference "
+                     f"{ia['inference_flops']:.3g} = {ia['total_flops']:.3g} FLOPs, "
+                     f"{100 * ia['savings_vs_compute_optimal']:.1f}% less than the compute-optimal model of equal loss")
+    if "note" in out:
+        lines.append(f"note: {out['note']}")
+    return "\n".join(lines)

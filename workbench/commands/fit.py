@@ -332,3 +332,73 @@ def _fit_one(law, df, x_cols: list[str], args, fixed: dict, label: str) -> dict:
     out = result.to_dict()
     out["holdout_metrics"] = holdout_metrics
     return out, result.bootstrap
+
+
+def _pct(value) -> str:
+    return "—" if value is None or value != value else f"{100 * value:.2f}%"
+
+
+def _metrics_line(metrics: dict) -> str:
+    return (f"mean |δ| {_pct(metrics['mean_abs_rel_divergence'])}, mean δ {_pct(metrics['mean_rel_divergence'])}, "
+            f"std δ {_pct(metrics['std_rel_divergence'])}, RMSE(log) {metrics['rmse_log']:.4g}")
+
+
+def _param_table(out: dict) -> str:
+    """One row per parameter: value, asymptotic 1-σ, 95% interval, and whether it is fixed, on a bound or loose."""
+    import pandas as pd
+
+    rows = []
+    for name, value in out["params"].items():
+        flags = ["fixed" if name in out["fixed"] else "", "on a bound" if name in out["at_bounds"] else "",
+                 "poorly determined" if name in out["poorly_determined"] and name not in out["at_bounds"] else ""]
+        se = out["stderr"].get(name)
+        ci = out["ci"].get(name)
+        rows.append({"parameter": name, "value": f"{value:.6g}",
+                     "± 1σ": "" if se is None or name in out["fixed"] else f"{se:.2g}",
+                     "95% interval": "" if not ci or name in out["fixed"] else f"[{ci[0]:.4g}, {ci[1]:.4g}]",
+                     "": ", ".join(f for f in flags if f)})
+    table = pd.DataFrame(rows)
+    table = table[[c for c in table.columns if (table[c] != "").any()]]  # no empty interval or flag column
+    return table.to_string(index=False)
+
+
+def render(out: dict) -> str:
+    """The result for a person (the verb without ``--json``): what was fitted, the parameters with their
+    uncertainty, the fit's and the held-out points' divergence; with ``--by``, one line per group."""
+    import pandas as pd
+
+    data = out["data"]
+    where = ("; rows where " + " and ".join(f"{c} = {v!r}" for c, v in out["where"].items())) if out["where"] else ""
+    lines = [f"{out['law']} fitted to {data['file']} (x: {', '.join(data['x'])}; y: {data['y']}{where})"]
+    if "groups" in out:
+        lines[0] += f", one fit per {', '.join(out['by'])}"
+        rows = []
+        for g in out["groups"]:
+            row = {**g["group"]}
+            if "error" in g:
+                row["error"] = g["error"]
+            else:
+                row.update({"points": g["n_points"], **{k: f"{v:.4g}" for k, v in g["params"].items()},
+                            "fit RMSE(log)": f"{g['metrics']['rmse_log']:.4g}"})
+                if g.get("holdout_metrics"):
+                    row["held-out RMSE(log)"] = f"{g['holdout_metrics']['rmse_log']:.4g}"
+                if g["at_bounds"] or g["poorly_determined"]:
+                    row["loose"] = ", ".join(dict.fromkeys(g["at_bounds"] + g["poorly_determined"]))
+            rows.append(row)
+        lines.append(pd.DataFrame(rows).fillna("").to_string(index=False))
+        summary = out["summary"]
+        lines.append(f"{summary['fitted']} of {summary['groups']} groups fitted")
+        if "holdout_metrics_mean" in summary:
+            lines.append(f"held-out ({data['holdout']} = 0), mean over the groups: "
+                         f"{_metrics_line(summary['holdout_metrics_mean'])}")
+    else:
+        how = out["objective"] + (f" (δ = {out['delta']:g})" if out.get("delta") is not None else "")
+        lines.append(f"{out['n_points']} points, objective {how}, best of {out['n_starts']:,} starts, "
+                     f"{out['seconds']:.1f} s" + (f"; intervals: {out['ci_method']}" if out["ci_method"] else ""))
+        lines.append(_param_table(out))
+        lines.append(f"fit: {_metrics_line(out['metrics'])}")
+        if out.get("holdout_metrics"):
+            lines.append(f"held-out ({data['holdout']} = 0): {_metrics_line(out['holdout_metrics'])}")
+    if out.get("draws"):
+        lines.append(f"bootstrap draws written to {out['draws']}")
+    return "\n".join(lines)
