@@ -241,8 +241,52 @@ def polish_lmfit(problem: Problem, theta0: np.ndarray) -> tuple[np.ndarray, floa
     with np.errstate(all="ignore"):  # lmfit divides by zero stderr when computing correlations
         out = lmfit.minimize(fcn, params, method="least_squares", **problem.least_squares_kwargs())
     theta = np.array([out.params[n].value for n in names])
-    stderr = np.array([out.params[n].stderr if out.params[n].stderr is not None else np.nan for n in names])
-    return theta, problem.total(theta), (stderr if np.all(np.isfinite(stderr)) else None)
+    if problem.obj.robust:  # lmfit's covariance is least squares' own: wrong for Huber (see huber_stderr)
+        stderr = huber_stderr(problem, theta)
+    else:
+        stderr = np.array([out.params[n].stderr if out.params[n].stderr is not None else np.nan for n in names])
+    return theta, problem.total(theta), (stderr if stderr is not None and np.all(np.isfinite(stderr)) else None)
+
+
+def huber_stderr(problem: Problem, theta: np.ndarray) -> np.ndarray | None:
+    """Asymptotic standard errors of θ for a Huber M-estimate (Huber 1981, §7.6; statsmodels' RLM "H1"):
+
+        Cov = K² · [Σ ψ(r)² / (n − p)] / [mean ψ′(r)]² · (JᵀJ)⁻¹,   K = 1 + (p/n)·(1 − m)/m,
+
+    with ψ(r) = clip(r, −δ, δ), m = mean ψ′(r) the share of residuals within δ and J = ∂r/∂θ. lmfit's
+    covariance, (J̃ᵀJ̃)⁻¹ times the reduced χ² of the raw residuals, takes scipy's Jacobian rescaled by the
+    Huber weights: with Hoffmann's δ = 1e-3 and 1% noise it came out 3-5× the spread of the estimates over
+    fresh data (30 planted Chinchilla datasets). None when no residual lies within δ (m = 0: the formula has
+    nothing to estimate the density of the residuals at 0 from) or JᵀJ is singular."""
+    r = problem.residual_vector(theta)
+    J = problem.jacobian_matrix(theta) if problem.law.grad is not None else _numeric_jacobian(problem, theta)
+    n, p = J.shape
+    inside = np.abs(r) <= problem.delta
+    m = inside.mean()
+    if not inside.any() or n <= p:
+        return None
+    psi = np.clip(r, -problem.delta, problem.delta)
+    k = 1.0 + (p / n) * (1.0 - m) / m
+    scale = k**2 * float(psi @ psi) / (n - p) / m**2
+    try:
+        cov = scale * np.linalg.inv(J.T @ J)
+    except np.linalg.LinAlgError:
+        return None
+    diag = np.diag(cov)
+    return np.sqrt(diag) if np.all(diag > 0) else None
+
+
+def _numeric_jacobian(problem: Problem, theta: np.ndarray) -> np.ndarray:
+    """∂r/∂θ by central differences, (n, P), for a law without an analytic gradient."""
+    theta = np.asarray(theta, dtype=float)
+    cols = []
+    for j in range(theta.size):
+        h = 1e-6 * max(1.0, abs(theta[j]))
+        up, down = theta.copy(), theta.copy()
+        up[j] += h
+        down[j] -= h
+        cols.append((problem.residual_vector(up) - problem.residual_vector(down)) / (2 * h))
+    return np.stack(cols, axis=1)
 
 
 def distinct_best(theta: np.ndarray, f: np.ndarray, k: int) -> list[int]:
