@@ -416,3 +416,14 @@ def test_huber_standard_errors_need_a_residual_within_delta():
     problem = Problem(law, (x,), y * np.exp(0.05 * np.where(np.arange(30) % 2, 1.0, -1.0)), obj, ["a", "b", "c"], {}, 1e-3)
     theta = np.array([np.log(v) if law.param(n).log else v for n, v in (("a", 2.0), ("b", 0.5), ("c", 0.1))])
     assert huber_stderr(problem, theta) is None  # every residual is ±0.05 in log, far beyond δ: no estimate
+
+
+@pytest.mark.parametrize("law, x_cols", [("chinchilla", ["D", "N"]), ("kaplan", ["D", "N"]), ("rosenfeld", ["n", "m"]),
+                                         ("chinchilla", ["params", "N"])])
+def test_input_columns_named_after_another_input_are_refused_not_swapped(law, x_cols):
+    # before: fit_frame and `fit --x D,N` mapped D onto N by position: chinchilla's A and B, α and β swapped (and
+    # allocate then gave 0.05 tokens per parameter for 18), exit 0, no word; fit_law refused the same DataFrame
+    df = pd.DataFrame({"N": [1e8, 1e9, 1e10] * 3, "D": np.repeat([1e9, 1e10, 1e11], 3), "m": 1.0, "n": 2.0,
+                       "params": 3.0, "y": 2.0})
+    with pytest.raises(InputError, match=r"named after another input: list the columns in the law's order"):
+        fit_frame(law, df, x_cols, "y")

@@ -349,6 +349,11 @@ def frame_columns(law: str | Law, df: pd.DataFrame, x_cols: Sequence[str],
     if len(x_cols) != len(law.inputs):
         raise InputError(f"law {law.name!r} takes {len(law.inputs)} input column(s) "
                          f"({', '.join(law.inputs)}); got {len(x_cols)}: {', '.join(x_cols)}")
+    misplaced = [c for j, c in enumerate(map(str, x_cols)) if c in law.inputs and law.inputs.index(c) != j]
+    if misplaced:  # columns map onto the inputs by position: (D, N) for chinchilla swapped A with B, α with β
+        raise InputError(f"the input columns {x_cols} map onto law {law.name!r}'s inputs ({', '.join(law.inputs)}) "
+                         f"in order, but {', '.join(map(repr, misplaced))} {'is' if len(misplaced) == 1 else 'are'} named after "
+                         f"another input: list the columns in the law's order, e.g. {','.join(law.inputs)}")
     if y_col in x_cols:  # the law would be fitted to its own output: a typo, never a model
         raise InputError(f"the measured column {y_col!r} is also one of the input columns {x_cols}; "
                          "the inputs and the measured column must be different columns")
