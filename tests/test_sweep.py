@@ -469,3 +469,23 @@ def test_a_field_of_the_wrong_type_is_refused_by_name(change, message):
     # int()'s ValueError, and steps=True passed validation as 1 step
     with pytest.raises(InputError, match=message):
         SweepConfig(**change).validate()
+
+
+def test_the_parameter_limit_counts_the_tasks_own_outputs():
+    # before: the 2**30 limit was checked with 2 output units, so a 10-class student of width 32756 and depth 2
+    # (1,074,003,738 parameters) passed as 1,073,741,682
+    task = TaskConfig(name="teacher-classification", n_classes=10)
+    spec = StudentSpec("mlp", 20, 10, 32756, 2)
+    assert count_params(spec) > 2**30
+    with pytest.raises(InputError, match=r"width 32756 and depth 2 has 1\.07e\+09 parameters; at most 1073741824"):
+        SweepConfig(task=task, widths=(32756,), depths=(2,), sizes=(64,)).validate()
+    SweepConfig(task=task, widths=(32752,), depths=(2,), sizes=(64,)).validate()  # 1,073,741,578: the largest
+
+
+def test_depth_0_with_several_widths_is_refused_not_labelled_with_widths_it_does_not_have():
+    # before: --widths 1,8,32 --depths 0 trained three identical-shape linear models labelled width 1, 8 and 32
+    task = TaskConfig(name="teacher-regression")
+    with pytest.raises(InputError, match=r"depth 0 is a linear model, which has no width: with widths \[1, 8\]"):
+        SweepConfig(task=task, widths=(1, 8), depths=(0, 1), sizes=(64,)).validate()
+    SweepConfig(task=task, widths=(8,), depths=(0, 1), sizes=(64,)).validate()
+    SweepConfig(task=task, widths=(1, 8), depths=(1,), sizes=(64,)).validate()

@@ -34,7 +34,7 @@ from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train
 from workbench.sweep_train import LR_SCHEDULES, RunConfig, default_device, spec_of, train_stack
-from workbench.tasks import MAX_SEED, TaskConfig, make_task, task_in_dim
+from workbench.tasks import MAX_SEED, TaskConfig, make_task, task_in_dim, task_out_dim
 
 # generous upper limits, so that a mistyped huge number is an InputError, not a crash or an 88 TB allocation
 LIMITS = {"widths": 65536, "depths": 1024, "seeds": MAX_SEED, "steps": 10 ** 9, "batch_size": 2 ** 20,
@@ -116,9 +116,13 @@ class SweepConfig:
             raise InputError(f"lr must be finite and > 0; got {self.lr!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise InputError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {self.lr_schedule!r}")
+        if 0 in self.depths and len(self.widths) > 1 and self.family == "mlp":
+            raise InputError(f"depth 0 is a linear model, which has no width: with widths {list(self.widths)} its "
+                             "students would be one model labelled with different widths; sweep depth 0 with one "
+                             "width, the others apart")
         for w in self.widths:  # shape checks, e.g. a CNN too deep for its input length
             for d in self.depths:
-                n_params = count_params(StudentSpec(self.family, task_in_dim(self.task), 2, w, d))
+                n_params = count_params(StudentSpec(self.family, task_in_dim(self.task), task_out_dim(self.task), w, d))
                 if n_params > MAX_PARAMS:
                     raise InputError(f"a {self.family} student of width {w} and depth {d} has {n_params:.3g} "
                                      f"parameters; at most {MAX_PARAMS} (2**30) are allowed")
