@@ -496,3 +496,22 @@ def test_without_json_allocate_prints_the_optimum_and_its_intervals(cli, tmp_pat
     assert first.startswith("chinchilla at C = 5.76e+23 FLOPs, compute-optimal: N = 7.2") and "(18.4 tokens" in first
     assert second.startswith("  intervals: N ") and "over 3 bootstrap draws" in second
     assert third.startswith("inference-aware, serving 1e+13 tokens")
+
+
+def test_curves_labelled_by_a_number_column_get_a_note_naming_by(cli, tmp_path):
+    # before: two learning curves told apart only by a numeric column (a model size) were fitted as one, no word
+    nmt = pd.read_csv(ROOT / NMT)
+    two = nmt[nmt["Model"].isin(["6 Enc, 6 Dec", "Dec-only"])].copy()
+    two["params"] = two["Model"].map({"6 Enc, 6 Dec": 1.2e8, "Dec-only": 3.5e8})
+    path = tmp_path / "numeric.csv"
+    two.drop(columns=["Model", "Domain", "Task"]).to_csv(path, index=False)
+    base = ["fit", "--law", "power", "--data", str(path), "--x", "Seen Examples", "--y", "Loss", "--json"]
+    pooled = cli(*base)
+    assert pooled.returncode == 0
+    assert ("note: rows of equal Seen Examples differ in column 'params' (2 values: 1.2e+08, 3.5e+08), fitted "
+            "together as one curve; if they label different curves, --by params fits each") in pooled.stderr
+    apart = cli(*base, "--by", "params")
+    assert apart.returncode == 0 and "note:" not in apart.stderr
+    assert [g["group"] for g in json.loads(apart.stdout)["groups"]] == [{"params": 1.2e8}, {"params": 3.5e8}]
+    one = cli(*base, "--where", "params=1.2e8")  # one curve: nothing differs among equal inputs
+    assert one.returncode == 0 and "note:" not in one.stderr

@@ -174,10 +174,13 @@ def _note_repeated_rows(df) -> None:
                          "each copy is fitted as one more point: drop them if they are not repeated measurements\n")
 
 
-def _note_mixed_curves(df, used: list[str], label: str = "") -> None:
+def _note_mixed_curves(df, used: list[str], label: str = "", x_cols: list[str] | None = None) -> None:
     """A note on stderr when a text column the fit does not use holds several values (a file of several
-    learning curves, e.g. one per model): they are fitted as one curve unless ``--where`` picks one. A column
-    whose every value names one row (sweep's ``key``, a run id) labels rows, not curves: no note."""
+    learning curves, e.g. one per model): they are fitted as one curve unless ``--where`` picks one or ``--by``
+    fits each. A column whose every value names one row (sweep's ``key``, a run id) labels rows, not curves: no
+    note. Failing that, a number column (a model size labelling each curve, as a sweep table's ``width`` does)
+    whose values differ among rows of equal inputs ``x_cols`` gets the same note, worded for repeated
+    measurements (seeds), which are meant to be pooled."""
     import pandas as pd
 
     for col in df.columns:
@@ -189,6 +192,20 @@ def _note_mixed_curves(df, used: list[str], label: str = "") -> None:
             shown = ", ".join(map(repr, values[:3])) + (", ..." if len(values) > 3 else "")
             sys.stderr.write(f"{label}note: column {col!r} holds {len(values)} different values ({shown}), fitted together "
                              f"as one curve; --where {col}=VALUE fits one of them, --by {col} each on its own\n")
+            return
+    if not x_cols or any(c not in df.columns for c in x_cols):
+        return
+    for col in df.columns:
+        if col in used or not pd.api.types.is_numeric_dtype(df[col]) or pd.api.types.is_bool_dtype(df[col]):
+            continue
+        values = df[col].dropna().unique()
+        if not 1 < len(values) <= 50:
+            continue
+        if (df.groupby(list(x_cols), dropna=False)[col].nunique() > 1).any():
+            shown = ", ".join(f"{v:g}" for v in sorted(values)[:4]) + (", ..." if len(values) > 4 else "")
+            sys.stderr.write(f"{label}note: rows of equal {', '.join(x_cols)} differ in column {col!r} ({len(values)} "
+                             f"values: {shown}), fitted together as one curve; if they label different curves, --by "
+                             f"{col} fits each on its own (repeated measurements, such as seeds, are pooled as meant)\n")
             return
 
 
@@ -230,7 +247,7 @@ def run(args: argparse.Namespace) -> dict:
     fixed = _parse_fix(args.fix)
     by = _parse_by(args.by, df, x_cols + [args.y.strip(), (args.holdout or "").strip()], args.data)
     if not by:
-        _note_mixed_curves(df, x_cols + [args.y.strip(), (args.holdout or "").strip()])
+        _note_mixed_curves(df, x_cols + [args.y.strip(), (args.holdout or "").strip()], x_cols=x_cols)
         out, draws = _fit_one(law, df, x_cols, args, fixed, "")
     else:
         out, draws = _fit_groups(law, df, x_cols, args, fixed, by)
@@ -275,7 +292,7 @@ def _fit_groups(law, df, x_cols: list[str], args, fixed: dict, by: list[str]) ->
         group = {col: (None if isinstance(v, float) and np.isnan(v) else v.item() if hasattr(v, "item") else v)
                  for col, v in zip(by, values)}
         label = ", ".join(f"{col}={v!r}" for col, v in group.items()) + ": "
-        _note_mixed_curves(part, x_cols + [args.y.strip(), (args.holdout or "").strip()] + by, label)
+        _note_mixed_curves(part, x_cols + [args.y.strip(), (args.holdout or "").strip()] + by, label, x_cols)
         try:
             fitted, part_draws = _fit_one(law, part, x_cols, args, fixed, label)
         except InputError as exc:  # this group alone: the others are still fitted and reported
