@@ -515,3 +515,35 @@ def test_curves_labelled_by_a_number_column_get_a_note_naming_by(cli, tmp_path):
     assert [g["group"] for g in json.loads(apart.stdout)["groups"]] == [{"params": 1.2e8}, {"params": 3.5e8}]
     one = cli(*base, "--where", "params=1.2e8")  # one curve: nothing differs among equal inputs
     assert one.returncode == 0 and "note:" not in one.stderr
+
+
+def test_by_groups_that_all_fail_are_each_named_and_a_group_column_keeps_its_values_in_the_table(cli, tmp_path):
+    # before: every group failing alike was one unnamed error with no output; a group column named "points" was
+    # overwritten by the point counts in the text table, one named after a parameter overwrote its draws
+    rows = [{"curve": c, "x": x, "y": 2.0 * x ** -0.5 + 0.1, "points": p, "c": c}
+            for c, n, p in (("A", 3, 7), ("B", 3, 8)) for x in np.geomspace(10, 1e4, n)]
+    path = tmp_path / "curves.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    base = ["fit", "--law", "power", "--data", str(path), "--x", "x", "--y", "y"]
+    short = cli(*base, "--by", "curve", "--json")
+    assert short.returncode == 2 and json.loads(short.stdout)["failed"] == [{"curve": "A"}, {"curve": "B"}]
+    assert [line.split(":")[0] for line in short.stderr.splitlines()] == ["curve='A'", "curve='B'"]
+    longer = pd.concat([pd.DataFrame(rows)] * 2).assign(x=lambda d: d["x"] * np.repeat([1.0, 1.5], len(rows)))
+    longer.to_csv(path, index=False)
+    table = cli(*base, "--by", "points")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[1].split()[:3] == ["points", "points", "a"]
+    assert [line.split()[:2] for line in lines[2:4]] == [["7", "6"], ["8", "6"]]  # the label, then the count
+    refused = cli(*base, "--by", "c", "--bootstrap", "3", "--draws", str(tmp_path / "d.csv"))
+    assert refused.returncode == 2 and "column 'c' has the name of a parameter of law 'power'" in refused.stderr
+    assert not (tmp_path / "d.csv").exists()
+
+
+def test_draws_may_not_overwrite_the_data(cli, chin_csv, tmp_path):
+    copy = tmp_path / "runs.csv"
+    copy.write_bytes(chin_csv.read_bytes())
+    proc = cli("fit", "--law", "chinchilla", "--data", str(copy), "--x", "N,D", "--y", "loss", "--bootstrap", "3",
+               "--draws", str(tmp_path / "." / "runs.csv"))
+    assert proc.returncode == 2 and "is the --data file" in proc.stderr
+    assert copy.read_bytes() == chin_csv.read_bytes()

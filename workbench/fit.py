@@ -8,7 +8,8 @@ Procedure (Hoffmann et al. 2022, Approach 3, generalised to every law in ``workb
    ``(S, P, n)`` (analytic where the law provides a gradient). Converged starts leave the active set.
 2. The best few distinct candidates are polished with ``scipy.optimize.least_squares`` (trust-region
    reflective, the same objective: ``loss="huber", f_scale=δ`` is exactly Σ Huber_δ(r)); the winner
-   gets a last polish through lmfit, whose covariance gives asymptotic standard errors (``stderr``).
+   gets a last polish through lmfit, whose covariance gives asymptotic standard errors (``stderr``; for the
+   Huber objective they come from Huber's M-estimate covariance instead, ``optimize.huber_stderr``).
 3. Optional bootstrap: B resamples of the points (counts as weights), refitted together in one batch
    from the full-data optimum, each polished; percentile intervals.
 
@@ -66,7 +67,7 @@ class FitResult:
     n_starts: int
     metrics: dict[str, float]
     ci: dict[str, tuple[float, float]] = field(default_factory=dict)
-    stderr: dict[str, float] = field(default_factory=dict)  # asymptotic, from lmfit's covariance
+    stderr: dict[str, float] = field(default_factory=dict)  # asymptotic: lmfit's covariance, or Huber's (huber_stderr)
     bootstrap: pd.DataFrame | None = None
     delta: float = DEFAULT_DELTA
     seconds: float = 0.0

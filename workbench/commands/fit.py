@@ -232,6 +232,9 @@ def run(args: argparse.Namespace) -> dict:
             raise InputError(f"--draws writes the bootstrap refits: add --bootstrap N (N >= 2); got --draws "
                              f"{args.draws!r} without it")
         check_out(args.draws, "--draws")
+        if Path(args.draws).resolve() == Path(args.data).resolve():
+            raise InputError(f"--draws {args.draws!r} is the --data file: writing the draws there would replace the "
+                             "measurements; name another file")
     if args.holdout is not None and not args.holdout.strip():
         raise InputError(f"--holdout must name a 0/1 column of the CSV; got {args.holdout!r}")
     where = _parse_where(args.where)
@@ -245,7 +248,7 @@ def run(args: argparse.Namespace) -> dict:
                          f"{law.name!r} needs its own column); got {args.x!r}")
     _note_repeated_rows(df)
     fixed = _parse_fix(args.fix)
-    by = _parse_by(args.by, df, x_cols + [args.y.strip(), (args.holdout or "").strip()], args.data)
+    by = _parse_by(args.by, df, x_cols + [args.y.strip(), (args.holdout or "").strip()], args.data, law)
     if not by:
         _note_mixed_curves(df, x_cols + [args.y.strip(), (args.holdout or "").strip()], x_cols=x_cols)
         out, draws = _fit_one(law, df, x_cols, args, fixed, "")
@@ -260,8 +263,9 @@ def run(args: argparse.Namespace) -> dict:
     return out
 
 
-def _parse_by(text: str | None, df, used: list[str], data: str) -> list[str]:
-    """The ``--by`` columns, each a column of the table that the fit does not use itself."""
+def _parse_by(text: str | None, df, used: list[str], data: str, law) -> list[str]:
+    """The ``--by`` columns, each a column of the table that the fit does not use itself and not named after a
+    parameter of the law (the draws file has a column per group column and per parameter)."""
     if text is None:
         return []
     cols = [c.strip() for c in text.split(",") if c.strip()]
@@ -277,6 +281,9 @@ def _parse_by(text: str | None, df, used: list[str], data: str) -> list[str]:
         if col in used:
             raise InputError(f"--by {text}: column {col!r} is an input, the loss or the holdout column of the fit; "
                              "group by columns that label the curves")
+        if col in law.param_names:
+            raise InputError(f"--by {text}: column {col!r} has the name of a parameter of law {law.name!r} "
+                             f"({', '.join(law.param_names)}), which the output and the draws file use; rename it")
     return cols
 
 
@@ -286,6 +293,11 @@ def _fit_groups(law, df, x_cols: list[str], args, fixed: dict, by: list[str]) ->
 
     import pandas as pd
 
+    from workbench.fit import _free_and_fixed, frame_columns
+
+    # what is not about any one group is said once, before the groups: --fix names, the columns
+    _free_and_fixed(law, fixed)
+    frame_columns(law, df.iloc[:0], x_cols, args.y)
     groups, failed, drawn = [], [], []
     for values, part in df.groupby(by, sort=False, dropna=False):
         values = values if isinstance(values, tuple) else (values,)
@@ -306,8 +318,6 @@ def _fit_groups(law, df, x_cols: list[str], args, fixed: dict, by: list[str]) ->
     scored = [g["holdout_metrics"] for g in groups if g.get("holdout_metrics")]
     if scored:  # the mean over the groups of each held-out metric, as Alabdulmohsin et al. average over tasks
         summary["holdout_metrics_mean"] = {k: float(np.mean([m[k] for m in scored])) for k in scored[0]}
-    if failed and len(failed) == len(groups) and len({g["error"] for g in groups}) == 1:
-        raise InputError(groups[0]["error"])  # not about any one group (an unknown --fix name, say): said once
     for (label, _), entry in zip(failed, (g for g in groups if "error" in g)):
         sys.stderr.write(f"{label}error: {entry['error']}\n")
     out = {"law": law.name, "by": by, "groups": groups, "summary": summary}
@@ -389,20 +399,25 @@ def render(out: dict) -> str:
     lines = [f"{out['law']} fitted to {data['file']} (x: {', '.join(data['x'])}; y: {data['y']}{where})"]
     if "groups" in out:
         lines[0] += f", one fit per {', '.join(out['by'])}"
+        from workbench.laws import get_law
+
+        params = list(get_law(out["law"]).param_names)
+        measured = ["points", *params, "fit RMSE(log)", "held-out RMSE(log)", "loose", "error"]
         rows = []
         for g in out["groups"]:
-            row = {**g["group"]}
+            cells = dict.fromkeys(measured, "")
             if "error" in g:
-                row["error"] = g["error"]
+                cells["error"] = g["error"]
             else:
-                row.update({"points": g["n_points"], **{k: f"{v:.4g}" for k, v in g["params"].items()},
-                            "fit RMSE(log)": f"{g['metrics']['rmse_log']:.4g}"})
+                cells.update({"points": str(g["n_points"]), **{k: f"{v:.4g}" for k, v in g["params"].items()},
+                              "fit RMSE(log)": f"{g['metrics']['rmse_log']:.4g}",
+                              "loose": ", ".join(dict.fromkeys(g["at_bounds"] + g["poorly_determined"]))})
                 if g.get("holdout_metrics"):
-                    row["held-out RMSE(log)"] = f"{g['holdout_metrics']['rmse_log']:.4g}"
-                if g["at_bounds"] or g["poorly_determined"]:
-                    row["loose"] = ", ".join(dict.fromkeys(g["at_bounds"] + g["poorly_determined"]))
-            rows.append(row)
-        lines.append(pd.DataFrame(rows).fillna("").to_string(index=False))
+                    cells["held-out RMSE(log)"] = f"{g['holdout_metrics']['rmse_log']:.4g}"
+            rows.append(["" if v is None else str(v) for v in g["group"].values()] + list(cells.values()))
+        table = pd.DataFrame(rows, columns=list(out["by"]) + measured)  # a group column may share a name: kept apart
+        keep = [j for j in range(table.shape[1]) if j < len(out["by"]) or (table.iloc[:, j] != "").any()]
+        lines.append(table.iloc[:, keep].to_string(index=False))
         summary = out["summary"]
         lines.append(f"{summary['fitted']} of {summary['groups']} groups fitted")
         if "holdout_metrics_mean" in summary:
