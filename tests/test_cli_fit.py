@@ -482,7 +482,7 @@ def test_without_json_fit_prints_a_table_a_person_reads(cli, chin_csv):
     lines = grouped.stdout.splitlines()
     assert lines[0].endswith("one fit per Model") and "held-out RMSE(log)" in lines[1]
     assert sum(line.lstrip().startswith(("6 Enc", "28 Enc", "Dec-only", "TEnc")) for line in lines) == 5
-    assert lines[-2] == "5 of 5 groups fitted" and lines[-1].startswith("held-out (Training = 0), mean over the groups")
+    assert lines[-2] == "5 of 5 groups fitted" and lines[-1].startswith("held-out (Training = 0), mean over the 5 fitted groups")
 
 
 def test_without_json_allocate_prints_the_optimum_and_its_intervals(cli, tmp_path):
@@ -547,3 +547,20 @@ def test_draws_may_not_overwrite_the_data(cli, chin_csv, tmp_path):
                "--draws", str(tmp_path / "." / "runs.csv"))
     assert proc.returncode == 2 and "is the --data file" in proc.stderr
     assert copy.read_bytes() == chin_csv.read_bytes()
+
+
+def test_by_keeps_labels_such_as_na_and_none_apart(cli, tmp_path):
+    # before: pandas read the labels "NA" and "None" as missing, and those two curves were fitted as one
+    x = np.geomspace(10, 1e4, 6)
+    rows = [{"s": label, "x": v, "y": scale * v ** -0.5 + 0.1} for label, scale in (("A", 1.0), ("NA", 2.0),
+                                                                                      ("None", 4.0), ("", 8.0))
+            for v in x]
+    path = tmp_path / "labels.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    proc = cli("fit", "--law", "power", "--data", str(path), "--x", "x", "--y", "y", "--by", "s", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [g["group"]["s"] for g in out["groups"]] == ["A", "NA", "None", None]  # an empty cell stays missing
+    assert all(g["n_points"] == 6 for g in out["groups"])
+    text = cli("fit", "--law", "power", "--data", str(path), "--x", "x", "--y", "y", "--by", "s").stdout
+    assert "(missing)" in text

@@ -249,6 +249,8 @@ def run(args: argparse.Namespace) -> dict:
     _note_repeated_rows(df)
     fixed = _parse_fix(args.fix)
     by = _parse_by(args.by, df, x_cols + [args.y.strip(), (args.holdout or "").strip()], args.data, law)
+    if by:
+        df = _labels_as_written(df, by, args.data)
     if not by:
         _note_mixed_curves(df, x_cols + [args.y.strip(), (args.holdout or "").strip()], x_cols=x_cols)
         out, draws = _fit_one(law, df, x_cols, args, fixed, "")
@@ -285,6 +287,22 @@ def _parse_by(text: str | None, df, used: list[str], data: str, law) -> list[str
             raise InputError(f"--by {text}: column {col!r} has the name of a parameter of law {law.name!r} "
                              f"({', '.join(law.param_names)}), which the output and the draws file use; rename it")
     return cols
+
+
+def _labels_as_written(df, by: list[str], data: str):
+    """``df`` with each ``--by`` column holding its labels as the file writes them where pandas read text such as
+    "NA", "None" or "n/a" as missing: those curves were pooled into one group of missing label. Empty cells stay
+    missing."""
+    import pandas as pd
+
+    raw = pd.read_csv(data, usecols=by, dtype=str, keep_default_na=False)
+    raw.index = pd.RangeIndex(1, len(raw) + 1, name=df.index.name)
+    raw = raw.loc[df.index]
+    for col in by:
+        text = raw[col]
+        if (df[col].isna() & (text.str.strip() != "")).any():
+            df = df.assign(**{col: text.where(text.str.strip() != "")})
+    return df
 
 
 def _fit_groups(law, df, x_cols: list[str], args, fixed: dict, by: list[str]) -> dict:
@@ -414,14 +432,14 @@ def render(out: dict) -> str:
                               "loose": ", ".join(dict.fromkeys(g["at_bounds"] + g["poorly_determined"]))})
                 if g.get("holdout_metrics"):
                     cells["held-out RMSE(log)"] = f"{g['holdout_metrics']['rmse_log']:.4g}"
-            rows.append(["" if v is None else str(v) for v in g["group"].values()] + list(cells.values()))
+            rows.append(["(missing)" if v is None else str(v) for v in g["group"].values()] + list(cells.values()))
         table = pd.DataFrame(rows, columns=list(out["by"]) + measured)  # a group column may share a name: kept apart
         keep = [j for j in range(table.shape[1]) if j < len(out["by"]) or (table.iloc[:, j] != "").any()]
         lines.append(table.iloc[:, keep].to_string(index=False))
         summary = out["summary"]
         lines.append(f"{summary['fitted']} of {summary['groups']} groups fitted")
         if "holdout_metrics_mean" in summary:
-            lines.append(f"held-out ({data['holdout']} = 0), mean over the groups: "
+            lines.append(f"held-out ({data['holdout']} = 0), mean over the {summary['fitted']} fitted groups: "
                          f"{_metrics_line(summary['holdout_metrics_mean'])}")
     else:
         how = out["objective"] + (f" (δ = {out['delta']:g})" if out.get("delta") is not None else "")
