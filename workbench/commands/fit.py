@@ -250,12 +250,10 @@ def run(args: argparse.Namespace) -> dict:
     fixed = _parse_fix(args.fix)
     by = _parse_by(args.by, df, x_cols + [args.y.strip(), (args.holdout or "").strip()], args.data, law)
     if by:
-        df = _labels_as_written(df, by, args.data)
-    if not by:
+        out, draws = _fit_groups(law, _labels_as_written(df, by, args.data), x_cols, args, fixed, by)
+    else:
         _note_mixed_curves(df, x_cols + [args.y.strip(), (args.holdout or "").strip()], x_cols=x_cols)
         out, draws = _fit_one(law, df, x_cols, args, fixed, "")
-    else:
-        out, draws = _fit_groups(law, df, x_cols, args, fixed, by)
     if args.draws is not None and draws is not None:
         out["draws"] = str(write_csv_atomic(draws, args.draws, "--draws"))
     out["where"] = where
@@ -305,10 +303,10 @@ def _labels_as_written(df, by: list[str], data: str):
     return df
 
 
-def _fit_groups(law, df, x_cols: list[str], args, fixed: dict, by: list[str]) -> dict:
-    """One fit per group of rows with equal ``by`` values, in the order the groups first appear."""
+def _fit_groups(law, df, x_cols: list[str], args, fixed: dict, by: list[str]):
+    """One fit per group of rows with equal ``by`` values, in the order the groups first appear, as (the output
+    dict, every fitted group's draws with its group columns first, or None)."""
     import numpy as np
-
     import pandas as pd
 
     from workbench.fit import _free_and_fixed, frame_columns
@@ -326,8 +324,8 @@ def _fit_groups(law, df, x_cols: list[str], args, fixed: dict, by: list[str]) ->
         try:
             fitted, part_draws = _fit_one(law, part, x_cols, args, fixed, label)
         except InputError as exc:  # this group alone: the others are still fitted and reported
-            failed.append((label, group))
             groups.append({"group": group, "n_rows": int(len(part)), "error": " ".join(str(exc).split())})
+            failed.append((label, groups[-1]))
             continue
         groups.append({"group": group, **fitted})
         if part_draws is not None:
@@ -336,16 +334,17 @@ def _fit_groups(law, df, x_cols: list[str], args, fixed: dict, by: list[str]) ->
     scored = [g["holdout_metrics"] for g in groups if g.get("holdout_metrics")]
     if scored:  # the mean over the groups of each held-out metric, as Alabdulmohsin et al. average over tasks
         summary["holdout_metrics_mean"] = {k: float(np.mean([m[k] for m in scored])) for k in scored[0]}
-    for (label, _), entry in zip(failed, (g for g in groups if "error" in g)):
+    for label, entry in failed:
         sys.stderr.write(f"{label}error: {entry['error']}\n")
     out = {"law": law.name, "by": by, "groups": groups, "summary": summary}
     if failed:  # exit code 2, with every group that could be fitted printed
-        out.update(failed=[group for _, group in failed], bad_input=True)
+        out.update(failed=[entry["group"] for _, entry in failed], bad_input=True)
     return out, (pd.concat(drawn, ignore_index=True) if drawn else None)
 
 
-def _fit_one(law, df, x_cols: list[str], args, fixed: dict, label: str) -> dict:
-    """One fit of ``df`` (the whole selection, or one ``--by`` group); its warnings on stderr start with ``label``."""
+def _fit_one(law, df, x_cols: list[str], args, fixed: dict, label: str):
+    """One fit of ``df`` (the whole selection, or one ``--by`` group) as (its output dict, its bootstrap draws or
+    None); its warnings on stderr start with ``label``."""
     from workbench.backtest import backtest
     from workbench.fit import fit_frame
 
