@@ -249,9 +249,12 @@ def _bad_csv(tmp_path, mutate):
     (lambda d: d, ("--fix", "E=inf"), "--fix E: the value must be a finite number; got 'inf'"),
     (lambda d: d, ("--fix", "alpha=nan"), "--fix alpha: the value must be a finite number; got 'nan'"),
     # a δ above ~1e154 overflowed in scipy (f_scale**2): the last-resort handler, which did not name --delta
-    (lambda d: d, ("--objective", "huber", "--delta", "1e300"), "--delta must be a positive number <= 1e+100"),
-    (lambda d: d, ("--delta", "0"), "--delta must be a positive number <= 1e+100 (a larger Huber δ is plain least "
-                                    "squares); got 0.0"),
+    (lambda d: d, ("--objective", "huber", "--delta", "1e300"), "--delta must be a number in [1e-12, 1e+100]"),
+    (lambda d: d, ("--delta", "0"), "--delta must be a number in [1e-12, 1e+100] (a larger Huber δ is plain least "
+                                    "squares, a smaller one least absolute deviations); got 0.0"),
+    # a δ below ~1e-160 raised a ValueError traceback in scipy's polish (exit 1); 1e-40 ended on the bounds
+    (lambda d: d, ("--delta", "1e-170"), "--delta must be a number in [1e-12, 1e+100]"),
+    (lambda d: d, ("--delta", "1e-40"), "--delta must be a number in [1e-12, 1e+100]"),
     # --delta is refused, not ignored, where the objective is not Huber's
     (lambda d: d, ("--objective", "lsq", "--delta", "0.1"), "--delta is the Huber δ, used only by the huber objective; "
                                                            "law 'chinchilla' is fitted with 'lsq': drop --delta"),
@@ -485,6 +488,22 @@ def test_without_json_fit_prints_a_table_a_person_reads(cli, chin_csv):
     assert lines[-2] == "5 of 5 groups fitted" and lines[-1].startswith("held-out (Training = 0), mean over the 5 fitted groups")
 
 
+def test_without_json_by_with_bootstrap_shows_each_groups_intervals(cli):
+    """--by with --bootstrap printed the values alone: the intervals were only in the JSON."""
+    args = ["fit", "--law", "power", "--data", NMT, "--x", "Seen Examples", "--y", "Loss", "--by", "Model",
+            "--bootstrap", "10", "--fix", "c=0"]
+    proc = cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(cli(*args, "--json").stdout)
+    lines = proc.stdout.splitlines()
+    for g in out["groups"]:
+        row = next(line for line in lines if line.lstrip().startswith(g["group"]["Model"]))
+        lo, hi = g["ci"]["b"]
+        assert f"{g['params']['b']:.4g} [{lo:.3g}, {hi:.3g}]" in row
+        assert " 0 " in row + " " and "[0, 0]" not in row  # the fixed c has no interval
+    assert lines[-1] == "[intervals]: 95% percentile bootstrap, 10 resamples of the points"
+
+
 def test_without_json_allocate_prints_the_optimum_and_its_intervals(cli, tmp_path):
     draws = tmp_path / "draws.csv"
     pd.DataFrame([{"E": 1.82, "A": 482.0, "B": 2085.0, "alpha": a, "beta": 0.366} for a in (0.33, 0.348, 0.36)]
@@ -564,3 +583,41 @@ def test_by_keeps_labels_such_as_na_and_none_apart(cli, tmp_path):
     assert all(g["n_points"] == 6 for g in out["groups"])
     text = cli("fit", "--law", "power", "--data", str(path), "--x", "x", "--y", "y", "--by", "s").stdout
     assert "(missing)" in text
+
+
+def test_where_finds_labels_such_as_na_as_written(cli, tmp_path):
+    # before: pandas read "NA" as missing, so --where s=NA matched no row ("its values are 'A'"), and a column
+    # holding only "NA" was numeric ("column 's' is numeric; got 'NA'")
+    x = np.geomspace(10, 1e4, 6)
+    rows = [{"s": label, "x": v, "y": scale * v ** -0.5 + 0.1} for label, scale in (("A", 1.0), ("NA", 2.0)) for v in x]
+    both, only_na = tmp_path / "both.csv", tmp_path / "only_na.csv"
+    pd.DataFrame(rows).to_csv(both, index=False)
+    pd.DataFrame(rows[6:]).to_csv(only_na, index=False)
+    for path in (both, only_na):
+        proc = cli("fit", "--law", "power", "--data", str(path), "--x", "x", "--y", "y", "--where", "s=NA", "--json")
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+        assert out["n_points"] == 6 and out["params"]["a"] == pytest.approx(2.0, rel=1e-6)
+    proc = cli("fit", "--law", "power", "--data", str(both), "--x", "x", "--y", "y", "--where", "s=nan")
+    assert proc.returncode == 2 and "its values are 'A', 'NA'" in proc.stderr
+
+
+def test_by_names_a_column_with_a_comma_whole_and_aligns_wide_labels(cli, tmp_path):
+    # before: "--by 'Model, size'" was split into 'Model' and 'size' (not found), and a label of wide characters
+    # shifted its row's cells left of the header's
+    x = np.geomspace(10, 1e4, 8)
+    rows = [{"Model, size": label, "x": v, "y": scale * v ** -0.4 + 0.05} for label, scale in (("大模型", 2.0),
+                                                                                               ("small", 3.0))
+            for v in x]
+    path = tmp_path / "wide.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    proc = cli("fit", "--law", "power", "--data", str(path), "--x", "x", "--y", "y", "--by", "Model, size")
+    assert proc.returncode == 0, proc.stderr
+    import unicodedata
+
+    def cells(line):  # terminal columns: a wide character takes two
+        return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in line)
+
+    header, wide, narrow = proc.stdout.splitlines()[1:4]
+    assert wide.lstrip().startswith("大模型") and narrow.lstrip().startswith("small")
+    assert cells(header) == cells(wide) == cells(narrow)

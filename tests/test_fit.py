@@ -77,6 +77,18 @@ def test_huber_resists_outliers_better_than_lsq():
     assert abs(hub.params["E"] - true["E"]) < 0.05 * true["E"]
 
 
+def test_smallest_allowed_delta_still_recovers_the_planted_law():
+    """MIN_DELTA is where the Huber fit is least absolute deviations and scipy still behaves: the planted
+    Chinchilla is recovered as well as at the default δ (δ = 1e-40 once ended on the bounds, E = e)."""
+    from workbench.fit import MIN_DELTA
+    default, case = _fit_planted("chinchilla")
+    smallest, _ = _fit_planted("chinchilla", delta=MIN_DELTA)
+    assert smallest.at_bounds == ()
+    for pname in ("E", "alpha", "beta"):
+        assert smallest.params[pname] == pytest.approx(default.params[pname], rel=0.02), pname
+    assert abs(smallest.params["alpha"] - case.params["alpha"]) <= ABS_TOL[("chinchilla", "alpha")]
+
+
 def test_fixed_parameter_is_held():
     result, _ = _fit_planted("rosenfeld")
     assert result.params["eps0"] == 0.9 and result.fixed == {"eps0": 0.9}
@@ -284,8 +296,10 @@ def test_fix_delta_and_table_of_the_wrong_kind_are_named():
         with pytest.raises(InputError, match=r"fixed value c=.* must be a number"):
             fit_law("power", df["x"], df["y"], fix={"c": bad})
     assert fit_law("power", df["x"], df["y"], fix={"c": np.float32(0.0)}).params["c"] == 0.0
-    with pytest.raises(InputError, match=r"delta must be a positive number .*got 'a'"):
+    with pytest.raises(InputError, match=r"delta must be a number in \[1e-12, 1e\+100\] .*got 'a'"):
         fit_law("power", df["x"], df["y"], delta="a")
+    with pytest.raises(InputError, match=r"delta must be a number in .*got 1e-40"):
+        fit_law("power", df["x"], df["y"], delta=1e-40)
     with pytest.raises(InputError, match=r"df must be a pandas DataFrame .*got a dict"):
         fit_frame("power", {"x": df["x"], "y": df["y"]}, ["x"], "y")
     with pytest.raises(InputError, match=r"y_col must be the name of one column; got \['y'\]"):

@@ -34,6 +34,10 @@ from workbench.objectives import DEFAULT_DELTA, OBJECTIVES, Objective, fit_metri
 from workbench.optimize import Problem, batched_lm, distinct_best, polish, polish_lmfit
 
 MAX_DELTA = 1e100  # Huber δ: residuals (log loss, relative divergence) are never near it
+# Below this δ the Huber fit is already least absolute deviations to 4 digits (planted Chinchilla, δ = 1e-8 … 1e-12),
+# and far below it scipy's robust loss divides by δ² and breaks: δ = 1e-20 moved B by 10%, δ = 1e-40 ended on the
+# bounds, δ < ~1e-160 raised inside the polish.
+MIN_DELTA = 1e-12
 
 __all__ = ["FitResult", "fit_law", "fit_frame", "frame_columns", "validate_data", "poorly_determined",
            # re-exported from objectives:
@@ -194,9 +198,10 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
     law = get_law(law)
     obj = get_objective(objective or law.objective)
     polish_top = law.polish_top if polish_top is None else polish_top
-    if not (is_real_number(delta) and np.isfinite(delta) and 0 < delta <= MAX_DELTA):
-        raise InputError(f"delta must be a positive number <= {MAX_DELTA:g} (a larger Huber δ is plain least "
-                         f"squares, and scipy's robust loss overflows on δ² above about 1e154); got {delta!r}")
+    if not (is_real_number(delta) and np.isfinite(delta) and MIN_DELTA <= delta <= MAX_DELTA):
+        raise InputError(f"delta must be a number in [{MIN_DELTA:g}, {MAX_DELTA:g}] (a larger Huber δ is plain least "
+                         f"squares, a smaller one least absolute deviations, and scipy's robust loss breaks far "
+                         f"outside that range); got {delta!r}")
     bootstrap = check_bootstrap(bootstrap)
     seed = check_seed(seed)
     for name, value, low in (("max_iter", max_iter, 0), ("screen_iter", screen_iter, 0), ("polish_top", polish_top, 1)):

@@ -210,7 +210,7 @@ def _note_mixed_curves(df, used: list[str], label: str = "", x_cols: list[str] |
 
 
 def run(args: argparse.Namespace) -> dict:
-    from workbench.fit import MAX_DELTA
+    from workbench.fit import MAX_DELTA, MIN_DELTA
     from workbench.objectives import DEFAULT_DELTA
     from workbench.laws import get_law
 
@@ -222,9 +222,9 @@ def run(args: argparse.Namespace) -> dict:
                          f"--objective huber; got --delta {args.delta!r}")
     if args.delta is None:
         args.delta = DEFAULT_DELTA
-    if not (math.isfinite(args.delta) and 0 < args.delta <= MAX_DELTA):
-        raise InputError(f"--delta must be a positive number <= {MAX_DELTA:g} (a larger Huber δ is plain least "
-                         f"squares); got {args.delta!r}")
+    if not (math.isfinite(args.delta) and MIN_DELTA <= args.delta <= MAX_DELTA):
+        raise InputError(f"--delta must be a number in [{MIN_DELTA:g}, {MAX_DELTA:g}] (a larger Huber δ is plain least "
+                         f"squares, a smaller one least absolute deviations); got {args.delta!r}")
     if args.bootstrap > MAX_BOOTSTRAP:
         raise InputError(f"--bootstrap must be <= {MAX_BOOTSTRAP} resamples; got {args.bootstrap!r}")
     if args.draws is not None:
@@ -240,7 +240,10 @@ def run(args: argparse.Namespace) -> dict:
     where = _parse_where(args.where)
     df = _read_csv(args.data)
     if where:
-        df = select_rows(df, where, args.data)
+        import pandas as pd
+
+        text = [c for c in where if c in df.columns and (df[c].isna().all() or not pd.api.types.is_numeric_dtype(df[c]))]
+        df = select_rows(_labels_as_written(df, text, args.data), where, args.data)  # --where Model=NA finds "NA"
     x_cols = [c.strip() for c in args.x.split(",") if c.strip()]
     repeated = sorted(repeats(x_cols))
     if repeated:
@@ -268,7 +271,8 @@ def _parse_by(text: str | None, df, used: list[str], data: str, law) -> list[str
     parameter of the law (the draws file has a column per group column and per parameter)."""
     if text is None:
         return []
-    cols = [c.strip() for c in text.split(",") if c.strip()]
+    # a column whose name holds a comma is named whole ("--by 'Model, size'"), before the list is split
+    cols = [text.strip()] if text.strip() in df.columns else [c.strip() for c in text.split(",") if c.strip()]
     if not cols:
         raise InputError(f"--by must name one or more columns, comma-separated; got {text!r}")
     repeated = repeats(cols)
@@ -288,11 +292,13 @@ def _parse_by(text: str | None, df, used: list[str], data: str, law) -> list[str
 
 
 def _labels_as_written(df, by: list[str], data: str):
-    """``df`` with each ``--by`` column holding its labels as the file writes them where pandas read text such as
-    "NA", "None" or "n/a" as missing: those curves were pooled into one group of missing label. Empty cells stay
-    missing."""
+    """``df`` with each ``by`` column holding its labels as the file writes them where pandas read text such as
+    "NA", "None" or "n/a" as missing: ``--by`` pooled those curves into one group of missing label, and
+    ``--where Model=NA`` matched none of them. Empty cells stay missing."""
     import pandas as pd
 
+    if not by:
+        return df
     raw = pd.read_csv(data, usecols=by, dtype=str, keep_default_na=False)
     raw.index = pd.RangeIndex(1, len(raw) + 1, name=df.index.name)
     raw = raw.loc[df.index]
@@ -403,7 +409,15 @@ def _param_table(out: dict) -> str:
                      "": ", ".join(f for f in flags if f)})
     table = pd.DataFrame(rows)
     table = table[[c for c in table.columns if (table[c] != "").any()]]  # no empty interval or flag column
-    return table.to_string(index=False)
+    return _aligned(table)
+
+
+def _aligned(table) -> str:
+    """``table`` as text in aligned columns, counting a wide (CJK) character as two terminal cells."""
+    import pandas as pd
+
+    with pd.option_context("display.unicode.east_asian_width", True):
+        return table.to_string(index=False)
 
 
 def render(out: dict) -> str:
@@ -426,7 +440,11 @@ def render(out: dict) -> str:
             if "error" in g:
                 cells["error"] = g["error"]
             else:
-                cells.update({"points": str(g["n_points"]), **{k: f"{v:.4g}" for k, v in g["params"].items()},
+                ci = g.get("ci") or {}  # --bootstrap: each value with its interval, as without --by
+                cells.update({"points": str(g["n_points"]),
+                              **{k: f"{v:.4g}" + (f" [{ci[k][0]:.3g}, {ci[k][1]:.3g}]"
+                                                  if k in ci and k not in g["fixed"] else "")
+                                 for k, v in g["params"].items()},
                               "fit RMSE(log)": f"{g['metrics']['rmse_log']:.4g}",
                               "loose": ", ".join(dict.fromkeys(g["at_bounds"] + g["poorly_determined"]))})
                 if g.get("holdout_metrics"):
@@ -434,9 +452,12 @@ def render(out: dict) -> str:
             rows.append(["(missing)" if v is None else str(v) for v in g["group"].values()] + list(cells.values()))
         table = pd.DataFrame(rows, columns=list(out["by"]) + measured)  # a group column may share a name: kept apart
         keep = [j for j in range(table.shape[1]) if j < len(out["by"]) or (table.iloc[:, j] != "").any()]
-        lines.append(table.iloc[:, keep].to_string(index=False))
+        lines.append(_aligned(table.iloc[:, keep]))
         summary = out["summary"]
         lines.append(f"{summary['fitted']} of {summary['groups']} groups fitted")
+        methods = sorted({g["ci_method"] for g in out["groups"] if g.get("ci_method")})
+        if methods:
+            lines.append(f"[intervals]: {'; '.join(methods)}")
         if "holdout_metrics_mean" in summary:
             lines.append(f"held-out ({data['holdout']} = 0), mean over the {summary['fitted']} fitted groups: "
                          f"{_metrics_line(summary['holdout_metrics_mean'])}")
