@@ -501,7 +501,7 @@ def test_without_json_by_with_bootstrap_shows_each_groups_intervals(cli):
         lo, hi = g["ci"]["b"]
         assert f"{g['params']['b']:.4g} [{lo:.3g}, {hi:.3g}]" in row
         assert " 0 " in row + " " and "[0, 0]" not in row  # the fixed c has no interval
-    assert lines[-1] == "[intervals]: 95% percentile bootstrap, 10 resamples of the points"
+    assert lines[-1] == "[intervals] in brackets: 95% percentile bootstrap, 10 resamples of the points"
 
 
 def test_without_json_allocate_prints_the_optimum_and_its_intervals(cli, tmp_path):

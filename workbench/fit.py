@@ -34,8 +34,8 @@ from workbench.objectives import DEFAULT_DELTA, OBJECTIVES, Objective, fit_metri
 from workbench.optimize import Problem, batched_lm, distinct_best, polish, polish_lmfit
 
 MAX_DELTA = 1e100  # Huber δ: residuals (log loss, relative divergence) are never near it
-# Below this δ the Huber fit is already least absolute deviations to 4 digits (planted Chinchilla, δ = 1e-8 … 1e-12),
-# and far below it scipy's robust loss divides by δ² and breaks: δ = 1e-20 moved B by 10%, δ = 1e-40 ended on the
+# Below this δ the Huber fit is already least absolute deviations to 4 digits (planted Chinchilla,
+# δ = 1e-8 … 1e-12), and far below it scipy's robust loss divides by δ² and breaks: δ = 1e-20 moved B by 10%, δ = 1e-40 ended on the
 # bounds, δ < ~1e-160 raised inside the polish.
 MIN_DELTA = 1e-12
 

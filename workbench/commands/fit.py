@@ -223,8 +223,8 @@ def run(args: argparse.Namespace) -> dict:
     if args.delta is None:
         args.delta = DEFAULT_DELTA
     if not (math.isfinite(args.delta) and MIN_DELTA <= args.delta <= MAX_DELTA):
-        raise InputError(f"--delta must be a number in [{MIN_DELTA:g}, {MAX_DELTA:g}] (a larger Huber δ is plain least "
-                         f"squares, a smaller one least absolute deviations); got {args.delta!r}")
+        raise InputError(f"--delta must be a number in [{MIN_DELTA:g}, {MAX_DELTA:g}] (a larger Huber δ is plain "
+                         f"least squares, a smaller one least absolute deviations); got {args.delta!r}")
     if args.bootstrap > MAX_BOOTSTRAP:
         raise InputError(f"--bootstrap must be <= {MAX_BOOTSTRAP} resamples; got {args.bootstrap!r}")
     if args.draws is not None:
@@ -242,7 +242,8 @@ def run(args: argparse.Namespace) -> dict:
     if where:
         import pandas as pd
 
-        text = [c for c in where if c in df.columns and (df[c].isna().all() or not pd.api.types.is_numeric_dtype(df[c]))]
+        text = [c for c in where
+                if c in df.columns and (df[c].isna().all() or not pd.api.types.is_numeric_dtype(df[c]))]
         df = select_rows(_labels_as_written(df, text, args.data), where, args.data)  # --where Model=NA finds "NA"
     x_cols = [c.strip() for c in args.x.split(",") if c.strip()]
     repeated = sorted(repeats(x_cols))
@@ -457,7 +458,7 @@ def render(out: dict) -> str:
         lines.append(f"{summary['fitted']} of {summary['groups']} groups fitted")
         methods = sorted({g["ci_method"] for g in out["groups"] if g.get("ci_method")})
         if methods:
-            lines.append(f"[intervals]: {'; '.join(methods)}")
+            lines.append(f"[intervals] in brackets: {'; '.join(methods)}")
         if "holdout_metrics_mean" in summary:
             lines.append(f"held-out ({data['holdout']} = 0), mean over the {summary['fitted']} fitted groups: "
                          f"{_metrics_line(summary['holdout_metrics_mean'])}")
