@@ -98,3 +98,22 @@ def test_ctrl_c_after_the_outcome_table_exits_130_saying_it_is_kept(tmp_path):
     assert proc.stderr.strip().splitlines()[-1] == (
         f"costtune interrupted (Ctrl-C): the outcome table is kept in {table}; rerun the same command to resume "
         "(it reads the table and trains only the RL agents, which start over)")
+
+
+@pytest.mark.parametrize("argv", [
+    ["costtune", "--task", "digits"],
+    ["costtune", "--task", "mnist1d", "--steps", "0"],
+    ["costtune", "--task", "mnist1d", "--n-inputs", "99"],
+    ["sweep", "--task", "nope", "--widths", "4", "--depths", "1", "--sizes", "256", "--out", "x.csv"],
+    ["prune", "--task", "nope", "--width", "4", "--depth", "1", "--size", "256", "--out", "x.csv"],
+])
+def test_arguments_refused_before_torch_is_imported(argv, tmp_path):
+    """A mistyped task or step count is refused at once: torch's import (about 3 s) came first."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom workbench.cli import main\n"
+            f"status = main({argv!r})\n"
+            "assert status == 2, status\nassert 'torch' not in sys.modules, 'torch imported'\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr

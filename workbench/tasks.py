@@ -22,18 +22,8 @@ import numpy as np
 import torch
 
 from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
+from workbench.limits import MAX_DEPTH, MAX_DIM, MAX_ROWS, MAX_SEED, TASKS  # noqa: F401 (re-exported)
 
-TASKS = ("teacher-regression", "teacher-classification", "mnist1d", "digits")
-
-# generous upper limits, so that a mistyped huge number is an InputError, not an 88 TB allocation
-MAX_ROWS = 2 ** 24
-"""Most rows in the pool, validation or test split (16,777,216; 1.3 GB of float32 at input_dim 20)."""
-MAX_DIM = 65536
-"""Most input features, teacher units per layer, outputs or classes."""
-MAX_DEPTH = 1024
-"""Most teacher hidden layers."""
-MAX_SEED = 2 ** 63 - 1
-"""Largest task seed."""
 MNIST1D_MAX_ROWS = 2 ** 20
 """Most mnist1d examples in all (pool + val + test): the mnist1d package builds them one at a time and
 normalises the whole set at once (measured on a 2-core machine: 2^20 take 4.4 minutes and 1.4 GB above the

@@ -14,7 +14,7 @@ from pathlib import Path
 from workbench.commands.paths import check_cache_dir
 from workbench.commands.sweep import check_device, int_list, set_up_torch
 from workbench.errors import InputError, Interrupted
-from workbench.tasks import MAX_DIM, MAX_ROWS
+from workbench.limits import MAX_DIM, MAX_ROWS, MIN_INPUTS
 
 TASKS = ("teacher-classification", "mnist1d")
 FAMILIES = ("mlp", "cnn")
@@ -52,8 +52,6 @@ def run(args) -> dict:
     check_device(args.device)
     if args.budget is not None and not 0 < args.budget < float("inf"):
         raise InputError(f"--budget must be a positive, finite number of FLOPs per input; got {args.budget!r}")
-    from workbench.costtune.outcomes import MIN_INPUTS
-
     for flag, value, least, most in (("--steps", args.steps, 1, 10 ** 9),
                                      ("--train-steps", args.train_steps, 1, 10 ** 9),
                                      ("--n-inputs", args.n_inputs, MIN_INPUTS, MAX_ROWS), ("--seed", args.seed, 0, 2 ** 32 - 1),

@@ -15,7 +15,7 @@ from typing import Iterator, Mapping
 
 from workbench.commands.paths import check_cache_dir, check_out, write_csv_atomic  # noqa: F401 (prune and costtune import them here)
 from workbench.errors import CacheWriteError, InputError, Interrupted, repeats
-from workbench.tasks import TASKS
+from workbench.limits import TASKS
 
 MAX_THREADS = 1024
 MAX_SEEDS = 10000
@@ -108,6 +108,8 @@ def check_common(args) -> None:
     if args.seed_given is not None:
         raise InputError(f"--seed is not an option here; got --seed {args.seed_given}: --seeds K trains seeds 0..K-1 "
                          "of every configuration, --task-seed seeds the teacher and the data")
+    if args.task not in TASKS:  # here as well as in task_from_args: before torch is imported
+        raise InputError(f"--task must be one of {', '.join(TASKS)}; got {args.task!r}")
     if args.family not in ("mlp", "cnn", "gru"):
         raise InputError(f"--family must be mlp, cnn or gru; got {args.family!r}")
     if not 1 <= args.threads <= MAX_THREADS:

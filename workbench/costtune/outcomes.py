@@ -28,14 +28,12 @@ import pandas as pd
 from workbench.cache import atomic_write, read_cached, remove_stale_temps
 from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import CacheWriteError, InputError, canonical_numbers
+from workbench.limits import MIN_INPUTS  # noqa: F401 (also imported from here: the fewest test inputs of a table)
 from workbench.testtime import TestTimeConfig
 
 FAMILY_DEFAULTS = {"mlp": {"widths": (4, 8, 16, 32, 64, 128), "depth": 2},
                    "cnn": {"widths": (4, 8, 16, 32), "depth": 3}}
 COSTTUNE_TASKS = ("teacher-classification", "mnist1d")
-
-MIN_INPUTS = 100
-"""Fewest test inputs an outcome table takes (50 held out)."""
 
 
 @dataclass(frozen=True)
