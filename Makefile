@@ -5,6 +5,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OUT    ?= reports
+# Notebooks `make report` runs at a time: each trains on one core.
+JOBS   ?= 2
 # Threads: tiny fits and models run faster single-threaded BLAS on small machines.
 export OPENBLAS_NUM_THREADS ?= 1
 
@@ -23,10 +25,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 report: $(STAMP)  ## run every notebook on its defaults, write $(OUT)/index.html
-	$(BIN)/python -m workbench report --out $(OUT)
+	$(BIN)/python -m workbench report --jobs $(JOBS) --out $(OUT)
 
 report-smoke: $(STAMP)  ## the same on each notebook's small parameters
-	$(BIN)/python -m workbench report --smoke --out $(OUT)
+	$(BIN)/python -m workbench report --smoke --jobs $(JOBS) --out $(OUT)
 
 # Installs Chromium with apt when it is missing and we are root; otherwise says why the browser tests
 # (tests/test_browser_*.py) will be skipped. Never fails the build by itself.

@@ -76,7 +76,8 @@ def chromium_executable() -> str | None:
 
 @pytest.fixture(scope="session")
 def smoke_reports(tmp_path_factory, isolated_cache):
-    """One smoke build of every real notebook's report (pages, thumbnails, index), shared by the session. Its
+    """One smoke build of every real notebook's report (pages, thumbnails, index), two notebooks at a time as
+    `make report` builds them, shared by the session. Its
     own empty cache: the reports then train what they show, so their progress lines are full bars (in the
     session's cache, warmed by tests/test_notebooks.py first, 04's and 07's bars would be empty)."""
     from workbench import report
@@ -85,7 +86,7 @@ def smoke_reports(tmp_path_factory, isolated_cache):
     old = os.environ["WORKBENCH_CACHE"]  # isolated_cache's folder
     os.environ["WORKBENCH_CACHE"] = str(tmp_path_factory.mktemp("reports-cache"))
     try:
-        return report.build_reports(smoke=True, out_dir=out), out
+        return report.build_reports(smoke=True, out_dir=out, jobs=2), out  # as `make report` runs them
     finally:
         os.environ["WORKBENCH_CACHE"] = old
 

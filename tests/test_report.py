@@ -508,3 +508,69 @@ def test_select_accepts_number_stem_or_title():
     assert report.select([first.stem]) == [first]
     assert report.select([first.stem[3:]]) == [first]
     assert report.select(None) == paths
+
+
+def test_jobs_run_notebooks_side_by_side_and_list_them_in_order(tmp_path, capsys):
+    """--jobs 2: two notebooks that each wait for the other's marker file finish only if they run at the same
+    time (one at a time, the first would time out); the pages and the index keep the selected order."""
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    for name, other in (("01_first", "02_second"), ("02_second", "01_first")):
+        _write_nb(nbs / f"{name}.ipynb", "interactive: bool = True  # widgets or not",
+                  [f"import pathlib, time\nmarks = pathlib.Path({str(marks)!r})\n(marks / '{name}').touch()\n"
+                   f"deadline = time.monotonic() + 60\n"
+                   f"while not (marks / '{other}').exists() and time.monotonic() < deadline:\n    time.sleep(0.05)\n"
+                   f"assert (marks / '{other}').exists(), 'ran alone'"])
+    out = tmp_path / "out"
+    code = main(["report", "--notebook-dir", str(nbs), "--out", str(out), "--jobs", "2", "--json", "--no-thumbnails"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0, [r["error"] for r in result["reports"]]
+    assert [r["name"] for r in result["reports"]] == ["01_first", "02_second"]
+    assert all(r["status"] == "ok" and Path(r["html"]).exists() for r in result["reports"])
+    index = (out / "index.html").read_text()
+    assert index.index("01_first") < index.index("02_second")
+    with pytest.raises(InputError, match=r"jobs must be an integer in \[1, 64\] .*got 0"):
+        report.build_reports(notebook_dir=nbs, out_dir=out, jobs=0)
+
+
+def test_an_interrupted_build_of_jobs_leaves_no_kernel_or_thread_running(tmp_path):
+    """In the library (a notebook or script calling build_reports), KeyboardInterrupt kills the running kernels
+    and the notebook threads end: without that, the threads waited on their cells (two minutes here) and the
+    caller's interpreter could not exit until they had."""
+    import signal
+    import threading
+    import time
+
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    for name in ("01_long", "02_long", "03_never"):
+        _write_nb(nbs / f"{name}.ipynb", "interactive: bool = True  # widgets or not",
+                  [f"import os, pathlib, time\n(pathlib.Path({str(marks)!r}) / '{name}.pid').write_text(str(os.getpid()))\n"
+                   "time.sleep(120)"])
+
+    def press_ctrl_c():
+        deadline = time.monotonic() + 90
+        while len(list(marks.glob("*.pid"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # a real signal wakes a blocked wait
+
+    threading.Thread(target=press_ctrl_c, daemon=True).start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        report.build_reports(notebook_dir=nbs, out_dir=tmp_path / "out", jobs=2, thumbnails=False)
+    pids = [int(p.read_text()) for p in marks.glob("*.pid")]
+    assert len(pids) == 2 and time.monotonic() - start < 60
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        alive = [pid for pid in pids if os.path.exists(f"/proc/{pid}") and
+                 open(f"/proc/{pid}/stat").read().split(") ")[-1][:1] not in "ZX"]
+        threads = [t for t in threading.enumerate() if t.name.startswith("report")]
+        if not alive and not threads:
+            break
+        time.sleep(0.1)
+    assert alive == [] and threads == [], (alive, threads)
+    assert not (marks / "03_never.pid").exists()

@@ -28,6 +28,7 @@ import math
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -232,6 +233,26 @@ def progress(iterable=None, *, interactive: bool, **tqdm_kwargs):
 # run and render
 
 
+_LIVE_KERNELS: set = set()  # the kernel managers of the notebooks running now (build_reports' jobs > 1)
+_LIVE_LOCK = threading.Lock()
+_STOPPING = threading.Event()  # set by Ctrl-C in a build of jobs > 1: no kernel starts after it
+
+
+def kill_live_kernels() -> int:
+    """Kill the kernel process of every report notebook still running; returns how many. Ctrl-C with
+    ``jobs > 1`` reaches the main thread only: the notebooks' threads then end on a dead kernel at once,
+    instead of the build waiting for their cells (or, after a hard exit, kernels outliving the build)."""
+    with _LIVE_LOCK:
+        managers = list(_LIVE_KERNELS)
+    killed = 0
+    for km in managers:
+        process = getattr(getattr(km, "provisioner", None), "process", None)
+        if process is not None and process.poll() is None:
+            process.kill()
+            killed += 1
+    return killed
+
+
 @functools.cache
 def report_kernel_manager() -> type:
     """jupyter_client's ``AsyncKernelManager`` (nbclient's default), except that shutting a kernel down does
@@ -247,6 +268,19 @@ def report_kernel_manager() -> type:
             if self.shutting_down:  # only ``_async_shutdown_kernel`` calls it then
                 return
             await super()._async_interrupt_kernel()
+
+        # the public names: AsyncKernelManager binds them to the _async_ functions when its class is made
+        async def start_kernel(self, **kw) -> None:
+            with _LIVE_LOCK:
+                if _STOPPING.is_set():
+                    raise RuntimeError("the report was interrupted: the kernel was not started")
+                _LIVE_KERNELS.add(self)
+            await super().start_kernel(**kw)
+
+        async def cleanup_resources(self, restart: bool = False) -> None:
+            with _LIVE_LOCK:
+                _LIVE_KERNELS.discard(self)
+            await super().cleanup_resources(restart=restart)
 
     return ReportKernelManager
 
@@ -276,10 +310,11 @@ old 600 s and failed the report."""
 
 
 def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *,
-                 timeout: float | None = CELL_TIMEOUT) -> dict:
+                 timeout: float | None = CELL_TIMEOUT, progress_bar: bool | None = None) -> dict:
     """Execute one notebook with papermill; returns {name, status, seconds, executed, error}.
 
-    On a terminal, papermill's per-cell progress bar runs on stderr (long runs show where they are).
+    On a terminal, papermill's per-cell progress bar runs on stderr (long runs show where they are) unless
+    ``progress_bar=False`` (notebooks run side by side: their bars would overwrite each other).
     """
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -292,7 +327,7 @@ def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *,
         pm.execute_notebook(str(path), str(executed), parameters=dict(parameters), kernel_name=KERNEL_NAME,
                             cwd=str(path.parent),  # nbclient takes whole seconds: a fraction rounds up
                             execution_timeout=None if timeout is None else math.ceil(timeout),
-                            progress_bar=sys.stderr.isatty(),
+                            progress_bar=sys.stderr.isatty() if progress_bar is None else progress_bar,
                             store_widget_state=False, coalesce_streams=True, config=kernel_config())
     except PapermillExecutionError as exc:
         error = f"cell {exc.cell_index}: {exc.ename}: {exc.evalue}"
@@ -438,6 +473,30 @@ def write_index(out_dir: Path, reports: Sequence[dict], *, smoke: bool, revision
     return index
 
 
+MAX_JOBS = 64
+"""Most notebooks ``build_reports`` runs at a time."""
+
+
+def _in_threads(build_one, paths: Sequence[Path], jobs: int) -> list:
+    """``build_one(i, path)`` for every path, ``jobs`` at a time, results in the order of ``paths``. Ctrl-C
+    (KeyboardInterrupt here, in the main thread) kills the running kernels, so their threads end at once on
+    a dead kernel, drops the notebooks not started, and is raised again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    _STOPPING.clear()
+    pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="report")
+    futures = [pool.submit(build_one, i, path) for i, path in enumerate(paths, 1)]
+    try:
+        results = [f.result() for f in futures]
+    except BaseException:
+        _STOPPING.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        kill_live_kernels()
+        raise
+    pool.shutdown()
+    return results
+
+
 @contextlib.contextmanager
 def _absolute_cache_env():
     """``$WORKBENCH_CACHE`` made absolute (against this process's working directory) while kernels run:
@@ -455,7 +514,7 @@ def _absolute_cache_env():
 def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
                   parameters: Mapping[str, Any] | None = None, out_dir: str | Path = "reports",
                   notebook_dir: str | Path | None = None, timeout: float | None = CELL_TIMEOUT,
-                  thumbnails: bool = True) -> dict:
+                  thumbnails: bool = True, jobs: int = 1) -> dict:
     """Run the selected notebooks and write their HTML pages, thumbnails and ``index.html`` into ``out_dir``.
 
     Returns ``{"reports": [{name, title, status, seconds, html, thumbnail, error, input_error, parameters, executed,
@@ -464,7 +523,14 @@ def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
     parameters raise :class:`InputError` before anything runs. ``thumbnails=False`` skips kaleido.
     A relative ``$WORKBENCH_CACHE`` reaches the kernels as an absolute path (against the caller's working
     directory), so the notebooks use the same cache as the CLI.
+
+    ``jobs`` notebooks run at a time, each in its own kernel (a thread here waits on it); the pages and the
+    index list them in the selected order whatever order they finish in. Notebooks train single-threaded, so
+    ``jobs=2`` on 2 cores takes about as long as the longest chain of them (``make report`` uses it). Ctrl-C
+    then kills the running kernels before it ends the build.
     """
+    if not (isinstance(jobs, int) and not isinstance(jobs, bool) and 1 <= jobs <= MAX_JOBS):
+        raise InputError(f"jobs must be an integer in [1, {MAX_JOBS}] (notebooks run at a time); got {jobs!r}")
     paths = select(names, notebook_dir)
     resolved = resolve_parameters(paths, parameters, smoke)
     out = Path(out_dir)
@@ -473,24 +539,30 @@ def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)  # a page half-written by a killed build
     revision = git_revision()
-    reports, figures = [], {}
-    for i, path in enumerate(paths, 1):
+
+    def build_one(i: int, path: Path) -> tuple[dict, dict | None]:
         _log(f"[{i}/{len(paths)}] {path.stem}: running{' (smoke)' if smoke else ''} ...")
         before = git_revision()
-        with _absolute_cache_env():  # the kernel, started in the notebook's folder, shares the CLI's cache
-            r = run_notebook(path, out, resolved[path], timeout=timeout)
+        r = run_notebook(path, out, resolved[path], timeout=timeout, progress_bar=None if jobs == 1 else False)
         r.update(_notebook_info(path, resolved[path]), parameters=resolved[path], html=None, thumbnail=None)
         r["revision"] = _changed(before, git_revision())  # the code a notebook ran on, edits during its run named
+        fig = None
         if r["executed"]:
             run_info = {"revision": r["revision"], "status": r["status"], "seconds": r["seconds"],
                         "built": dt.datetime.now().isoformat(timespec="seconds")}
             r["html"] = str(export_html(Path(r["executed"]), out / f"{path.stem}.html", resolved[path], run=run_info))
             fig = first_figure(nbformat.read(r["executed"], as_version=4))
-            if fig is not None:
-                figures[path.stem] = fig
         _log(f"[{i}/{len(paths)}] {path.stem}: {r['status']} in {r['seconds']:.1f} s"
              + (f" -- {r['error']}" if r["error"] else ""))
-        reports.append(r)
+        return r, fig
+
+    with _absolute_cache_env():  # the kernels, started in the notebooks' folder, share the CLI's cache
+        if jobs == 1:
+            built = [build_one(i, path) for i, path in enumerate(paths, 1)]
+        else:
+            built = _in_threads(build_one, paths, jobs)
+    reports = [r for r, _ in built]
+    figures = {r["name"]: fig for r, fig in built if fig is not None}
     thumbnail_error = None
     if thumbnails and figures:
         _log(f"thumbnails: {len(figures)} figure(s) through kaleido ...")

@@ -6,6 +6,7 @@ Examples::
     python -m workbench report 02 --smoke --out /tmp/r
     python -m workbench report compute_planner -p compute 1e22
     python -m workbench report --no-thumbnails        # no kaleido / Chromium needed
+    python -m workbench report --jobs 2               # two notebooks at a time (one core each)
 
 Exit status 1 when a notebook fails (the others are still built and listed in index.html).
 """
@@ -30,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "takes about 6 minutes on a quiet 2-core machine)")
     parser.add_argument("--notebook-dir", default=None,
                         help="folder of NN_*.ipynb notebooks (default: the source checkout's notebooks/)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="notebooks run at a time, each in its own kernel (default 1; `make report` uses 2: "
+                             "the notebooks train on one core each)")
     parser.add_argument("--no-thumbnails", action="store_true",
                         help="skip the index's PNG thumbnails (kaleido starts a headless Chromium for them)")
 
@@ -37,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict:
     from workbench.commands.paths import check_folder
     from workbench.errors import InputError
-    from workbench.report import CELL_TIMEOUT, NOTEBOOK_DIR, build_reports
+    from workbench.report import CELL_TIMEOUT, MAX_JOBS, NOTEBOOK_DIR, build_reports
 
     overrides = {}
     for name, value in args.parameter:
@@ -47,6 +51,8 @@ def run(args: argparse.Namespace) -> dict:
     timeout = CELL_TIMEOUT if args.timeout is None else args.timeout
     if not 0 < timeout < math.inf:
         raise InputError(f"--timeout must be a finite number of seconds > 0; got {args.timeout!r}")
+    if not 1 <= args.jobs <= MAX_JOBS:
+        raise InputError(f"--jobs must be an integer in [1, {MAX_JOBS}] (notebooks run at a time); got {args.jobs!r}")
     check_folder(args.out, "--out")  # before any notebook runs: not a file, and writable
     source = Path(args.notebook_dir) if args.notebook_dir is not None else NOTEBOOK_DIR
     if args.notebook_dir is not None and not source.is_dir():
@@ -58,4 +64,5 @@ def run(args: argparse.Namespace) -> dict:
         raise InputError(f"--out must not be the source notebook folder {str(source)!r} (the executed notebooks "
                          f"would overwrite the originals); got {args.out!r}")
     return build_reports(args.names, smoke=args.smoke, parameters=overrides, out_dir=args.out,
-                         notebook_dir=args.notebook_dir, timeout=timeout, thumbnails=not args.no_thumbnails)
+                         notebook_dir=args.notebook_dir, timeout=timeout, thumbnails=not args.no_thumbnails,
+                         jobs=args.jobs)
