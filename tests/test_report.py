@@ -510,29 +510,68 @@ def test_select_accepts_number_stem_or_title():
     assert report.select(None) == paths
 
 
-def test_jobs_run_notebooks_side_by_side_and_list_them_in_order(tmp_path, capsys):
+def test_jobs_run_notebooks_side_by_side_and_list_them_in_order(tmp_path, capsys, monkeypatch):
     """--jobs 2: two notebooks that each wait for the other's marker file finish only if they run at the same
-    time (one at a time, the first would time out); the pages and the index keep the selected order."""
+    time (one at a time, the first would time out); the pages and the index keep the selected order. The
+    working directory is process-wide: papermill's ``cwd`` chdir'd the whole CLI into the notebooks' folder
+    while one ran, so another thread's relative --out named a folder that did not exist (``make report``
+    failed so). Here the folders are relative, no chdir may leave the caller's folder, and each kernel still
+    starts in its notebook's folder."""
+    import threading
+
+    monkeypatch.chdir(tmp_path)
+    chdirs, real_chdir = [], os.chdir
+
+    def recording_chdir(path):
+        chdirs.append((threading.current_thread().name, os.path.realpath(path)))
+        real_chdir(path)
+
+    monkeypatch.setattr(os, "chdir", recording_chdir)
     nbs = tmp_path / "nbs"
     nbs.mkdir()
     marks = tmp_path / "marks"
     marks.mkdir()
     for name, other in (("01_first", "02_second"), ("02_second", "01_first")):
         _write_nb(nbs / f"{name}.ipynb", "interactive: bool = True  # widgets or not",
-                  [f"import pathlib, time\nmarks = pathlib.Path({str(marks)!r})\n(marks / '{name}').touch()\n"
+                  [f"import os, pathlib, time\nmarks = pathlib.Path({str(marks)!r})\n(marks / '{name}').touch()\n"
+                   f"(marks / '{name}.cwd').write_text(os.getcwd())\n"
                    f"deadline = time.monotonic() + 60\n"
                    f"while not (marks / '{other}').exists() and time.monotonic() < deadline:\n    time.sleep(0.05)\n"
                    f"assert (marks / '{other}').exists(), 'ran alone'"])
-    out = tmp_path / "out"
-    code = main(["report", "--notebook-dir", str(nbs), "--out", str(out), "--jobs", "2", "--json", "--no-thumbnails"])
+    code = main(["report", "--notebook-dir", "nbs", "--out", "out", "--jobs", "2", "--json", "--no-thumbnails"])
     result = json.loads(capsys.readouterr().out)
     assert code == 0, [r["error"] for r in result["reports"]]
+    assert os.getcwd() == os.path.realpath(tmp_path)
+    assert [where for _, where in chdirs if where != os.path.realpath(tmp_path)] == []
+    assert [(marks / f"{name}.cwd").read_text() for name in ("01_first", "02_second")] == [str(nbs.resolve())] * 2
     assert [r["name"] for r in result["reports"]] == ["01_first", "02_second"]
     assert all(r["status"] == "ok" and Path(r["html"]).exists() for r in result["reports"])
-    index = (out / "index.html").read_text()
+    index = (tmp_path / "out" / "index.html").read_text()
     assert index.index("01_first") < index.index("02_second")
     with pytest.raises(InputError, match=r"jobs must be an integer in \[1, 64\] .*got 0"):
-        report.build_reports(notebook_dir=nbs, out_dir=out, jobs=0)
+        report.build_reports(notebook_dir=nbs, out_dir="out", jobs=0)
+
+
+def test_an_error_in_one_notebook_thread_ends_the_build_without_waiting_for_the_others():
+    """An exception a thread raises (a bug, not a failed notebook: those are results) surfaces when it happens,
+    not after the notebooks listed before it finish (once, minutes of notebook 03 after a failure at start)."""
+    import threading
+
+    release, finished = threading.Event(), []
+
+    def build_one(i, path):
+        if i == 2:
+            raise ValueError("broken")
+        release.wait(30)  # the notebook listed first, still running
+        finished.append(i)
+        return i
+
+    try:
+        with pytest.raises(ValueError, match="broken"):
+            report._in_threads(build_one, [Path("a"), Path("b"), Path("c")], 2)
+        assert finished == []
+    finally:
+        release.set()
 
 
 def test_an_interrupted_build_of_jobs_leaves_no_kernel_or_thread_running(tmp_path):

@@ -324,8 +324,13 @@ def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *,
     start = time.perf_counter()
     error, refused = None, False
     try:
-        pm.execute_notebook(str(path), str(executed), parameters=dict(parameters), kernel_name=KERNEL_NAME,
-                            cwd=str(path.parent),  # nbclient takes whole seconds: a fraction rounds up
+        # the kernel starts in the notebook's folder through nbclient's resources, not papermill's ``cwd``:
+        # that one chdirs this whole process while the notebook runs, and with notebooks in threads a relative
+        # output path then named another folder ("output folder reports doesn't exist") or the build ended
+        # in the notebooks' folder; absolute paths in and out, whatever the working directory is
+        pm.execute_notebook(str(path.resolve()), str(executed.resolve()), parameters=dict(parameters),
+                            kernel_name=KERNEL_NAME, resources={"metadata": {"path": str(path.parent.resolve())}},
+                            # nbclient takes whole seconds: a fraction rounds up
                             execution_timeout=None if timeout is None else math.ceil(timeout),
                             progress_bar=sys.stderr.isatty() if progress_bar is None else progress_bar,
                             store_widget_state=False, coalesce_streams=True, config=kernel_config())
@@ -478,15 +483,19 @@ MAX_JOBS = 64
 
 
 def _in_threads(build_one, paths: Sequence[Path], jobs: int) -> list:
-    """``build_one(i, path)`` for every path, ``jobs`` at a time, results in the order of ``paths``. Ctrl-C
+    """``build_one(i, path)`` for every path, ``jobs`` at a time, results in the order of ``paths``; the first
+    exception raised in a thread is raised here at once (the notebooks not started are dropped). Ctrl-C
     (KeyboardInterrupt here, in the main thread) kills the running kernels, so their threads end at once on
     a dead kernel, drops the notebooks not started, and is raised again."""
-    from concurrent.futures import ThreadPoolExecutor
+    from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
     _STOPPING.clear()
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="report")
     futures = [pool.submit(build_one, i, path) for i, path in enumerate(paths, 1)]
-    try:
+    try:  # an exception in any thread (not a failed notebook: a bug) stops the build when it happens
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        for f in done:
+            f.result()
         results = [f.result() for f in futures]
     except BaseException:
         _STOPPING.set()
@@ -509,6 +518,26 @@ def _absolute_cache_env():
     finally:
         if old:
             os.environ["WORKBENCH_CACHE"] = old
+
+
+@contextlib.contextmanager
+def _papermill_cwd_unset():
+    """papermill's local file handler, one for the process, chdirs the whole process to its ``cwd`` for each
+    read and write; every ``execute_notebook`` sets it to the working directory and puts back the value it found.
+    Notebooks in threads interleave those, so a value from an earlier build in another folder (a script or a
+    test that changed folders between builds) could come back mid-build and send this process there while the
+    others write. Unset (None: no chdir) before and after a build; during it, the threads only ever set this
+    process's own working directory."""
+    from papermill.iorw import papermill_io
+
+    handler = papermill_io.get_handler("notebook.ipynb")  # the local one
+    if hasattr(handler, "cwd"):
+        handler.cwd(None)
+    try:
+        yield
+    finally:
+        if hasattr(handler, "cwd"):
+            handler.cwd(None)
 
 
 def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
@@ -556,7 +585,8 @@ def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
              + (f" -- {r['error']}" if r["error"] else ""))
         return r, fig
 
-    with _absolute_cache_env():  # the kernels, started in the notebooks' folder, share the CLI's cache
+    # the kernels, started in the notebooks' folder, share the CLI's cache
+    with _absolute_cache_env(), _papermill_cwd_unset():
         if jobs == 1:
             built = [build_one(i, path) for i, path in enumerate(paths, 1)]
         else:
