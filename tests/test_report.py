@@ -552,6 +552,35 @@ def test_jobs_run_notebooks_side_by_side_and_list_them_in_order(tmp_path, capsys
         report.build_reports(notebook_dir=nbs, out_dir="out", jobs=0)
 
 
+def test_progress_lines_from_notebook_threads_are_written_whole(monkeypatch):
+    """Two threads logging at once: each line arrives whole (print wrote the text and its newline apart, and
+    make report showed "01_scaling_laws: running ...[2/7] 02_compute_planner: running ...")."""
+    import threading
+    import time
+
+    class SlowStream:  # a write that yields, as a terminal or pipe may
+        def __init__(self):
+            self.text = ""
+
+        def write(self, s):
+            time.sleep(0.002)
+            self.text += s
+
+        def flush(self):
+            pass
+
+    stream = SlowStream()
+    monkeypatch.setattr(report.sys, "stderr", stream)
+    threads = [threading.Thread(target=lambda k=k: [report._log(f"thread {k} line {i}") for i in range(5)])
+               for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = stream.text.splitlines()
+    assert sorted(lines) == sorted(f"thread {k} line {i}" for k in range(2) for i in range(5))
+
+
 def test_an_error_in_one_notebook_thread_ends_the_build_without_waiting_for_the_others():
     """An exception a thread raises (a bug, not a failed notebook: those are results) surfaces when it happens,
     not after the notebooks listed before it finish (once, minutes of notebook 03 after a failure at start)."""

@@ -50,8 +50,15 @@ PLOTLY_MIME = "application/vnd.plotly.v1+json"
 THUMBNAIL_SIZE = (720, 450)  # figure size in pixels; written at scale 0.5, i.e. a 360 × 225 PNG
 
 
+_LOG_LOCK = threading.Lock()
+
+
 def _log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    """One progress line on stderr, written whole: ``print`` writes the text and the newline separately, and
+    notebooks in threads ran their lines together ("01: running ...[2/7] 02: running ...")."""
+    with _LOG_LOCK:
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
 
 
 # ----------------------------------------------------------------------------------------------
