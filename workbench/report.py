@@ -26,6 +26,7 @@ import datetime as dt
 import functools
 import math
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -242,22 +243,32 @@ def progress(iterable=None, *, interactive: bool, **tqdm_kwargs):
 
 _LIVE_KERNELS: set = set()  # the kernel managers of the notebooks running now (build_reports' jobs > 1)
 _LIVE_LOCK = threading.Lock()
-_STOPPING = threading.Event()  # set by Ctrl-C in a build of jobs > 1: no kernel starts after it
+_STOPPING = threading.Event()  # set by Ctrl-C in a build of jobs > 1: no kernel starts after it; each build clears it
+
+
+def _kill_kernel(km) -> bool:
+    """Kill ``km``'s kernel and what it started: jupyter_client starts a kernel in its own session, so its
+    process group is killed (a notebook's subprocesses too); the process alone where it shares ours."""
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    if process is None or process.poll() is not None:
+        return False
+    try:
+        group = os.getpgid(process.pid)
+        if group == os.getpgid(0):
+            raise OSError("the kernel is in this process's group")
+        os.killpg(group, signal.SIGKILL)
+    except (AttributeError, OSError):  # Windows, the process already gone, or our own group
+        process.kill()
+    return True
 
 
 def kill_live_kernels() -> int:
-    """Kill the kernel process of every report notebook still running; returns how many. Ctrl-C with
+    """Kill every report notebook's kernel still running (and its process group); returns how many. Ctrl-C with
     ``jobs > 1`` reaches the main thread only: the notebooks' threads then end on a dead kernel at once,
     instead of the build waiting for their cells (or, after a hard exit, kernels outliving the build)."""
     with _LIVE_LOCK:
         managers = list(_LIVE_KERNELS)
-    killed = 0
-    for km in managers:
-        process = getattr(getattr(km, "provisioner", None), "process", None)
-        if process is not None and process.poll() is None:
-            process.kill()
-            killed += 1
-    return killed
+    return sum(_kill_kernel(km) for km in managers)
 
 
 @functools.cache
@@ -282,7 +293,15 @@ def report_kernel_manager() -> type:
                 if _STOPPING.is_set():
                     raise RuntimeError("the report was interrupted: the kernel was not started")
                 _LIVE_KERNELS.add(self)
-            await super().start_kernel(**kw)
+            try:
+                await super().start_kernel(**kw)
+                if _STOPPING.is_set():  # Ctrl-C while it started: kill_live_kernels found no process yet
+                    raise RuntimeError("the report was interrupted: the kernel was killed as it started")
+            except BaseException:
+                _kill_kernel(self)
+                with _LIVE_LOCK:
+                    _LIVE_KERNELS.discard(self)
+                raise
 
         async def cleanup_resources(self, restart: bool = False) -> None:
             with _LIVE_LOCK:
@@ -487,6 +506,8 @@ def write_index(out_dir: Path, reports: Sequence[dict], *, smoke: bool, revision
 
 MAX_JOBS = 64
 """Most notebooks ``build_reports`` runs at a time."""
+STOP_WAIT = 30.0
+"""Seconds an interrupted build of jobs > 1 waits for its notebook threads after killing their kernels."""
 
 
 def _in_threads(build_one, paths: Sequence[Path], jobs: int) -> list:
@@ -496,7 +517,6 @@ def _in_threads(build_one, paths: Sequence[Path], jobs: int) -> list:
     a dead kernel, drops the notebooks not started, and is raised again."""
     from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
-    _STOPPING.clear()
     pool = ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="report")
     futures = [pool.submit(build_one, i, path) for i, path in enumerate(paths, 1)]
     try:  # an exception in any thread (not a failed notebook: a bug) stops the build when it happens
@@ -508,6 +528,7 @@ def _in_threads(build_one, paths: Sequence[Path], jobs: int) -> list:
         _STOPPING.set()
         pool.shutdown(wait=False, cancel_futures=True)
         kill_live_kernels()
+        wait(futures, timeout=STOP_WAIT)  # the threads end on their dead kernels, writing nothing more
         raise
     pool.shutdown()
     return results
@@ -575,11 +596,15 @@ def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out)  # a page half-written by a killed build
     revision = git_revision()
+    _STOPPING.clear()  # an earlier build stopped by Ctrl-C in this process does not stop this one
 
     def build_one(i: int, path: Path) -> tuple[dict, dict | None]:
         _log(f"[{i}/{len(paths)}] {path.stem}: running{' (smoke)' if smoke else ''} ...")
         before = git_revision()
-        r = run_notebook(path, out, resolved[path], timeout=timeout, progress_bar=None if jobs == 1 else False)
+        r = run_notebook(path, out, resolved[path], timeout=timeout,
+                         progress_bar=None if min(jobs, len(paths)) == 1 else False)  # bars of 2 would mix
+        if _STOPPING.is_set():  # the build was interrupted: its kernel was killed, nothing more is written
+            return r, None
         r.update(_notebook_info(path, resolved[path]), parameters=resolved[path], html=None, thumbnail=None)
         r["revision"] = _changed(before, git_revision())  # the code a notebook ran on, edits during its run named
         fig = None
