@@ -602,6 +602,21 @@ def test_where_finds_labels_such_as_na_as_written(cli, tmp_path):
     assert proc.returncode == 2 and "its values are 'A', 'NA'" in proc.stderr
 
 
+def test_where_finds_a_label_read_as_missing_in_a_column_of_numbers(cli, tmp_path):
+    # before: labels 1 and NA made pandas read a numeric column, and --where s=NA was refused ("column 's' is
+    # numeric; got 'NA', not a number") while --by s kept the NA curve apart
+    x = np.geomspace(10, 1e4, 6)
+    rows = [{"s": label, "x": v, "y": scale * v ** -0.5 + 0.1} for label, scale in (("1", 1.0), ("NA", 2.0)) for v in x]
+    path = tmp_path / "numbers.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    for label, scale in (("NA", 2.0), ("1", 1.0), ("1.0", 1.0)):
+        proc = cli("fit", "--law", "power", "--data", str(path), "--x", "x", "--y", "y", "--where", f"s={label}",
+                   "--json")
+        assert proc.returncode == 0, proc.stderr
+        out = json.loads(proc.stdout)
+        assert out["n_points"] == 6 and out["params"]["a"] == pytest.approx(scale, rel=1e-6), label
+
+
 def test_by_names_a_column_with_a_comma_whole_and_aligns_wide_labels(cli, tmp_path):
     # before: "--by 'Model, size'" was split into 'Model' and 'size' (not found), and a label of wide characters
     # shifted its row's cells left of the header's
@@ -621,3 +636,24 @@ def test_by_names_a_column_with_a_comma_whole_and_aligns_wide_labels(cli, tmp_pa
     header, wide, narrow = proc.stdout.splitlines()[1:4]
     assert wide.lstrip().startswith("大模型") and narrow.lstrip().startswith("small")
     assert cells(header) == cells(wide) == cells(narrow)
+    # with another column beside it, and an input column whose name holds a comma (both were split apart)
+    frame = pd.DataFrame(rows).rename(columns={"x": "x, tokens"})
+    frame["dom"] = ["a", "b"] * 8
+    frame.to_csv(path, index=False)
+    proc = cli("fit", "--law", "power", "--data", str(path), "--x", "x, tokens", "--y", "y", "--by", "Model, size,dom",
+               "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["data"]["x"] == ["x, tokens"] and out["data"]["by"] == ["Model, size", "dom"]
+    assert [(g["group"]["Model, size"], g["group"]["dom"]) for g in out["groups"]] == [
+        ("大模型", "a"), ("大模型", "b"), ("small", "a"), ("small", "b")]
+
+
+def test_split_columns_takes_the_longest_run_of_pieces_naming_a_column():
+    from workbench.commands.fit import split_columns
+
+    assert split_columns("Model, size,dom", ["Model, size", "dom"]) == ["Model, size", "dom"]
+    assert split_columns("Model, size,dom", ["Model", "size", "dom"]) == ["Model", "size", "dom"]
+    assert split_columns("a,b", ["a", "b", "a,b"]) == ["a,b"]  # the whole name first
+    assert split_columns(" N , D ,", ["N", "D"]) == ["N", "D"]
+    assert split_columns("x,unknown", ["x"]) == ["x", "unknown"]  # the caller names what is not found

@@ -32,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--law", required=True, help=f"one of: {', '.join(LAWS)}")
     p.add_argument("--data", required=True, help="CSV file with one row per run")
     p.add_argument("--x", required=True, help="input column(s), comma-separated, in the law's input order "
-                                               "(chinchilla: N,D; rosenfeld: m,n)")
+                                               "(chinchilla: N,D; rosenfeld: m,n); a column whose name holds a "
+                                               "comma is recognised whole, here and in --by")
     p.add_argument("--y", required=True, help="the measured loss/error column")
     p.add_argument("--objective", choices=["huber", "lsq", "divergence", "lsq_log1p"],
                    help="default: the law's paper's own (chinchilla: huber; rosenfeld: divergence)")
@@ -73,6 +74,30 @@ def _parse_fix(items: list[str]) -> dict[str, float]:
         if not math.isfinite(fixed[name.strip()]):
             raise InputError(f"--fix {name}: the value must be a finite number; got {value!r}")
     return fixed
+
+
+def split_columns(text: str, columns) -> list[str]:
+    """A comma-separated list of column names, where a name may itself hold commas ("Model, size"): from each
+    piece on, the longest run of pieces that joined again names a column is taken whole, else the piece alone
+    (stripped; empty pieces dropped). So ``--by 'Model, size,dom'`` is ['Model, size', 'dom'] when the table has
+    a column "Model, size", and ['Model', 'size', 'dom'] when it has those three."""
+    names, pieces, i = [], text.split(","), 0
+    columns = set(columns)
+    while i < len(pieces):
+        j = next((j for j in range(len(pieces), i + 1, -1) if ",".join(pieces[i:j]).strip() in columns), i + 1)
+        name = ",".join(pieces[i:j]).strip()
+        if name:
+            names.append(name)
+        i = j
+    return names
+
+
+def _reads_as_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _parse_where(items: list[str]) -> dict[str, str]:
@@ -242,10 +267,13 @@ def run(args: argparse.Namespace) -> dict:
     if where:
         import pandas as pd
 
-        text = [c for c in where
-                if c in df.columns and (df[c].isna().all() or not pd.api.types.is_numeric_dtype(df[c]))]
+        # matched as the file writes them: text columns, and a number column with missing cells asked for a
+        # label that is not a number (labels 1, 2, NA: pandas read the NA as missing, the column as numbers)
+        text = [c for c, v in where.items()
+                if c in df.columns and (df[c].isna().all() or not pd.api.types.is_numeric_dtype(df[c])
+                                        or (df[c].isna().any() and not _reads_as_number(v)))]
         df = select_rows(_labels_as_written(df, text, args.data), where, args.data)  # --where Model=NA finds "NA"
-    x_cols = [c.strip() for c in args.x.split(",") if c.strip()]
+    x_cols = split_columns(args.x, df.columns)
     repeated = sorted(repeats(x_cols))
     if repeated:
         raise InputError(f"--x lists {', '.join(map(repr, repeated))} more than once (each input of law "
@@ -272,8 +300,7 @@ def _parse_by(text: str | None, df, used: list[str], data: str, law) -> list[str
     parameter of the law (the draws file has a column per group column and per parameter)."""
     if text is None:
         return []
-    # a column whose name holds a comma is named whole ("--by 'Model, size'"), before the list is split
-    cols = [text.strip()] if text.strip() in df.columns else [c.strip() for c in text.split(",") if c.strip()]
+    cols = split_columns(text, df.columns)  # a column whose name holds a comma is taken whole
     if not cols:
         raise InputError(f"--by must name one or more columns, comma-separated; got {text!r}")
     repeated = repeats(cols)
