@@ -104,6 +104,8 @@ def test_ctrl_c_after_the_outcome_table_exits_130_saying_it_is_kept(tmp_path):
     ["costtune", "--task", "digits"],
     ["costtune", "--task", "mnist1d", "--steps", "0"],
     ["costtune", "--task", "mnist1d", "--n-inputs", "99"],
+    # mnist1d's test split: its limit, not the general one (refused after torch, without naming --n-inputs)
+    ["costtune", "--task", "mnist1d", "--n-inputs", "1039577", "@--n-inputs must be <= 1039576 for --task mnist1d"],
     ["sweep", "--task", "nope", "--widths", "4", "--depths", "1", "--sizes", "256", "--out", "x.csv"],
     ["prune", "--task", "nope", "--width", "4", "--depth", "1", "--size", "256", "--out", "x.csv"],
 ])
@@ -112,8 +114,11 @@ def test_arguments_refused_before_torch_is_imported(argv, tmp_path):
     import subprocess
     import sys
 
+    said = [a[1:] for a in argv if a.startswith("@")]  # what the error must say
+    argv = [a for a in argv if not a.startswith("@")]
     code = ("import sys\nfrom workbench.cli import main\n"
             f"status = main({argv!r})\n"
             "assert status == 2, status\nassert 'torch' not in sys.modules, 'torch imported'\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
+    assert all(s in proc.stderr for s in said), proc.stderr

@@ -22,12 +22,9 @@ import numpy as np
 import torch
 
 from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
-from workbench.limits import MAX_DEPTH, MAX_DIM, MAX_ROWS, MAX_SEED, TASKS  # noqa: F401 (re-exported)
+from workbench.limits import (  # noqa: F401 (re-exported)
+    DIGITS_ROWS, MAX_DEPTH, MAX_DIM, MAX_ROWS, MAX_SEED, MNIST1D_MAX_ROWS, TASK_SIZE_DEFAULTS, TASKS)
 
-MNIST1D_MAX_ROWS = 2 ** 20
-"""Most mnist1d examples in all (pool + val + test): the mnist1d package builds them one at a time and
-normalises the whole set at once (measured on a 2-core machine: 2^20 take 4.4 minutes and 1.4 GB above the
-interpreter; 2^24 per split, the general ``MAX_ROWS``, would take over an hour and more than 20 GB)."""
 EXACT_ROWS = 2 ** 17
 """Teacher splits of up to this many rows are labelled in one piece; larger ones in chunks of it
 (``_teacher_split``). The same bound decides whole-split evaluation in ``sweep_train.split_means``."""
@@ -96,9 +93,9 @@ class TaskConfig:
             raise InputError(f"mnist1d makes its examples one at a time in Python (measured: 4.4 minutes and "
                              f"1.4 GB for 2**20): pool_size + val_size + test_size must be <= "
                              f"{MNIST1D_MAX_ROWS} (2**20); got {self.pool_size + self.val_size + self.test_size}")
-        if self.name == "digits" and self.pool_size + self.val_size + self.test_size > 1797:
-            raise InputError("digits has 1797 examples: pool_size + val_size + test_size must be "
-                             f"<= 1797; got {self.pool_size + self.val_size + self.test_size}")
+        if self.name == "digits" and self.pool_size + self.val_size + self.test_size > DIGITS_ROWS:
+            raise InputError(f"digits has {DIGITS_ROWS} examples: pool_size + val_size + test_size must be "
+                             f"<= {DIGITS_ROWS}; got {self.pool_size + self.val_size + self.test_size}")
         return self
 
     @property
@@ -311,16 +308,6 @@ def make_task(cfg: TaskConfig) -> Task:
             _CACHE.clear()
         _CACHE[cfg] = _MAKERS[cfg.name](cfg)
     return _CACHE[cfg]
-
-
-# Sizes that fit each data source (digits has only 1797 examples; MNIST-1D's standard
-# split is 4,000 train / 1,000 test).
-TASK_SIZE_DEFAULTS: dict[str, dict[str, int]] = {
-    "teacher-regression": {"pool_size": 16384, "val_size": 1024, "test_size": 8192},
-    "teacher-classification": {"pool_size": 16384, "val_size": 1024, "test_size": 8192},
-    "mnist1d": {"pool_size": 8000, "val_size": 1000, "test_size": 2000},
-    "digits": {"pool_size": 1197, "val_size": 200, "test_size": 400},
-}
 
 
 def task_config(name: str, **overrides) -> TaskConfig:

@@ -14,7 +14,7 @@ from pathlib import Path
 from workbench.commands.paths import check_cache_dir
 from workbench.commands.sweep import check_device, int_list, set_up_torch
 from workbench.errors import InputError, Interrupted
-from workbench.limits import MAX_DIM, MAX_ROWS, MIN_INPUTS
+from workbench.limits import MAX_DIM, MAX_ROWS, MIN_INPUTS, max_test_rows
 
 TASKS = ("teacher-classification", "mnist1d")
 FAMILIES = ("mlp", "cnn")
@@ -58,6 +58,9 @@ def run(args) -> dict:
                                      ("--n-budgets", args.n_budgets, 2, 1000), ("--threads", args.threads, 1, 1024)):
         if not least <= value <= most:
             raise InputError(f"{flag} must be an integer in [{least}, {most}]; got {value!r}")
+    most, why = max_test_rows(args.task)  # the task's test split: mnist1d's is smaller than any split's limit
+    if args.n_inputs > most:
+        raise InputError(f"--n-inputs must be <= {most} for --task {args.task} ({why}); got {args.n_inputs!r}")
     widths = int_list("widths", args.widths) if args.widths is not None else ()
     if any(w > MAX_DIM for w in widths):
         raise InputError(f"--widths must be <= {MAX_DIM}; got {max(widths)}")
