@@ -608,8 +608,9 @@ def test_where_finds_a_label_read_as_missing_in_a_column_of_numbers(cli, tmp_pat
     x = np.geomspace(10, 1e4, 6)
     rows = [{"s": label, "x": v, "y": scale * v ** -0.5 + 0.1} for label, scale in (("1", 1.0), ("NA", 2.0)) for v in x]
     path = tmp_path / "numbers.csv"
+    rows += [{"s": "NaN", "x": v, "y": 4.0 * v ** -0.5 + 0.1} for v in x]  # also read as missing ("NaN" equals nothing)
     pd.DataFrame(rows).to_csv(path, index=False)
-    for label, scale in (("NA", 2.0), ("1", 1.0), ("1.0", 1.0)):
+    for label, scale in (("NA", 2.0), ("NaN", 4.0), ("1", 1.0), ("1.0", 1.0)):
         proc = cli("fit", "--law", "power", "--data", str(path), "--x", "x", "--y", "y", "--where", f"s={label}",
                    "--json")
         assert proc.returncode == 0, proc.stderr
@@ -657,3 +658,5 @@ def test_split_columns_takes_the_longest_run_of_pieces_naming_a_column():
     assert split_columns("a,b", ["a", "b", "a,b"]) == ["a,b"]  # the whole name first
     assert split_columns(" N , D ,", ["N", "D"]) == ["N", "D"]
     assert split_columns("x,unknown", ["x"]) == ["x", "unknown"]  # the caller names what is not found
+    assert split_columns("a,b,c", ["a", "a,b", "b,c"]) == ["a", "b,c"]  # not 'a,b' then 'c', which is none
+    assert split_columns("", ["a"]) == [] and split_columns("N,,D", ["N", "D"]) == ["N", "D"]

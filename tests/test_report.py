@@ -602,6 +602,10 @@ def test_an_error_in_one_notebook_thread_ends_the_build_without_waiting_for_the_
         assert finished == []
     finally:
         release.set()
+    # once every thread has ended, kernels may start again in this process (run_notebook refused them all)
+    with pytest.raises(ValueError, match="broken"):
+        report._in_threads(build_one, [Path("a"), Path("b")], 2)
+    assert not report._STOPPING.is_set()
 
 
 def test_an_interrupted_build_of_jobs_leaves_no_kernel_or_thread_running(tmp_path):

@@ -247,19 +247,24 @@ _STOPPING = threading.Event()  # set by Ctrl-C in a build of jobs > 1: no kernel
 
 
 def _kill_kernel(km) -> bool:
-    """Kill ``km``'s kernel and what it started: jupyter_client starts a kernel in its own session, so its
-    process group is killed (a notebook's subprocesses too); the process alone where it shares ours."""
-    process = getattr(getattr(km, "provisioner", None), "process", None)
-    if process is None or process.poll() is not None:
-        return False
+    """Kill ``km``'s kernel and what it started; True if the kernel was still running. jupyter_client starts a
+    kernel in its own session and records its process group at launch: that group is killed (a notebook's
+    subprocesses too, even once the kernel itself has ended); the process alone where there is no group of
+    its own (Windows, or a kernel sharing ours)."""
+    provisioner = getattr(km, "provisioner", None)
+    process = getattr(provisioner, "process", None)
+    running = process is not None and process.poll() is None
+    group = getattr(provisioner, "pgid", None)
     try:
-        group = os.getpgid(process.pid)
-        if group == os.getpgid(0):
-            raise OSError("the kernel is in this process's group")
-        os.killpg(group, signal.SIGKILL)
-    except (AttributeError, OSError):  # Windows, the process already gone, or our own group
-        process.kill()
-    return True
+        if group and hasattr(os, "killpg") and group != os.getpgid(0):
+            os.killpg(group, signal.SIGKILL)
+            return running
+    except OSError:  # the group is gone already
+        pass
+    if running:
+        with contextlib.suppress(OSError):
+            process.kill()
+    return running
 
 
 def kill_live_kernels() -> int:
@@ -299,6 +304,8 @@ def report_kernel_manager() -> type:
                     raise RuntimeError("the report was interrupted: the kernel was killed as it started")
             except BaseException:
                 _kill_kernel(self)
+                with contextlib.suppress(Exception):  # its connection file; nbclient cleans up only after a start
+                    await self.cleanup_resources()
                 with _LIVE_LOCK:
                     _LIVE_KERNELS.discard(self)
                 raise
@@ -528,7 +535,9 @@ def _in_threads(build_one, paths: Sequence[Path], jobs: int) -> list:
         _STOPPING.set()
         pool.shutdown(wait=False, cancel_futures=True)
         kill_live_kernels()
-        wait(futures, timeout=STOP_WAIT)  # the threads end on their dead kernels, writing nothing more
+        _, running = wait(futures, timeout=STOP_WAIT)  # the threads end on their dead kernels, writing nothing more
+        if not running:  # every thread has ended: kernels may start again in this process (run_notebook)
+            _STOPPING.clear()
         raise
     pool.shutdown()
     return results

@@ -16,6 +16,7 @@ Only numpy, pandas and scipy are imported: the verb starts quickly.
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 from pathlib import Path
@@ -77,27 +78,42 @@ def _parse_fix(items: list[str]) -> dict[str, float]:
 
 
 def split_columns(text: str, columns) -> list[str]:
-    """A comma-separated list of column names, where a name may itself hold commas ("Model, size"): from each
-    piece on, the longest run of pieces that joined again names a column is taken whole, else the piece alone
-    (stripped; empty pieces dropped). So ``--by 'Model, size,dom'`` is ['Model, size', 'dom'] when the table has
-    a column "Model, size", and ['Model', 'size', 'dom'] when it has those three."""
-    names, pieces, i = [], text.split(","), 0
-    columns = set(columns)
+    """A comma-separated list of column names, where a name may itself hold commas ("Model, size"): the reading
+    in which every name is a column, runs of pieces joined again where they name one (the longest first; names
+    stripped, empty pieces dropped); when there is none, the longest runs, so the caller names the piece that is
+    not a column. So ``--by 'Model, size,dom'`` is ['Model, size', 'dom'] when the table has a column
+    "Model, size", and ['Model', 'size', 'dom'] when it has those three."""
+    pieces, columns = text.split(","), set(columns)
+
+    @functools.cache
+    def whole(i: int) -> tuple[str, ...] | None:  # pieces i… as column names only (longest names first), or None
+        if i == len(pieces):
+            return ()
+        for j in range(len(pieces), i, -1):
+            name = ",".join(pieces[i:j]).strip()
+            rest = whole(j) if name in columns or (not name and j == i + 1) else None
+            if rest is not None:
+                return ((name,) if name else ()) + rest
+        return None
+
+    if (names := whole(0)) is not None:
+        return list(names)
+    names, i = [], 0  # some name is not a column: the longest runs, for the caller to name the one not found
     while i < len(pieces):
         j = next((j for j in range(len(pieces), i + 1, -1) if ",".join(pieces[i:j]).strip() in columns), i + 1)
-        name = ",".join(pieces[i:j]).strip()
-        if name:
+        if name := ",".join(pieces[i:j]).strip():
             names.append(name)
         i = j
     return names
 
 
 def _reads_as_number(value: str) -> bool:
+    """Whether ``--where``'s value names a number; "NaN" does not (pandas reads a cell so written as missing,
+    and NaN equals nothing): it is a label, as "NA" is."""
     try:
-        float(value)
+        return not math.isnan(float(value))
     except ValueError:
         return False
-    return True
 
 
 def _parse_where(items: list[str]) -> dict[str, str]:
