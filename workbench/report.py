@@ -535,7 +535,8 @@ def _in_threads(build_one, paths: Sequence[Path], jobs: int) -> list:
         _STOPPING.set()
         pool.shutdown(wait=False, cancel_futures=True)
         kill_live_kernels()
-        _, running = wait(futures, timeout=STOP_WAIT)  # the threads end on their dead kernels, writing nothing more
+        # the threads end on their dead kernels, writing nothing more (cancelled futures never count as done)
+        _, running = wait([f for f in futures if not f.cancelled()], timeout=STOP_WAIT)
         if not running:  # every thread has ended: kernels may start again in this process (run_notebook)
             _STOPPING.clear()
         raise
