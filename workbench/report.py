@@ -243,7 +243,8 @@ def progress(iterable=None, *, interactive: bool, **tqdm_kwargs):
 
 _LIVE_KERNELS: set = set()  # the kernel managers of the notebooks running now (build_reports' jobs > 1)
 _LIVE_LOCK = threading.Lock()
-_STOPPING = threading.Event()  # set by Ctrl-C in a build of jobs > 1: no kernel starts after it; each build clears it
+_STOPPING = threading.Event()  # set when a build of jobs > 1 stops (Ctrl-C, an error in a thread): no kernel starts
+# after it; cleared when its threads have ended, and by each build
 
 
 def _kill_kernel(km) -> bool:
