@@ -53,6 +53,7 @@ bench: $(STAMP)  ## side-by-side performance measurements (about 10 minutes)
 	$(BIN)/python benchmarks/bench_fit.py
 	$(BIN)/python benchmarks/bench_sweep.py --default-adam-too
 	$(BIN)/python benchmarks/bench_sweep.py --default-adam-too --threads 2
+	$(BIN)/python benchmarks/bench_workers.py
 	$(BIN)/python benchmarks/bench_costtune.py
 
 clean:

@@ -28,22 +28,38 @@ def finished_files(watch: Path, pattern: str) -> list[Path]:
 
 
 def interrupt_cli(*args: str, watch: Path, pattern: str, count: int, env: dict | None = None,
-                  timeout: float = 120) -> subprocess.CompletedProcess:
+                  timeout: float = 120, group: bool = False, children: list | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m workbench ARGS`` and send it SIGINT (Ctrl-C) once ``count`` finished files matching
     ``pattern`` exist under ``watch`` (:func:`finished_files`); the completed process (its return code is what
-    the verb exited with)."""
+    the verb exited with). ``group``: start it in a process group of its own and signal the whole group, as a
+    terminal's Ctrl-C does (its worker processes get SIGINT too). ``children``: a list that gets ``{"pid",
+    "cmdline"}`` of every descendant alive just before the signal."""
     import signal
     import time
 
+    import psutil
+
+    def child_setup():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)  # a shell's background job (&) would hand it down ignored
+        if group:
+            os.setpgrp()
+
     env = dict(os.environ if env is None else env, OPENBLAS_NUM_THREADS="1")
-    # SIGINT back to its default in the child: a shell's background job (&) would hand it down ignored
     proc = subprocess.Popen([sys.executable, "-m", "workbench", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env, preexec_fn=child_setup)
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
         if len(finished_files(watch, pattern)) >= count:
-            proc.send_signal(signal.SIGINT)
+            if children is not None:
+                for p in psutil.Process(proc.pid).children(recursive=True):
+                    try:
+                        children.append({"pid": p.pid, "cmdline": " ".join(p.cmdline())})
+                    except psutil.Error:  # ended meanwhile
+                        pass
+            if group:
+                os.killpg(proc.pid, signal.SIGINT)
+            else:
+                proc.send_signal(signal.SIGINT)
             break
         time.sleep(0.02)
     else:

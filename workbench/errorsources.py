@@ -36,7 +36,7 @@ from workbench.backtest import Backtest, backtest
 from workbench.data import cache_dir
 from workbench.errors import InputError, check_bootstrap, check_seed, is_real_number, is_whole_number, no_missing
 from workbench.fit import FitResult, fit_frame, fit_law
-from workbench.sweep import SweepConfig, run_sweep
+from workbench.sweep import SweepConfig, run_grids
 from workbench.tasks import task_config
 
 # random-guess MSE of the standardised teacher outputs (predicting the mean): Rosenfeld's ε0
@@ -178,11 +178,12 @@ def teacher_sweeps(*, sizes: Sequence[int] = (256, 512, 1024, 2048, 4096, 8192, 
 
 
 def run_sweeps(cfgs: Sequence[SweepConfig], cache_dir: str | Path | None = None,
-               progress: bool | Callable = True) -> pd.DataFrame:
+               progress: bool | Callable = True, workers: int = 1) -> pd.DataFrame:
     """:func:`workbench.sweep.run_sweep` on each config (cached under ``cache_dir``), one table; ``progress`` as
-    there (a bool, or a bar factory such as ``workbench.report.progress``)."""
+    there (a bool, or a bar factory such as ``workbench.report.progress``); ``workers``: processes training
+    the configs' stacks at once (0: one per CPU core; :func:`workbench.sweep.run_grids`)."""
     cache_dir = default_cache_dir() if cache_dir is None else Path(cache_dir)
-    return pd.concat([run_sweep(c, cache_dir=cache_dir, progress=progress) for c in cfgs], ignore_index=True)
+    return pd.concat(run_grids(list(cfgs), cache_dir=cache_dir, progress=progress, workers=workers), ignore_index=True)
 
 
 def _need(df: pd.DataFrame, cols: Sequence[str]) -> None:

@@ -11,7 +11,8 @@ from the dense weights, not from round r-1's survivors).
 
 Deviations, noted: the rewound retraining starts a fresh Adam (moments at 0) and replays the
 student's minibatch order from its beginning; the papers rewind by epochs, here by steps.
-Students of equal shape (sizes, seeds) are pruned and retrained together in one stack.
+Students of equal shape (sizes, seeds) are pruned and retrained together in one stack; with ``workers`` > 1
+on a CPU, stacks are pruned in worker processes (:mod:`workbench.workers`), with the same numbers.
 
 With a ``cache_dir``, each student's rows (all its rounds) are stored as
 ``<cache_dir>/prune/student-<key>.json`` as soon as its stack finishes (the key hashes the student's
@@ -42,9 +43,10 @@ import torch
 from workbench.cache import config_mismatch, deferred_sigint, read_cached, remove_stale_temps, write_json_atomic
 from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
 from workbench.students import StudentSpec, conv_lengths, count_params, param_shapes
-from workbench.sweep import SweepConfig, default_device, groups, progress_bar, row_columns, stack_to_train
+from workbench.sweep import SweepConfig, default_device, groups, progress_bar, row_columns, stack_cost, stack_to_train
 from workbench.sweep_train import spec_of, train_stack
 from workbench.tasks import make_task
+from workbench.workers import check_workers, each_result, worker_count
 
 METHODS = ("imp", "oneshot")
 FAMILIES = ("mlp", "cnn")
@@ -184,15 +186,17 @@ def read_student(cache_dir: Path, cfg: PruneConfig, run, warn: bool = True) -> l
     return read_cached(_student_path(Path(cache_dir), cfg, run), check, warn)
 
 
-def _prune_group(cfg: PruneConfig, group, device: str, bar) -> list[list[dict]]:
-    """Dense training and every pruning round of one stack: per student, its rows by round."""
+def _prune_group(cfg: PruneConfig, group, device: str, bar=None) -> list[list[dict]]:
+    """Dense training and every pruning round of one stack: per student, its rows by round (``bar``, when
+    given, is advanced once per round)."""
     task = make_task(group[0].task)
     spec = spec_of(group[0], task)
     dense = train_stack(task, group, device, rewind_step=cfg.rewind_step)
     names = prunable(spec)
     total = sum(dense.params[k][0].numel() for k in names)
     rows = [_rows(cfg, group, dense, {}, 0, spec, total)]
-    bar.update()
+    if bar is not None:
+        bar.update()
     masks = {k: torch.ones_like(dense.params[k]) for k in names}
     last = dense
     for rnd in range(1, cfg.rounds + 1):
@@ -203,7 +207,8 @@ def _prune_group(cfg: PruneConfig, group, device: str, bar) -> list[list[dict]]:
         last = train_stack(task, group, device, init=dense.rewind, masks=masks,
                            steps=group[0].steps - cfg.rewind_step)
         rows.append(_rows(cfg, group, last, masks, rnd, spec, total))
-        bar.update()
+        if bar is not None:
+            bar.update()
     return [[by_round[i] for by_round in rows] for i in range(len(group))]
 
 
@@ -220,7 +225,7 @@ def _check_rounds(cfg: PruneConfig, runs) -> None:
 
 def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
               progress: bool | Callable = True, cache_dir: str | Path | None = None,
-              max_new_groups: int | None = None) -> pd.DataFrame:
+              max_new_groups: int | None = None, workers: int = 1) -> pd.DataFrame:
     """Dense training + ``rounds`` pruning rounds for every student; one row per (student, round).
 
     progress: True/False for a text tqdm bar on stderr, or a bar factory called as
@@ -230,8 +235,11 @@ def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
     cache_dir: keep each finished student's rows there and train only the missing students (see the
     module docstring); None trains everything and stores nothing. max_new_groups: stop after this many
     newly trained stacks (simulates an interruption; the table then holds the students finished so far).
+    workers: on a CPU, processes pruning stacks at once (0: one per CPU core), as in
+    :func:`workbench.sweep.run_grids`: the numbers do not depend on it.
     """
     cfg.validate()
+    check_workers(workers)
     device = str(device or default_device())
     runs = cfg.sweep.runs()
     _check_rounds(cfg, runs)
@@ -246,17 +254,22 @@ def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
     # is trained whole again (its cached students' group_size), and only its missing students are written
     todo = [(stack_to_train(g, {r: done[r][0].get("group_size") for r in g if r in done}), missing)
             for g in groups(runs, max_group) if (missing := [r for r in g if r not in done])]
+    if max_new_groups is not None:
+        todo = todo[:max_new_groups]
+    workers = worker_count(workers, len(todo)) if not device.startswith("cuda") else 1
+    order = sorted(range(len(todo)), key=lambda i: -stack_cost(todo[i][0])) if workers > 1 else None
     bar = progress_bar(progress, total=len(todo) * (cfg.rounds + 1), desc="prune", unit="round")
     with bar:  # closed on Ctrl-C too, so the bar ends its line before the CLI's one-line message
-        for i, (stack, missing) in enumerate(todo):
-            if max_new_groups is not None and i >= max_new_groups:
-                break
-            trained = dict(zip(stack, _prune_group(cfg, stack, device, bar)))
+        jobs = [(cfg, stack, device, bar if workers == 1 else None) for stack, _ in todo]  # a bar stays here
+        for i, by_student in each_result(_prune_group, jobs, workers, order):
+            trained = dict(zip(todo[i][0], by_student))
             with deferred_sigint():  # a stack's students land together: Ctrl-C never leaves part of a stack cached
-                for run in missing:  # a cached student is never replaced
+                for run in todo[i][1]:  # a cached student is never replaced
                     done[run] = trained[run]
                     if cache_dir is not None:
                         write_json_atomic(_student_path(Path(cache_dir), cfg, run), trained[run])
+            if workers > 1:
+                bar.update(cfg.rounds + 1)
     # the uncached order: stack by stack, round by round, student by student
     return pd.DataFrame([done[run][r] for group in groups(runs, max_group) for r in range(cfg.rounds + 1)
                          for run in group if run in done])

@@ -17,6 +17,11 @@ rows. The returned table holds the rows as those files hold them, so a resumed t
 uninterrupted one exactly. A file that cannot be its run's row (unreadable, truncated, not a JSON
 object, another configuration's row, a column missing) is named in a
 :class:`~workbench.errors.CacheWarning` and trained again, never used.
+
+``run_grids`` trains several grids together and, with ``workers`` > 1 on a CPU, their stacks in worker
+processes (:mod:`workbench.workers`), the costliest first: the stacks are those the grids would form one
+after another, each trained as in this process (bit-identical), and this process writes each stack's rows
+as it ends, so the cache and resume rules above are unchanged.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from workbench.errors import InputError, canonical_numbers, is_real_number, is_w
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train
 from workbench.sweep_train import LR_SCHEDULES, RunConfig, default_device, spec_of, train_stack
 from workbench.tasks import MAX_SEED, TaskConfig, make_task, task_in_dim, task_out_dim
+from workbench.workers import check_workers, each_result, worker_count
 
 # generous upper limits, so that a mistyped huge number is an InputError, not a crash or an 88 TB allocation
 LIMITS = {"widths": 65536, "depths": 1024, "seeds": MAX_SEED, "steps": 10 ** 9, "batch_size": 2 ** 20,
@@ -219,7 +225,7 @@ def progress_bar(progress: bool | Callable, **bar_kwargs):
 
 def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | None = None,
               device: str | None = None, max_group: int = 64, progress: bool | Callable = True,
-              max_new_groups: int | None = None, pack_widths: bool | None = None) -> pd.DataFrame:
+              max_new_groups: int | None = None, pack_widths: bool | None = None, workers: int = 1) -> pd.DataFrame:
     """Train every student of the grid that is not cached; return the full tidy table.
 
     progress: True/False for a text tqdm bar on stderr, or a bar factory called as
@@ -228,26 +234,59 @@ def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | None =
     max_new_groups: stop after training this many groups (simulates an interruption; the
     returned table then holds only the rows finished so far). pack_widths: stack students of
     different widths together, zero-padded (exact; fewer, larger kernels); default on CUDA only,
-    where padding is nearly free.
+    where padding is nearly free. workers: processes training stacks at once on a CPU (0: one per core;
+    see :func:`run_grids`).
     """
-    runs = cfg.runs() if isinstance(cfg, SweepConfig) else list(cfg)
+    return run_grids([cfg], cache_dir, device, max_group, progress, max_new_groups, pack_widths, workers)[0]
+
+
+def stack_cost(stack: list[RunConfig]) -> float:
+    """Training FLOPs of a stack: the order in which worker processes take stacks (the longest first)."""
+    return sum(flops_train(StudentSpec(r.family, task_in_dim(r.task), task_out_dim(r.task), r.width, r.depth),
+                           r.steps * r.batch_size) for r in stack)
+
+
+def run_grids(cfgs: list[SweepConfig | list[RunConfig]], cache_dir: str | Path | None = None,
+              device: str | None = None, max_group: int = 64, progress: bool | Callable = True,
+              max_new_groups: int | None = None, pack_widths: bool | None = None,
+              workers: int = 1) -> list[pd.DataFrame]:
+    """:func:`run_sweep` for several grids at once: one table per grid, in order. Every stack missing from
+    the cache, over all the grids, is trained once (a student in two grids is trained with the first), so
+    with ``workers`` > 1 the stacks of all the grids share the worker processes, the costliest first.
+
+    workers: on a CPU, the number of processes training stacks at once (0: one per CPU core), each with
+    this process's torch thread count; a stack's numbers are bit-identical to training it here, and each
+    finished stack's rows are written as it ends (Ctrl-C keeps them and ends the workers). On CUDA the
+    stacks train here, one at a time, whatever ``workers`` says: the GPU is shared, not split.
+    """
+    check_workers(workers)
+    grids = [c.runs() if isinstance(c, SweepConfig) else list(c) for c in cfgs]
     device = str(device or default_device())  # a torch.device works too
     pack_widths = device.startswith("cuda") if pack_widths is None else pack_widths
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     remove_stale_temps(cache_dir / "sweep")  # a killed run's half-written rows
-    cached = {r: read_row(cache_dir, r) for r in runs}  # a file that is not its run's row reads as missing
-    todo = [(stack_to_train(g, {r: cached[r]["group_size"] for r in g if cached[r] is not None}), missing)
-            for g in groups(runs, max_group, pack_widths) if (missing := [r for r in g if cached[r] is None])]
+    cached = {}
+    for runs in grids:
+        cached.update({r: read_row(cache_dir, r) for r in runs if r not in cached})  # a wrong file reads as missing
+    sizes = {r: row["group_size"] for r, row in cached.items() if row is not None}  # cached, or trained below
+    todo = []
+    for runs in grids:  # as if the grids ran one after another: a stack sees the rows the earlier ones write
+        for g in groups(runs, max_group, pack_widths):
+            if missing := [r for r in g if r not in sizes]:
+                todo.append((stack_to_train(g, {r: sizes[r] for r in g if r in sizes}), missing))
+                sizes.update({r: len(todo[-1][0]) for r in missing})
+    if max_new_groups is not None:
+        todo = todo[:max_new_groups]
+    workers = worker_count(workers, len(todo)) if not device.startswith("cuda") else 1
+    order = sorted(range(len(todo)), key=lambda i: -stack_cost(todo[i][0])) if workers > 1 else None
     # closed on Ctrl-C too, so the bar ends its line before the CLI's one-line message
     bar = progress_bar(progress, total=sum(len(m) for _, m in todo), desc="sweep", unit="student")
     with bar:
-        for i, (stack, missing) in enumerate(todo):
-            if max_new_groups is not None and i >= max_new_groups:
-                break
-            rows = dict(zip(stack, train_group(stack, device)))
+        for i, stack_rows in each_result(train_group, [(stack, device) for stack, _ in todo], workers, order):
+            rows = dict(zip(todo[i][0], stack_rows))
             with deferred_sigint():  # a stack's rows land together: Ctrl-C never leaves part of a stack cached
-                for run in missing:  # a cached row is never replaced
+                for run in todo[i][1]:  # a cached row is never replaced
                     write_json_atomic(_cache_path(cache_dir, run), rows[run])
                     cached[run] = json.loads(json.dumps(rows[run]))  # the row as its file holds it
-            bar.update(len(missing))
-    return pd.DataFrame([cached[r] for r in runs if cached[r] is not None])
+            bar.update(len(todo[i][1]))
+    return [pd.DataFrame([cached[r] for r in runs if cached[r] is not None]) for runs in grids]

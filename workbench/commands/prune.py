@@ -57,7 +57,8 @@ def run(args) -> dict:
     cache = Path(args.cache_dir) if args.cache_dir is not None else cache_dir()
     try:
         with named_as_flags(PRUNE_FLAGS):
-            table = run_prune(cfg, device=args.device, progress=not args.no_progress, cache_dir=cache)
+            table = run_prune(cfg, device=args.device, progress=not args.no_progress, cache_dir=cache,
+                              workers=args.workers)
         out = write_csv_atomic(table, args.out)
     except CacheWriteError as exc:  # disk full, or the folder made read-only during the run
         kept, total = cached_students(cfg, cache), len(cfg.sweep.runs())

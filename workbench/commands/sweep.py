@@ -16,6 +16,7 @@ from typing import Iterator, Mapping
 from workbench.commands.paths import check_cache_dir, check_out, write_csv_atomic  # noqa: F401 (prune and costtune import them here)
 from workbench.errors import CacheWriteError, InputError, Interrupted, repeats
 from workbench.limits import TASKS
+from workbench.workers import check_workers
 
 MAX_THREADS = 1024
 MAX_SEEDS = 10000
@@ -56,6 +57,9 @@ def add_task_arguments(p: argparse.ArgumentParser,
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: robust when the machine is shared)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes training stacks at once on a CPU, each with --threads threads (0: one per "
+                        "CPU core; default 1); the numbers do not depend on it")
     p.add_argument("--out", required=True, help="CSV file to write")
     # not an option: argparse's prefix matching read `--seed 3` (the seed, as in fit and costtune) as --seeds 3
     p.add_argument("--seed", dest="seed_given", default=None, help=argparse.SUPPRESS)
@@ -114,6 +118,7 @@ def check_common(args) -> None:
         raise InputError(f"--family must be mlp, cnn or gru; got {args.family!r}")
     if not 1 <= args.threads <= MAX_THREADS:
         raise InputError(f"--threads must be in [1, {MAX_THREADS}]; got {args.threads!r}")
+    check_workers(args.workers, "--workers")
     check_device(args.device)
     if not 1 <= args.seeds <= MAX_SEEDS:
         raise InputError(f"--seeds must be a positive number of seeds <= {MAX_SEEDS}; got {args.seeds!r}")
@@ -173,8 +178,8 @@ def run(args) -> dict:
     t0 = time.perf_counter()
     try:
         with named_as_flags(SWEEP_FLAGS):
-            table = run_sweep(cfg, cache_dir=args.cache_dir, device=args.device,
-                              max_group=args.max_group, progress=not args.no_progress)
+            table = run_sweep(cfg, cache_dir=args.cache_dir, device=args.device, max_group=args.max_group,
+                              progress=not args.no_progress, workers=args.workers)
         out = write_csv_atomic(table, args.out)
     except CacheWriteError as exc:  # disk full, or the folder made read-only during the run
         runs = cfg.runs()

@@ -1,0 +1,78 @@
+"""Independent CPU jobs (stacks of students) in worker processes, each result handed back as it finishes.
+
+    for i, rows in each_result(train_group, [(stack, "cpu") for stack in stacks], workers=2):
+        ...  # write stack i's rows
+
+Workers are joblib's loky processes: fresh interpreters (no copy of the caller's threads, OpenMP pool or
+kernel sockets, so it is safe inside a Jupyter kernel; unlike multiprocessing's ``spawn``, a script without an
+``if __name__ == "__main__"`` guard is not run again in them). Each job runs ``torch`` with the caller's thread
+count, so a stack's numbers are bit-identical to training it in the caller. With one worker, or one job,
+everything runs in the calling process, in order.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Callable, Iterator, Sequence
+
+from workbench.errors import InputError, is_whole_number
+
+MAX_WORKERS = 1024
+
+
+def cpu_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one, else ``os.cpu_count``)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def check_workers(workers: Any, name: str = "workers") -> int:
+    """``workers`` as an int: a whole number 0 (one per CPU core) … MAX_WORKERS; InputError naming ``name``."""
+    if not is_whole_number(workers) or not 0 <= workers <= MAX_WORKERS:
+        raise InputError(f"{name} must be a whole number from 0 (one per CPU core) to {MAX_WORKERS}; got {workers!r}")
+    return int(workers)
+
+
+def worker_count(workers: Any, jobs: int) -> int:
+    """Processes to start for ``jobs`` jobs: ``workers`` (0: one per CPU core), at most one per job, at least 1."""
+    workers = check_workers(workers)
+    return max(1, min(cpu_cores() if workers == 0 else workers, jobs))
+
+
+def _call(i: int, fn: Callable, args: tuple, threads: int) -> tuple[int, Any]:
+    import torch
+
+    torch.set_num_threads(threads)  # the caller's count, so the numbers are those of a run in the caller
+    return i, fn(*args)
+
+
+def each_result(fn: Callable, args: Sequence[tuple], workers: Any = 1,
+                order: Sequence[int] | None = None) -> Iterator[tuple[int, Any]]:
+    """Yield ``(i, fn(*args[i]))`` for every job ``i`` as it finishes; ``order`` is the order jobs are started
+    in (default: as given; the longest first balances the workers). With ``worker_count(workers, len(args))``
+    of 1 the jobs run here, in order; otherwise in that many joblib (loky) worker processes, each with this
+    process's ``torch.get_num_threads()``. ``fn``'s arguments and result must be picklable. An exception in
+    a job is raised here; closing the generator (a ``break``, Ctrl-C, an exception in the loop body) stops
+    the jobs not yet started and ends the workers."""
+    order = list(range(len(args))) if order is None else list(order)
+    n = worker_count(workers, len(order))
+    if n == 1:
+        for i in order:
+            yield i, fn(*args[i])
+        return
+    import torch
+    from joblib import Parallel, delayed
+
+    threads = torch.get_num_threads()
+    jobs = Parallel(n_jobs=n, backend="loky", return_as="generator_unordered", pre_dispatch="n_jobs")
+    results = jobs(delayed(_call)(i, fn, args[i], threads) for i in order)
+    try:
+        for result in results:  # not `yield from`: that would close `results` outside the filter below
+            yield result
+    finally:
+        with warnings.catch_warnings():  # closed early on purpose (Ctrl-C, an error): joblib's advice is noise
+            warnings.filterwarnings("ignore", r"\d+ tasks which were still being processed", UserWarning)
+            results.close()  # cancels the jobs not started, ends the workers running the others
