@@ -58,13 +58,37 @@ def test_a_bad_worker_count_is_refused_by_name(value):
 
 
 def test_worker_count_is_one_per_core_for_0_and_never_more_than_the_jobs():
-    assert worker_count(0, 10 ** 6) == cpu_cores() >= 1
-    assert worker_count(8, 3) == 3 and worker_count(2, 0) == 1 and worker_count(1, 50) == 1
+    assert worker_count(0, 10 ** 6, threads=1) == cpu_cores() >= 1
+    with pytest.warns(UserWarning, match=f"this process may use {cpu_cores()}: using {cpu_cores()} worker"):
+        assert worker_count(cpu_cores() + 5, 3 + cpu_cores(), threads=1) == cpu_cores()
+    assert worker_count(2, 0) == 1 and worker_count(1, 50) == 1
+
+
+def test_workers_times_threads_never_exceed_the_cores(monkeypatch, recwarn):
+    # before: --workers 2 --threads 2 on 2 cores trained 60-100x slower than either alone (OpenMP threads of
+    # two processes spin-waiting on each other's cores: 237 s against 2.5-3.8 s), without a word
+    import warnings
+
+    from workbench import workers as workers_mod
+
+    monkeypatch.setattr(workers_mod, "cpu_cores", lambda: 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # none of these warns
+        assert worker_count(0, 10, threads=1) == 4 and worker_count(0, 10, threads=2) == 2
+        assert worker_count(0, 10, threads=3) == 1 and worker_count(0, 10, threads=8) == 1
+        assert worker_count(2, 10, threads=2) == 2 and worker_count(8, 2, threads=2) == 2
+    with pytest.warns(UserWarning, match=r"workers=4 with 2 torch thread\(s\) each would need 8 CPU cores; this "
+                                         r"process may use 4: using 2 worker\(s\) \(torch.set_num_threads\(1\)"):
+        assert worker_count(4, 10, threads=2) == 2
+    with pytest.warns(UserWarning, match=r"workers=6 with 1 torch thread\(s\) each would need 6 CPU cores; this "
+                                         r"process may use 4: using 4 worker\(s\)$"):
+        assert worker_count(6, 10, threads=1) == 4
 
 
 def test_grids_trained_by_two_workers_equal_one_process_bit_for_bit(tmp_path):
     grids = [SweepConfig(CLS, widths=(4, 16), depths=(1, 2), sizes=(128, 512), seeds=(0, 1), steps=40, batch_size=32),
              SweepConfig(REG, widths=(8,), sizes=(256,), seeds=(0, 1, 2), steps=40, lr_schedule="wsd")]
+    assert worker_count(2, 10) == 2  # this process's thread count leaves room for two workers (conftest: 1)
     one = run_grids(grids, tmp_path / "a", device="cpu", progress=False)
     two = run_grids(grids, tmp_path / "b", device="cpu", progress=False, workers=2)
     for a, b in zip(one, two):
@@ -114,6 +138,13 @@ def test_the_sweep_cli_takes_workers_and_refuses_a_bad_count(tmp_path):
     ok = run_cli(*args, "--workers", "2")
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["rows"] == 2
+    args[-2] = str(tmp_path / "c2")  # an empty cache: two stacks to train
+    cut = run_cli(*args, "--workers", "2", "--threads", str(cpu_cores()))  # two workers would oversubscribe
+    assert cut.returncode == 0, cut.stderr
+    assert cut.stderr.strip() == (f"warning: workers=2 with {cpu_cores()} torch thread(s) each would need "
+                                  f"{2 * cpu_cores()} CPU cores; this process may use {cpu_cores()}: using 1 worker(s)"
+                                  + (" (torch.set_num_threads(1), or --threads 1, runs one worker per core)"
+                                     if cpu_cores() > 1 else ""))
     bad = run_cli(*args, "--workers", "-1")
     assert bad.returncode == 2
     assert bad.stderr.strip() == "error: --workers must be a whole number from 0 (one per CPU core) to 1024; got -1"
@@ -137,6 +168,31 @@ def test_ctrl_c_with_workers_exits_130_keeps_finished_stacks_and_leaves_no_worke
     alive = [p["pid"] for p in workers if psutil.pid_exists(p["pid"])
              and psutil.Process(p["pid"]).status() != psutil.STATUS_ZOMBIE]
     assert not alive, f"worker processes outlived the interrupted sweep: {alive}"
+
+
+def test_workers_end_soon_after_their_caller_is_killed(tmp_path):
+    # before: after a kill -9 of the sweep, its two workers trained on for minutes, holding its stdout and stderr
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    cmd = [sys.executable, "-m", "workbench", "sweep", "--task", "teacher-classification", "--widths", "8,16,32,64",
+           "--sizes", "256", "--steps", "200000", "--workers", "2", "--no-progress", "--out", str(tmp_path / "s.csv"),
+           "--cache-dir", str(tmp_path / "c")]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    workers = []
+    while time.monotonic() < deadline and len(workers) < 2:  # both training: their parent-watch thread started
+        time.sleep(0.2)
+        workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                   if "LokyProcess" in " ".join(p.cmdline()) and p.num_threads() >= 2]
+    assert len(workers) == 2, "the sweep's two workers did not start training"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _, alive = psutil.wait_procs(workers, timeout=15)
+    assert not alive, f"workers still running 15 s after their caller was killed: {[p.pid for p in alive]}"
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this OS")

@@ -19,7 +19,7 @@ import signal
 import sys
 import warnings
 
-from workbench.errors import CacheWarning, InputError, Interrupted
+from workbench.errors import CacheWarning, InputError, Interrupted, WorkersWarning
 
 DESCRIPTION = ("scaling-workbench: fit scaling laws, plan compute, train teacher-student sweeps, prune, tune "
                "inference cost and build the notebooks' reports. With --json a verb prints one JSON object on "
@@ -88,10 +88,11 @@ def _jsonable(obj):
 
 
 def _one_line_cache_warnings(show):
-    """``warnings.showwarning``, but a :class:`CacheWarning` (a cache file ignored and computed again) is one
-    line on stderr, ``warning: ...``, as the verbs' other warnings are."""
+    """``warnings.showwarning``, but a :class:`CacheWarning` (a cache file ignored and computed again) or a
+    :class:`WorkersWarning` (fewer workers than asked for) is one line on stderr, ``warning: ...``, as the
+    verbs' other warnings are."""
     def showwarning(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, CacheWarning):
+        if issubclass(category, (CacheWarning, WorkersWarning)):
             sys.stderr.write(f"warning: {' '.join(str(message).split())}\n")
         else:
             show(message, category, filename, lineno, file, line)

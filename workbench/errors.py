@@ -20,6 +20,11 @@ class CacheWarning(UserWarning):
     line on stderr (``warning: ...``)."""
 
 
+class WorkersWarning(UserWarning):
+    """More worker processes were asked for than fit the CPU cores at the torch thread count: fewer are used
+    (:func:`workbench.workers.worker_count`). The CLI prints it as one line on stderr (``warning: ...``)."""
+
+
 class CacheWriteError(InputError):
     """A cache file could not be written (disk full, read-only folder): the message names the file and the
     reason. Every entry written before it is kept, so a rerun once the cause is fixed resumes."""

@@ -593,9 +593,11 @@ def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
     directory), so the notebooks use the same cache as the CLI.
 
     ``jobs`` notebooks run at a time, each in its own kernel (a thread here waits on it); the pages and the
-    index list them in the selected order whatever order they finish in. Notebooks train single-threaded, so
-    ``jobs=2`` on 2 cores takes about as long as the longest chain of them (``make report`` uses it). Ctrl-C
-    then kills the running kernels before it ends the build.
+    index list them in the selected order whatever order they finish in. Notebooks train on one torch thread
+    per process, and 03, 04 and 07 train their stacks in one worker process per core (their ``workers``
+    parameter), so ``jobs=2`` on 2 cores keeps both cores busy throughout (``make report`` uses it): a build
+    takes about its notebooks' CPU time over the cores, whichever runs beside which. Ctrl-C then kills the
+    running kernels (with their workers, which share the kernel's process group) before it ends the build.
     """
     if not (isinstance(jobs, int) and not isinstance(jobs, bool) and 1 <= jobs <= MAX_JOBS):
         raise InputError(f"jobs must be an integer in [1, {MAX_JOBS}] (notebooks run at a time); got {jobs!r}")

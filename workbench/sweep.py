@@ -255,9 +255,12 @@ def run_grids(cfgs: list[SweepConfig | list[RunConfig]], cache_dir: str | Path |
     with ``workers`` > 1 the stacks of all the grids share the worker processes, the costliest first.
 
     workers: on a CPU, the number of processes training stacks at once (0: one per CPU core), each with
-    this process's torch thread count; a stack's numbers are bit-identical to training it here, and each
-    finished stack's rows are written as it ends (Ctrl-C keeps them and ends the workers). On CUDA the
-    stacks train here, one at a time, whatever ``workers`` says: the GPU is shared, not split.
+    this process's torch thread count, and never more than fit the cores at that count
+    (:func:`workbench.workers.worker_count`); a stack's numbers are bit-identical to training it here, and each
+    finished stack's rows are written as it ends (Ctrl-C keeps them and ends the workers; an error in one stack
+    ends the run, and stacks still training in other workers are lost). A row's ``seconds`` is its stack's
+    wall time over the stack's size, measured where it trained: with workers, while other stacks share the
+    cores. On CUDA the stacks train here, one at a time, whatever ``workers`` says: the GPU is shared, not split.
     """
     check_workers(workers)
     grids = [c.runs() if isinstance(c, SweepConfig) else list(c) for c in cfgs]

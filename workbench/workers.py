@@ -13,10 +13,12 @@ everything runs in the calling process, in order.
 from __future__ import annotations
 
 import os
+import threading
+import time
 import warnings
 from typing import Any, Callable, Iterator, Sequence
 
-from workbench.errors import InputError, is_whole_number
+from workbench.errors import InputError, WorkersWarning, is_whole_number
 
 MAX_WORKERS = 1024
 
@@ -36,13 +38,43 @@ def check_workers(workers: Any, name: str = "workers") -> int:
     return int(workers)
 
 
-def worker_count(workers: Any, jobs: int) -> int:
-    """Processes to start for ``jobs`` jobs: ``workers`` (0: one per CPU core), at most one per job, at least 1."""
+def worker_count(workers: Any, jobs: int, threads: int | None = None) -> int:
+    """Processes to start for ``jobs`` jobs, each running torch on ``threads`` threads (default: this process's
+    ``torch.get_num_threads()``): ``workers``, at most one per job and at most ``cpu_cores() // threads``
+    (workers x threads above the cores made training 60-100x slower: OpenMP threads spin-wait on a core another
+    one holds), at least 1. ``workers`` 0 means as many as fit; a larger count asked for is cut to what fits,
+    with a warning."""
     workers = check_workers(workers)
-    return max(1, min(cpu_cores() if workers == 0 else workers, jobs))
+    if workers == 1 or jobs <= 1:
+        return 1
+    if threads is None:
+        import torch
+
+        threads = torch.get_num_threads()
+    fit = max(1, cpu_cores() // max(1, threads))
+    if workers > fit and jobs > fit:
+        hint = " (torch.set_num_threads(1), or --threads 1, runs one worker per core)" if threads > 1 else ""
+        warnings.warn(f"workers={workers} with {threads} torch thread(s) each would need {workers * threads} CPU cores; "
+                      f"this process may use {cpu_cores()}: using {fit} worker(s){hint}", WorkersWarning, stacklevel=3)
+    return max(1, min(fit if workers == 0 else min(workers, fit), jobs))
 
 
-def _call(i: int, fn: Callable, args: tuple, threads: int) -> tuple[int, Any]:
+_WATCHING = False
+
+
+def _exit_with(parent: int) -> None:
+    while os.getppid() == parent:  # reparented once the caller is gone (kill -9, the OOM killer)
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _call(i: int, fn: Callable, args: tuple, threads: int, parent: int) -> tuple[int, Any]:
+    global _WATCHING
+    if os.getppid() != parent:  # the caller died (kill -9) after sending the job: nobody wants its result
+        os._exit(1)
+    if not _WATCHING:  # a worker ends with its caller, not minutes after it
+        threading.Thread(target=_exit_with, args=(parent,), daemon=True, name="workbench-parent-watch").start()
+        _WATCHING = True
     import torch
 
     torch.set_num_threads(threads)  # the caller's count, so the numbers are those of a run in the caller
@@ -68,7 +100,7 @@ def each_result(fn: Callable, args: Sequence[tuple], workers: Any = 1,
 
     threads = torch.get_num_threads()
     jobs = Parallel(n_jobs=n, backend="loky", return_as="generator_unordered", pre_dispatch="n_jobs")
-    results = jobs(delayed(_call)(i, fn, args[i], threads) for i in order)
+    results = jobs(delayed(_call)(i, fn, args[i], threads, os.getpid()) for i in order)
     try:
         for result in results:  # not `yield from`: that would close `results` outside the filter below
             yield result
