@@ -59,7 +59,8 @@ def add_task_arguments(p: argparse.ArgumentParser,
                    help="torch CPU threads (default 1: robust when the machine is shared)")
     p.add_argument("--workers", type=int, default=1,
                    help="processes training stacks at once on a CPU, each with --threads threads (0: one per "
-                        "CPU core; default 1); the numbers do not depend on it")
+                        "CPU core; never more than the cores over --threads; default 1); the numbers do not "
+                        "depend on it")
     p.add_argument("--out", required=True, help="CSV file to write")
     # not an option: argparse's prefix matching read `--seed 3` (the seed, as in fit and costtune) as --seeds 3
     p.add_argument("--seed", dest="seed_given", default=None, help=argparse.SUPPRESS)
