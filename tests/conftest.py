@@ -27,11 +27,13 @@ def finished_files(watch: Path, pattern: str) -> list[Path]:
     return sorted(p for p in Path(watch).glob(pattern) if not p.name.startswith("."))
 
 
-def interrupt_cli(*args: str, watch: Path, pattern: str, count: int, env: dict | None = None,
-                  timeout: float = 120, group: bool = False, children: list | None = None) -> subprocess.CompletedProcess:
+def interrupt_cli(*args: str, watch: Path | None = None, pattern: str = "", count: int = 0, env: dict | None = None,
+                  timeout: float = 120, group: bool = False, children: list | None = None,
+                  until=None) -> subprocess.CompletedProcess:
     """Run ``python -m workbench ARGS`` and send it SIGINT (Ctrl-C) once ``count`` finished files matching
-    ``pattern`` exist under ``watch`` (:func:`finished_files`); the completed process (its return code is what
-    the verb exited with). ``group``: start it in a process group of its own and signal the whole group, as a
+    ``pattern`` exist under ``watch`` (:func:`finished_files`), or, given ``until`` instead, once
+    ``until(psutil.Process)`` of the run is true; the completed process (its return code is what the verb
+    exited with). ``group``: start it in a process group of its own and signal the whole group, as a
     terminal's Ctrl-C does (its worker processes get SIGINT too). ``children``: a list that gets ``{"pid",
     "cmdline"}`` of every descendant alive just before the signal."""
     import signal
@@ -49,7 +51,11 @@ def interrupt_cli(*args: str, watch: Path, pattern: str, count: int, env: dict |
                             stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env, preexec_fn=child_setup)
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
-        if len(finished_files(watch, pattern)) >= count:
+        try:
+            ready = until(psutil.Process(proc.pid)) if until else len(finished_files(watch, pattern)) >= count
+        except psutil.Error:  # a process of the run ended while `until` looked at it
+            ready = False
+        if ready:
             if children is not None:
                 for p in psutil.Process(proc.pid).children(recursive=True):
                     try:
@@ -65,7 +71,8 @@ def interrupt_cli(*args: str, watch: Path, pattern: str, count: int, env: dict |
     else:
         proc.kill()
         out, err = proc.communicate()
-        raise AssertionError(f"the run ended (or timed out) before {count} {pattern} files appeared: {err[-2000:]}")
+        what = "`until` held" if until else f"{count} {pattern} files appeared"
+        raise AssertionError(f"the run ended (or timed out) before {what}: {err[-2000:]}")
     out, err = proc.communicate(timeout=timeout)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 

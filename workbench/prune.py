@@ -33,6 +33,7 @@ import dataclasses
 import hashlib
 import json
 import math
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -261,15 +262,16 @@ def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
     bar = progress_bar(progress, total=len(todo) * (cfg.rounds + 1), desc="prune", unit="round")
     with bar:  # closed on Ctrl-C too, so the bar ends its line before the CLI's one-line message
         jobs = [(cfg, stack, device, bar if workers == 1 else None) for stack, _ in todo]  # a bar stays here
-        for i, by_student in each_result(_prune_group, jobs, workers, order):
-            trained = dict(zip(todo[i][0], by_student))
-            with deferred_sigint():  # a stack's students land together: Ctrl-C never leaves part of a stack cached
-                for run in todo[i][1]:  # a cached student is never replaced
-                    done[run] = trained[run]
-                    if cache_dir is not None:
-                        write_json_atomic(_student_path(Path(cache_dir), cfg, run), trained[run])
-            if workers > 1:
-                bar.update(cfg.rounds + 1)
+        with closing(each_result(_prune_group, jobs, workers, order)) as results:  # the workers end as Ctrl-C unwinds
+            for i, by_student in results:
+                trained = dict(zip(todo[i][0], by_student))
+                with deferred_sigint():  # a stack's students land together: Ctrl-C never leaves part of a stack cached
+                    for run in todo[i][1]:  # a cached student is never replaced
+                        done[run] = trained[run]
+                        if cache_dir is not None:
+                            write_json_atomic(_student_path(Path(cache_dir), cfg, run), trained[run])
+                if workers > 1:
+                    bar.update(cfg.rounds + 1)
     # the uncached order: stack by stack, round by round, student by student
     return pd.DataFrame([done[run][r] for group in groups(runs, max_group) for r in range(cfg.rounds + 1)
                          for run in group if run in done])

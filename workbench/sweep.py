@@ -27,6 +27,7 @@ as it ends, so the cache and resume rules above are unchanged.
 from __future__ import annotations
 
 import json
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -284,8 +285,9 @@ def run_grids(cfgs: list[SweepConfig | list[RunConfig]], cache_dir: str | Path |
     order = sorted(range(len(todo)), key=lambda i: -stack_cost(todo[i][0])) if workers > 1 else None
     # closed on Ctrl-C too, so the bar ends its line before the CLI's one-line message
     bar = progress_bar(progress, total=sum(len(m) for _, m in todo), desc="sweep", unit="student")
-    with bar:
-        for i, stack_rows in each_result(train_group, [(stack, device) for stack, _ in todo], workers, order):
+    # closing(): the workers end as Ctrl-C unwinds here, not whenever the generator is collected
+    with bar, closing(each_result(train_group, [(stack, device) for stack, _ in todo], workers, order)) as results:
+        for i, stack_rows in results:
             rows = dict(zip(todo[i][0], stack_rows))
             with deferred_sigint():  # a stack's rows land together: Ctrl-C never leaves part of a stack cached
                 for run in todo[i][1]:  # a cached row is never replaced
