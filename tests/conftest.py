@@ -29,13 +29,13 @@ def finished_files(watch: Path, pattern: str) -> list[Path]:
 
 def interrupt_cli(*args: str, watch: Path | None = None, pattern: str = "", count: int = 0, env: dict | None = None,
                   timeout: float = 120, group: bool = False, children: list | None = None,
-                  until=None) -> subprocess.CompletedProcess:
+                  until=None, signum: int = 2) -> subprocess.CompletedProcess:
     """Run ``python -m workbench ARGS`` and send it SIGINT (Ctrl-C) once ``count`` finished files matching
     ``pattern`` exist under ``watch`` (:func:`finished_files`), or, given ``until`` instead, once
     ``until(psutil.Process)`` of the run is true; the completed process (its return code is what the verb
     exited with). ``group``: start it in a process group of its own and signal the whole group, as a
     terminal's Ctrl-C does (its worker processes get SIGINT too). ``children``: a list that gets ``{"pid",
-    "cmdline"}`` of every descendant alive just before the signal."""
+    "cmdline"}`` of every descendant alive just before the signal. ``signum``: another signal (SIGTERM)."""
     import signal
     import time
 
@@ -63,9 +63,9 @@ def interrupt_cli(*args: str, watch: Path | None = None, pattern: str = "", coun
                     except psutil.Error:  # ended meanwhile
                         pass
             if group:
-                os.killpg(proc.pid, signal.SIGINT)
+                os.killpg(proc.pid, signum)
             else:
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(signum)
             break
         time.sleep(0.02)
     else:

@@ -190,6 +190,28 @@ def test_ctrl_c_with_workers_exits_130_keeps_finished_stacks_and_leaves_no_worke
     assert not alive, f"worker processes outlived the interrupted sweep: {alive}"
 
 
+@pytest.mark.parametrize("group", [False, True])
+def test_sigterm_with_workers_stops_as_ctrl_c_does_exit_143(tmp_path, group):
+    # before: exit -15 with loky's warnings about leaked semaphores and folders, and no word of what was kept;
+    # `kill PID` signals the sweep alone, a batch scheduler's time limit the whole group
+    cache = tmp_path / "c"
+    args = ["sweep", "--task", "teacher-classification", "--widths", "4,8,16,32", "--sizes", "256", "--seeds", "2",
+            "--steps", "4000", "--workers", "2", "--out", str(tmp_path / "s.csv"), "--cache-dir", str(cache),
+            "--no-progress"]
+    seen = []
+    proc = interrupt_cli(*args, watch=cache / "sweep", pattern="*.json", count=2, group=group, children=seen,
+                         signum=signal.SIGTERM)
+    assert proc.returncode == 143, proc.stderr
+    kept = finished_files(cache / "sweep", "*.json")
+    assert proc.stderr.strip() == (f"sweep interrupted (SIGTERM): {len(kept)} of 8 rows are kept in {cache / 'sweep'}; "
+                                   "rerun the same command to resume (it trains only the missing rows)")
+    assert len(kept) % 2 == 0 and 2 <= len(kept) < 8 and proc.stdout == ""
+    workers = [p["pid"] for p in seen if "LokyProcess" in p["cmdline"]]
+    assert workers, "the sweep ran no worker process"
+    _, alive = psutil.wait_procs([psutil.Process(p) for p in workers if psutil.pid_exists(p)], timeout=5)
+    assert not alive, f"worker processes outlived the stopped sweep: {[p.pid for p in alive]}"
+
+
 def test_ctrl_c_while_the_workers_start_prints_one_line_and_no_traceback(tmp_path):
     # the signal lands while the workers import joblib, numpy and torch (their first seconds): before, a worker's
     # KeyboardInterrupt traceback (30-50 lines) came under the message in 4 of 4 tries 1-1.5 s in (2.0 s: 0 of 2)

@@ -1,7 +1,7 @@
 """Cache files written whole and read with suspicion: the pieces the sweep, pruning and cost-tuning caches share.
 
 A cache file is written with :func:`atomic_write` (a temp file beside it, then ``os.replace``), so a reader
-never sees half of one; the rows of one trained stack are written inside :func:`deferred_sigint`, so Ctrl-C
+never sees half of one; the rows of one trained stack are written inside :func:`deferred_interrupts`, so Ctrl-C
 keeps all of them or none. A file is read back with :func:`read_cached`, which returns it only when a check
 finds it to be the entry asked for; anything else (unreadable, not JSON, another configuration's entry) is
 named in a :class:`~workbench.errors.CacheWarning` and computed again. A process killed outright (``kill
@@ -50,24 +50,26 @@ def atomic_write(path: str | Path) -> Iterator[Path]:
 
 
 @contextmanager
-def deferred_sigint() -> Iterator[None]:
-    """Hold Ctrl-C (SIGINT) back until the block ends, then deliver it: for a few quick writes that belong
-    together, such as the cache rows of one trained stack, so that an interruption keeps all of them or none
-    (a stack resumed in part is trained as a smaller stack, whose numbers differ by float rounding). Signal
-    handlers live in the main thread: elsewhere, or when SIGINT is ignored or left to the system, the block
-    runs unchanged."""
-    old = signal.getsignal(signal.SIGINT)
-    if threading.current_thread() is not threading.main_thread() or not callable(old):
+def deferred_interrupts() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT), and SIGTERM where the CLI handles it (``errors.Terminated``), back until the block
+    ends, then deliver the first one: for a few quick writes that belong together, such as the cache rows of one
+    trained stack, so that an interruption keeps all of them or none (a stack resumed in part is trained as a
+    smaller stack, whose numbers differ by float rounding). Signal handlers live in the main thread: elsewhere,
+    or for a signal ignored or left to the system, the block runs unchanged."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
+    held = {s: h for s in (signal.SIGINT, signal.SIGTERM) if callable(h := signal.getsignal(s))}
     caught: list = []
-    signal.signal(signal.SIGINT, lambda signum, frame: caught.append((signum, frame)))
+    for s in held:
+        signal.signal(s, lambda signum, frame: caught.append((signum, frame)))
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, old)
+        for s, h in held.items():
+            signal.signal(s, h)
         if caught:
-            old(*caught[0])  # Python's default handler raises KeyboardInterrupt here
+            held[caught[0][0]](*caught[0])  # the handler raises here (KeyboardInterrupt, Terminated)
 
 
 def remove_stale_temps(folder: str | Path, min_age: float = STALE_TEMP_SECONDS) -> int:

@@ -19,7 +19,7 @@ import signal
 import sys
 import warnings
 
-from workbench.errors import CacheWarning, InputError, Interrupted, WorkersWarning
+from workbench.errors import CacheWarning, InputError, Interrupted, Terminated, WorkersWarning, stopped_by
 
 DESCRIPTION = ("scaling-workbench: fit scaling laws, plan compute, train teacher-student sweeps, prune, tune "
                "inference cost and build the notebooks' reports. With --json a verb prints one JSON object on "
@@ -134,10 +134,10 @@ def main(argv: list[str] | None = None) -> int:
             result = module.run(args)
     except Interrupted as exc:  # a training verb says what it kept and how to resume
         sys.stderr.write(f"{' '.join(str(exc).strip().splitlines())}\n")
-        return 130
-    except KeyboardInterrupt:
-        sys.stderr.write(f"{args.verb} interrupted (Ctrl-C)\n")
-        return 130
+        return exc.exit_code
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (errors.Terminated, raised by entry's handler)
+        sys.stderr.write(f"{args.verb} interrupted ({stopped_by(exc)})\n")
+        return Interrupted("", exc).exit_code
     except InputError as exc:
         sys.stderr.write(f"error: {' '.join(str(exc).strip().splitlines())}\n")  # one line, whatever it quotes
         return 2
@@ -171,16 +171,36 @@ def entry() -> None:
     before the slow part, and tests/test_cli_sweep.py's test of this saw -2 again, 3 of 3; SIG_IGN stays.
     Ctrl-\\ or SIGTERM still end a shutdown that hangs.) A handled Ctrl-C (130: the verb has said what it
     kept) leaves at once with ``os._exit`` after flushing; there is nothing left to clean
-    up (caches are written atomically, progress bars closed)."""
+    up (caches are written atomically, progress bars closed).
+
+    While the verb runs, SIGTERM stops it as Ctrl-C does (:class:`~workbench.errors.Terminated`: the same one
+    line, naming SIGTERM, and exit 143), unless it was ignored when the process started (``nohup``-style
+    launchers); afterwards it is back to its default."""
+    if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         code = main()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except KeyboardInterrupt:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        sys.stderr.write("interrupted (Ctrl-C)\n")
-        code = 130
-    if code == 130:
+        _quiet_shutdown()
+    except KeyboardInterrupt as exc:
+        _quiet_shutdown()
+        code = Interrupted("", exc).exit_code
+        sys.stderr.write(f"interrupted ({stopped_by(exc)})\n")
+    if code in (130, 143):
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(130)
+        os._exit(code)
     raise SystemExit(code)
+
+
+def _raise_terminated(signum, frame) -> None:
+    """SIGTERM's handler while a verb runs: stop it as Ctrl-C does (``errors.Terminated``), so a sweep's
+    finished rows are kept and its worker processes ended (before: exit -15 and loky's warnings about leaked
+    semaphores and folders; a batch scheduler's time limit sends SIGTERM)."""
+    raise Terminated()
+
+
+def _quiet_shutdown() -> None:
+    """Once the verb is done: Ctrl-C ignored, SIGTERM back to its default (it ends the process at once)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if signal.getsignal(signal.SIGTERM) is _raise_terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

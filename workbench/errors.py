@@ -30,9 +30,25 @@ class CacheWriteError(InputError):
     reason. Every entry written before it is kept, so a rerun once the cause is fixed resumes."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a batch scheduler's time limit), as the CLI's handler raises it: a
+    KeyboardInterrupt, so that a verb stops exactly as for Ctrl-C (finished rows kept, worker processes ended,
+    one line on stderr), and exits 143 (128 + SIGTERM)."""
+
+
+def stopped_by(exc: BaseException) -> str:
+    """What stopped a run, for its one-line message: ``SIGTERM`` for :class:`Terminated`, else ``Ctrl-C``."""
+    return "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
+
+
 class Interrupted(Exception):
-    """A verb stopped by Ctrl-C (SIGINT): the message says what is kept and how to resume. The CLI prints
-    it as one line on stderr and exits 130 (128 + SIGINT), as a shell does for an interrupted command."""
+    """A verb stopped by Ctrl-C (SIGINT) or SIGTERM (``cause``, the KeyboardInterrupt caught): the message says
+    what is kept and how to resume. The CLI prints it as one line on stderr and exits ``exit_code``: 130
+    (128 + SIGINT) or 143 (128 + SIGTERM), as a shell reports a command ended by that signal."""
+
+    def __init__(self, message: str, cause: BaseException | None = None):
+        super().__init__(message)
+        self.exit_code = 143 if isinstance(cause, Terminated) else 130
 
 
 def repeats(values: Sequence[Any]) -> list:

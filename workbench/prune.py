@@ -41,7 +41,7 @@ from typing import Callable
 import pandas as pd
 import torch
 
-from workbench.cache import config_mismatch, deferred_sigint, read_cached, remove_stale_temps, write_json_atomic
+from workbench.cache import config_mismatch, deferred_interrupts, read_cached, remove_stale_temps, write_json_atomic
 from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
 from workbench.students import StudentSpec, conv_lengths, count_params, param_shapes
 from workbench.sweep import SweepConfig, default_device, groups, progress_bar, row_columns, stack_cost, stack_to_train
@@ -265,7 +265,7 @@ def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
         with closing(each_result(_prune_group, jobs, workers, order)) as results:  # the workers end as Ctrl-C unwinds
             for i, by_student in results:
                 trained = dict(zip(todo[i][0], by_student))
-                with deferred_sigint():  # a stack's students land together: Ctrl-C never leaves part of a stack cached
+                with deferred_interrupts():  # a stack's students land together: Ctrl-C never leaves part of a stack cached
                     for run in todo[i][1]:  # a cached student is never replaced
                         done[run] = trained[run]
                         if cache_dir is not None:

@@ -9,7 +9,7 @@ formed from the *full* grid before the cache is consulted, so a resumed sweep st
 exactly as an uninterrupted one would. When a group finishes, each of its rows is written to
 ``<cache_dir>/sweep/<key>.json`` atomically (temp file + ``os.replace``); the key hashes the
 row's full config, so an interrupted sweep keeps all finished groups and a rerun trains only
-what is missing. Ctrl-C waits for a group's rows to be written (``cache.deferred_sigint``): a group
+what is missing. Ctrl-C waits for a group's rows to be written (``cache.deferred_interrupts``): a group
 resumed in part would be trained as a smaller stack, whose numbers differ by float rounding. A process
 killed outright between a stack's row writes leaves part of it cached; its cached rows name a stack of
 the full size (``group_size``), so the rerun trains the whole stack again and writes only the missing
@@ -35,7 +35,7 @@ from typing import Callable
 import pandas as pd
 from tqdm import tqdm
 
-from workbench.cache import config_mismatch, deferred_sigint, read_cached, remove_stale_temps, write_json_atomic
+from workbench.cache import config_mismatch, deferred_interrupts, read_cached, remove_stale_temps, write_json_atomic
 from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train
@@ -289,7 +289,7 @@ def run_grids(cfgs: list[SweepConfig | list[RunConfig]], cache_dir: str | Path |
     with bar, closing(each_result(train_group, [(stack, device) for stack, _ in todo], workers, order)) as results:
         for i, stack_rows in results:
             rows = dict(zip(todo[i][0], stack_rows))
-            with deferred_sigint():  # a stack's rows land together: Ctrl-C never leaves part of a stack cached
+            with deferred_interrupts():  # a stack's rows land together: Ctrl-C never leaves part of a stack cached
                 for run in todo[i][1]:  # a cached row is never replaced
                     write_json_atomic(_cache_path(cache_dir, run), rows[run])
                     cached[run] = json.loads(json.dumps(rows[run]))  # the row as its file holds it

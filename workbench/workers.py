@@ -7,8 +7,9 @@ Workers are joblib's loky processes: fresh interpreters (no copy of the caller's
 kernel sockets, so it is safe inside a Jupyter kernel; unlike multiprocessing's ``spawn``, a script without an
 ``if __name__ == "__main__"`` guard is not run again in them). Each job runs ``torch`` with the caller's thread
 count, so a stack's numbers are bit-identical to training it in the caller. With one worker, or one job,
-everything runs in the calling process, in order. Workers never act on Ctrl-C: a terminal (or JupyterLab's
-interrupt) signals the whole process group, and the caller, which gets it too, ends them.
+everything runs in the calling process, in order. Workers never act on Ctrl-C or SIGTERM: a terminal (or
+JupyterLab's interrupt, or a batch scheduler) signals the whole process group, and the caller, which gets it
+too, ends them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 import warnings
 from typing import Any, Callable, Iterator, Sequence
 
-from workbench.cache import deferred_sigint
+from workbench.cache import deferred_interrupts
 from workbench.errors import InputError, WorkersWarning, is_whole_number
 
 MAX_WORKERS = 1024
@@ -86,24 +87,25 @@ def _call(i: int, fn: Callable, args: tuple, threads: int, parent: int) -> tuple
 
 
 @contextlib.contextmanager
-def _children_ignore_sigint() -> Iterator[None]:
-    """Processes started in this block never act on SIGINT: this thread blocks it while they start, and fork and
-    exec hand the mask down to them and to every thread they make. Before, a terminal's Ctrl-C reached the
-    workers too, and one still importing torch printed a KeyboardInterrupt traceback under the caller's one-line
-    message (4 of 8 tries 3-4 s into a run on a busy machine). (Ignoring it, SIG_IGN, would survive exec as well,
-    but for the caller too: its other threads would take a Ctrl-C meant for it and drop it.) A Ctrl-C for the
-    caller in these milliseconds is held back until the block ends (``cache.deferred_sigint``), so it never
-    lands inside the pool's start-up."""
+def _children_ignore_stop_signals() -> Iterator[None]:
+    """Processes started in this block never act on SIGINT or SIGTERM: this thread blocks both while they start,
+    and fork and exec hand the mask down to them and to every thread they make. A terminal's Ctrl-C (or a batch
+    scheduler's SIGTERM) goes to the whole process group; the caller, which gets it too, ends the workers (loky
+    kills them with SIGKILL). Before, a worker still importing torch printed a KeyboardInterrupt traceback under
+    the caller's one-line message (4 of 4 tries 1-1.5 s into the workers' start). (Ignoring the signals, SIG_IGN,
+    would survive exec as well, but for the caller too: its other threads would take a signal meant for it and
+    drop it.) A signal for the caller in these milliseconds is held back until the block ends
+    (``cache.deferred_interrupts``), so it never lands inside the pool's start-up."""
     if not hasattr(signal, "pthread_sigmask"):  # Windows: no process groups, no terminal SIGINT to the workers
         yield
         return
     from multiprocessing import resource_tracker
 
-    # started now, not inside the block: Python's resource tracker unblocks SIGINT after starting its process
-    # (SIG_UNBLOCK, not the mask it found), which left the workers that joblib started next unprotected
+    # started now, not inside the block: Python's resource tracker unblocks SIGINT and SIGTERM after starting its
+    # process (SIG_UNBLOCK, not the mask it found), which left the workers that joblib started next unprotected
     resource_tracker.ensure_running()
-    with deferred_sigint():
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    with deferred_interrupts():
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
         try:
             yield
         finally:
@@ -131,7 +133,7 @@ def each_result(fn: Callable, args: Sequence[tuple], workers: Any = 1,
     jobs = Parallel(n_jobs=n, backend="loky", return_as="generator_unordered", pre_dispatch="n_jobs")
     results = None
     try:
-        with _children_ignore_sigint():  # the workers start in this call; a Ctrl-C in it lands as the block ends
+        with _children_ignore_stop_signals():  # the workers start in this call; a Ctrl-C in it lands as the block ends
             results = jobs(delayed(_call)(i, fn, args[i], threads, os.getpid()) for i in order)
         for result in results:  # not `yield from`: that would close `results` outside the filter below
             yield result

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from workbench.commands.paths import check_cache_dir
 from workbench.commands.sweep import check_device, int_list, set_up_torch
-from workbench.errors import InputError, Interrupted
+from workbench.errors import InputError, Interrupted, stopped_by
 from workbench.limits import MAX_DIM, MAX_ROWS, MIN_INPUTS, max_test_rows
 
 TASKS = ("teacher-classification", "mnist1d")
@@ -83,17 +83,18 @@ def run(args) -> dict:
     try:
         result = run_study(StudyConfig(outcome, budget=args.budget, steps=args.steps, n_budgets=args.n_budgets,
                                        seed=args.seed), device=args.device, progress=progress)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (errors.Terminated)
         for bar in bars:  # end the bar's line before the one-line message
             bar.close()
-        raise Interrupted(_interrupted_message(table_path(outcome))) from None
+        raise Interrupted(_interrupted_message(table_path(outcome), stopped_by(exc)), exc) from None
     return result.summary
 
 
-def _interrupted_message(table: Path) -> str:
-    """What Ctrl-C leaves: the outcome table is cached once built; the RL agents are not."""
+def _interrupted_message(table: Path, by: str) -> str:
+    """What an interruption (``by``: Ctrl-C or SIGTERM) leaves: the outcome table is cached once built; the RL
+    agents are not."""
     if table.exists():
-        return (f"costtune interrupted (Ctrl-C): the outcome table is kept in {table}; rerun the same command to "
+        return (f"costtune interrupted ({by}): the outcome table is kept in {table}; rerun the same command to "
                 "resume (it reads the table and trains only the RL agents, which start over)")
-    return ("costtune interrupted (Ctrl-C) while building the outcome table, which is kept only once complete; "
+    return (f"costtune interrupted ({by}) while building the outcome table, which is kept only once complete; "
             "rerun the same command to start it again")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from workbench.commands.sweep import (TASK_FLAGS, add_task_arguments, check_cache_dir, check_common, check_out,
                                       int_list, named_as_flags, set_up_torch, task_from_args, write_csv_atomic)
-from workbench.errors import CacheWriteError, InputError, Interrupted
+from workbench.errors import CacheWriteError, InputError, Interrupted, stopped_by
 
 
 PRUNE_FLAGS = {**TASK_FLAGS, "widths": "--width", "depths": "--depth", "sizes": "--size", "rounds": "--rounds",
@@ -64,11 +64,11 @@ def run(args) -> dict:
         kept, total = cached_students(cfg, cache), len(cfg.sweep.runs())
         raise CacheWriteError(f"{exc}: the rows of {kept} of {total} students are kept in {cache / 'prune'}; make room "
                               "there, then rerun the same command to resume (it trains only the missing students)") from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (errors.Terminated)
         kept, total = cached_students(cfg, cache), len(cfg.sweep.runs())
-        raise Interrupted(f"prune interrupted (Ctrl-C): the rows of {kept} of {total} students ({kept * (cfg.rounds + 1)} "
-                          f"of {total * (cfg.rounds + 1)} rows) are kept in {cache / 'prune'}; rerun the same command "
-                          "to resume (it trains only the missing students)") from None
+        raise Interrupted(f"prune interrupted ({stopped_by(exc)}): the rows of {kept} of {total} students "
+                          f"({kept * (cfg.rounds + 1)} of {total * (cfg.rounds + 1)} rows) are kept in {cache / 'prune'}; "
+                          "rerun the same command to resume (it trains only the missing students)", exc) from None
     last = table[table["round"] == table["round"].max()]
     keys = [k for k in ("width", "depth", "n", "seed") if k in last.columns]
     # final_density and final_test_error are means over the networks; "final" lists each one's last round

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterator, Mapping
 
 from workbench.commands.paths import check_cache_dir, check_out, write_csv_atomic  # noqa: F401 (prune and costtune import them here)
-from workbench.errors import CacheWriteError, InputError, Interrupted, repeats
+from workbench.errors import CacheWriteError, InputError, Interrupted, repeats, stopped_by
 from workbench.limits import TASKS
 from workbench.workers import check_workers
 
@@ -188,11 +188,11 @@ def run(args) -> dict:
         raise CacheWriteError(f"{exc}: {cached_count(runs, cache)} of {len(runs)} rows are kept in {cache / 'sweep'}; "
                               "make room there, then rerun the same command to resume (it trains only the missing "
                               "rows)") from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (errors.Terminated)
         runs = cfg.runs()
         cache = Path(args.cache_dir) if args.cache_dir is not None else cache_dir()
-        raise Interrupted(f"sweep interrupted (Ctrl-C): {cached_count(runs, cache)} of {len(runs)} rows are kept "
-                          f"in {cache / 'sweep'}; rerun the same command to resume (it trains only the "
-                          "missing rows)") from None
+        raise Interrupted(f"sweep interrupted ({stopped_by(exc)}): {cached_count(runs, cache)} of {len(runs)} rows "
+                          f"are kept in {cache / 'sweep'}; rerun the same command to resume (it trains only the "
+                          "missing rows)", exc) from None
     return {"rows": int(len(table)), "seconds": time.perf_counter() - t0, "out": str(out),
             "mean_test_error": float(table["test_error"].mean())}
