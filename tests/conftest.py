@@ -43,6 +43,7 @@ def interrupt_cli(*args: str, watch: Path | None = None, pattern: str = "", coun
 
     def child_setup():
         signal.signal(signal.SIGINT, signal.SIG_DFL)  # a shell's background job (&) would hand it down ignored
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})  # as a terminal's job starts
         if group:
             os.setpgrp()
 
@@ -62,10 +63,13 @@ def interrupt_cli(*args: str, watch: Path | None = None, pattern: str = "", coun
                         children.append({"pid": p.pid, "cmdline": " ".join(p.cmdline())})
                     except psutil.Error:  # ended meanwhile
                         pass
+            states = [_signal_state(proc.pid)]
             if group:
                 os.killpg(proc.pid, signum)
             else:
                 proc.send_signal(signum)
+            time.sleep(0.1)
+            states.append(_signal_state(proc.pid))
             break
         time.sleep(0.02)
     else:
@@ -74,7 +78,25 @@ def interrupt_cli(*args: str, watch: Path | None = None, pattern: str = "", coun
         what = "`until` held" if until else f"{count} {pattern} files appeared"
         raise AssertionError(f"the run ended (or timed out) before {what}: {err[-2000:]}")
     out, err = proc.communicate(timeout=timeout)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    done = subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+    done.signal_state = f"main thread just before the signal: {states[0]}; 0.1 s after: {states[1]}"
+    return done
+
+
+def _signal_state(pid: int) -> str:
+    """The signal masks (hex) of a process's main thread from /proc (SigPnd/ShdPnd: pending; SigBlk: blocked;
+    SigIgn: ignored; SigCgt: caught), for a message when a signal sent to it seemed to do nothing."""
+    try:
+        lines = Path(f"/proc/{pid}/task/{pid}/status").read_text().splitlines()
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    return " ".join(" ".join(line.split()) for line in lines if line.startswith(("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")))
+
+
+def interrupted_badly(proc: subprocess.CompletedProcess) -> str:
+    """The assertion message of a test whose interrupted run did not end as expected: its exit status, the end of its
+    stderr and the signal masks seen around the signal (a run that ignored its Ctrl-C once in CI, not reproduced)."""
+    return f"exit {proc.returncode}; {getattr(proc, 'signal_state', '')}; stderr ends: {proc.stderr[-1500:]!r}"
 
 
 # ----------------------------------------------------------------------------------------------

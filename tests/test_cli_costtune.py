@@ -5,7 +5,7 @@ import os
 
 import pytest
 import torch
-from conftest import interrupt_cli
+from conftest import interrupt_cli, interrupted_badly
 
 TINY = ["--widths", "4,8", "--train-steps", "150", "--n-inputs", "400"]
 
@@ -94,7 +94,7 @@ def test_ctrl_c_after_the_outcome_table_exits_130_saying_it_is_kept(tmp_path):
     proc = interrupt_cli("costtune", "--task", "teacher-classification", *TINY, "--steps", "1000000", "--json",
                          watch=tmp_path / "costtune", pattern="outcomes-*.npz", count=1, env=env)
     table = next((tmp_path / "costtune").glob("outcomes-*.npz"))
-    assert proc.returncode == 130 and proc.stdout == "" and "Traceback" not in proc.stderr
+    assert proc.returncode == 130 and proc.stdout == "" and "Traceback" not in proc.stderr, interrupted_badly(proc)
     assert proc.stderr.strip().splitlines()[-1] == (
         f"costtune interrupted (Ctrl-C): the outcome table is kept in {table}; rerun the same command to resume "
         "(it reads the table and trains only the RL agents, which start over)")

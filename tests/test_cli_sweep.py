@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import finished_files, interrupt_cli, run_cli
+from conftest import finished_files, interrupt_cli, interrupted_badly, run_cli
 
 from workbench.cli import main
 
@@ -355,7 +355,7 @@ def test_ctrl_c_during_a_sweep_exits_130_saying_what_is_kept_and_a_rerun_resumes
             "--steps", "3000", "--max-group", "1", "--out", str(tmp_path / "s.csv"), "--cache-dir", str(cache), "--json"]
     proc = interrupt_cli(*args, watch=cache / "sweep", pattern="*.json", count=2)
     kept = finished_files(cache / "sweep", "*.json")
-    assert proc.returncode == 130, proc.stderr
+    assert proc.returncode == 130, interrupted_badly(proc)
     assert proc.stdout == "" and "Traceback" not in proc.stderr and not (tmp_path / "s.csv").exists()
     assert proc.stderr.strip().splitlines()[-1] == (
         f"sweep interrupted (Ctrl-C): {len(kept)} of 8 rows are kept in {cache / 'sweep'}; rerun the same "
@@ -393,7 +393,7 @@ def test_ctrl_c_during_prune_exits_130_naming_the_students_kept(tmp_path):
             "--steps", "3000", "--no-progress", "--out", str(tmp_path / "p.csv"), "--cache-dir", str(cache)]
     proc = interrupt_cli(*args, watch=cache / "prune", pattern="student-*.json", count=1)
     kept = len(list((cache / "prune").glob("student-*.json")))
-    assert proc.returncode == 130 and "Traceback" not in proc.stderr and proc.stdout == ""
+    assert proc.returncode == 130 and "Traceback" not in proc.stderr and proc.stdout == "", interrupted_badly(proc)
     assert proc.stderr.strip() == (
         f"prune interrupted (Ctrl-C): the rows of {kept} of 3 students ({4 * kept} of 12 rows) are kept in "
         f"{cache / 'prune'}; rerun the same command to resume (it trains only the missing students)")

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from workbench.errors import InputError, check_bootstrap, is_real_number, is_whole_number, repeats
+from workbench.errors import (InputError, Interrupted, Terminated, check_bootstrap, exit_code_of, is_real_number,
+                             is_whole_number, repeats, stopped_by)
 
 
 def test_repeats_lists_each_repeated_value_once_in_the_order_it_repeats():
@@ -42,3 +43,9 @@ def test_check_bootstrap_takes_0_or_two_and_more_whole_resamples_and_refuses_the
         with pytest.raises(InputError, match=r"^vl_bootstrap must be 0 \(no intervals\) or an integer >= 2 \(seed "
                                              r"resamples\); got "):
             check_bootstrap(bad, "vl_bootstrap", "seed resamples")
+
+
+def test_a_run_stopped_by_sigterm_exits_143_and_by_ctrl_c_130_as_a_shell_reports_them():
+    for exc, code, by in ((Terminated(), 143, "SIGTERM"), (KeyboardInterrupt(), 130, "Ctrl-C"), (None, 130, "Ctrl-C")):
+        assert exit_code_of(exc) == code and Interrupted("kept", exc).exit_code == code
+        assert stopped_by(exc) == by

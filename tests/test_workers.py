@@ -9,7 +9,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from conftest import finished_files, interrupt_cli, run_cli
+from conftest import finished_files, interrupt_cli, interrupted_badly, run_cli
 from workbench import sweep as sweep_mod
 from workbench.errors import InputError
 from workbench.prune import PruneConfig, run_prune
@@ -177,7 +177,7 @@ def test_ctrl_c_with_workers_exits_130_keeps_finished_stacks_and_leaves_no_worke
             "--no-progress"]
     seen = []
     proc = interrupt_cli(*args, watch=cache / "sweep", pattern="*.json", count=2, group=True, children=seen)
-    assert proc.returncode == 130, proc.stderr
+    assert proc.returncode == 130, interrupted_badly(proc)
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     kept = finished_files(cache / "sweep", "*.json")
     assert proc.stderr.strip().splitlines()[-1].startswith(f"sweep interrupted (Ctrl-C): {len(kept)} of 8 rows")
@@ -201,7 +201,7 @@ def test_sigterm_with_workers_stops_as_ctrl_c_does_exit_143(tmp_path, group):
     seen = []
     proc = interrupt_cli(*args, watch=cache / "sweep", pattern="*.json", count=2, group=group, children=seen,
                          signum=signal.SIGTERM)
-    assert proc.returncode == 143, proc.stderr
+    assert proc.returncode == 143, interrupted_badly(proc)
     kept = finished_files(cache / "sweep", "*.json")
     assert proc.stderr.strip() == (f"sweep interrupted (SIGTERM): {len(kept)} of 8 rows are kept in {cache / 'sweep'}; "
                                    "rerun the same command to resume (it trains only the missing rows)")
@@ -223,7 +223,7 @@ def test_ctrl_c_while_the_workers_start_prints_one_line_and_no_traceback(tmp_pat
             "--steps", "4000", "--workers", "2", "--out", str(tmp_path / "s.csv"), "--cache-dir", str(tmp_path / "c"),
             "--no-progress"]
     proc = interrupt_cli(*args, until=workers_importing, group=True)
-    assert proc.returncode == 130, proc.stderr
+    assert proc.returncode == 130, interrupted_badly(proc)
     assert "Traceback" not in proc.stderr and "KeyboardInterrupt" not in proc.stderr, proc.stderr
     assert proc.stderr.startswith("sweep interrupted (Ctrl-C)"), proc.stderr
 

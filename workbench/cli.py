@@ -19,7 +19,7 @@ import signal
 import sys
 import warnings
 
-from workbench.errors import CacheWarning, InputError, Interrupted, Terminated, WorkersWarning, stopped_by
+from workbench.errors import CacheWarning, InputError, Interrupted, Terminated, WorkersWarning, exit_code_of, stopped_by
 
 DESCRIPTION = ("scaling-workbench: fit scaling laws, plan compute, train teacher-student sweeps, prune, tune "
                "inference cost and build the notebooks' reports. With --json a verb prints one JSON object on "
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (errors.Terminated, raised by entry's handler)
         sys.stderr.write(f"{args.verb} interrupted ({stopped_by(exc)})\n")
-        return Interrupted("", exc).exit_code
+        return exit_code_of(exc)
     except InputError as exc:
         sys.stderr.write(f"error: {' '.join(str(exc).strip().splitlines())}\n")  # one line, whatever it quotes
         return 2
@@ -183,7 +183,7 @@ def entry() -> None:
         _quiet_shutdown()
     except KeyboardInterrupt as exc:
         _quiet_shutdown()
-        code = Interrupted("", exc).exit_code
+        code = exit_code_of(exc)
         sys.stderr.write(f"interrupted ({stopped_by(exc)})\n")
     if code in (130, 143):
         sys.stdout.flush()

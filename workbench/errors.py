@@ -41,6 +41,12 @@ def stopped_by(exc: BaseException) -> str:
     return "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
 
 
+def exit_code_of(exc: BaseException | None) -> int:
+    """The exit status of a run stopped by ``exc``, as a shell reports a command ended by that signal: 143
+    (128 + SIGTERM) for :class:`Terminated`, else 130 (128 + SIGINT, Ctrl-C)."""
+    return 143 if isinstance(exc, Terminated) else 130
+
+
 class Interrupted(Exception):
     """A verb stopped by Ctrl-C (SIGINT) or SIGTERM (``cause``, the KeyboardInterrupt caught): the message says
     what is kept and how to resume. The CLI prints it as one line on stderr and exits ``exit_code``: 130
@@ -48,7 +54,7 @@ class Interrupted(Exception):
 
     def __init__(self, message: str, cause: BaseException | None = None):
         super().__init__(message)
-        self.exit_code = 143 if isinstance(cause, Terminated) else 130
+        self.exit_code = exit_code_of(cause)
 
 
 def repeats(values: Sequence[Any]) -> list:
