@@ -8,7 +8,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from workbench.costtune import policies as P
-from workbench.costtune.agent import AgentConfig, evaluate, steps_to_fraction, train
+from workbench.costtune.agent import AgentConfig, evaluate, final_reward, steps_to_fraction, train
 from workbench.costtune.cascade_agent import evaluate as evaluate_cascade
 from workbench.costtune.env import InputRoutingEnv
 from workbench.costtune.outcomes import outcome_table
@@ -364,8 +364,13 @@ def test_dual_ascent_moves_lambda_toward_the_budget(table):
 def test_steps_to_fraction():
     import pandas as pd
     curve = pd.DataFrame({"step": [0, 10, 20, 30, 40], "reward": [0.1, 0.5, 0.95, 1.0, 1.0]})
-    assert steps_to_fraction(curve, 0.98, final_window=2) == 30
-    assert steps_to_fraction(curve, 0.9, final_window=2) == 20
+    assert steps_to_fraction(curve, 0.98, final_share=0.25) == 30
+    assert steps_to_fraction(curve, 0.9, final_share=0.25) == 20
+    # the final reward spans the last share of the steps, however densely the curve was evaluated
+    assert final_reward(curve, 0.25) == 1.0 and final_reward(curve, 0.5) == pytest.approx(0.95 / 3 + 2 / 3)
+    dense = pd.DataFrame({"step": np.arange(0, 41), "reward": np.r_[np.linspace(0.1, 1.0, 31), np.ones(10)]})
+    assert final_reward(dense, 0.25) == 1.0 and steps_to_fraction(dense, 0.98, final_share=0.25) == 30
+    assert steps_to_fraction(dense, 0.9, final_share=0.25) == 27  # 0.1 + 0.03 k >= 0.9: k = 27
 
 
 def test_guidance_runs_prefer_binding_budgets():

@@ -220,9 +220,16 @@ def train(env: InputRoutingEnv, cfg: AgentConfig, eval_lam: float | None = None)
     return AgentResult(policy, lam, pd.DataFrame(records), cfg)
 
 
-def steps_to_fraction(curve: pd.DataFrame, fraction: float = 0.98, final_window: int = 3) -> int:
+def final_reward(curve: pd.DataFrame, final_share: float = 0.05) -> float:
+    """A learning curve's final expected reward: the mean of its evaluations in the last ``final_share`` of
+    its steps (the last evaluation included), so that it spans the same steps however often the curve was
+    evaluated (0.05: the last 3 points of a 40-point curve)."""
+    last = curve["step"].iloc[-1]
+    return float(curve.loc[curve["step"] >= last - final_share * last, "reward"].mean())
+
+
+def steps_to_fraction(curve: pd.DataFrame, fraction: float = 0.98, final_share: float = 0.05) -> int:
     """First environment step at which the expected reward reaches ``fraction`` of the final reward
-    (the mean of the last ``final_window`` evaluations)."""
-    final = float(curve["reward"].iloc[-final_window:].mean())
-    hit = curve.index[curve["reward"] >= fraction * final]
+    (:func:`final_reward`); exact only to the curve's evaluation spacing."""
+    hit = curve.index[curve["reward"] >= fraction * final_reward(curve, final_share)]
     return int(curve.loc[hit[0], "step"]) if len(hit) else int(curve["step"].iloc[-1])
