@@ -164,6 +164,27 @@ def test_bad_input_raises_input_error(call, match):
         call()
 
 
+def test_an_optimum_below_one_parameter_or_token_is_refused_not_reported():
+    """Reported by a review (session 22) as exit-0 answers: chinchilla's closed form gave N = 0.156 parameters at
+    C = 10, N = 0 and D = inf for an exponent of 1e-300; kaplan's search returned its edge, N = 1, at C = 1e3;
+    the inference-aware search answered a target above the loss of one parameter and one token with N = D = 1."""
+    with pytest.raises(allocate.BudgetTooSmall, match=r"must be at least ([0-9.]+) for this law's compute-optimal model") as err:
+        allocate.chinchilla_optimal(10.0, **EPOCH)
+    least = float(re.search(r"at least ([0-9.e+]+)", str(err.value)).group(1))
+    at = allocate.chinchilla_optimal(least * 1.001, **EPOCH)  # the bound it names is the real one
+    assert min(at["N"], at["D"]) == pytest.approx(1.0, rel=1e-2) and min(at["N"], at["D"]) >= 1
+    with pytest.raises(InputError, match="at least"):  # arrays: the first budget too small is named
+        allocate.chinchilla_optimal(np.array([1e20, 10.0]), **EPOCH)
+    with pytest.raises(InputError, match="beyond float range"):
+        allocate.chinchilla_optimal(1e23, **{**EPOCH, "alpha": 1e-300})
+    kaplan = {"Nc": 6.4e13, "Dc": 1.8e13, "alpha_N": 0.076, "alpha_D": 0.103}
+    with pytest.raises(allocate.BudgetTooSmall, match="fewer than one parameter"):
+        allocate.compute_optimal("kaplan", kaplan, 1e3)
+    assert allocate.compute_optimal("kaplan", kaplan, 1e20)["N"] > 1e3  # a real budget still has its optimum
+    with pytest.raises(InputError, match="below the law's loss at one parameter and one token"):
+        allocate.inference_aware_optimal("chinchilla", EPOCH, 1e6, 1e3)
+
+
 def test_frontiers_refuse_an_empty_budget_grid():
     # frontier([]) used to fail with pandas' "KeyError: None of [Index(['C', 'N', 'D', ...])] are in the
     # [columns]", and lifetime_cost_frontier([]) returned a frame with no columns at all

@@ -370,8 +370,13 @@ def test_by_fits_each_curve_of_a_file_on_its_own_as_where_fits_one(cli):
         assert got["holdout_metrics"] == pytest.approx(one["holdout_metrics"], rel=1e-9)
         assert got["n_points"] == one["n_points"]
     rmse = [g["holdout_metrics"]["rmse_log"] for g in out["groups"]]
+    # one held-out point per curve: the pooled std of δ is the spread of the curves' own δ (their own stds are 0)
+    delta = [g["holdout_metrics"]["mean_rel_divergence"] for g in out["groups"]]
+    assert [g["n_holdout"] for g in out["groups"]] == [1] * 5 and np.std(delta) > 0.005
     assert out["summary"] == {"groups": 5, "fitted": 5, "holdout_metrics_mean": pytest.approx(
-        {k: np.mean([g["holdout_metrics"][k] for g in out["groups"]]) for k in out["groups"][0]["holdout_metrics"]})}
+        {k: np.mean([g["holdout_metrics"][k] for g in out["groups"]]) for k in out["groups"][0]["holdout_metrics"]}),
+        "holdout_pooled": {"n": 5, "mean_rel_divergence": pytest.approx(np.mean(delta)),
+                           "std_rel_divergence": pytest.approx(np.std(delta))}}
     assert out["summary"]["holdout_metrics_mean"]["rmse_log"] == pytest.approx(np.mean(rmse))
     assert "note: column 'Model'" not in proc.stderr  # the curves are fitted apart: nothing pooled
 
@@ -660,3 +665,16 @@ def test_split_columns_takes_the_longest_run_of_pieces_naming_a_column():
     assert split_columns("x,unknown", ["x"]) == ["x", "unknown"]  # the caller names what is not found
     assert split_columns("a,b,c", ["a", "a,b", "b,c"]) == ["a", "b,c"]  # not 'a,b' then 'c', which is none
     assert split_columns("", ["a"]) == [] and split_columns("N,,D", ["N", "D"]) == ["N", "D"]
+
+
+def test_pooled_divergence_is_the_std_of_every_held_out_point_of_the_groups_at_once():
+    from workbench.commands.fit import _pooled_divergence
+    from workbench.objectives import fit_metrics
+
+    rng = np.random.default_rng(3)
+    parts = [rng.normal(loc, scale, n) for loc, scale, n in ((0.02, 0.01, 7), (-0.05, 0.03, 2), (0.1, 0.0, 1))]
+    groups = [{"n_holdout": len(d), "holdout_metrics": fit_metrics(np.ones(len(d)), 1 + d)} for d in parts]
+    pooled = _pooled_divergence(groups)
+    every = np.concatenate(parts)
+    assert pooled == {"n": 10, "mean_rel_divergence": pytest.approx(every.mean()),
+                      "std_rel_divergence": pytest.approx(every.std())}

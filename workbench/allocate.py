@@ -36,6 +36,12 @@ INFERENCE_FLOPS_PER_PARAM_TOKEN = 2.0
 _LOG_N_MAX = math.log(1e30)
 _LOG_D_MAX = math.log(1e30)
 _GRID_POINTS = 512
+
+
+class BudgetTooSmall(InputError):
+    """A training budget below the smallest model a law's compute-optimal allocation can name (one parameter
+    seeing one token): its loss there is far above any target, which the allocate verb's search for the largest
+    budget that works relies on."""
 _BISECTION_STEPS = 80
 
 # a generous upper limit, so that a mistyped huge number is an InputError, not a process killed for memory
@@ -138,10 +144,26 @@ def chinchilla_optimal(C, *, E, A, B, alpha, beta, flops_per_param_token: float 
         _positive(name, v, allow_zero=name == "E")
     flops_per_param_token = _positive("flops_per_param_token", flops_per_param_token)
     k = C / flops_per_param_token
-    G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
-    N = G * k ** (beta / (alpha + beta))
-    D = k ** (alpha / (alpha + beta)) / G
-    loss = E + A / N**alpha + B / D**beta
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):  # extreme parameters: refused below
+        G = (alpha * A / (beta * B)) ** (1.0 / (alpha + beta))
+        N = G * k ** (beta / (alpha + beta))
+        D = k ** (alpha / (alpha + beta)) / G
+        loss = E + A / N**alpha + B / D**beta
+    bad = ~(np.isfinite(N) & np.isfinite(D) & (N >= 1) & (D >= 1))
+    if np.any(bad):  # the formula holds for any C, but a model needs a parameter and a token
+        i = int(np.argmax(bad.ravel()))
+        c, n, d = (float(np.ravel(v)[i]) for v in (C, N, D))
+        # N >= 1 and D >= 1 once k = C/6 is at least both bounds (in logs: G may underflow)
+        log_ratio = math.log(alpha * A) - math.log(beta * B)  # (alpha + beta) log G
+        log_k = max(-log_ratio / beta, log_ratio / alpha)
+        least = flops_per_param_token * math.exp(log_k) if log_k < 700 else math.inf
+        if not (math.isfinite(n) and math.isfinite(d) and math.isfinite(least)):
+            raise InputError(f"the law's compute-optimal model at C = {c:g} FLOPs lies beyond float range (N = {n:.3g} "
+                             f"parameters, D = {d:.3g} tokens): its parameters (A = {A:g}, B = {B:g}, alpha = {alpha:g}, "
+                             f"beta = {beta:g}) put the optimum at no size a model can have")
+        raise BudgetTooSmall(f"C (training compute, FLOPs) must be at least {least:.4g} for this law's compute-optimal "
+                             f"model to have one parameter and see one token (at {c:g}: N = {n:.3g} parameters, "
+                             f"D = {d:.3g} tokens); got {c!r}")
     out = {"N": N, "D": D, "tokens_per_param": D / N, "loss": loss, "flops": C}
     return {key: float(v) for key, v in out.items()} if scalar else out
 
@@ -213,7 +235,8 @@ def compute_optimal(law: str | Law, params: Mapping[str, float], C: float, *,
     flops_per_param_token = _positive("flops_per_param_token", flops_per_param_token)
     k = C / flops_per_param_token  # N·D
     if k <= 1.0:
-        raise InputError(f"C (training compute, FLOPs) must exceed {flops_per_param_token} (one parameter, one token); got {C!r}")
+        raise BudgetTooSmall(f"C (training compute, FLOPs) must exceed {flops_per_param_token} (one parameter, one token); "
+                             f"got {C!r}")
     log_k = math.log(k)
     grid = np.linspace(0.0, log_k, _GRID_POINTS)  # log N; D = k/N >= 1
 
@@ -225,6 +248,11 @@ def compute_optimal(law: str | Law, params: Mapping[str, float], C: float, *,
         raise InputError(f"law {law.name!r} gives no finite loss with params {dict(params)!r}")
     values = np.where(np.isfinite(values), values, np.inf)
     i = int(np.argmin(values))
+    if i in (0, values.size - 1):  # the loss still falls at the search's edge: the optimum is not a model
+        edge = ("fewer than one parameter (N = 1 is the smallest searched)" if i == 0 else
+                "fewer than one training token (D = 1 at the largest N searched)")
+        raise BudgetTooSmall(f"C (training compute, FLOPs) is too small for a compute-optimal model of law "
+                             f"{law.name!r}: along the budget its loss falls toward {edge}; got {C!r}")
     rise = min(values[j] for j in (i - 1, i + 1) if 0 <= j < values.size) - values[i]
     if not rise > 64 * np.finfo(float).eps * abs(values[i]):  # flat to float precision: any N would "win"
         raise InputError(f"C (training compute, FLOPs) is too large for a numeric optimum of law {law.name!r}: "
@@ -385,6 +413,10 @@ def inference_aware_optimal(law: str | Law, params: Mapping[str, float], target_
             f"target_loss must be above the loss the law {law.name!r} can reach (about "
             f"{floor:.10g} with 1e30 parameters and tokens); got {target_loss!r}"
         )
+    one = float(_loss(law, params, 1.0, 1.0)[0])
+    if target >= one:  # one parameter trained on one token reaches it: there is no model size to choose
+        raise InputError(f"target_loss must be below the law's loss at one parameter and one token ({one:.10g}): "
+                         f"every model reaches it; got {target_loss!r}")
     u = _refine_min(lambda v: float(total(v)[0]), grid, values)
     N = math.exp(u)
     D = float(tokens_for_loss(law, params, N, target)[0])

@@ -202,9 +202,13 @@ def _beyond_search(args, C: float, opt: dict, floor: float, optimum, irreducible
     """The error when the default target (the compute-optimal loss at --compute) lies below every loss
     the inference-aware search reaches: --compute is too large for it. Names the largest budget that works
     (bisection on log C; the compute-optimal loss falls as C grows)."""
+    from workbench.allocate import BudgetTooSmall
+
     def reachable(log_c: float) -> bool:
         try:
             return optimum(10.0 ** log_c)["loss"] > floor
+        except BudgetTooSmall:  # below one parameter seeing one token: a loss far above the floor
+            return True
         except InputError:  # a numeric optimum refused as flat in float precision: far beyond
             return False
 

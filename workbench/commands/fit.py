@@ -6,8 +6,10 @@ the law, or whose standard error exceeds their value (every free one when the co
 estimated), are also named in a warning on stderr, as is a parameter left free that the law's paper fixes
 (rosenfeld's eps0, the random-guess error).
 With ``--by COLS`` each group of rows is fitted on its own: {"law", "by", "groups": [{"group": {col: value}, ...one
-fit's keys, or "error"}, ...], "summary", "where", ...}; its stderr lines start with the group's values, a group that
-cannot be fitted (too few points, a bad value) is named there and in its entry, and the exit code is then 2.
+fit's keys, or "error"}, ...], "summary", "where", ...}; with ``--holdout`` the summary holds the mean over the groups of
+each held-out metric ("holdout_metrics_mean") and δ over all their held-out points at once ("holdout_pooled"); its
+stderr lines start with the group's values, a group that cannot be fitted (too few points, a bad value) is named
+there and in its entry, and the exit code is then 2.
 ``--draws FILE.csv`` (with ``--bootstrap``) writes the refits' parameters, one row per resample, for
 ``allocate --draws``; the JSON then names the file ("draws").
 Only numpy, pandas and scipy are imported: the verb starts quickly.
@@ -384,12 +386,29 @@ def _fit_groups(law, df, x_cols: list[str], args, fixed: dict, by: list[str]):
     scored = [g["holdout_metrics"] for g in groups if g.get("holdout_metrics")]
     if scored:  # the mean over the groups of each held-out metric, as Alabdulmohsin et al. average over tasks
         summary["holdout_metrics_mean"] = {k: float(np.mean([m[k] for m in scored])) for k in scored[0]}
+        summary["holdout_pooled"] = _pooled_divergence([g for g in groups if g.get("holdout_metrics")])
     for label, entry in failed:
         sys.stderr.write(f"{label}error: {entry['error']}\n")
     out = {"law": law.name, "by": by, "groups": groups, "summary": summary}
     if failed:  # exit code 2, with every group that could be fitted printed
         out.update(failed=[entry["group"] for _, entry in failed], bad_input=True)
     return out, (pd.concat(drawn, ignore_index=True) if drawn else None)
+
+
+def _pooled_divergence(groups: list[dict]) -> dict:
+    """δ over every held-out point of ``groups`` at once: their count, mean and std (population, as each group's
+    own). The mean of the groups' own stds, in ``holdout_metrics_mean``, says nothing of how the groups differ:
+    it is 0 where each group holds out one point (a file of learning curves with its last point held out)."""
+    import numpy as np
+
+    n = np.array([g["n_holdout"] for g in groups], dtype=float)
+    mean = np.array([g["holdout_metrics"]["mean_rel_divergence"] for g in groups])
+    std = np.array([g["holdout_metrics"]["std_rel_divergence"] for g in groups])
+    total = float(n.sum())
+    pooled_mean = float((n * mean).sum() / total)
+    second = float((n * (std**2 + mean**2)).sum() / total)  # E[δ²] over all the points
+    return {"n": int(total), "mean_rel_divergence": pooled_mean,
+            "std_rel_divergence": float(np.sqrt(max(second - pooled_mean**2, 0.0)))}
 
 
 def _fit_one(law, df, x_cols: list[str], args, fixed: dict, label: str):
@@ -401,9 +420,9 @@ def _fit_one(law, df, x_cols: list[str], args, fixed: dict, label: str):
     kwargs = dict(objective=args.objective, fix=fixed, bootstrap=args.bootstrap, seed=args.seed, delta=args.delta)
     if args.holdout is not None:
         bt = backtest(law, df, x_cols, args.y, holdout=args.holdout, **kwargs)
-        result, holdout_metrics = bt.fit, bt.holdout_metrics
+        result, holdout_metrics, n_holdout = bt.fit, bt.holdout_metrics, bt.n_holdout
     else:
-        result, holdout_metrics = fit_frame(law, df, x_cols, args.y, **kwargs), None
+        result, holdout_metrics, n_holdout = fit_frame(law, df, x_cols, args.y, **kwargs), None, None
     if result.at_bounds:  # on stderr, so --json keeps one object on stdout
         names = result.at_bounds
         bounds = ", ".join(f"{n} in [{law.param(n).lower:g}, {law.param(n).upper:g}]" for n in names)
@@ -425,6 +444,8 @@ def _fit_one(law, df, x_cols: list[str], args, fixed: dict, label: str):
                          "combination of the parameters is fitted; fix one (--fix) or add data where they act\n")
     out = result.to_dict()
     out["holdout_metrics"] = holdout_metrics
+    if n_holdout is not None:
+        out["n_holdout"] = n_holdout
     return out, result.bootstrap
 
 
@@ -503,8 +524,11 @@ def render(out: dict) -> str:
         if methods:
             lines.append(f"[intervals] in brackets: {'; '.join(methods)}")
         if "holdout_metrics_mean" in summary:
+            m, pooled = summary["holdout_metrics_mean"], summary["holdout_pooled"]
             lines.append(f"held-out ({data['holdout']} = 0), mean over the {summary['fitted']} fitted groups: "
-                         f"{_metrics_line(summary['holdout_metrics_mean'])}")
+                         f"mean |δ| {_pct(m['mean_abs_rel_divergence'])}, mean δ {_pct(m['mean_rel_divergence'])}, "
+                         f"RMSE(log) {m['rmse_log']:.4g}; std δ over their {pooled['n']} held-out points "
+                         f"{_pct(pooled['std_rel_divergence'])}")
     else:
         how = out["objective"] + (f" (δ = {out['delta']:g})" if out.get("delta") is not None else "")
         lines.append(f"{out['n_points']} points, objective {how}, best of {out['n_starts']:,} starts, "
