@@ -84,7 +84,7 @@ class _Tables:
         """What exact evaluation (``cascade_agent.evaluate``) needs of ``rows`` and no policy: for each
         rung j, over the sets m of rungs run whose highest is j (bitmasks 2^j … 2^(j+1) − 1), the policy
         state after rung j (M, R) and whether the most confident rung of m is right (M, R), read-only.
-        Cached per row set (a learning curve evaluates the same rows 40 times), first in, first out, at
+        Cached per row set (a learning curve evaluates the same rows at every update), first in, first out, at
         most four sets (≈ 13 MB each for 10,000 rows and 8 rungs)."""
         rows = np.asarray(rows)
         if rows.ndim != 1 or rows.dtype.kind not in "iu":
