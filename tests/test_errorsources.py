@@ -34,6 +34,23 @@ def test_extrapolation_masks_pick_the_corner_and_the_4x_targets():
     assert not (fit & target).any()
 
 
+def test_extrapolation_targets_by_width_keep_a_4x_wider_classifier_the_parameter_slack_drops():
+    """A 10-class student has 31w + 10 parameters: width 64 has 1,994, 1.5% short of 4 x 506 (width 16), beyond
+    the 1% slack, so a fit region of width <= 16 lost its width-64 targets (review, session 22); by width it keeps
+    them, and regions of width 32-64 (notebook 03's slider) get the same targets either way."""
+    import itertools
+
+    widths, sizes = [16, 24, 32, 48, 64, 128, 256], [256, 1024, 4096, 16384]
+    t = pd.DataFrame([{"width": w, "params": 31 * w + 10, "n": n} for w, n in itertools.product(widths, sizes)])
+    _, by_params = es.extrapolation_masks(t, 31 * 16 + 10, 1024)
+    fit, by_width = es.extrapolation_masks(t, 31 * 16 + 10, 1024, scale_col="width")
+    assert set(t[fit].width) == {16} and set(t[by_params].width) == {128, 256}
+    assert set(t[by_width].width) == {64, 128, 256} and set(t[by_width].n) == {4096, 16384}
+    for fw in (32, 48, 64):
+        assert (es.extrapolation_masks(t, 31 * fw + 10, 1024)[1]
+                == es.extrapolation_masks(t, 31 * fw + 10, 1024, scale_col="width")[1]).all()
+
+
 def test_extrapolate_recovers_a_planted_joint_law():
     t = planted_table()
     ex = es.extrapolate(t, 22 * 32 + 1, 1024, fix={"c_inf": 0.0})

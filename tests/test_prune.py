@@ -70,6 +70,25 @@ def test_rewind_restores_the_early_weights(table):
         assert torch.allclose(short.params[k], full.rewind[k], atol=1e-6)
 
 
+@pytest.mark.parametrize("schedule", ["cosine", "wsd"])
+def test_a_rewound_round_goes_on_with_the_learning_rate_schedule_from_the_rewind_step(monkeypatch, tmp_path, schedule):
+    """Weight rewinding (Frankle et al. 2020): back to the step-k weights, then steps k … T − 1 of the same
+    schedule. Until session 22 every round restarted it: full rate at its first step, over T − k steps (a review
+    found the cosine factor 0.5 at a retrain's middle where the run's own schedule is at 0.146)."""
+    import workbench.sweep_train as st
+
+    seen = []
+    real = st.lr_factor
+    monkeypatch.setattr(st, "lr_factor", lambda sched, step, total: seen.append((step, total)) or real(sched, step, total))
+    cfg = dataclasses.replace(with_sweep(CFG, sizes=(128,), lr_schedule=schedule), rounds=2)
+    run_prune(cfg, progress=False, cache_dir=tmp_path)
+    T, k = cfg.sweep.steps, cfg.rewind_step
+    dense, rounds = seen[:T], [seen[T + i * (T - k): T + (i + 1) * (T - k)] for i in range(cfg.rounds)]
+    assert len(seen) == T + cfg.rounds * (T - k)
+    assert dense == [(t, T) for t in range(T)]
+    assert all(r == [(t, T) for t in range(k, T)] for r in rounds)
+
+
 def test_batched_prune_equals_pruning_each_student_alone(table):
     alone = run_prune(with_sweep(CFG, sizes=(128,)), progress=False)
     mine = table[table["n"] == 128].reset_index(drop=True)

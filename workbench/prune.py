@@ -154,8 +154,11 @@ def _rows(cfg: PruneConfig, group, res, masks, rnd: int, spec: StudentSpec, tota
 
 
 def student_key(cfg: PruneConfig, run) -> str:
-    """Cache key of one student's pruning rows: its run config and the pruning settings."""
-    blob = json.dumps({"v": 1, "run": run.key(), "rounds": cfg.rounds, "rewind_step": cfg.rewind_step,
+    """Cache key of one student's pruning rows: its run config and the pruning settings. Version 2 for a
+    learning-rate schedule other than constant: until session 22 a rewound round restarted the schedule (from
+    full rate, over the shorter budget) instead of going on from the rewind step; constant rates were unaffected
+    and keep their keys."""
+    blob = json.dumps({"v": 1 if run.lr_schedule == "constant" else 2, "run": run.key(), "rounds": cfg.rounds, "rewind_step": cfg.rewind_step,
                        "fraction": cfg.fraction, "method": cfg.method}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
@@ -206,7 +209,7 @@ def _prune_group(cfg: PruneConfig, group, device: str, bar=None) -> list[list[di
         start = {k: torch.ones_like(m) for k, m in masks.items()} if cfg.method == "oneshot" else masks
         masks = magnitude_masks(source.params, start, keep)
         last = train_stack(task, group, device, init=dense.rewind, masks=masks,
-                           steps=group[0].steps - cfg.rewind_step)
+                           steps=group[0].steps - cfg.rewind_step, resume_at=cfg.rewind_step)
         rows.append(_rows(cfg, group, last, masks, rnd, spec, total))
         if bar is not None:
             bar.update()

@@ -247,19 +247,22 @@ def evaluate(task: Task, spec: StudentSpec, params: dict[str, torch.Tensor], ns:
 def train_stack(task: Task, runs: list[RunConfig], device="cpu", *,
                 init: dict[str, torch.Tensor] | None = None,
                 masks: dict[str, torch.Tensor] | None = None,
-                steps: int | None = None, rewind_step: int | None = None) -> StackResult:
+                steps: int | None = None, rewind_step: int | None = None, resume_at: int = 0) -> StackResult:
     """Train S students (equal ``group_key``) together with Adam on stacked parameters.
 
     init: stacked starting params (default: each run's own seeded init). masks: stacked 0/1
     tensors for some params (pruning); masked entries are held at exactly 0. steps: override
     of the run's step budget. rewind_step: also return the params after that many steps.
-    The learning-rate schedule (``RunConfig.lr_schedule``) spans the steps trained in this call.
+    The learning-rate schedule (``RunConfig.lr_schedule``) spans the steps trained in this call; with
+    ``resume_at`` = k > 0 (``init`` holds weights rewound to step k) it goes on from step k of the run's own
+    budget instead, as training after weight rewinding does (Frankle et al. 2020).
     """
     t0 = time.perf_counter()
     device = str(device)
     spec = stack_spec(runs, task)  # widest member; narrower students are zero-padded (exact)
     lr, budget = runs[0].lr, runs[0].steps if steps is None else steps
     schedule = runs[0].lr_schedule
+    schedule_steps = runs[0].steps if resume_at else budget  # the steps the schedule spans
     start = init if init is not None else stack_params(
         [pad_params(initial_params(r, spec_of(r, task)), spec_of(r, task), spec) for r in runs])
     autograd = spec.family != "mlp"  # MLPs use the hand-written backward (students.mlp_grads)
@@ -323,7 +326,7 @@ def train_stack(task: Task, runs: list[RunConfig], device="cpu", *,
         for k, m in masks.items():
             grads[k].mul_(m)
         opt.step([grads[k] for k in params],
-                 lr if schedule == "constant" else lr * lr_factor(schedule, step, budget))
+                 lr if schedule == "constant" else lr * lr_factor(schedule, resume_at + step, schedule_steps))
         if masks:
             with torch.no_grad():
                 for k, m in masks.items():
