@@ -269,6 +269,9 @@ def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyRe
     ratio_boot = _interval(boot, share_at_least_2=float((boot >= 2).mean()))
     lo_c = max(front[0, 0] for front in pareto.values())
     areas = {k: P.area(v, lo_c, best_cost) for k, v in pareto.items()} if lo_c < best_cost else {}
+    # "at or below every static baseline across the budget range", read pointwise over the areas' range
+    rl_above = ({k: P.above(pareto["rl"], pareto[k], lo_c, best_cost) for k in pareto if k not in ("rl", "oracle_input")}
+                if lo_c < best_cost else {})
     gap = gap_metrics(table, pareto)
     ob_cost = P.cost_at_error(pareto["oracle_bins"], ev_b["error"])
     ob_draws = P.bootstrap_oracle_bins_ratio(table, *per_run[pick], n_boot=cfg.n_boot, seed=cfg.seed)
@@ -294,6 +297,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyRe
         "ladder": {"settings": list(ladder.names), "cost": ladder.cost.tolist()},
         "rl_runs": rl_runs.to_dict("list"),
         "area_under_cost_error": areas, "area_range_flops": [float(lo_c), float(best_cost)],
+        "rl_above": rl_above,
         "gap_recovered": gap,
         "pareto": {k: v.tolist() for k, v in pareto.items()},
         "steps_to_98pct": steps98, "guidance": guidance.to_dict("records"),
