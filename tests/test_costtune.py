@@ -353,6 +353,7 @@ def test_above_measures_where_one_curve_lies_over_another():
     assert got["share"] == 1.0 and got["max_excess"] == pytest.approx(0.1)
     late = np.array([[10.0, 0.05], [100.0, 0.04]])  # starts later: error 1 below its cheapest point
     assert P.above(late, low, 1.0, 100.0)["share"] == pytest.approx(0.5, abs=0.01)
+    assert P.above(low + [0.0, 1e-8], low, 1.0, 100.0)["share"] == 0.0  # expectation rounding is not "above"
 
 
 def test_per_input_oracle_is_at_least_as_cheap_as_every_static_setting(table):
