@@ -158,7 +158,8 @@ def student_key(cfg: PruneConfig, run) -> str:
     learning-rate schedule other than constant: until session 22 a rewound round restarted the schedule (from
     full rate, over the shorter budget) instead of going on from the rewind step; constant rates were unaffected
     and keep their keys."""
-    blob = json.dumps({"v": 1 if run.lr_schedule == "constant" else 2, "run": run.key(), "rounds": cfg.rounds, "rewind_step": cfg.rewind_step,
+    blob = json.dumps({"v": 1 if run.lr_schedule == "constant" else 2, "run": run.key(), "rounds": cfg.rounds,
+                       "rewind_step": cfg.rewind_step,
                        "fraction": cfg.fraction, "method": cfg.method}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 

@@ -401,9 +401,9 @@ def bin_choice(correct: np.ndarray, cost: np.ndarray, bins: np.ndarray, lam: flo
     return choice
 
 
-def oracle_bins_curves(correct: np.ndarray, cost: np.ndarray, bins: np.ndarray, n_bins: int, cost_ref: float,
-                       weights: np.ndarray, lambdas=LAMBDAS) -> np.ndarray:
-    """(B, len(lambdas), 2) the oracle-bins (cost, error) points on B weightings of the inputs (rows of
+def oracle_bins_at_lambdas(correct: np.ndarray, cost: np.ndarray, bins: np.ndarray, n_bins: int, cost_ref: float,
+                           weights: np.ndarray, lambdas=LAMBDAS) -> np.ndarray:
+    """(B, len(lambdas), 2) the probe-routed oracle-bins (cost, error) points on B weightings of the inputs (rows of
     ``weights``, (B, N), each summing to 1: the plain mean, or bootstrap resamples). Per weighting, bin
     and λ the setting maximising the bin's weighted accuracy − λ·cost/cost_ref (ties: cheaper) is
     chosen on the same weighting, as :func:`bin_choice` does on the plain mean."""
@@ -444,8 +444,8 @@ def oracle_bins_points(table: OutcomeTable, n_bins: int = 5, lambdas=None) -> np
     bins = probe_bins(table, n_bins)[ho]
     if lambdas is not None:
         uniform = np.full((1, len(ho)), 1.0 / len(ho))
-        return oracle_bins_curves(table.correct[ho], table.route_cost(), bins, n_bins, table.cost_ref, uniform,
-                                  lambdas)[0]
+        return oracle_bins_at_lambdas(table.correct[ho], table.route_cost(), bins, n_bins, table.cost_ref, uniform,
+                                      lambdas)[0]
     return oracle_bins_curve(table.correct[ho], table.route_cost(), table.cost, bins, n_bins,
                              np.full(len(ho), 1.0 / len(ho)))
 
