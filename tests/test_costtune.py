@@ -558,3 +558,27 @@ def test_the_warning_for_a_damaged_table_names_the_line_that_asked_for_it(table,
         warnings.simplefilter("always")
         outcome_table(TINY, tmp_path)
     assert [w.filename for w in caught] == [__file__]
+
+
+def test_flops_matching_charges_the_verifier_and_refiner_training_to_the_small_model(table):
+    """Best-of-k needs the verifier, refinement the refiner: their training (data passes of every student, then
+    Adam steps at 3x their forward FLOPs) is part of what the small model spends. On this tiny table it exceeds
+    what the next width's pretraining costs beyond the small one's, so at R = 0 only argmax and majority vote fit (before
+    session 22 every setting was)."""
+    from workbench.costtune import snell
+
+    tt, widths = table.config.testtime, table.config.widths
+    argmax = {w: float(snell.strategies(table, w).query("strategy == 'argmax'")["flops"].iloc[0]) for w in widths}
+    st = snell.strategies(table, widths[0]).set_index("name")
+    v = st.loc[f"w{widths[0]}-bon2", "flops"] / 2 - argmax[widths[0]]
+    r = st.loc[f"w{widths[0]}-refine1", "flops"] - argmax[widths[0]]
+    passes, fit = tt.train_inputs * sum(argmax.values()), tt.train_steps * snell.TRAIN_BATCH * 3
+    helper = snell.helper_training_flops(table)
+    assert helper == {"argmax": 0.0, "vote": 0.0, "bon": pytest.approx(2 * passes + fit * v),
+                      "refine": pytest.approx(passes + fit * max(tt.refine_steps) * r)}
+    seen = table.config.steps * table.config.batch_size
+    small, large = widths[0], widths[1]
+    assert min(helper["bon"], helper["refine"]) > 3 * (argmax[large] - argmax[small]) * seen  # the premise
+    got = snell.flops_matched(table, small, large, 0.0)
+    chosen = got[(got["model"] == f"w{small} + test-time") & (got["bin"] != "all")]["setting"]
+    assert chosen.notna().all() and not chosen.str.contains("bon|refine").any()

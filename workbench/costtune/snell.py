@@ -144,12 +144,36 @@ def savings_summary(table: OutcomeTable, widths) -> tuple[pd.DataFrame, str]:
     return summary, reading
 
 
+TRAIN_BATCH = 256
+"""Examples per Adam step of the verifier and the refiner (``testtime._adam_loop``'s batch)."""
+
+
+def helper_training_flops(table: OutcomeTable) -> dict[str, float]:
+    """FLOPs it took to make each test-time strategy usable, beyond the student's own pretraining: for best-of-k
+    the verifier (its training data, 2 sampled answers of every student of the family on ``train_inputs`` pool
+    inputs, then ``train_steps`` Adam steps of ``TRAIN_BATCH`` at 3× its forward FLOPs), for refinement the
+    refiner (one pass of every student on those inputs, then the Adam steps, each unrolling ``max(refine_steps)``
+    steps); 0 for argmax and majority vote. The verifier's and refiner's FLOPs per use are read off the table's
+    costs (best-of-k: k·(f + v); refine-t: f + t·r). Snell et al. fine-tune their verifier and reviser from the
+    base model, a cost small next to pretraining; here they are separate networks, larger than the smallest
+    students, and until session 22 this cost was left out (a review found that on notebook 05's smoke table the
+    refiner's training cost about 7× the larger model's whole pretraining)."""
+    tt = table.config.testtime
+    f = {int(w): float(strategies(table, int(w)).query("strategy == 'argmax'")["flops"].iloc[0]) for w in table.config.widths}
+    one = strategies(table, int(table.config.widths[0]))
+    bon, ref = one[one["strategy"] == "bon"].iloc[0], one[one["strategy"] == "refine"].iloc[0]
+    f0 = f[int(table.config.widths[0])]
+    v, r = bon["flops"] / bon["k"] - f0, (ref["flops"] - f0) / ref["k"]
+    passes, fit = tt.train_inputs * sum(f.values()), tt.train_steps * TRAIN_BATCH * 3
+    return {"argmax": 0.0, "vote": 0.0, "bon": 2 * passes + fit * v, "refine": passes + fit * max(tt.refine_steps) * r}
+
+
 def flops_matched(table: OutcomeTable, small: int, large: int, ratio: float, n_bins: int = 5) -> pd.DataFrame:
     """Per oracle bin (of the small model): the larger model's argmax vs the small model's best
-    test-time setting whose total FLOPs (pretraining 6·MACs·examples + R·examples·inference) are at
-    most the larger model's. R = inference / pretraining examples. Tidy: bin, model, setting, error,
-    plus one row per model with bin ``"all"``: the error over every held-out input (each bin answered by
-    its own choice)."""
+    test-time setting whose total FLOPs (pretraining 6·MACs·examples, the training of the verifier or refiner
+    it needs (:func:`helper_training_flops`), and R·examples·inference) are at most the larger model's. R =
+    inference / pretraining examples. Tidy: bin, model, setting, error, plus one row per model with bin
+    ``"all"``: the error over every held-out input (each bin answered by its own choice)."""
     if not (isinstance(ratio, numbers.Real) and math.isfinite(ratio) and ratio >= 0):  # R < 0 paid the test-time FLOPs back
         raise InputError(f"R (inference / pretraining examples) must be a finite number >= 0; got {ratio!r}")
     cfg = table.config
@@ -162,7 +186,9 @@ def flops_matched(table: OutcomeTable, small: int, large: int, ratio: float, n_b
     total_big = 3 * big["flops"] * seen + ratio * seen * big["flops"]  # 6·MACs = 3·FLOPs per example
     small_st = strategies(table, small)
     base = float(small_st[small_st["strategy"] == "argmax"]["flops"].iloc[0])
-    total = 3 * base * seen + ratio * seen * small_st["flops"].to_numpy(float)
+    helper = helper_training_flops(table)
+    total = (3 * base * seen + small_st["strategy"].map(helper).to_numpy(float)
+             + ratio * seen * small_st["flops"].to_numpy(float))
     ok = small_st[total <= total_big]
     tr = table.inputs("train")
     rows, wrong = [], {"big": 0.0, "small": 0.0}
