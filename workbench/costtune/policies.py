@@ -128,11 +128,18 @@ def cost_at_error(front: np.ndarray, error: float) -> float:
 def area(front: np.ndarray, lo: float, hi: float, n: int = 512) -> float:
     """Mean error of the curve over log10(cost) in [lo, hi] (area under the cost–error curve divided
     by the width of the range); below the curve's cheapest point the error counts as 1."""
+    grid, errs = _errors_on_grid(front, lo, hi, n, "area")
+    return float(np.trapezoid(errs, np.log10(grid)) / np.log10(hi / lo))
+
+
+def _errors_on_grid(front: np.ndarray, lo: float, hi: float, n: int, who: str) -> tuple[np.ndarray, np.ndarray]:
+    """(grid, error): ``n`` log-spaced costs in [lo, hi] and the curve's error at each, 1 below its cheapest
+    point (a policy that cannot run there answers nothing right)."""
     if not 0 < lo < hi:
-        raise InputError(f"area needs 0 < lo < hi; got lo={lo!r}, hi={hi!r}")
+        raise InputError(f"{who} needs 0 < lo < hi; got lo={lo!r}, hi={hi!r}")
     grid = np.logspace(np.log10(lo), np.log10(hi), n)
     errs = np.array([error_at_cost(front, g) for g in grid])
-    return float(np.trapezoid(np.where(np.isnan(errs), 1.0, errs), np.log10(grid)) / np.log10(hi / lo))
+    return grid, np.where(np.isnan(errs), 1.0, errs)
 
 
 ABOVE_TOL = 1e-6
@@ -145,11 +152,8 @@ def above(front: np.ndarray, other: np.ndarray, lo: float, hi: float, n: int = 5
     :func:`area`; below a curve's cheapest point its error counts as 1): the share of the range (``share``), the
     largest excess in error (``max_excess``) and the cost where it is (``at_cost``; None when never above).
     "At or below every baseline across the budget range" is ``share`` 0; a smaller area alone does not say it."""
-    if not 0 < lo < hi:
-        raise InputError(f"above needs 0 < lo < hi; got lo={lo!r}, hi={hi!r}")
-    grid = np.logspace(np.log10(lo), np.log10(hi), n)
-    err = [np.array([error_at_cost(f, g) for g in grid]) for f in (front, other)]
-    gap = np.where(np.isnan(err[0]), 1.0, err[0]) - np.where(np.isnan(err[1]), 1.0, err[1])
+    grid, err = _errors_on_grid(front, lo, hi, n, "above")
+    gap = err - _errors_on_grid(other, lo, hi, n, "above")[1]
     i = int(np.argmax(gap))
     if not gap[i] > tol:
         return {"share": 0.0, "max_excess": 0.0, "at_cost": None}
