@@ -33,9 +33,6 @@ for the agent; both clamp with the same pure :func:`clamp`.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import math
 import pickle
 from dataclasses import dataclass
@@ -260,7 +257,8 @@ class AmcProblem:
         self.bits = np.array([PRECISION_BITS[p] for p in cfg.precisions])
         self.numel = np.array([w.numel() for w, _ in self.layers])  # (L,)
         self.kept, self.cost = option_costs(self.numel, cfg.densities, self.bits)  # (L, D), (L, D, P)
-        self.full_flops = float(layer_flops(self.numel, 32).sum())  # dense fp32 model
+        self.dense_flops = layer_flops(self.numel, 32)  # (L,) each layer dense at fp32
+        self.full_flops = float(self.dense_flops.sum())  # the dense fp32 model
         self.min_cost = self.cost.reshape(L, -1).min(1)  # (L,)
         self.min_rest = np.concatenate([np.cumsum(self.min_cost[::-1])[::-1][1:], [0.0]])  # (L,) layers > t
         self.order = preference_order(self.bits, D)
@@ -288,7 +286,7 @@ class AmcProblem:
     def observe(self, t: int, spent: float, prev: tuple[int, int] | None) -> np.ndarray:
         """The observation at layer t (module docstring), float32 in [0, 1]."""
         f = self.features[min(t, self.n_layers - 1)]
-        rest = float(self.cost[t:, -1, 0].sum()) if t < self.n_layers else 0.0  # later layers, dense fp32
+        rest = float(self.dense_flops[t:].sum())  # layers >= t, dense fp32 (whatever the grids hold)
         left = max(self.budget - spent, 0.0)
         d_prev = self.cfg.densities[prev[0]] if prev else 1.0
         b_prev = self.bits[prev[1]] / 32 if prev else 1.0
@@ -313,11 +311,6 @@ class AmcProblem:
 
     def reward(self, err: float, flops: float) -> float:
         return -err if self.cfg.reward == "error" else -err * math.log(flops)
-
-    def key(self, budget_too: bool = True) -> str:
-        blob = json.dumps({"cfg": dataclasses.asdict(self.cfg), **({"budget": self.budget} if budget_too else {})},
-                          sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def rollout(prob: AmcProblem, d: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -349,6 +342,8 @@ class AmcEnv(gym.Env):
         return self.prob.observe(0, 0.0, None), {}
 
     def step(self, action):
+        if self._t >= self.prob.n_layers:
+            raise InputError(f"the episode is over: all {self.prob.n_layers} layers have an action; call reset()")
         if not self.action_space.contains(np.asarray(action)):
             raise InputError(f"action must be [density index < {self.prob.n_d}, precision index < "
                              f"{self.prob.n_p}]; got {action!r}")
