@@ -93,9 +93,14 @@ def test_mnist1d_and_digits_shapes_and_determinism():
     a = fresh(cfg)
     assert a.x_pool.shape == (300, 40) and a.x_test.shape == (200, 40) and a.out_dim == 10
     assert set(torch.unique(a.y_pool).tolist()) == set(range(10))
-    state = np.random.get_state()[1].copy()
+    import random
+
+    random.seed(12345)
+    state, py_next = np.random.get_state()[1].copy(), random.random()
+    random.seed(12345)
     b = fresh(cfg)
     assert np.array_equal(state, np.random.get_state()[1])  # global numpy RNG left alone
+    assert random.random() == py_next  # Python's too (mnist1d reseeds it with the task seed)
     assert torch.equal(a.x_pool, b.x_pool)
     d = fresh(task_config("digits"))
     assert d.x_pool.shape == (1197, 64) and d.x_test.shape == (400, 64)

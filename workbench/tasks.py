@@ -16,6 +16,7 @@ error measures distance from the teacher (noise error is then visible as a train
 from __future__ import annotations
 
 import dataclasses
+import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -273,11 +274,14 @@ def _make_mnist1d(cfg: TaskConfig) -> Task:
     args.num_samples = int(-(-total // 10) * 10)
     args.train_split = 1.0
     args.seed = int(cfg.seed)
-    state = np.random.get_state()  # mnist1d seeds the global numpy RNG; leave it as we found it
+    # mnist1d seeds the global numpy RNG and Python's ``random`` (``mnist1d.utils.set_seed``): leave both as we
+    # found them (before, only numpy's was restored, and ``random`` went on from ``random.seed(task seed)``)
+    state, py_state = np.random.get_state(), random.getstate()
     try:
         data = make_dataset(args)
     finally:
         np.random.set_state(state)
+        random.setstate(py_state)
     return _split_real(cfg, data["x"], data["y"])
 
 
