@@ -54,7 +54,7 @@ def test_reference_table_known_answers():
 
 def test_data_exponents_recover_a_planted_power_law():
     """Two students, error = a·n^(−b) + c with 2% multiplicative noise over 2 seeds: b and c recovered, and a
-    bootstrap interval around the estimate (resampling 6 points: percentile intervals that narrow)."""
+    seed-resampling interval around the estimate (each size's two seeds drawn with replacement)."""
     rng = np.random.default_rng(0)
     ns = np.array([100, 200, 400, 800, 1600, 3200])
     planted = {16: (3.0, 0.5, 0.05), 64: (8.0, 0.8, 0.02)}
@@ -96,6 +96,21 @@ def test_m4_follows_the_descent_from_the_random_guess_plateau_where_a_power_law_
         rb.data_exponents(rows, law="bnsl")
     with pytest.raises(InputError, match="law m4 needs >= 5"):
         rb.data_exponents(rows[rows["n"] <= 1000], law="m4")
+
+
+def test_an_m4_exponent_set_by_the_curvature_limit_is_flagged_not_reported():
+    """Notebook 07's MNIST-1D MLP curve (seed means, session 23): M4's α ends on its limit 10, where the exponent is
+    4.96; fixed at 1 or 3 the fit is about as good with exponents 0.68 or 1.70. The report printed "4.96 (1.02 – 5.22)"
+    as a finding."""
+    ns = np.array([125, 250, 500, 1000, 2000, 4000])
+    rows = pd.DataFrame({"task": "mnist1d", "family": "mlp", "width": 100, "depth": 2, "n": ns, "seed": 0,
+                         "test_error": [0.7655, 0.709, 0.637, 0.545, 0.4275, 0.33]})
+    row = next(rb.data_exponents(rows, law="m4", bootstrap=0).itertuples())
+    assert "alpha" in row.at_bounds and row.pinned_by == "alpha = 10" and row.exponent > 4
+    assert rb.exponent_text(row) == f"{row.exponent:.2f} (not identified: set by alpha = 10, a limit of the law, not by the data)"
+    k = 300.0 / ns  # a planted M4 curve with α = 1: identified
+    planted = rows.assign(test_error=(0.03 + 0.9 * k) / (1 + k))
+    assert rb.data_exponents(planted, law="m4", bootstrap=0)["pinned_by"].iloc[0] == ""
 
 
 def test_a_zero_seed_mean_is_refused_naming_the_student_and_n():
