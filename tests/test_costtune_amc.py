@@ -122,15 +122,10 @@ def _real_modules(prob, layers, precisions):
 
 
 def _simulated_predictions(prob, d, p, split="test"):
-    from workbench.costtune.amc_env import quantize_input, quantize_weight
+    from workbench.costtune.amc_env import compressed_logits
 
-    h = prob.splits[split][0]
-    for i in range(prob.n_layers):
-        (w, b), prec = prob.options[i][d[i]][p[i]], prob.cfg.precisions[p[i]]
-        h = quantize_input(h, prec) @ w + quantize_weight(b, "bf16" if prec == "bf16" else "fp32")
-        h = h.to(torch.bfloat16).float() if prec == "bf16" else h
-        h = torch.relu(h) if i < prob.n_layers - 1 else h
-    return h.argmax(1)
+    layers = [prob.options[t][d[t]][p[t]] for t in range(prob.n_layers)]
+    return compressed_logits(layers, [prob.cfg.precisions[i] for i in p], prob.splits[split][0]).argmax(1)
 
 
 def test_simulated_precisions_match_the_real_quantized_modules(prob):

@@ -227,8 +227,8 @@ def quantize_input(x: torch.Tensor, precision: str) -> torch.Tensor:
 
 
 @torch.no_grad()
-def compressed_error(layers: list[tuple], precisions: list[str], x: torch.Tensor, y: torch.Tensor) -> float:
-    """0/1 error of the MLP ``layers`` [(W already pruned and quantized, b)] at per-layer precisions."""
+def compressed_logits(layers: list[tuple], precisions: list[str], x: torch.Tensor) -> torch.Tensor:
+    """(N, out) logits of the MLP ``layers`` [(W already pruned and quantized, b)] at per-layer precisions."""
     h = x  # (N, fan_in)
     for i, ((w, b), prec) in enumerate(zip(layers, precisions)):
         h = quantize_input(h, prec) @ w + quantize_weight(b, "bf16" if prec == "bf16" else "fp32")  # (N, fan_out)
@@ -236,7 +236,12 @@ def compressed_error(layers: list[tuple], precisions: list[str], x: torch.Tensor
             h = h.to(torch.bfloat16).float()  # a bf16 layer outputs bf16
         if i < len(layers) - 1:
             h = torch.relu(h)
-    return float((h.argmax(1) != y).float().mean())
+    return h
+
+
+def compressed_error(layers: list[tuple], precisions: list[str], x: torch.Tensor, y: torch.Tensor) -> float:
+    """0/1 error of :func:`compressed_logits`."""
+    return float((compressed_logits(layers, precisions, x).argmax(1) != y).float().mean())
 
 
 # ----------------------------------------------------------------------------------------------
