@@ -58,6 +58,7 @@ class PageCheck:
     url: str
     figures: list[dict] = field(default_factory=list)
     sliders_moved: int = 0
+    dropdowns_picked: int = 0
     blocked: list[str] = field(default_factory=list)  # every non-file: request, blocked
     errors: list[str] = field(default_factory=list)  # uncaught JavaScript errors
     screenshot: Path | None = None
@@ -94,6 +95,26 @@ def _move_slider(page, index: int, tries: int = 3) -> bool | None:
     return False
 
 
+def _pick_dropdown(page, index: int) -> bool | None:
+    """Open figure ``index``'s dropdown and pick another button; True when the drawn data changed, None for a
+    figure without one (or with a single button)."""
+    gd = page.locator(".plotly-graph-div").nth(index)
+    n_buttons = gd.evaluate("gd => (gd._fullLayout.updatemenus || []).length ? "
+                            "gd._fullLayout.updatemenus[0].buttons.length : 0")
+    if n_buttons < 2:
+        return None
+    gd.scroll_into_view_if_needed()
+    active = gd.evaluate("gd => gd._fullLayout.updatemenus[0].active || 0")
+    target = n_buttons - 1 if active != n_buttons - 1 else 0
+    before = _visible_signature(page, index)
+    gd.locator(".updatemenu-header").first.click()
+    gd.locator(".updatemenu-dropdown-button").nth(target).click()
+    page.wait_for_function("([i, t]) => document.querySelectorAll('.plotly-graph-div')[i]"
+                           "._fullLayout.updatemenus[0].active === t", arg=[index, target], timeout=5000)
+    page.wait_for_timeout(200)
+    return _visible_signature(page, index) != before
+
+
 def open_offline(browser, url: str, check: PageCheck):
     """A page that blocks and logs every request not to ``file:``, and logs JavaScript errors."""
     context = browser.new_context(viewport=VIEWPORT)
@@ -120,7 +141,7 @@ def check_report_page(browser, path: Path, *, screenshot: Path | None = None, mi
 
     Problems: a request to anything but ``file:``, an uncaught JavaScript error, fewer than
     ``min_figures`` figures, a figure plotly did not draw, a figure without a visible trace, a visible
-    trace without points, a slider whose other step draws the same data.
+    trace without points, a slider whose other step draws the same data, a dropdown whose other value does.
     """
     check = PageCheck(url=Path(path).resolve().as_uri())
     context, page = open_offline(browser, check.url, check)
@@ -152,6 +173,12 @@ def check_report_page(browser, path: Path, *, screenshot: Path | None = None, mi
                     check.sliders_moved += 1
                 elif moved is False:
                     problems.append(f"figure {fig['index']}: moving its slider did not change the drawn data")
+            if fig["drawn"]:
+                picked = _pick_dropdown(page, fig["index"])
+                if picked:
+                    check.dropdowns_picked += 1
+                elif picked is False:
+                    problems.append(f"figure {fig['index']}: picking another dropdown value did not change the drawn data")
         if screenshot is not None:
             page.evaluate("() => window.scrollTo(0, 0)")
             screenshot.parent.mkdir(parents=True, exist_ok=True)
@@ -188,7 +215,7 @@ def test_every_report_page_works_offline_in_chromium(chromium, smoke_reports):
         check = check_report_page(chromium, Path(r["html"]), screenshot=shot,
                                   min_figures=1 if r["status"] == "ok" else 0)
         log[r["name"]] = {"figures": len(check.figures), "sliders_moved": check.sliders_moved,
-                          "requests": check.blocked}
+                          "dropdowns_picked": check.dropdowns_picked, "requests": check.blocked}
         assert check.blocked == []  # zero network requests
         assert shot.stat().st_size > 10_000
         if r["name"] == "02_compute_planner":
@@ -196,6 +223,7 @@ def test_every_report_page_works_offline_in_chromium(chromium, smoke_reports):
     (ARTIFACTS / "browser-reports.json").write_text(json.dumps(log, indent=1))
     # batch runs use plotly's own sliders; every multi-step one was moved above, and there are some
     assert sum(v["sliders_moved"] for v in log.values()) >= 2, log
+    assert sum(v["dropdowns_picked"] for v in log.values()) >= 2, log  # 01, 03 and 04 have some
 
 
 def test_index_page_shows_thumbnails_and_links_offline(chromium, smoke_reports):
@@ -256,6 +284,27 @@ def test_checker_passes_a_good_page(chromium, pages_dir):
     assert len(check.figures) == 1 and check.sliders_moved == 1 and check.blocked == []
 
 
+def _dropdown_figure() -> go.Figure:
+    view = SliderView(controls={"form": ["a", "b"], "k": [1, 2, 3]},
+                      traces=lambda form, k: [go.Scatter(x=[0, 1, 2], y=[0, k, (2 if form == "a" else 5) * k])])
+    return view.figure()
+
+
+def test_checker_picks_every_dropdown(chromium, pages_dir):
+    check = check_report_page(chromium, _page(pages_dir, "dropdown", _dropdown_figure()))
+    assert check.dropdowns_picked == 1 and check.sliders_moved == 1
+
+
+def _dead_dropdown() -> go.Figure:
+    fig = _dropdown_figure()
+    for button in fig.layout.updatemenus[0].buttons:
+        button.args = [{"visible": [True] + [False] * 5}, {}]  # every value shows the same trace
+    for i, t in enumerate(fig.data):
+        t.visible = i == 0
+    fig.layout.sliders = []
+    return fig
+
+
 def _dead_slider() -> go.Figure:
     fig = _slider_figure()
     for step in fig.layout.sliders[0].steps:
@@ -268,6 +317,7 @@ BROKEN = {
     "figure without data": (lambda: go.Figure(), "no visible trace"),
     "trace without points": (lambda: go.Figure(go.Scatter(x=[], y=[])), "no points"),
     "slider that changes nothing": (_dead_slider, "did not change the drawn data"),
+    "dropdown that changes nothing": (_dead_dropdown, "dropdown value did not change"),
     "a script from a CDN": (lambda: go.Figure(go.Scatter(y=[1, 2])), "network request"),
 }
 

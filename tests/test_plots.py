@@ -77,7 +77,7 @@ def test_static_figure_with_two_controls_uses_a_dropdown_that_swaps_sliders():
     fig = _view(controls={"form": ["a", "b"], "k": [1, 2, 3]}).figure()
     assert len(fig.data) == 1 + 6
     menu = fig.layout.updatemenus[0]
-    assert [b.label for b in menu.buttons] == ["a", "b"]
+    assert [b.label for b in menu.buttons] == ["form = a", "form = b"]  # named: a bare "a" did not say what
     for i_form, button in enumerate(menu.buttons):
         vis, layout = button.args
         assert sum(vis["visible"]) == 2  # static trace + the block of (form, first k)

@@ -663,3 +663,59 @@ def test_an_interrupted_build_of_jobs_leaves_no_kernel_or_thread_running(tmp_pat
     _write_nb(quick / "01_quick.ipynb", "interactive: bool = True  # widgets or not", ["x = 1"])
     again = report.build_reports(notebook_dir=quick, out_dir=tmp_path / "out2", thumbnails=False)
     assert [r["status"] for r in again["reports"]] == ["ok"], again["reports"]
+
+
+def test_math_in_a_heading_is_plain_mathml_and_the_defaults_cell_says_what_the_run_set(tmp_path):
+    # before: nbconvert wrote a heading's MathML back as <ns0:math>, drawn as flat text (notebook 04's
+    # "invariant m* = l^φ·w^ψ·d"); and the page showed the parameters cell's defaults with no word that the run
+    # (whose injected cell is hidden) set other values
+    path = _write_nb(tmp_path / "01_math.ipynb", "k: int = 3  # a parameter",
+                     ["print('body')"])
+    nb = nbformat.read(path, as_version=4)
+    nb.cells.insert(1, new_markdown_cell(r"## The invariant $m^* = l^{\varphi} w^{\psi} d$" + "\n\nand $x^2$ in text."))
+    nbformat.write(nb, path)
+    page = report.export_html(path, tmp_path / "page.html", {"k": 5}).read_text(encoding="utf-8")
+    assert "ns0:" not in page and "xmlns:ns" not in page
+    heading = page[page.index("<h2"):page.index("</h2>")]
+    assert heading.count("<math") == 1 and "<msup>" in heading
+    body = page[page.index("<main"):]
+    note = body.index("This run set")
+    assert "<code>k = 5</code>" in body[note:note + 200] and note < body.index("a parameter")
+    plain = report.export_html(path, tmp_path / "plain.html", {}).read_text(encoding="utf-8")
+    assert "This run set" not in plain  # the defaults as run: nothing to say
+
+
+def test_a_build_of_one_notebook_keeps_the_other_pages_in_the_index(tmp_path):
+    # before: `report 02 --out reports` wrote an index listing 02 alone, though the folder still held the
+    # other pages of the last full build
+    nbs, out = tmp_path / "nbs", tmp_path / "out"
+    nbs.mkdir()
+    for stem in ("01_one", "02_two"):
+        _write_nb(nbs / f"{stem}.ipynb", "n: int = 2  # points", ["print(n)"], smoke={"n": 1})
+    first = report.build_reports(smoke=True, notebook_dir=nbs, out_dir=out, thumbnails=False)
+    assert [r["status"] for r in first["reports"]] == ["ok", "ok"]
+    again = report.build_reports(["02"], notebook_dir=nbs, out_dir=out, thumbnails=False)
+    index = Path(again["index"]).read_text(encoding="utf-8")
+    assert 'href="01_one.html"' in index and 'href="02_two.html"' in index
+    assert index.index('id="01_one"') < index.index('id="02_two"')
+    row_one = index[index.index('id="01_one"'):index.index('id="02_two"')]
+    assert "earlier build" in row_one and ", smoke" in row_one and "1 of them not rebuilt" in index
+    assert "earlier build" not in index[index.index('id="02_two"'):]
+    (out / "01_one.html").unlink()  # a page that is gone is not listed
+    report.build_reports(["02"], notebook_dir=nbs, out_dir=out, thumbnails=False)
+    assert "01_one" not in (out / "index.html").read_text(encoding="utf-8")
+    (out / report.INDEX_RECORDS).write_text("{not json", encoding="utf-8")  # a damaged record: this build's rows
+    report.build_reports(["02"], notebook_dir=nbs, out_dir=out, thumbnails=False)
+    assert 'href="02_two.html"' in (out / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_figure_in_a_summary_cell_is_named_as_one_the_page_cannot_draw():
+    from workbench.errors import ReportWarning
+
+    fig_cell = new_code_cell("plots.show(fig)")
+    fig_cell.metadata["tags"] = ["summary"]
+    fig_cell.outputs = [nbformat.v4.new_output("display_data", data={"text/html": "<script>Plotly.newPlot(...)</script>"})]
+    nb = new_notebook(cells=[new_markdown_cell("# t"), new_code_cell("x = 1"), fig_cell])
+    with pytest.warns(ReportWarning, match="summary shows a plotly figure"):
+        assert report.summary_first(nb) == 1
+    assert nb.cells[1] is fig_cell

@@ -25,6 +25,10 @@ class WorkersWarning(UserWarning):
     (:func:`workbench.workers.worker_count`). The CLI prints it as one line on stderr (``warning: ...``)."""
 
 
+class ReportWarning(UserWarning):
+    """A notebook's page will not show something as the notebook does (e.g. a figure in a ``summary`` cell)."""
+
+
 class CacheWriteError(InputError):
     """A cache file could not be written (disk full, read-only folder): the message names the file and the
     reason. Every entry written before it is kept, so a rerun once the cause is fixed resumes."""

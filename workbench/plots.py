@@ -197,12 +197,13 @@ class SliderView:
             buttons = []
             for i_outer, oc in enumerate(outer_combos):
                 k = i_outer * n_last + active_last
-                label = ", ".join(self._label(o, oc[o]) for o in outer)
+                label = ", ".join(f"{o} = {self._label(o, oc[o])}" for o in outer)  # a bare "1" did not say what
                 buttons.append({"method": "update", "label": label,
                                 "args": [{"visible": visible(k)},
                                          {"sliders": [slider_for(i_outer, active_last)], **title_of(combos[k])}]})
+            # above the plot's top right corner: at the top left it covered the start of the title
             layout["updatemenus"] = [{"buttons": buttons, "active": active_outer, "direction": "down",
-                                      "x": 0.0, "xanchor": "left", "y": 1.18, "yanchor": "top", "showactive": True}]
+                                      "x": 1.0, "xanchor": "right", "y": 1.01, "yanchor": "bottom", "showactive": True}]
         fig.update_layout(layout)
         return fig
 

@@ -26,18 +26,20 @@ import datetime as dt
 import functools
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import nbformat
 
 from workbench.cache import atomic_write, remove_stale_temps
-from workbench.errors import InputError
+from workbench.errors import InputError, ReportWarning
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 NOTEBOOK_DIR = PACKAGE_DIR.parent / "notebooks"
@@ -417,10 +419,17 @@ def write_thumbnails(figures: Mapping[str, dict], out_dir: Path) -> tuple[dict[s
 
 
 def summary_first(nb: nbformat.NotebookNode) -> int:
-    """Move the cells tagged ``summary`` to just under the title (first markdown cell); returns how many moved."""
+    """Move the cells tagged ``summary`` to just under the title (first markdown cell); returns how many moved.
+
+    A figure in a summary cell is not drawn on the page, and a ``ReportWarning`` says so: plotly.js is inlined by
+    the first figure the notebook showed, which then comes after the summary."""
     summary = [c for c in nb.cells if SUMMARY_TAG in c.metadata.get("tags", [])]
     if not summary:
         return 0
+    if any("Plotly.newPlot" in str(o.get("data", {}).get("text/html", "")) for c in summary for o in c.get("outputs", [])):
+        warnings.warn("a cell tagged summary shows a plotly figure, which the report page cannot draw above the "
+                      "notebook's first figure (it carries plotly.js); show key numbers there, figures below",
+                      ReportWarning, stacklevel=2)
     rest = [c for c in nb.cells if SUMMARY_TAG not in c.metadata.get("tags", [])]
     at = 1 if rest and rest[0].cell_type == "markdown" else 0
     nb.cells = rest[:at] + summary + rest[at:]
@@ -446,6 +455,30 @@ def _run_line(parameters: Mapping[str, Any], run: Mapping[str, Any] | None) -> s
     return line
 
 
+_PREFIXED_TAG = re.compile(r"<(/?)ns\d+:")
+_PREFIX_DECLARATION = re.compile(r'\s+xmlns:ns\d+="[^"]*"')
+
+
+def plain_mathml(page: str) -> str:
+    """``page`` with namespace-prefixed tags made plain. nbconvert re-parses a heading's HTML to add its anchor link
+    and writes the MathML in it back as ``<ns0:math>``, which browsers do not draw as math (notebook 04's heading
+    "invariant m* = l^φ·w^ψ·d" lost its superscripts); HTML5 needs no prefix for MathML."""
+    return _PREFIX_DECLARATION.sub("", _PREFIXED_TAG.sub(r"<\1", page))
+
+
+def note_overridden_defaults(nb: nbformat.NotebookNode, parameters: Mapping[str, Any]) -> None:
+    """In place: above the notebook's ``parameters`` cell, a line saying its values are the defaults and which ones
+    this run set otherwise (the cell papermill injects with the run's values is hidden from the page, so a reader
+    saw only the defaults)."""
+    at = next((i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])), None)
+    if at is None or not parameters:
+        return
+    listed = ", ".join(f"`{k} = {value_text(v)}`" for k, v in parameters.items())
+    note = nbformat.v4.new_markdown_cell(f"*The notebook's parameters with their default values. This run set* {listed}.")
+    note.metadata["tags"] = ["parameters-note"]
+    nb.cells.insert(at, note)
+
+
 def export_html(executed: Path, html_path: Path, parameters: Mapping[str, Any], *,
                 run: Mapping[str, Any] | None = None) -> Path:
     """Render an executed notebook to one offline HTML page.
@@ -461,6 +494,7 @@ def export_html(executed: Path, html_path: Path, parameters: Mapping[str, Any], 
 
     nb = nbformat.read(executed, as_version=4)
     markdown_math_to_mathml(nb)
+    note_overridden_defaults(nb, parameters)
     summary_first(nb)
     first = nb.cells[0] if nb.cells else None
     at = 1 if first is not None and first.cell_type == "markdown" else 0  # under the title, as summary_first
@@ -471,6 +505,7 @@ def export_html(executed: Path, html_path: Path, parameters: Mapping[str, Any], 
     exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags={"injected-parameters"},
                                                          remove_input_tags={SUMMARY_TAG}), enabled=True)
     body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": executed.stem}})
+    body = plain_mathml(body)
     with atomic_write(html_path) as tmp:  # a page open in a browser is never half of one
         tmp.write_text(body, encoding="utf-8")
     return html_path
@@ -489,24 +524,53 @@ def _notebook_info(path: Path, parameters: Mapping[str, Any]) -> dict:
             "has_summary": any(SUMMARY_TAG in c.metadata.get("tags", []) for c in nb.cells)}
 
 
+INDEX_RECORDS = "index.json"
+"""Beside ``index.html``: every listed page's row, so a build of some notebooks keeps the others' rows."""
+_RECORD_KEYS = ("name", "title", "status", "seconds", "page", "thumbnail", "error", "has_summary", "all_parameters",
+                "built", "smoke", "revision")
+
+
+def _earlier_rows(out_dir: Path, names: set[str]) -> list[dict]:
+    """Rows of an earlier build's pages in ``out_dir`` that this build did not redo (their page still there);
+    nothing when there is no readable record (a folder built before records were kept, or a damaged file)."""
+    import json
+
+    try:
+        rows = json.loads((out_dir / INDEX_RECORDS).read_text(encoding="utf-8"))
+        rows = [r for r in rows if isinstance(r, dict) and set(_RECORD_KEYS) <= set(r)]
+    except (OSError, ValueError):
+        return []
+    return [{**r, "earlier": True} for r in rows
+            if r["name"] not in names and r["page"] and (out_dir / r["page"]).is_file()]
+
+
 def write_index(out_dir: Path, reports: Sequence[dict], *, smoke: bool, revision: str = "unknown",
                 thumbnail_error: str | None = None) -> Path:
     """``index.html``: one row per notebook (thumbnail, title and link, status, run time, parameters, error).
+    Pages in ``out_dir`` from an earlier build that this one did not redo keep their rows, marked as such (a
+    build of one notebook listed only that one, though the folder still held the others' pages).
 
     Plain HTML and CSS, no script: it opens from a file anywhere.
     """
+    import json
+
     import jinja2
 
     from workbench import __version__
 
+    built = dt.datetime.now().isoformat(timespec="seconds")
+    rows = [{**r, "page": Path(r["html"]).name if r.get("html") else None, "built": r.get("built", built),
+             "smoke": smoke, "revision": r.get("revision", revision), "earlier": False} for r in reports]
+    rows = sorted(rows + _earlier_rows(out_dir, {r["name"] for r in rows}), key=lambda r: r["name"])
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True)
     page = env.get_template(INDEX_TEMPLATE).render(
-        reports=[{**r, "page": Path(r["html"]).name if r.get("html") else None} for r in reports],
-        smoke=smoke, revision=revision, version=__version__, thumbnail_error=thumbnail_error,
-        built=dt.datetime.now().isoformat(timespec="seconds"),
-        n_failed=sum(r["status"] != "ok" for r in reports))
+        reports=rows, smoke=smoke, revision=revision, version=__version__, thumbnail_error=thumbnail_error,
+        built=built, n_failed=sum(r["status"] != "ok" for r in rows if not r["earlier"]),
+        n_earlier=sum(r["earlier"] for r in rows))
     index = out_dir / "index.html"
+    with atomic_write(out_dir / INDEX_RECORDS) as tmp:
+        tmp.write_text(json.dumps([{k: r.get(k) for k in _RECORD_KEYS} for r in rows], indent=1), encoding="utf-8")
     with atomic_write(index) as tmp:
         tmp.write_text(page, encoding="utf-8")
     return index
