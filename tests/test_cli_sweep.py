@@ -46,6 +46,8 @@ def test_sweep_json_csv_and_resume(tmp_path, capsys):
 @pytest.mark.parametrize("bad, word", [
     (["--widths", ""], "--widths"),
     (["--widths", "4,8,4"], "more than once"),
+    (["--widths", "4,,8"], "--widths has an empty item; got '4,,8'"),  # before: ran widths 4 and 8
+    (["--sizes", "256,"], "--sizes has an empty item"),
     (["--task-seed", "-1"], "seed"),
     (["--label-noise", "inf"], "--label-noise must be"),
     (["--lr", "inf"], "lr"),

@@ -114,6 +114,16 @@ def test_coverage_is_a_probability():
     assert np.all((cov > 0) & (cov < 1)) and np.all(np.diff(cov) > 0)
 
 
+def test_a_coverage_fit_refuses_values_above_one():
+    # before: y from 1.5 down to 0.99 "fitted" with exit 0, its parameters on their bounds
+    from workbench.fit import fit_law
+
+    k = np.array([1.0, 2.0, 4.0, 8.0])
+    with pytest.raises(InputError, match=r"column 'y' must be in \(0, 1\] for law 'coverage' .*; got 1.5 at row 0"):
+        fit_law("coverage", k, np.array([1.5, 1.2, 1.0, 0.99]))
+    assert fit_law("coverage", k, np.exp(-1.0 * k ** -0.5)).params["b"] == pytest.approx(-0.5, rel=1e-3)
+
+
 def test_unknown_law_and_param():
     with pytest.raises(InputError, match="unknown law 'nope'"):
         get_law("nope")

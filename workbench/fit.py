@@ -140,7 +140,8 @@ class FitResult:
 
 def validate_data(law: Law, xs: tuple[np.ndarray, ...], y: np.ndarray, names: Sequence[str] | None = None,
                   y_name: str = "y", rows: pd.Index | None = None) -> None:
-    """InputError naming the column and row of the first NaN/inf or non-positive value. ``rows``: the
+    """InputError naming the column and row of the first NaN/inf or non-positive value, or y above the law's
+    ``y_max`` (coverage: a probability). ``rows``: the
     label of each point (a DataFrame's index: a CSV's data row, see ``errors.row_name``); default its position."""
     names = list(names) if names is not None else list(law.inputs)
     label = (lambda i: row_name(rows, rows[i])) if rows is not None else (lambda i: f"row {i}")
@@ -153,6 +154,10 @@ def validate_data(law: Law, xs: tuple[np.ndarray, ...], y: np.ndarray, names: Se
         if bad.size:
             raise InputError(f"column {name!r} must be > 0 for law {law.name!r} (logs and ratios are taken); "
                              f"got {float(v[bad[0]]):g} at {label(bad[0])}")
+    bad = np.flatnonzero(y > law.y_max) if law.y_max is not None else ()
+    if len(bad):  # before: a coverage "fit" of values above 1 exited 0, its parameters on their bounds
+        raise InputError(f"column {y_name!r} must be in (0, {law.y_max:g}] for law {law.name!r} ({law.doc}); "
+                         f"got {float(y[bad[0]]):g} at {label(bad[0])}")
 
 
 def _free_and_fixed(law: Law, fix: Mapping[str, float] | None) -> tuple[list[str], dict[str, float]]:

@@ -76,6 +76,8 @@ class Law:
     grad: Callable[..., tuple] | None = None
     # how many distinct best starts ``fit_law`` polishes: more for forms with many nearby local optima
     polish_top: int = 3
+    # the largest value y may take (coverage is a probability: at most 1); None for no bound
+    y_max: float | None = None
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -595,6 +597,7 @@ register(Law(
     objective="lsq",
     source="Brown et al. 2024, 'Large Language Monkeys', eq. 2",
     doc="coverage(k) ≈ exp(a·k^b), b < 0",
+    y_max=1.0,
 ))
 
 

@@ -23,10 +23,13 @@ MAX_SEEDS = 10000
 
 
 def int_list(name: str, text: str) -> tuple[int, ...]:
-    """Parse '4,8,16' into (4, 8, 16); InputError naming the parameter otherwise."""
-    parts = [p.strip() for p in str(text).split(",") if p.strip()]
-    if not parts:
+    """Parse '4,8,16' into (4, 8, 16); InputError naming the parameter otherwise (an empty item too: '4,,16' ran
+    the grid of 4 and 16, a typo's smaller grid with no word)."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if not any(parts):
         raise InputError(f"--{name} must be a comma-separated list of integers; got {text!r} (empty)")
+    if not all(parts):
+        raise InputError(f"--{name} has an empty item; got {text!r}")
     try:
         values = tuple(int(p) for p in parts)
     except ValueError:
