@@ -22,11 +22,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--width", required=True, help="student width (or a comma-separated list)")
     p.add_argument("--depth", default="1", help="student depth (or a comma-separated list)")
     p.add_argument("--size", required=True, help="training size n (or a comma-separated list)")
-    p.add_argument("--seeds", type=int, default=1, help="number of seeds K (seeds 0..K-1)")
-    p.add_argument("--rounds", type=int, default=5, help="pruning rounds; round r has density 0.8^r")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds K (seeds 0..K-1; default 1)")
+    p.add_argument("--rounds", type=int, default=5, help="pruning rounds; round r has density 0.8^r (default 5)")
     p.add_argument("--rewind-step", type=int, default=None,
                    help="rewind survivors to the weights after this many steps (default: 5%% of --steps)")
-    p.add_argument("--method", default="imp", help="imp (iterative) or oneshot")
+    p.add_argument("--method", default="imp", help="imp (iterative, the default) or oneshot")
     p.add_argument("--cache-dir", default=None,
                    help="per-student row cache: a rerun trains only what is missing (default $WORKBENCH_CACHE, else "
                         "data/cache of the source checkout, else ~/.cache/scaling-workbench)")

@@ -54,9 +54,9 @@ def add_task_arguments(p: argparse.ArgumentParser,
     p.add_argument("--pool-size", type=int, default=None, help="training pool rows (default per task)")
     p.add_argument("--val-size", type=int, default=None, help="validation rows (default per task)")
     p.add_argument("--test-size", type=int, default=None, help="test rows (default per task)")
-    p.add_argument("--steps", type=int, default=1000, help="Adam steps per student")
-    p.add_argument("--batch-size", type=int, default=256, help="examples per step")
-    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    p.add_argument("--steps", type=int, default=1000, help="Adam steps per student (default 1000)")
+    p.add_argument("--batch-size", type=int, default=256, help="examples per step (default 256)")
+    p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: robust when the machine is shared)")
@@ -148,13 +148,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--widths", required=True, help="comma-separated widths, e.g. 4,8,16")
     p.add_argument("--depths", default="1", help="comma-separated depths (default 1)")
     p.add_argument("--sizes", required=True, help="comma-separated training sizes, e.g. 256,1024")
-    p.add_argument("--seeds", type=int, default=1, help="number of seeds K (seeds 0..K-1)")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds K (seeds 0..K-1; default 1)")
     p.add_argument("--lr-schedule", default="constant",
                    help="learning-rate schedule over each student's steps: constant, cosine, or wsd "
                         "(constant, then a linear decay over the last 20%%) (default constant)")
     p.add_argument("--early-stopping", action="store_true", help="keep the best-validation parameters")
-    p.add_argument("--eval-every", type=int, default=100, help="steps between validation checks")
-    p.add_argument("--max-group", type=int, default=64, help="most students in one stacked tensor")
+    p.add_argument("--eval-every", type=int, default=100, help="steps between validation checks (default 100)")
+    p.add_argument("--max-group", type=int, default=64, help="most students in one stacked tensor (default 64)")
     p.add_argument("--cache-dir", default=None, help="row cache (default $WORKBENCH_CACHE, else data/cache of the "
                                                      "source checkout, else ~/.cache/scaling-workbench)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bar on stderr")
