@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import nbformat
@@ -277,14 +278,19 @@ def test_failing_notebook_is_listed_and_the_others_still_build(tmp_path, capsys)
     assert "01_fine" in index and "02_broken" in index and "planted failure" in index
 
 
-def test_cell_timeout_is_reported_as_a_failure(tmp_path):
+def test_cell_timeout_is_reported_as_a_failure(tmp_path, capfd):
     nbs = tmp_path / "nbs"
     nbs.mkdir()
-    _write_nb(nbs / "01_slow.ipynb", "interactive: bool = True  # widgets or not", ["import time\ntime.sleep(30)"])
+    _write_nb(nbs / "01_slow.ipynb", "interactive: bool = True  # widgets or not", ["import time\ntime.sleep(3)"])
     result = report.build_reports(notebook_dir=nbs, out_dir=tmp_path / "out", timeout=1.5)  # nbclient: whole s
     (r,) = result["reports"]
     assert r["status"] == "failed" and "Timeout" in r["error"]
     assert r["seconds"] < 25
+    time.sleep(3)  # past the cell's end: a kernel still alive would now fail to send its reply
+    err = capfd.readouterr().err
+    # before: the kernel, asked to shut down under its running cell, printed "ZMQError: Socket operation on
+    # non-socket" and a 20-line traceback once the cell ended; now it is killed at once
+    assert "Traceback" not in err and "ZMQError" not in err, err
 
 
 def test_the_default_cell_timeout_leaves_notebook_03_room_on_a_loaded_machine(tmp_path, monkeypatch, capsys):

@@ -34,7 +34,7 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import nbformat
 
@@ -280,13 +280,17 @@ def kill_live_kernels() -> int:
 
 
 @functools.cache
-def report_kernel_manager() -> type:
+def report_kernel_manager(cell_running: Callable[[], bool] | None = None) -> type:
     """jupyter_client's ``AsyncKernelManager`` (nbclient's default), except that shutting a kernel down does
     not first interrupt it. jupyter_client sends SIGINT before its shutdown request; when the signal lands
     while ipykernel is still in a message handler (a race, more likely on a loaded machine), the kernel logs
     "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel." on stderr after a notebook that ran fine.
     The report's cells have all finished by then; a kernel that does not exit on the shutdown request is
-    still terminated, then killed, as before. Interrupts asked for otherwise (``interrupt_kernel``) are sent."""
+    still terminated, then killed, as before. Interrupts asked for otherwise (``interrupt_kernel``) are sent.
+
+    When ``cell_running()`` says a cell is still running at shutdown (it ran past the cell timeout), the kernel is
+    killed at once: asked to shut down, it closed its sockets under the running cell, whose reply then failed
+    with a 20-line "ZMQError: Socket operation on non-socket" traceback on stderr."""
     from jupyter_client.manager import AsyncKernelManager
 
     class ReportKernelManager(AsyncKernelManager):
@@ -294,6 +298,11 @@ def report_kernel_manager() -> type:
             if self.shutting_down:  # only ``_async_shutdown_kernel`` calls it then
                 return
             await super()._async_interrupt_kernel()
+
+        async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+            if cell_running is not None and cell_running():
+                now = True
+            await super()._async_shutdown_kernel(now=now, restart=restart)
 
         # the public names: AsyncKernelManager binds them to the _async_ functions when its class is made
         async def start_kernel(self, **kw) -> None:
@@ -321,7 +330,7 @@ def report_kernel_manager() -> type:
     return ReportKernelManager
 
 
-def kernel_config():
+def kernel_config(cell_running: Callable[[], bool] | None = None):
     """nbclient/jupyter_client settings of the report's kernels: CurveZMQ-encrypted transport where every
     part supports it (jupyter_client's ``transport_encryption``, pyzmq built with CURVE, a kernelspec that
     declares ``supported_encryption``, as ipykernel >= 7 writes it). ipykernel 7 otherwise logs
@@ -333,7 +342,7 @@ def kernel_config():
     from traitlets.config import Config
 
     config = Config()
-    config.NotebookClient.kernel_manager_class = report_kernel_manager()
+    config.NotebookClient.kernel_manager_class = report_kernel_manager(cell_running)
     if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
         config.KernelManager.transport_encryption = "auto"
     return config
@@ -359,6 +368,9 @@ def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *,
     executed = out_dir / f"{path.stem}.ipynb"
     start = time.perf_counter()
     error, refused = None, False
+    running = [False]  # a cell has started and not finished (nbclient's hooks): at shutdown, one past the timeout
+    hooks = {"on_cell_start": lambda **_: running.__setitem__(0, True),
+             "on_cell_executed": lambda **_: running.__setitem__(0, False)}
     try:
         # the kernel starts in the notebook's folder through nbclient's resources, not papermill's ``cwd``:
         # that one chdirs this whole process while the notebook runs, and with notebooks in threads a relative
@@ -369,7 +381,8 @@ def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *,
                             # nbclient takes whole seconds: a fraction rounds up
                             execution_timeout=None if timeout is None else math.ceil(timeout),
                             progress_bar=sys.stderr.isatty() if progress_bar is None else progress_bar,
-                            store_widget_state=False, coalesce_streams=True, config=kernel_config())
+                            store_widget_state=False, coalesce_streams=True,
+                            config=kernel_config(lambda: running[0]), **hooks)
     except PapermillExecutionError as exc:
         error = f"cell {exc.cell_index}: {exc.ename}: {exc.evalue}"
         refused = exc.ename == "InputError"  # the notebook's checks or the library refused a value
