@@ -56,6 +56,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bootstrap", type=int, default=0, metavar="N",
                    help=f"bootstrap refits for 95%% intervals (at most {MAX_BOOTSTRAP})")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no tqdm bar over the --by groups (shown only when stderr is a terminal)")
     p.add_argument("--draws", metavar="FILE.csv",
                    help="write the bootstrap refits' parameters there, one row per resample (needs --bootstrap; "
                         "with --by, the group columns first): allocate --draws turns them into intervals on the "
@@ -366,14 +368,22 @@ def _fit_groups(law, df, x_cols: list[str], args, fixed: dict, by: list[str]):
     # what is not about any one group is said once, before the groups: --fix names, the columns
     _free_and_fixed(law, fixed)
     frame_columns(law, df.iloc[:0], x_cols, args.y)
+    from tqdm import tqdm
+
     groups, failed, drawn = [], [], []
-    for values, part in df.groupby(by, sort=False, dropna=False):
+    parts = list(df.groupby(by, sort=False, dropna=False))
+    # a bar over the groups on a terminal (a BNSL --by fit with a bootstrap ran a minute without a word; a log
+    # file gets the lines alone); the groups' notes are written with the bar cleared, so they read as whole lines
+    bar = tqdm(parts, desc="fits", unit="group", file=sys.stderr, leave=False,
+               disable=True if getattr(args, "no_progress", False) or len(parts) < 2 else None)
+    for values, part in bar:
         values = values if isinstance(values, tuple) else (values,)
         group = {col: (None if isinstance(v, float) and np.isnan(v) else v.item() if hasattr(v, "item") else v)
                  for col, v in zip(by, values)}
         label = ", ".join(f"{col}={v!r}" for col, v in group.items()) + ": "
-        _note_mixed_curves(part, x_cols + [args.y.strip(), (args.holdout or "").strip()] + by, label, x_cols)
         try:
+            with tqdm.external_write_mode(file=sys.stderr):
+                _note_mixed_curves(part, x_cols + [args.y.strip(), (args.holdout or "").strip()] + by, label, x_cols)
             fitted, part_draws = _fit_one(law, part, x_cols, args, fixed, label)
         except InputError as exc:  # this group alone: the others are still fitted and reported
             groups.append({"group": group, "n_rows": int(len(part)), "error": " ".join(str(exc).split())})
@@ -414,8 +424,14 @@ def _pooled_divergence(groups: list[dict]) -> dict:
 def _fit_one(law, df, x_cols: list[str], args, fixed: dict, label: str):
     """One fit of ``df`` (the whole selection, or one ``--by`` group) as (its output dict, its bootstrap draws or
     None); its warnings on stderr start with ``label``."""
+    from tqdm import tqdm
+
     from workbench.backtest import backtest
     from workbench.fit import fit_frame
+
+    def say(text: str) -> None:  # a whole line, with any progress bar (``--by``'s) cleared around it
+        with tqdm.external_write_mode(file=sys.stderr):
+            sys.stderr.write(text)
 
     kwargs = dict(objective=args.objective, fix=fixed, bootstrap=args.bootstrap, seed=args.seed, delta=args.delta)
     if args.holdout is not None:
@@ -426,21 +442,21 @@ def _fit_one(law, df, x_cols: list[str], args, fixed: dict, label: str):
     if result.at_bounds:  # on stderr, so --json keeps one object on stdout
         names = result.at_bounds
         bounds = ", ".join(f"{n} in [{law.param(n).lower:g}, {law.param(n).upper:g}]" for n in names)
-        sys.stderr.write(f"{label}warning: {', '.join(names)} ended on the law's bound ({bounds}): the data do not pin "
+        say(f"{label}warning: {', '.join(names)} ended on the law's bound ({bounds}): the data do not pin "
                          f"{'them' if len(names) > 1 else 'it'} down; read the value as a limit, not an estimate\n")
     for name, how in law.paper_fixes.items():
         if name not in fixed and name not in law.defaults_fixed:
-            sys.stderr.write(f"{label}note: {name} was fitted ({name} = {result.params[name]:.4g}), not fixed as the law's "
+            say(f"{label}note: {name} was fitted ({name} = {result.params[name]:.4g}), not fixed as the law's "
                              f"paper fixes it: {how}; pass --fix {name}=VALUE to fit as the paper does\n")
     loose = [n for n in result.poorly_determined if n not in result.at_bounds]
     if not result.covariance_estimated:
-        sys.stderr.write(f"{label}warning: no standard errors: the covariance could not be estimated at the optimum "
+        say(f"{label}warning: no standard errors: the covariance could not be estimated at the optimum "
                          "(it is singular: the data leave some combination of the parameters undetermined), so "
                          f"every free parameter is listed as poorly determined ({', '.join(result.poorly_determined)}); "
                          "fix some (--fix), try a law with fewer parameters, or add data where they act\n")
     elif loose:
         errs = ", ".join(f"{n} = {result.params[n]:.4g} ± {result.stderr[n]:.2g}" for n in loose)
-        sys.stderr.write(f"{label}warning: {', '.join(loose)} poorly determined ({errs}, asymptotic 1-σ): only a "
+        say(f"{label}warning: {', '.join(loose)} poorly determined ({errs}, asymptotic 1-σ): only a "
                          "combination of the parameters is fitted; fix one (--fix) or add data where they act\n")
     out = result.to_dict()
     out["holdout_metrics"] = holdout_metrics
