@@ -95,14 +95,20 @@ def cheapest_cost_bound(cfg: OutcomeConfig) -> tuple[float, str, bool]:
     return cost, name, len(set(per_weight.values())) == 1
 
 
-def build_outcomes(cfg: OutcomeConfig, device: str | None = None) -> OutcomeTable:
+def build_outcomes(cfg: OutcomeConfig, device: str | None = None, progress=None) -> OutcomeTable:
     """Run every setting on the task's test inputs; see the module docstring. The students train on
-    ``device`` (default: CUDA when present); everything after training runs on the CPU."""
+    ``device`` (default: CUDA when present); everything after training runs on the CPU. ``progress``: wraps
+    the build's stages (``progress(iterable, desc=..., unit=...)``, e.g. tqdm): the family's training, the
+    compressed settings, the verifier and refiner, then each width's samples."""
     cfg = cfg.resolved()
     device = str(device or default_device())
     tt = cfg.testtime
+    stages = ["students", "compressed settings", "verifier and refiner"] + [f"w{w} samples" for w in cfg.widths]
+    stage = iter((progress or (lambda it, **_: it))(stages, desc="outcome table", unit="stage"))
+    next(stage)
     torch.manual_seed(cfg.seed)
     task, family = train_family(cfg, device)
+    next(stage)
     x, y = task.x_test, task.y_test
     n, n_classes = len(y), task.out_dim
     rows, cols = [], []  # settings, and per-setting outcome dicts
@@ -126,6 +132,7 @@ def build_outcomes(cfg: OutcomeConfig, device: str | None = None) -> OutcomeTabl
                 probe_logits = logits
 
     # -- test-time compute on dense fp32 students -----------------------------------------------------
+    next(stage)
     feature_std = task.x_pool.std(0)
     pool_x, pool_y = task.x_pool[: tt.train_inputs], task.y_pool[: tt.train_inputs]
     students = [fp32[w][0].logits for w in cfg.widths]
@@ -134,6 +141,7 @@ def build_outcomes(cfg: OutcomeConfig, device: str | None = None) -> OutcomeTabl
     gen = torch.Generator().manual_seed(cfg.seed * 7919 + 1)
     pass_counts = np.zeros((n, len(cfg.widths)), dtype=np.int16)
     for j, width in enumerate(cfg.widths):
+        next(stage)
         model, logits, f, sec1 = fp32[width]
         (answers, probs), sec_s = _timed(lambda: sample_answers(model.logits, x, tt.max_k, feature_std, tt, gen))
         scores, sec_v = _timed(lambda: verifier.score(x, answers))
@@ -151,6 +159,7 @@ def build_outcomes(cfg: OutcomeConfig, device: str | None = None) -> OutcomeTabl
             add({**base, "strategy": "refine", "k": t, "flops": f + t * refiner.flops()},
                 argmax_outcome(steps[t - 1], y), sec1 + sec_r * t / max(tt.refine_steps))
 
+    next(stage, None)  # the last stage done: the bar reaches its end
     settings = pd.DataFrame(rows)
     settings.insert(0, "name", [_name(r) for r in rows])
     settings["macs"] = np.where(settings["strategy"] == "argmax", settings["macs"], settings["flops"] / 2)

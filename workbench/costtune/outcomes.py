@@ -251,9 +251,10 @@ def load_checked(path: Path, cfg: OutcomeConfig) -> OutcomeTable | None:
 
 
 def outcome_table(cfg: OutcomeConfig, cache_dir: str | Path | None = None, refresh: bool = False,
-                  device: str | None = None) -> OutcomeTable:
+                  device: str | None = None, progress=None) -> OutcomeTable:
     """The cached table for ``cfg`` (built, and written atomically, on the first call; its students
-    train on ``device``, default CUDA when present, and ``OutcomeTable.device`` records which)."""
+    train on ``device``, default CUDA when present, and ``OutcomeTable.device`` records which). ``progress``
+    wraps the build's stages (``build.build_outcomes``); a table read from the cache shows none."""
     cfg = cfg.resolved()
     path = table_path(cfg, cache_dir)
     remove_stale_temps(path.parent)  # a killed save's half-written table (an .npz of megabytes takes seconds)
@@ -262,7 +263,7 @@ def outcome_table(cfg: OutcomeConfig, cache_dir: str | Path | None = None, refre
     from workbench.costtune.build import build_outcomes  # torch lives there
 
     t0 = time.perf_counter()
-    table = build_outcomes(cfg, device)
+    table = build_outcomes(cfg, device, progress)
     table = dataclasses.replace(table, seconds=time.perf_counter() - t0)
     save(table, path)
     return table

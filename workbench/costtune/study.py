@@ -152,7 +152,8 @@ def gap_metrics(table: OutcomeTable, pareto: dict[str, np.ndarray]) -> dict:
 
 
 def run_study(cfg: StudyConfig, cache_dir=None, device: str | None = None, progress=None) -> StudyResult:
-    """The study of ``cfg`` on its (cached) outcome table (built with its students on ``device``). A
+    """The study of ``cfg`` on its (cached) outcome table (built with its students on ``device``; ``progress``
+    wraps the build's stages too, then the study's loops: :func:`study_table`). A
     budget below the cheapest setting's cost is refused before the table is built when the settings'
     shapes already show it (:func:`~workbench.costtune.build.cheapest_cost_bound`), after it otherwise."""
     if cfg.budget is not None:
@@ -162,7 +163,7 @@ def run_study(cfg: StudyConfig, cache_dir=None, device: str | None = None, progr
         if not cfg.budget >= bound:
             raise InputError(f"--budget must be >= the cheapest setting's cost ({name}: {'' if exact else 'at least '}"
                              f"{bound:.6g} FLOPs per input); got {cfg.budget!r}")
-    return study_table(outcome_table(cfg.outcome, cache_dir, device=device), cfg, progress)
+    return study_table(outcome_table(cfg.outcome, cache_dir, device=device, progress=progress), cfg, progress)
 
 
 def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyResult:
