@@ -725,3 +725,23 @@ def test_a_figure_in_a_summary_cell_is_named_as_one_the_page_cannot_draw():
     with pytest.warns(ReportWarning, match="summary shows a plotly figure"):
         assert report.summary_first(nb) == 1
     assert nb.cells[1] is fig_cell
+
+
+def test_an_interrupted_build_lists_the_pages_it_finished(tmp_path, monkeypatch):
+    # before: Ctrl-C during the second notebook left the first one's page with no index at all
+    nbs, out = tmp_path / "nbs", tmp_path / "out"
+    nbs.mkdir()
+    for stem in ("01_one", "02_two"):
+        _write_nb(nbs / f"{stem}.ipynb", "n: int = 2  # points", ["print(n)"])
+    real = report.run_notebook
+
+    def stopped_on_the_second(path, *args, **kwargs):
+        if path.stem == "02_two":
+            raise KeyboardInterrupt
+        return real(path, *args, **kwargs)
+
+    monkeypatch.setattr(report, "run_notebook", stopped_on_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        report.build_reports(notebook_dir=nbs, out_dir=out, thumbnails=False)
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert 'href="01_one.html"' in index and "02_two" not in index

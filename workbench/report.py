@@ -707,12 +707,26 @@ def build_reports(names: Sequence[str] | None = None, *, smoke: bool = False,
              + (f" -- {r['error']}" if r["error"] else ""))
         return r, fig
 
+    done = []  # pages written so far: an interrupted build still lists them in the index
+
+    def build_and_keep(i: int, path: Path) -> tuple[dict, dict | None]:
+        r, fig = build_one(i, path)
+        if r.get("html"):
+            done.append(r)
+        return r, fig
+
     # the kernels, started in the notebooks' folder, share the CLI's cache
-    with _absolute_cache_env(), _papermill_cwd_unset():
-        if jobs == 1:
-            built = [build_one(i, path) for i, path in enumerate(paths, 1)]
-        else:
-            built = _in_threads(build_one, paths, jobs)
+    try:
+        with _absolute_cache_env(), _papermill_cwd_unset():
+            if jobs == 1:
+                built = [build_and_keep(i, path) for i, path in enumerate(paths, 1)]
+            else:
+                built = _in_threads(build_and_keep, paths, jobs)
+    except KeyboardInterrupt:  # before: the pages already written were left out of any index
+        if done:
+            order = {p.stem: k for k, p in enumerate(paths)}
+            write_index(out, sorted(done, key=lambda r: order[r["name"]]), smoke=smoke, revision=revision)
+        raise
     reports = [r for r, _ in built]
     figures = {r["name"]: fig for r, fig in built if fig is not None}
     thumbnail_error = None
