@@ -713,6 +713,8 @@ def test_a_build_of_one_notebook_keeps_the_other_pages_in_the_index(tmp_path):
     (out / report.INDEX_RECORDS).write_text("{not json", encoding="utf-8")  # a damaged record: this build's rows
     report.build_reports(["02"], notebook_dir=nbs, out_dir=out, thumbnails=False)
     assert 'href="02_two.html"' in (out / "index.html").read_text(encoding="utf-8")
+    (out / report.INDEX_RECORDS).write_text("7", encoding="utf-8")  # JSON, but no list of rows
+    assert report.write_index(out, [], smoke=False).is_file()
 
 
 def test_a_figure_in_a_summary_cell_is_named_as_one_the_page_cannot_draw():

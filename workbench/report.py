@@ -23,7 +23,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import datetime as dt
-import functools
 import math
 import os
 import re
@@ -279,7 +278,6 @@ def kill_live_kernels() -> int:
     return sum(_kill_kernel(km) for km in managers)
 
 
-@functools.cache
 def report_kernel_manager(cell_running: Callable[[], bool] | None = None) -> type:
     """jupyter_client's ``AsyncKernelManager`` (nbclient's default), except that shutting a kernel down does
     not first interrupt it. jupyter_client sends SIGINT before its shutdown request; when the signal lands
@@ -551,7 +549,7 @@ def _earlier_rows(out_dir: Path, names: set[str]) -> list[dict]:
     try:
         rows = json.loads((out_dir / INDEX_RECORDS).read_text(encoding="utf-8"))
         rows = [r for r in rows if isinstance(r, dict) and set(_RECORD_KEYS) <= set(r)]
-    except (OSError, ValueError):
+    except (OSError, ValueError, TypeError):  # TypeError: valid JSON that is no list of rows
         return []
     return [{**r, "earlier": True} for r in rows
             if r["name"] not in names and r["page"] and (out_dir / r["page"]).is_file()]
