@@ -457,6 +457,9 @@ def test_fit_draws_refused_before_fitting(cli, chin_csv, tmp_path, case, message
     ("Model,E,A,B,alpha,beta\nx,1.8,400,400,0.3,0.3\nx,1.8,400,400,0.3,0.3\n",
      "unknown ['Model'] (a fit --by file holds every group's draws"),
     ("E,A,B,alpha\n1.8,400,400,0.3\n1.8,400,400,0.3\n", "missing ['beta']"),
+    # a JSON file: its fragments were listed as a 600-character "unknown [...]"
+    ('{"E": 1.8, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28, "more": [1, 2, 3, 4, 5, 6, 7, 8, 9]}\n',
+     "(it reads as no CSV of draws: write one with fit --bootstrap N --draws FILE.csv)"),
     ("E,A,B,alpha,beta\n1.8,400,400,0.3,0.3\n1.8,400,400,0.3,nan\n", "column 'beta' must hold finite numbers; data row 2"),
     ("E,A,B,alpha,beta\n1.8,400,400,0.3,0.3\n", "holds 1 draw(s); intervals need at least 2"),
     (None, "--draws file not found"),

@@ -126,9 +126,13 @@ def read_draws(path: str, law):
     extra = [c for c in draws.columns if c not in names]
     if missing or extra:
         hint = (" (a fit --by file holds every group's draws: keep one group's rows and the parameter columns)"
-                if extra and not missing else "")
-        raise InputError(f"--draws {path} must have exactly the columns of law {law.name!r}'s parameters "
-                         f"({', '.join(names)}); missing {missing}, unknown {extra}{hint}")
+                if extra and not missing else
+                " (it reads as no CSV of draws: write one with fit --bootstrap N --draws FILE.csv)" if not set(names) & set(draws.columns)
+                else "")
+        shown = extra if len(extra) <= 8 else extra[:8] + [f"... {len(extra) - 8} more"]
+        shown = [c if len(str(c)) <= 40 else str(c)[:37] + "..." for c in shown]
+        raise InputError(f"--draws {path} must have exactly the columns of the parameters of law {law.name!r} "
+                         f"({', '.join(names)}); missing {missing}, unknown {shown}{hint}")
     for name in names:
         values = pd.to_numeric(draws[name], errors="coerce").to_numpy(dtype=float)  # text -> NaN
         bad = ~np.isfinite(values)
