@@ -359,7 +359,8 @@ def frame_columns(law: str | Law, df: pd.DataFrame, x_cols: Sequence[str],
                          f"got {', '.join(map(repr, repeated))} more than once in {x_cols}")
     if len(x_cols) != len(law.inputs):
         raise InputError(f"law {law.name!r} takes {len(law.inputs)} input column(s) "
-                         f"({', '.join(law.inputs)}); got {len(x_cols)}" + (f": {', '.join(x_cols)}" if x_cols else " (an empty list)"))
+                         f"({', '.join(law.inputs)}); got {len(x_cols)}"
+                         + (f": {', '.join(x_cols)}" if x_cols else " (an empty list)"))
     misplaced = [c for j, c in enumerate(map(str, x_cols)) if c in law.inputs and law.inputs.index(c) != j]
     if misplaced:  # columns map onto the inputs by position: (D, N) for chinchilla swapped A with B, α with β
         raise InputError(f"the input columns {x_cols} map onto law {law.name!r}'s inputs ({', '.join(law.inputs)}) "

@@ -125,10 +125,12 @@ def read_draws(path: str, law):
     missing = [n for n in names if n not in draws.columns]
     extra = [c for c in draws.columns if c not in names]
     if missing or extra:
-        hint = (" (a fit --by file holds every group's draws: keep one group's rows and the parameter columns)"
-                if extra and not missing else
-                " (it reads as no CSV of draws: write one with fit --bootstrap N --draws FILE.csv)" if not set(names) & set(draws.columns)
-                else "")
+        if extra and not missing:
+            hint = " (a fit --by file holds every group's draws: keep one group's rows and the parameter columns)"
+        elif not set(names) & set(draws.columns):  # e.g. a JSON file, read as a CSV of one strange column
+            hint = " (it reads as no CSV of draws: write one with fit --bootstrap N --draws FILE.csv)"
+        else:
+            hint = ""
         shown = extra if len(extra) <= 8 else extra[:8] + [f"... {len(extra) - 8} more"]
         shown = [c if len(str(c)) <= 40 else str(c)[:37] + "..." for c in shown]
         raise InputError(f"--draws {path} must have exactly the columns of the parameters of law {law.name!r} "

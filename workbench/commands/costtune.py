@@ -32,11 +32,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "ends with the update (256 episodes) that reaches it, so a tiny value is overshot "
                         "(the guidance comparison's agents take min(steps, 300,000))")
     p.add_argument("--seed", type=int, default=0, help="agent seed")
-    p.add_argument("--n-budgets", type=int, default=10, help="log-spaced budgets tracing RL's cost-error curve; the cost of every ladder rung above the cheapest "
-                        "and the requested budget are added, so more agents are trained (default 10)")
+    p.add_argument("--n-budgets", type=int, default=10,
+                   help="log-spaced budgets tracing RL's cost-error curve; the cost of every ladder rung above the "
+                        "cheapest and the requested budget are added, so more agents are trained (default 10)")
     p.add_argument("--widths", default=None, help="family widths, comma-separated (default per family)")
     p.add_argument("--train-steps", type=int, default=2000, help="Adam steps per dense student (default 2000)")
-    p.add_argument("--n-inputs", type=int, default=20000, help="test inputs in the outcome table (half held out; at least 100; default 20000)")
+    p.add_argument("--n-inputs", type=int, default=20000,
+                   help="test inputs in the outcome table (half held out; at least 100; default 20000)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     p.add_argument("--device", default=None,
                    help="cpu or cuda: where the outcome table's students train (default: cuda when present). "

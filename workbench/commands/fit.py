@@ -443,21 +443,21 @@ def _fit_one(law, df, x_cols: list[str], args, fixed: dict, label: str):
         names = result.at_bounds
         bounds = ", ".join(f"{n} in [{law.param(n).lower:g}, {law.param(n).upper:g}]" for n in names)
         say(f"{label}warning: {', '.join(names)} ended on the law's bound ({bounds}): the data do not pin "
-                         f"{'them' if len(names) > 1 else 'it'} down; read the value as a limit, not an estimate\n")
+            f"{'them' if len(names) > 1 else 'it'} down; read the value as a limit, not an estimate\n")
     for name, how in law.paper_fixes.items():
         if name not in fixed and name not in law.defaults_fixed:
             say(f"{label}note: {name} was fitted ({name} = {result.params[name]:.4g}), not fixed as the law's "
-                             f"paper fixes it: {how}; pass --fix {name}=VALUE to fit as the paper does\n")
+                f"paper fixes it: {how}; pass --fix {name}=VALUE to fit as the paper does\n")
     loose = [n for n in result.poorly_determined if n not in result.at_bounds]
     if not result.covariance_estimated:
         say(f"{label}warning: no standard errors: the covariance could not be estimated at the optimum "
-                         "(it is singular: the data leave some combination of the parameters undetermined), so "
-                         f"every free parameter is listed as poorly determined ({', '.join(result.poorly_determined)}); "
-                         "fix some (--fix), try a law with fewer parameters, or add data where they act\n")
+            "(it is singular: the data leave some combination of the parameters undetermined), so "
+            f"every free parameter is listed as poorly determined ({', '.join(result.poorly_determined)}); "
+            "fix some (--fix), try a law with fewer parameters, or add data where they act\n")
     elif loose:
         errs = ", ".join(f"{n} = {result.params[n]:.4g} ± {result.stderr[n]:.2g}" for n in loose)
         say(f"{label}warning: {', '.join(loose)} poorly determined ({errs}, asymptotic 1-σ): only a "
-                         "combination of the parameters is fitted; fix one (--fix) or add data where they act\n")
+            "combination of the parameters is fitted; fix one (--fix) or add data where they act\n")
     out = result.to_dict()
     out["holdout_metrics"] = holdout_metrics
     if n_holdout is not None:
