@@ -106,7 +106,7 @@ def agent_candidate(prob: AmcProblem, policy: str, seq) -> Candidate:
 def finetune(prob: AmcProblem, masks: list[list[torch.Tensor]], steps: int, lr: float) -> list[list[tuple]]:
     """Fine-tune the dense student under each mask set (module docstring), all in one stack: the fp32
     layers [(W, b)] of each."""
-    run = dataclasses.replace(prob.cfg.run(), steps=int(steps), lr=float(lr))
+    run = dataclasses.replace(prob.cfg.run(), steps=int(steps), lr=float(lr), early_stopping=False)  # all steps
     L, k = prob.n_layers, len(masks)
     init = {**{f"w{i}": torch.stack([prob.layers[i][0] * m[i] for m in masks]) for i in range(L)},
             **{f"b{i}": prob.layers[i][1].expand(k, -1).clone() for i in range(L)}}
