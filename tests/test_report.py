@@ -653,6 +653,8 @@ def test_an_interrupted_build_of_jobs_leaves_no_kernel_or_thread_running(tmp_pat
     assert time.monotonic() - pressed[0] < 15
     assert [t for t in threading.enumerate() if t.name.startswith("report")] == []
     assert list((tmp_path / "out").glob("*.html")) == []
+    # nor half-run notebooks: papermill saved each after its first cells (before: they stayed in the out folder)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []
     pids = [int(p.read_text()) for p in marks.glob("*.pid")] + [int(p.read_text()) for p in marks.glob("*.child")]
     assert len(pids) == 4 and time.monotonic() - start < 60
     deadline = time.monotonic() + 15
@@ -747,3 +749,42 @@ def test_an_interrupted_build_lists_the_pages_it_finished(tmp_path, monkeypatch)
         report.build_reports(notebook_dir=nbs, out_dir=out, thumbnails=False)
     index = (out / "index.html").read_text(encoding="utf-8")
     assert 'href="01_one.html"' in index and "02_two" not in index
+
+
+def test_an_interrupted_notebook_leaves_the_last_finished_runs_notebook(tmp_path):
+    """papermill saves the executed notebook after every cell; before, Ctrl-C left half of this run's notebook in
+    the out folder, over the finished one beside its page. Now that file is the last finished run's, and a failed
+    run still leaves its notebook (the traceback is in it)."""
+    import signal
+    import threading
+    import time
+
+    nbs, out = tmp_path / "nbs", tmp_path / "out"
+    nbs.mkdir()
+    mark = tmp_path / "started"
+    _write_nb(nbs / "01_slow.ipynb", "seconds: float = 0.0  # how long the last cell sleeps",
+              ["x = 41 + 1", f"import pathlib, time\npathlib.Path({str(mark)!r}).write_text('')\ntime.sleep(seconds)"])
+    first = report.build_reports(notebook_dir=nbs, out_dir=out, thumbnails=False)
+    assert not first["failed"], first["reports"][0]["error"]
+    executed = out / "01_slow.ipynb"
+    finished = executed.read_bytes()
+    assert nbformat.reads(finished, as_version=4).metadata.papermill.output_path == str(executed.resolve())
+    mark.unlink()
+
+    def press_ctrl_c():
+        deadline = time.monotonic() + 60
+        while not mark.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # papermill has saved the notebook after the cells before
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    threading.Thread(target=press_ctrl_c, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        report.build_reports(notebook_dir=nbs, out_dir=out, parameters={"seconds": 60}, thumbnails=False)
+    assert mark.exists()  # the second run was inside its last cell
+    assert executed.read_bytes() == finished
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []  # no temp left
+    failed = report.build_reports(notebook_dir=nbs, out_dir=out, parameters={"seconds": -1.0}, thumbnails=False)
+    r = failed["reports"][0]
+    assert r["status"] == "failed" and r["executed"] == str(executed)
+    assert "sleep length must be non-negative" in executed.read_text(encoding="utf-8")

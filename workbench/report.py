@@ -358,23 +358,51 @@ def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *,
 
     On a terminal, papermill's per-cell progress bar runs on stderr (long runs show where they are) unless
     ``progress_bar=False`` (notebooks run side by side: their bars would overwrite each other).
+
+    papermill saves the notebook after every cell: it runs into a temp file that replaces ``out_dir/<name>.ipynb``
+    when the run ends (ok or failed: a failed one shows its traceback) and is removed when the build is
+    interrupted, so Ctrl-C leaves the last finished run's notebook there, not half of this one.
     """
+    executed = out_dir / f"{path.stem}.ipynb"
+    start = time.perf_counter()
+    running = [False]  # a cell has started and not finished (nbclient's hooks): at shutdown, one past the timeout
+    hooks = {"on_cell_start": lambda **_: running.__setitem__(0, True),
+             "on_cell_executed": lambda **_: running.__setitem__(0, False)}
+    kept = False
+    try:
+        with atomic_write(executed) as partial:
+            error, refused = _execute(path, partial, parameters, timeout, progress_bar, running, hooks)
+            # a build of jobs > 1 was interrupted (this thread ended on its killed kernel), or papermill wrote nothing
+            if _STOPPING.is_set() or not partial.stat().st_size:
+                raise _Discard
+            nb = nbformat.read(partial, as_version=4)
+            nb.metadata.setdefault("papermill", {})["output_path"] = str(executed.resolve())  # not the temp's
+            nbformat.write(nb, partial)
+            kept = True
+    except _Discard:
+        pass
+    return {"name": path.stem, "status": "ok" if error is None else "failed",
+            "seconds": round(time.perf_counter() - start, 2),
+            "executed": str(executed) if kept else None, "error": error, "input_error": refused}
+
+
+class _Discard(Exception):
+    """Leaves :func:`run_notebook`'s ``atomic_write`` without keeping the file (caught at once)."""
+
+
+def _execute(path: Path, output: Path, parameters, timeout, progress_bar, running, hooks) -> tuple[str | None, bool]:
+    """papermill on ``path`` into ``output``; returns (error line or None, whether an InputError stopped it)."""
     import papermill as pm
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
-    executed = out_dir / f"{path.stem}.ipynb"
-    start = time.perf_counter()
     error, refused = None, False
-    running = [False]  # a cell has started and not finished (nbclient's hooks): at shutdown, one past the timeout
-    hooks = {"on_cell_start": lambda **_: running.__setitem__(0, True),
-             "on_cell_executed": lambda **_: running.__setitem__(0, False)}
     try:
         # the kernel starts in the notebook's folder through nbclient's resources, not papermill's ``cwd``:
         # that one chdirs this whole process while the notebook runs, and with notebooks in threads a relative
         # output path then named another folder ("output folder reports doesn't exist") or the build ended
         # in the notebooks' folder; absolute paths in and out, whatever the working directory is
-        pm.execute_notebook(str(path.resolve()), str(executed.resolve()), parameters=dict(parameters),
+        pm.execute_notebook(str(path.resolve()), str(output.resolve()), parameters=dict(parameters),
                             kernel_name=KERNEL_NAME, resources={"metadata": {"path": str(path.parent.resolve())}},
                             # nbclient takes whole seconds: a fraction rounds up
                             execution_timeout=None if timeout is None else math.ceil(timeout),
@@ -392,9 +420,7 @@ def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *,
         if "kernel" not in str(exc).lower():
             raise
         error = f"the kernel did not start: {exc}"
-    return {"name": path.stem, "status": "ok" if error is None else "failed",
-            "seconds": round(time.perf_counter() - start, 2),
-            "executed": str(executed) if executed.exists() else None, "error": error, "input_error": refused}
+    return error, refused
 
 
 def first_figure(nb: nbformat.NotebookNode) -> dict | None:
