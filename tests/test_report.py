@@ -278,13 +278,20 @@ def test_failing_notebook_is_listed_and_the_others_still_build(tmp_path, capsys)
     assert "01_fine" in index and "02_broken" in index and "planted failure" in index
 
 
-def test_cell_timeout_is_reported_as_a_failure(tmp_path, capfd):
+def test_cell_timeout_is_reported_as_a_failure(tmp_path, capfd, caplog):
     nbs = tmp_path / "nbs"
     nbs.mkdir()
     _write_nb(nbs / "01_slow.ipynb", "interactive: bool = True  # widgets or not", ["import time\ntime.sleep(3)"])
+    _write_nb(nbs / "02_dies.ipynb", "interactive: bool = True  # widgets or not", ["import os\nos._exit(1)"])
+    caplog.set_level("INFO", logger="papermill")
     result = report.build_reports(notebook_dir=nbs, out_dir=tmp_path / "out", timeout=1.5)  # nbclient: whole s
-    (r,) = result["reports"]
+    r, dead = result["reports"]
     assert r["status"] == "failed" and "Timeout" in r["error"]
+    assert dead["status"] == "failed" and "Kernel died while a cell ran" in dead["error"]
+    # before: nbclient's "Timeout waiting for execute reply (2s)." and "Kernel died while waiting for execute
+    # reply." lines stood above the build's own line for the notebook, which says the same
+    assert "Executing notebook" in caplog.text  # papermill's other records still pass
+    assert "execute reply" not in caplog.text, caplog.text
     assert r["seconds"] < 25
     time.sleep(3)  # past the cell's end: a kernel still alive would now fail to send its reply
     err = capfd.readouterr().err

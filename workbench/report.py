@@ -23,6 +23,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import datetime as dt
+import logging
 import math
 import os
 import re
@@ -386,6 +387,13 @@ def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *,
             "executed": str(executed) if kept else None, "error": error, "input_error": refused}
 
 
+def _not_said_again(record: logging.LogRecord) -> bool:
+    """Drops nbclient's log lines about a cell past the timeout or a dead kernel (logged through papermill's
+    logger): the build's own line for that notebook says the same, with its name."""
+    return not str(record.msg).startswith(("Timeout waiting for execute reply", "Kernel died while waiting",
+                                           "Interrupting kernel"))
+
+
 class _Discard(Exception):
     """Leaves :func:`run_notebook`'s ``atomic_write`` without keeping the file (caught at once)."""
 
@@ -396,6 +404,7 @@ def _execute(path: Path, output: Path, parameters, timeout, progress_bar, runnin
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
 
+    logging.getLogger("papermill").addFilter(_not_said_again)  # once: a filter already there is not added again
     error, refused = None, False
     try:
         # the kernel starts in the notebook's folder through nbclient's resources, not papermill's ``cwd``:
@@ -415,7 +424,7 @@ def _execute(path: Path, output: Path, parameters, timeout, progress_bar, runnin
     except CellTimeoutError as exc:
         error = f"CellTimeoutError: {str(exc).splitlines()[0] if str(exc) else 'a cell ran past the timeout'}"
     except DeadKernelError as exc:
-        error = f"DeadKernelError: {exc}"
+        error = f"DeadKernelError: {exc} while a cell ran (it ended the process, or the system killed it: out of memory?)"
     except RuntimeError as exc:  # the kernel died or hung while starting (jupyter_client): this notebook fails
         if "kernel" not in str(exc).lower():
             raise
