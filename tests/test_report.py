@@ -53,6 +53,20 @@ def test_smoke_report_of_the_real_notebooks_builds(smoke_run):
 
 
 @pytest.mark.slow  # shares one smoke run of every notebook (~40 s)
+def test_tables_in_the_reports_show_rounded_numbers(smoke_run):
+    # before: 06's per-model table showed pandas' six decimals (0.425781, 0.394897, ...) beside tables rounded to 4
+    import re
+
+    result, _ = smoke_run
+    for r in result["reports"]:
+        executed = nbformat.read(r["executed"], as_version=4)
+        tables = ["".join(o.get("data", {}).get("text/html", "")) for c in executed.cells if c.cell_type == "code"
+                  for o in c.outputs]
+        raw = [x for t in tables if "<table" in t for x in re.findall(r"<td>(-?\d+\.\d{5,})</td>", t)]
+        assert raw == [], (r["name"], raw[:5])
+
+
+@pytest.mark.slow  # shares one smoke run of every notebook (~40 s)
 def test_long_cells_of_01_04_and_07_show_progress_as_text_lines_in_the_report(smoke_run):
     result, _ = smoke_run
     # 07's bars went to stderr (the page's red box) until its sweeps took the report's bar factory
