@@ -249,3 +249,23 @@ def test_a_scalar_input_is_broadcast_against_the_other_columns():
         law.predict((N, [1e10, 2e10]), p)  # two arrays of different lengths are still refused
     with pytest.raises(InputError, match=r"got an array of shape \(2,\)"):
         law.predict((1e9, 1e10), p)  # only scalars: not broadcast (one point is ([N], [D]))
+
+
+def test_the_readmes_law_table_names_each_laws_inputs_and_parameters_in_order():
+    """The README's registry table is what a user reads to write ``--x`` and ``--fix``: it must match the code."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## The law registry"):].split("\n\n")[1].splitlines()[2:]
+    seen = set()
+    for row in table:
+        names, _, io = [c.strip() for c in row.strip("|").split(" | ")][:3]
+        inputs, params = io.split(" → ")
+        base = params.split(" (")[0].split(", ")
+        for k, name in enumerate(names.split(", ")):
+            extra = [] if k == 0 else params.split(": + ")[1].rstrip(")").split(", ")
+            law = get_law(name)
+            assert inputs.split(", ") == list(law.inputs), name
+            assert base + extra == [p.name for p in law.params], name
+            seen.add(name)
+    assert seen == set(LAWS)

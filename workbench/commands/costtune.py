@@ -30,8 +30,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=1_000_000,
                    help="real environment steps (cascade rung runs and stops) per agent of RL's curve; training "
                         "ends with the update (256 episodes) that reaches it, so a tiny value is overshot "
-                        "(the guidance comparison's agents take min(steps, 300,000))")
-    p.add_argument("--seed", type=int, default=0, help="agent seed")
+                        "(the guidance comparison's agents take min(steps, 300,000); default 1,000,000)")
+    p.add_argument("--seed", type=int, default=0, help="agent seed (default 0)")
     p.add_argument("--n-budgets", type=int, default=10,
                    help="log-spaced budgets tracing RL's cost-error curve; the cost of every ladder rung above the "
                         "cheapest and the requested budget are added, so more agents are trained (default 10)")

@@ -55,7 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(\"groups\") and, with --holdout, the groups' mean held-out metrics (\"summary\")")
     p.add_argument("--bootstrap", type=int, default=0, metavar="N",
                    help=f"bootstrap refits for 95%% intervals (at most {MAX_BOOTSTRAP})")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
     p.add_argument("--no-progress", action="store_true",
                    help="no tqdm bar over the --by groups (shown only when stderr is a terminal)")
     p.add_argument("--draws", metavar="FILE.csv",

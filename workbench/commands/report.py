@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a notebook parameter (repeatable); the value is read as the declared type")
     parser.add_argument("--out", default="reports", help="output folder (default: reports)")
     parser.add_argument("--timeout", type=float, default=None,  # None: workbench.report.CELL_TIMEOUT
-                        help="per-cell timeout in seconds (default 1800: it catches a hung cell; 03's longest cell "
-                             "takes about 6 minutes on a quiet 2-core machine)")
+                        help="per-cell timeout in seconds (default 1800: it catches a hung cell; 03's longest cell, its "
+                             "sweep, took 7 minutes with two workers and 17 in one process on a 2-core machine)")
     parser.add_argument("--notebook-dir", default=None,
                         help="folder of NN_*.ipynb notebooks (default: the source checkout's notebooks/)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
