@@ -69,6 +69,14 @@ def test_tiny_run_and_budget_below_cheapest_setting(cli, env_cache):
     assert out["guided_at_most_half_steps"] == sum(
         r["guided_steps_to_98pct"] <= r["unguided_steps_to_98pct"] / 2
         and r["guided_steps_to_98pct"] < r["unguided_steps_to_98pct"] for r in g)
+    # the common target: COMMON_REWARD_TOL below the better final reward, None (null) when never reached
+    assert out["steps_to_common_target"] == {"guided": g[0]["guided_steps_to_common"],
+                                             "unguided": g[0]["unguided_steps_to_common"], "tolerance": 0.005}
+    assert out["guided_at_most_half_steps_common"] == sum(
+        r["guided_steps_to_common"] is not None and (r["unguided_steps_to_common"] is None or (
+            r["guided_steps_to_common"] <= r["unguided_steps_to_common"] / 2
+            and r["guided_steps_to_common"] < r["unguided_steps_to_common"])) for r in g)
+    assert all(isinstance(r[f"{n}_steps_to_common"], (int, type(None))) for r in g for n in ("guided", "unguided"))
     assert out["guided_worse_final_reward_lams"] == [
         r["lam"] for r in g if r["guided_final_reward"] < r["unguided_final_reward"] - 1e-3]
     gap = out["gap_recovered"]  # RouteLLM's metrics between the cheapest and the most accurate static setting

@@ -8,7 +8,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 
 from workbench.costtune import policies as P
-from workbench.costtune.agent import AgentConfig, evaluate, final_reward, steps_to_fraction, train
+from workbench.costtune.agent import AgentConfig, evaluate, final_reward, steps_to_fraction, steps_to_reward, train
 from workbench.costtune.cascade_agent import evaluate as evaluate_cascade
 from workbench.costtune.env import InputRoutingEnv
 from workbench.costtune.outcomes import outcome_table
@@ -427,6 +427,11 @@ def test_steps_to_fraction():
     dense = pd.DataFrame({"step": np.arange(0, 41), "reward": np.r_[np.linspace(0.1, 1.0, 31), np.ones(10)]})
     assert final_reward(dense, 0.25) == 1.0 and steps_to_fraction(dense, 0.98, final_share=0.25) == 30
     assert steps_to_fraction(dense, 0.9, final_share=0.25) == 27  # 0.1 + 0.03 k >= 0.9: k = 27
+    # a negative final reward (a short run at a cost-heavy λ): the target is 2% of its size below it, reached at
+    # step 30; before, 98% of -1.64 (-1.607) lay above every evaluation and the last step was returned as if reached
+    negative = pd.DataFrame({"step": [0, 10, 20, 30, 40], "reward": [-3.0, -2.0, -1.7, -1.64, -1.64]})
+    assert steps_to_fraction(negative, 0.98, final_share=0.25) == 30
+    assert steps_to_reward(negative, -1.9) == 20 and steps_to_reward(negative, -1.0) is None
 
 
 def test_guidance_runs_prefer_binding_budgets():

@@ -230,6 +230,16 @@ def final_reward(curve: pd.DataFrame, final_share: float = 0.05) -> float:
 
 def steps_to_fraction(curve: pd.DataFrame, fraction: float = 0.98, final_share: float = 0.05) -> int:
     """First environment step at which the expected reward reaches ``fraction`` of the final reward
-    (:func:`final_reward`); exact only to the curve's evaluation spacing."""
-    hit = curve.index[curve["reward"] >= fraction * final_reward(curve, final_share)]
-    return int(curve.loc[hit[0], "step"]) if len(hit) else int(curve["step"].iloc[-1])
+    (:func:`final_reward`), read as within ``1 - fraction`` of its size below it, so that a negative final
+    reward (a cost-heavy λ, a short run) gets a target below it too; exact only to the curve's evaluation
+    spacing. The target is always reached: some evaluation of the final share is at least their mean."""
+    final = final_reward(curve, final_share)
+    step = steps_to_reward(curve, final - (1.0 - fraction) * abs(final))
+    assert step is not None  # the final share's best evaluation reaches its own mean
+    return step
+
+
+def steps_to_reward(curve: pd.DataFrame, target: float) -> int | None:
+    """First environment step at which the expected reward reaches ``target``; None when it never does."""
+    hit = curve.index[curve["reward"] >= target]
+    return int(curve.loc[hit[0], "step"]) if len(hit) else None

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.costtune import policies as P
-from workbench.costtune.agent import final_reward, steps_to_fraction
+from workbench.costtune.agent import final_reward, steps_to_fraction, steps_to_reward
 from workbench.costtune.cascade_agent import CascadeAgentConfig, evaluate, train
 from workbench.costtune.cascade_env import VectorCascade
 from workbench.costtune.ladder import Ladder, build_ladder
@@ -90,6 +90,10 @@ class StudyResult:
 
 
 BINDING = 0.98
+COMMON_REWARD_TOL = 0.005
+"""The guidance comparison's common target: this far below the better agent's final reward (reward =
+correct − λ·cost/C_ref, so half a point of accuracy at equal cost). Both agents chase the same number, unlike the
+issue's "98% of its own final reward", which gives an agent that settles lower an easier target."""
 """A budget binds when the policy trained for it spends at least this share of it (train inputs)."""
 GUIDANCE_STEPS = 300_000
 """Default env steps of each agent of the guidance comparison (at most ``StudyConfig.steps``). Its learning
@@ -149,6 +153,10 @@ def gap_metrics(table: OutcomeTable, pareto: dict[str, np.ndarray]) -> dict:
         a = int(np.flatnonzero((table.cost == gap[end]["cost"]) & (err == gap[end]["error"]))[0])
         gap[end] = {"setting": str(table.settings["name"][a]), **gap[end]}
     return gap
+
+
+def _none_if_na(value):
+    return None if pd.isna(value) else int(value)
 
 
 def run_study(cfg: StudyConfig, cache_dir=None, device: str | None = None, progress=None) -> StudyResult:
@@ -241,6 +249,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyRe
     curves, guidance = [], []
     for i in progress(guidance_runs(rl_runs, float(budget)), desc="guidance (guided, unguided)", unit="λ"):
         row = {"budget": float(rl_runs["budget"].iloc[i]), "lam": float(rl_runs["lam"].iloc[i])}
+        pair = {}
         for name, guided in (("guided", True), ("unguided", False)):
             res = train(env, dataclasses.replace(agent, guided=guided, lam=row["lam"], budget=None,
                                                  steps=guidance_steps, eval_every=1))  # every update: see GUIDANCE_STEPS
@@ -248,9 +257,20 @@ def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyRe
                 curves.append(res.curve.assign(agent=name))
             row[f"{name}_steps_to_98pct"] = steps_to_fraction(res.curve, 0.98)
             row[f"{name}_final_reward"] = final_reward(res.curve)
+            pair[name] = res.curve
+        # the issue's criterion measures each agent against its own final reward (a prior that settles lower has
+        # an easier target) with a 2% band (about 0.018 of reward here, a third of the error rate): one common,
+        # tighter target beside it, COMMON_REWARD_TOL below the better agent's final reward (None: never reached)
+        target = max(row["guided_final_reward"], row["unguided_final_reward"]) - COMMON_REWARD_TOL
+        for name, curve in pair.items():
+            row[f"{name}_steps_to_common"] = steps_to_reward(curve, target)
         guidance.append(row)
     curves, guidance = pd.concat(curves, ignore_index=True), pd.DataFrame(guidance)
+    for name in ("guided", "unguided"):  # ints and None (JSON null), not floats and NaN
+        col = f"{name}_steps_to_common"
+        guidance[col] = pd.Series([_none_if_na(v) for v in guidance[col]], index=guidance.index, dtype=object)
     steps98 = {name: int(guidance[f"{name}_steps_to_98pct"].iloc[0]) for name in ("guided", "unguided")}
+    common = {name: guidance[f"{name}_steps_to_common"].iloc[0] for name in ("guided", "unguided")}
 
     # within_budget: the policy's train cost fits the budget (dual ascent enforces it on the train inputs;
     # when no run fits, the budget's own run is reported, over budget); its held-out cost may differ a little
@@ -306,6 +326,12 @@ def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyRe
         # and the λ where guided ends more than 0.001 below unguided in reward (a worse optimum)
         "guided_at_most_half_steps": int(((guidance["guided_steps_to_98pct"] <= guidance["unguided_steps_to_98pct"] / 2)
                                           & (guidance["guided_steps_to_98pct"] < guidance["unguided_steps_to_98pct"])).sum()),
+        "steps_to_common_target": {**common, "tolerance": COMMON_REWARD_TOL},
+        # the same at every binding λ, against the common target: guided reaches it in at most half the unguided
+        # steps, or reaches it where unguided never does
+        "guided_at_most_half_steps_common": int(sum(
+            g is not None and (u is None or (g <= u / 2 and g < u))
+            for g, u in zip(guidance["guided_steps_to_common"], guidance["unguided_steps_to_common"]))),
         "guided_worse_final_reward_lams": guidance.loc[guidance["guided_final_reward"]
                                                        < guidance["unguided_final_reward"] - 1e-3, "lam"].tolist(),
         "lambda": float(res_b.lam), "steps": cfg.steps, "guidance_steps": guidance_steps, "seed": cfg.seed,
