@@ -44,7 +44,11 @@ def main() -> None:
               f"areas={json.dumps({k: round(v, 4) for k, v in res['area_under_cost_error'].items()})}  "
               f"gap_recovered={json.dumps(res['gap_recovered'].get('policies', {}))}  "
               f"cost_ratio_bootstrap={res['cost_ratio_bootstrap']}  steps_to_98pct={res['steps_to_98pct']}  "
-              f"guidance={[{k: round(v, 4) for k, v in g.items()} for g in res['guidance']]}", flush=True)
+              f"steps_to_common_target={res['steps_to_common_target']}  "
+              f"guided_at_most_half_steps={res['guided_at_most_half_steps']} (common target: "
+              f"{res['guided_at_most_half_steps_common']}) of {len(res['guidance'])}  "
+              f"guidance={[{k: v if v is None else round(v, 4) for k, v in g.items()} for g in res['guidance']]}",
+              flush=True)
     again, _ = run(*RUNS[0])
     first = json.loads((out_dir / f"costtune_{RUNS[0][0]}_{RUNS[0][1]}.json").read_text())
     print(f"rerun of {RUNS[0]} identical: {again == first}")

@@ -119,6 +119,67 @@ def test_table_shapes_costs_and_cache_key(table):
     assert len(frame) == n * a and {"input", "split", "correct", "flops", "latency_s"} <= set(frame.columns)
 
 
+def test_probe_cost_is_paid_by_every_routed_setting_but_the_probe_itself(table):
+    # written out, not read off route_cost: the environment's check compared info["cost"] with route_cost()
+    # itself, so a route_cost that dropped the probe passed it
+    pr = table.probe_setting
+    for a in range(len(table.cost)):
+        want = table.cost[pr] if a == pr else table.cost[a] + table.cost[pr]
+        assert table.route_cost()[a] == pytest.approx(want)
+    env = InputRoutingEnv(table, lam=0.5)
+    env.reset(seed=0)
+    other = (pr + 1) % len(table.cost)
+    _, _, _, _, info = env.step(other)
+    assert info["cost"] == pytest.approx(table.cost[other] + table.cost[pr])
+
+
+def test_nothing_fitted_or_chosen_reads_the_held_out_inputs(table):
+    """Bins, the ladder, the law guidance, the cascades and the static choices come from train inputs only: held-out
+    rows scrambled (answers flipped, confidences, probe features, losses and pass counts transformed) leave every one
+    unchanged. Each of these once had no test that could see it read held-out rows."""
+    from workbench.costtune.guidance import fit_guidance
+    from workbench.costtune.ladder import build_ladder
+
+    ho = table.inputs("heldout")
+    bad = {k: getattr(table, k).copy() for k in ("correct", "conf", "probe", "loss", "pass_counts")}
+    bad["correct"][ho] = ~bad["correct"][ho]
+    bad["conf"][ho] = 1.0 - bad["conf"][ho]
+    bad["probe"][ho] = bad["probe"][ho] ** 3  # not a permutation: the distribution over all inputs moves too
+    bad["loss"][ho] = 2.0 * bad["loss"][ho] + 1.0
+    bad["pass_counts"][ho] = bad["pass_counts"][ho].max() - bad["pass_counts"][ho]
+    other = dataclasses.replace(table, **bad)
+    tr = table.inputs("train")
+    assert (P.probe_bins(other)[tr] == P.probe_bins(table)[tr]).all()
+    assert (P.probe_bins(other) != P.probe_bins(table)).any()  # the held-out rows' bins did move
+    a, b = build_ladder(table), build_ladder(other)
+    for field in ("settings", "cost", "conf_edges", "pred_error"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+    np.testing.assert_array_equal(fit_guidance(table).pred_error, fit_guidance(other).pred_error)
+    assert P.train_best(other) == P.train_best(table)  # the default budget is half its cost
+    for budget in np.quantile(table.cost, [0.1, 0.5, 0.9]):
+        assert P.static_best(other, budget)["setting"] == P.static_best(table, budget)["setting"]
+    assert P.cascade_configs(other)[0] == P.cascade_configs(table)[0]
+    assert P.ladder_cascade_configs(other, a)[0] == P.ladder_cascade_configs(table, a)[0]
+
+
+def test_entropy_gradient_matches_finite_differences():
+    from workbench.costtune.agent import entropy_logit_grad
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 5))
+
+    def entropy(z):
+        p = np.exp(z - z.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        return -(p * np.log(p)).sum(1)
+
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    h = 1e-6
+    numeric = np.stack([(entropy(logits + h * np.eye(5)[j]) - entropy(logits - h * np.eye(5)[j])) / (2 * h)
+                        for j in range(5)], 1)
+    np.testing.assert_allclose(entropy_logit_grad(p), numeric, atol=1e-7)
+
+
 def test_metrics_known_answers():
     front = P.pareto([[1, 0.5], [2, 0.3], [2, 0.4], [4, 0.1], [5, 0.2]])
     assert front.tolist() == [[1, 0.5], [2, 0.3], [4, 0.1]]
@@ -127,6 +188,10 @@ def test_metrics_known_answers():
     assert P.cost_at_error(front, 0.2) == pytest.approx(3.0)
     assert np.isnan(P.cost_at_error(front, 0.05))
     assert P.area(np.array([[1, 0.2], [100, 0.2]]), 1, 100) == pytest.approx(0.2)
+    # a sloped segment: error linear in cost (mixing), averaged over log10 cost, 0.5 − (0.4/99)·(99/ln 10 − 2)/2;
+    # averaged over linear cost it would be 0.3 (the flat curve above cannot tell the two apart)
+    sloped = np.array([[1, 0.5], [100, 0.1]])
+    assert P.area(sloped, 1, 100) == pytest.approx(0.5 - 0.4 / 99 * (99 / np.log(10) - 2) / 2, abs=1e-4)
     assert P.cost_ratio(np.array([[0.5, 0.3], [2.0, 0.1]]), *front[-1]) == pytest.approx(2.0)
     assert np.isnan(P.cost_ratio(np.array([[0.5, 0.3], [2.0, 0.11]]), *front[-1]))
 
@@ -392,6 +457,10 @@ def test_env_passes_gymnasium_check_and_reports_correct_and_cost(table):
     _, reward, _, _, info = env.step(2)
     assert info["cost"] == pytest.approx(table.route_cost()[2])
     assert reward == pytest.approx(float(info["correct"]) - 0.5 * info["cost"] / table.cost_ref)
+    # independent inputs: an episode ends on its length (truncated), never in a terminal state
+    env.reset(seed=3)
+    ends = [env.step(0)[2:4] for _ in range(env.episode_len)]
+    assert ends[-1] == (False, True) and all(e == (False, False) for e in ends[:-1])
 
 
 def test_agent_is_seeded(table):

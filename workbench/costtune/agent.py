@@ -3,7 +3,12 @@
 Policy: softmax over the A settings of logits = φ(obs)·W + prior(obs, λ), where φ one-hot encodes
 the probe's max probability and margin (fixed bin edges, no fitting) and prior is the scaling-law
 guidance (``guidance.prior_logits``; zero when unguided). W starts at 0, so the unguided agent
-starts uniform and the guided one starts at the laws' choice.
+starts uniform and the guided one starts at the laws' choice. The guided agent also never picks a setting off
+the laws' predicted (cost, error) front in every bin (:func:`law_support`): its comparison with the unguided one
+mixes the prior with a smaller action set.
+
+This one-shot router is the issue's per-input environment (``env.InputRoutingEnv``); the numbers the study
+reports come from the cascade agent (``cascade_agent``, ``cascade_env``), which replaced it there.
 
 Each update: collect ``batch`` real environment steps, advantage = reward − baseline(φ) (a linear
 value function fitted by SGD), normalised; Adam ascent on E[adv · ∇log π(a|obs)]. Constrained
@@ -204,9 +209,7 @@ def train(env: InputRoutingEnv, cfg: AgentConfig, eval_lam: float | None = None)
         onehot = np.eye(n_act)[act_b]
         grad = phi.T @ (adv[:, None] * (onehot - probs)) / n  # ascent direction of E[adv log π]
         if cfg.ent_coef:
-            logp = np.log(probs + 1e-12)
-            ent_grad = -probs * (logp - (probs * logp).sum(1, keepdims=True))  # ∂H/∂logits
-            grad += cfg.ent_coef * phi.T @ ent_grad / n
+            grad += cfg.ent_coef * phi.T @ entropy_logit_grad(probs) / n
         update += 1
         m = beta1 * m + (1 - beta1) * grad
         v = beta2 * v + (1 - beta2) * grad**2
@@ -218,6 +221,12 @@ def train(env: InputRoutingEnv, cfg: AgentConfig, eval_lam: float | None = None)
     if records[-1]["step"] != step:
         record()
     return AgentResult(policy, lam, pd.DataFrame(records), cfg)
+
+
+def entropy_logit_grad(probs: np.ndarray) -> np.ndarray:
+    """(n, A) ∂H/∂logits of a softmax's entropy H = −Σ p log p, row by row: −p·(log p − Σ p log p)."""
+    logp = np.log(probs + 1e-12)
+    return -probs * (logp - (probs * logp).sum(1, keepdims=True))
 
 
 def final_reward(curve: pd.DataFrame, final_share: float = 0.05) -> float:

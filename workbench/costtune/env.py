@@ -9,7 +9,8 @@ One step = one input drawn (with replacement, from the env's own seeded RNG) fro
 - action: a setting index in [0, A).
 - reward: correct − λ·cost/cost_ref, cost = probe + setting FLOPs (``OutcomeTable.route_cost``),
   cost_ref = the largest dense fp32 student's FLOPs (``OutcomeTable.cost_ref``). ``info`` carries ``correct``, ``cost``, ``input``.
-- an episode is ``episode_len`` inputs (then ``terminated``).
+- an episode is ``episode_len`` inputs, then ``truncated``: the inputs are independent, no state ends the task,
+  so the episode's end is a length limit (gymnasium's meaning of truncation), not a terminal state.
 """
 
 from __future__ import annotations
@@ -75,5 +76,4 @@ class InputRoutingEnv(gym.Env):
         reward = float(correct) - self.lam * cost / self.cost_ref
         info = {"correct": correct, "cost": cost, "input": self._i, "setting": a}
         self._t += 1
-        terminated = self._t >= self.episode_len
-        return self._draw(), reward, terminated, False, info
+        return self._draw(), reward, False, self._t >= self.episode_len, info

@@ -18,8 +18,9 @@ Baselines (all evaluated on held-out inputs):
   rungs with a cut per rung, searched exhaustively on the train inputs. The agent's policy can express
   every such chain, so this is the search the agent's policy gradient is measured against.
 - ``oracle_bins``: 5 difficulty bins from the probe's confidence; per bin the setting maximising
-  accuracy − λ·cost/cost_ref, chosen on the held-out inputs themselves (an oracle choice); pays
-  the probe (Snell et al. 2024's per-bin compute-optimal strategy).
+  accuracy − λ·cost/cost_ref, chosen on the held-out inputs themselves (an oracle choice); its routed points
+  pay the probe (Snell et al. 2024's per-bin compute-optimal strategy); its curve also holds every static
+  setting, unrouted and without the probe, so it is never above the static frontier.
 - ``oracle_input``: per input the cheapest correct setting (or the cheapest one) at each λ; free.
 """
 
@@ -262,13 +263,19 @@ def static_points(table: OutcomeTable, idx: np.ndarray) -> np.ndarray:
     return np.stack([table.cost, 1.0 - table.correct[idx].mean(0)], 1)
 
 
-def static_best(table: OutcomeTable, budget: float) -> dict:
-    """The setting with the lowest train error among those costing <= budget; held-out numbers."""
-    tr, ho = table.inputs("train"), table.inputs("heldout")
+def train_best(table: OutcomeTable, budget: float = np.inf) -> int:
+    """Index of the setting with the lowest train error among those costing <= budget (ties: the cheapest);
+    with no budget, the most accurate setting on the train inputs (the study's default budget is half its cost)."""
     ok = np.flatnonzero(table.cost <= budget)
     if ok.size == 0:
         raise InputError(f"budget must be >= the cheapest setting's cost {table.cost.min():.4g} FLOPs; got {budget!r}")
-    a = int(ok[np.argmin(1.0 - table.correct[tr][:, ok].mean(0) + 1e-12 * table.cost[ok])])
+    tr = table.inputs("train")
+    return int(ok[np.argmin(1.0 - table.correct[tr][:, ok].mean(0) + 1e-12 * table.cost[ok])])
+
+
+def static_best(table: OutcomeTable, budget: float) -> dict:
+    """The setting with the lowest train error among those costing <= budget; held-out numbers."""
+    a, ho = train_best(table, budget), table.inputs("heldout")
     return {"setting": str(table.settings["name"][a]), "cost": float(table.cost[a]),
             "error": float(1.0 - table.correct[ho, a].mean())}
 

@@ -185,8 +185,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyRe
     best_cost, best_err = static[-1]
     # the most accurate static setting chosen on the train inputs: the fair comparator of the held-out
     # most accurate one, and (half its cost) the default budget, so that no default reads held-out inputs
-    tr = table.inputs("train")
-    sel = int(np.argmin(1.0 - table.correct[tr].mean(0) + 1e-12 * table.cost))
+    sel = P.train_best(table)
     # a refused budget is named as the user gave it, or, with no --budget, as where the default came from
     named = "--budget"
     if budget is None:
