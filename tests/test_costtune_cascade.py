@@ -240,9 +240,11 @@ def test_rl_cascade_beats_the_static_frontier_on_heldout_inputs():
 def test_the_law_prior_reaches_98pct_of_its_final_reward_in_at_most_half_the_unguided_steps():
     """Guidance as the study measures it (``study.guidance_runs``), on the CLI's default teacher/MLP table (the
     shared cache) at a binding λ: 300,000 steps per agent, curves evaluated before every update, final reward =
-    the mean over the last 5% of the steps. Measured (session 22, λ = 1.5, seed 0): guided 0 steps (the prior
-    alone is at 98% of its final reward), unguided 19,227; final rewards 0.8995 / 0.9122 (the prior can settle
-    lower, which the study reports as ``guided_worse_final_reward_lams``)."""
+    the mean over the last 5% of the steps. Measured (session 24, λ = 1.5 exactly, seed 0): guided 0 steps (the
+    prior alone is at 98% of its final reward), unguided 19,227; final rewards 0.9060 / 0.9121 (the study's λ,
+    1.5001, gives 0.8995 / 0.9122: the prior can settle lower, which the study reports as
+    ``guided_worse_final_reward_lams``). Against the study's common target, 0.005 below the better final reward,
+    the guided agent is the slower one here: 104,595 steps against 40,144 (``steps_to_common_target``)."""
     from workbench.costtune.agent import final_reward, steps_to_fraction
     from workbench.costtune.study import GUIDANCE_STEPS
 
