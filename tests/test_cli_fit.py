@@ -7,7 +7,7 @@ import shlex
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_cli
 
 from workbench.backtest import backtest
 from workbench.data import planted
@@ -681,3 +681,49 @@ def test_pooled_divergence_is_the_std_of_every_held_out_point_of_the_groups_at_o
     every = np.concatenate(parts)
     assert pooled == {"n": 10, "mean_rel_divergence": pytest.approx(every.mean()),
                       "std_rel_divergence": pytest.approx(every.std())}
+
+
+def _stderr_on_a_terminal(*args: str) -> str:
+    """``python -m workbench ARGS`` with stderr on a pseudo-terminal (as in a shell), stdout piped: stderr's text."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    leader, follower = pty.openpty()
+    # a terminal's size: a pty starts at 0 x 0, and tqdm fits its bar to 0 columns (writes nothing)
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", *args], stdout=subprocess.PIPE, stderr=follower,
+                            cwd=ROOT, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"))
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the child closed its end
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    proc.communicate(timeout=120)
+    os.close(leader)
+    assert proc.returncode == 0, b"".join(chunks)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_bars_over_the_groups_and_the_bootstrap_refits_show_on_a_terminal_only(tmp_path):
+    # before: a bootstrap of one M4 curve ran ~30 s (five curves with --by, over four minutes) with no word between
+    # the groups' bar steps; the refits, polished one by one, now have their own bar on a terminal
+    data = tmp_path / "runs.csv"
+    planted("chinchilla").rename(columns={"y": "loss"}).to_csv(data, index=False)
+    args = ["fit", "--law", "chinchilla", "--data", str(data), "--x", "N,D", "--y", "loss", "--bootstrap", "30", "--json"]
+    assert "bootstrap refits" in _stderr_on_a_terminal(*args)
+    assert "bootstrap refits" not in _stderr_on_a_terminal(*args, "--no-progress")
+    piped = run_cli(*args)  # a log file gets no bar
+    assert piped.returncode == 0 and "bootstrap refits" not in piped.stderr
+    by = ["fit", "--law", "power", "--data", "data/revisiting_scaling_laws_nmt.csv", "--x", "Seen Examples", "--y", "Loss",
+          "--by", "Model", "--json"]
+    assert "fits:" in _stderr_on_a_terminal(*by) and "fits:" not in _stderr_on_a_terminal(*by, "--no-progress")

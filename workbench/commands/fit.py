@@ -57,7 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"bootstrap refits for 95%% intervals (at most {MAX_BOOTSTRAP})")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resampling (default 0)")
     p.add_argument("--no-progress", action="store_true",
-                   help="no tqdm bar over the --by groups (shown only when stderr is a terminal)")
+                   help="no tqdm bars over the --by groups and the bootstrap's refits (shown only when stderr "
+                        "is a terminal)")
     p.add_argument("--draws", metavar="FILE.csv",
                    help="write the bootstrap refits' parameters there, one row per resample (needs --bootstrap; "
                         "with --by, the group columns first): allocate --draws turns them into intervals on the "
@@ -433,7 +434,12 @@ def _fit_one(law, df, x_cols: list[str], args, fixed: dict, label: str):
         with tqdm.external_write_mode(file=sys.stderr):
             sys.stderr.write(text)
 
-    kwargs = dict(objective=args.objective, fix=fixed, bootstrap=args.bootstrap, seed=args.seed, delta=args.delta)
+    def bar(iterable, **kw):  # the bootstrap's refits on a terminal (a bootstrap of an M4 curve runs ~30 s)
+        return tqdm(iterable, file=sys.stderr, leave=False, disable=True if getattr(args, "no_progress", False) else None,
+                    **kw)
+
+    kwargs = dict(objective=args.objective, fix=fixed, bootstrap=args.bootstrap, seed=args.seed, delta=args.delta,
+                  progress=bar)
     if args.holdout is not None:
         bt = backtest(law, df, x_cols, args.y, holdout=args.holdout, **kwargs)
         result, holdout_metrics, n_holdout = bt.fit, bt.holdout_metrics, bt.n_holdout
