@@ -501,6 +501,24 @@ def test_steps_to_fraction():
     negative = pd.DataFrame({"step": [0, 10, 20, 30, 40], "reward": [-3.0, -2.0, -1.7, -1.64, -1.64]})
     assert steps_to_fraction(negative, 0.98, final_share=0.25) == 30
     assert steps_to_reward(negative, -1.9) == 20 and steps_to_reward(negative, -1.0) is None
+    # fraction 1 on a flat end whose mean rounds above every value (0.1 + 0.1 + 0.1) / 3 > 0.1: still reached
+    flat = pd.DataFrame({"step": np.arange(0, 100, 10), "reward": [0.0] * 7 + [0.1] * 3})
+    assert steps_to_fraction(flat, 1.0, final_share=0.25) == 70
+
+
+def test_the_common_target_is_the_better_final_reward_less_the_tolerance():
+    import pandas as pd
+
+    from workbench.costtune.study import steps_to_common_target
+
+    steps = np.arange(0, 100, 10)
+    better = pd.DataFrame({"step": steps, "reward": [0.5, 0.7, 0.8, 0.85, 0.895, 0.9, 0.9, 0.9, 0.9, 0.9]})
+    lower = pd.DataFrame({"step": steps, "reward": [0.88] * 10})  # starts high, settles 0.02 below
+    slow = pd.DataFrame({"step": steps, "reward": [0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.896, 0.9, 0.9, 0.9]})
+    # the target is 0.9 - 0.005 = 0.895 for all: the lower curve never reaches it, whatever its own final reward
+    assert steps_to_common_target({"a": better, "b": lower}) == {"a": 40, "b": None}
+    assert steps_to_common_target({"a": better, "c": slow}) == {"a": 40, "c": 60}
+    assert steps_to_common_target({"a": better, "b": lower}, tol=0.06) == {"a": 30, "b": 0}
 
 
 def test_guidance_runs_prefer_binding_budgets():

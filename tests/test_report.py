@@ -342,16 +342,24 @@ def test_a_kernel_that_dies_while_starting_fails_that_notebook_not_the_build(tmp
         _write_nb(nbs / f"{name}.ipynb", "interactive: bool = True  # widgets or not", ["x = 1"])
     real = papermill.execute_notebook
 
-    def dies_on_the_first(source, *args, **kwargs):
-        if source.endswith("01_a.ipynb"):
+    def dies_on_the_first(source, output, *args, **kwargs):
+        if source.endswith("01_a.ipynb"):  # papermill writes the parameterised copy, then starts the kernel
+            Path(output).write_text(Path(source).read_text())
             raise RuntimeError("Kernel died before replying to kernel_info")
-        return real(source, *args, **kwargs)
+        return real(source, output, *args, **kwargs)
 
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "01_a.ipynb").write_text("an earlier run's notebook")
     monkeypatch.setattr(papermill, "execute_notebook", dies_on_the_first)
-    result = report.build_reports(notebook_dir=nbs, out_dir=tmp_path / "out", thumbnails=False)
+    result = report.build_reports(notebook_dir=nbs, out_dir=out, thumbnails=False)
     a, b = result["reports"]
     assert a["status"] == "failed" and a["error"] == "the kernel did not start: Kernel died before replying to kernel_info"
     assert b["status"] == "ok"
+    # no cell ran: no page of an empty run, and the earlier notebook is kept (before: replaced by the empty copy,
+    # and a page without outputs or error written from it)
+    assert a["executed"] is None and a["html"] is None and not (out / "01_a.html").exists()
+    assert (out / "01_a.ipynb").read_text() == "an earlier run's notebook"
     monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("other")))
     with pytest.raises(RuntimeError, match="other"):  # not a kernel start: a bug to see, not to hide
         report.run_notebook(nbs / "01_a.ipynb", tmp_path / "out", {})

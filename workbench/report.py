@@ -348,9 +348,9 @@ def kernel_config(cell_running: Callable[[], bool] | None = None):
 
 
 CELL_TIMEOUT = 1800.0
-"""Default seconds one cell may run before the report calls it hung. Notebook 03's main sweep cell takes about
-6 minutes on a quiet 2-core machine on the defaults and an empty cache; beside `make test` it once ran past the
-old 600 s and failed the report."""
+"""Default seconds one cell may run before the report calls it hung. Notebook 03's main sweep cell took 7 minutes
+with two workers and 17 in one process on a 2-core machine, on the defaults and an empty cache; beside `make test`
+it once ran past the old 600 s and failed the report."""
 
 
 def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *,
@@ -361,8 +361,9 @@ def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *,
     ``progress_bar=False`` (notebooks run side by side: their bars would overwrite each other).
 
     papermill saves the notebook after every cell: it runs into a temp file that replaces ``out_dir/<name>.ipynb``
-    when the run ends (ok or failed: a failed one shows its traceback) and is removed when the build is
-    interrupted, so Ctrl-C leaves the last finished run's notebook there, not half of this one.
+    when the run ends (ok or failed in a cell: a failed one shows its traceback) and is removed when the build is
+    interrupted or the kernel never started (then ``executed`` is None and no page is written), so the folder keeps
+    the last run's notebook that got as far as running, never half of this one.
     """
     executed = out_dir / f"{path.stem}.ipynb"
     start = time.perf_counter()
@@ -374,7 +375,8 @@ def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *,
         with atomic_write(executed) as partial:
             error, refused = _execute(path, partial, parameters, timeout, progress_bar, running, hooks)
             # a build of jobs > 1 was interrupted (this thread ended on its killed kernel), or papermill wrote nothing
-            if _STOPPING.is_set() or not partial.stat().st_size:
+            # (a kernel that never started leaves papermill's copy with no outputs: not a run to keep either)
+            if _STOPPING.is_set() or not partial.stat().st_size or (error or "").startswith(NO_KERNEL):
                 raise _Discard
             nb = nbformat.read(partial, as_version=4)
             nb.metadata.setdefault("papermill", {})["output_path"] = str(executed.resolve())  # not the temp's
@@ -391,7 +393,11 @@ def _not_said_again(record: logging.LogRecord) -> bool:
     """Drops nbclient's log lines about a cell past the timeout or a dead kernel (logged through papermill's
     logger): the build's own line for that notebook says the same, with its name."""
     return not str(record.msg).startswith(("Timeout waiting for execute reply", "Kernel died while waiting",
-                                           "Interrupting kernel"))
+                                           "Interrupting kernel", "Error occurred while starting new kernel client"))
+
+
+NO_KERNEL = "the kernel did not start"
+"""How a notebook's error line begins when its kernel never started (no cell ran)."""
 
 
 class _Discard(Exception):
@@ -428,7 +434,7 @@ def _execute(path: Path, output: Path, parameters, timeout, progress_bar, runnin
     except RuntimeError as exc:  # the kernel died or hung while starting (jupyter_client): this notebook fails
         if "kernel" not in str(exc).lower():
             raise
-        error = f"the kernel did not start: {exc}"
+        error = f"{NO_KERNEL}: {exc}"
     return error, refused
 
 

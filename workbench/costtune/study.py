@@ -90,11 +90,11 @@ class StudyResult:
 
 
 BINDING = 0.98
+"""A budget binds when the policy trained for it spends at least this share of it (train inputs)."""
 COMMON_REWARD_TOL = 0.005
 """The guidance comparison's common target: this far below the better agent's final reward (reward =
 correct − λ·cost/C_ref, so half a point of accuracy at equal cost). Both agents chase the same number, unlike the
 issue's "98% of its own final reward", which gives an agent that settles lower an easier target."""
-"""A budget binds when the policy trained for it spends at least this share of it (train inputs)."""
 GUIDANCE_STEPS = 300_000
 """Default env steps of each agent of the guidance comparison (at most ``StudyConfig.steps``). Its learning
 curves are evaluated before every policy update (256 episodes, a few hundred steps), the finest grid there is:
@@ -153,6 +153,13 @@ def gap_metrics(table: OutcomeTable, pareto: dict[str, np.ndarray]) -> dict:
         a = int(np.flatnonzero((table.cost == gap[end]["cost"]) & (err == gap[end]["error"]))[0])
         gap[end] = {"setting": str(table.settings["name"][a]), **gap[end]}
     return gap
+
+
+def steps_to_common_target(curves: dict, tol: float = COMMON_REWARD_TOL) -> dict:
+    """{name: first step at which each learning curve reaches ``tol`` below the best final reward among them
+    (``agent.final_reward``), or None when it never does}: every curve measured against one target."""
+    target = max(final_reward(c) for c in curves.values()) - tol
+    return {name: steps_to_reward(c, target) for name, c in curves.items()}
 
 
 def _none_if_na(value):
@@ -260,9 +267,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyRe
         # the issue's criterion measures each agent against its own final reward (a prior that settles lower has
         # an easier target) with a 2% band (about 0.018 of reward here, a third of the error rate): one common,
         # tighter target beside it, COMMON_REWARD_TOL below the better agent's final reward (None: never reached)
-        target = max(row["guided_final_reward"], row["unguided_final_reward"]) - COMMON_REWARD_TOL
-        for name, curve in pair.items():
-            row[f"{name}_steps_to_common"] = steps_to_reward(curve, target)
+        row.update({f"{name}_steps_to_common": steps for name, steps in steps_to_common_target(pair).items()})
         guidance.append(row)
     curves, guidance = pd.concat(curves, ignore_index=True), pd.DataFrame(guidance)
     for name in ("guided", "unguided"):  # ints and None (JSON null), not floats and NaN
