@@ -1,4 +1,5 @@
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -6,6 +7,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# A suite started as a background job of a non-interactive shell (`make test &`, a CI runner's `cmd &`) inherits
+# SIGINT ignored, and Python then installs no KeyboardInterrupt handler: the tests that press Ctrl-C in this
+# process (pruning, sweeps, report builds) would see nothing happen. Such a suite ran them for minutes and failed
+# four; they test the code's answer to Ctrl-C, so they get the handler a terminal's job has.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def run_cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -36,7 +44,6 @@ def interrupt_cli(*args: str, watch: Path | None = None, pattern: str = "", coun
     exited with). ``group``: start it in a process group of its own and signal the whole group, as a
     terminal's Ctrl-C does (its worker processes get SIGINT too). ``children``: a list that gets ``{"pid",
     "cmdline"}`` of every descendant alive just before the signal. ``signum``: another signal (SIGTERM)."""
-    import signal
     import time
 
     import psutil
