@@ -268,3 +268,19 @@ def test_the_law_prior_reaches_98pct_of_its_final_reward_in_at_most_half_the_ung
 def test_study_rejects_bad_settings_before_training(table, kw, needle):
     with pytest.raises(InputError, match=needle):
         study_table(table, StudyConfig(**kw))
+
+
+def test_the_reported_policy_averages_iterates_by_their_own_visits():
+    """Per state, each iterate's probabilities weigh by how often its batch visited the state, so the mixture keeps
+    the iterates' average cost and correctness; a plain per-state average does not (module docstring). Before, no
+    test could tell the two apart."""
+    from workbench.costtune.cascade_agent import IterateAverage
+
+    avg = IterateAverage(3, 2)
+    avg.add(np.array([[1.0, 0.0], [0.5, 0.5], [0.2, 0.8]]), np.array([0, 0, 0, 1]), lam=1.0)
+    avg.add(np.array([[0.0, 1.0], [0.9, 0.1], [0.6, 0.4]]), np.array([0]), lam=3.0)
+    probs, lam = avg.result()
+    np.testing.assert_allclose(probs[0], [0.75, 0.25])  # 3 visits of the first iterate, 1 of the second
+    np.testing.assert_allclose(probs[1], [0.5, 0.5])  # only the first iterate visited state 1
+    np.testing.assert_allclose(probs[2], [0.4, 0.6])  # never visited: the plain average
+    assert lam == 2.0

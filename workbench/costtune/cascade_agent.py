@@ -291,8 +291,7 @@ def train(env: VectorCascade, cfg: CascadeAgentConfig, eval_lam: float | None = 
 
     curve_rows = learning_curve_rows(t.rows)
     records, step, update, next_eval = [], 0, 0, 0
-    avg_probs, avg_lam, n_avg = np.zeros((S, A)), 0.0, 0
-    occ_probs, occ = np.zeros((S, A)), np.zeros(S)  # Σ_k visits_k(s)·π_k(·|s), Σ_k visits_k(s)
+    average = IterateAverage(S, A)
     while step < cfg.steps:
         if step >= next_eval:
             lam_e = lam if eval_lam is None else eval_lam
@@ -357,19 +356,39 @@ def train(env: VectorCascade, cfg: CascadeAgentConfig, eval_lam: float | None = 
             env.set_lambda(lam)
         # ---- iterate averaging over the last share of training ----
         if step >= (1 - cfg.average_last) * cfg.steps:
-            # the iterate that generated this batch, weighted per state by the batch's own visits
-            visits_b = np.bincount(s_l, minlength=S).astype(float)
-            occ_probs += visits_b[:, None] * probs
-            occ += visits_b
-            avg_probs += probs
-            avg_lam += lam
-            n_avg += 1
+            average.add(probs, s_l, lam)  # the iterate that generated this batch, with the batch's own visits
     lam_e = lam if eval_lam is None else eval_lam
     records.append({"step": step, "lam": lam, **evaluate(policy(lam), t, curve_rows, lam_e)})
-    if n_avg == 0:
+    if average.n == 0:
         return CascadeResult(policy(lam), lam, pd.DataFrame(records), cfg)
-    # states the averaged iterates never visited keep the plain average (they carry no mass anyway)
-    seen = occ > 0
-    report = avg_probs / n_avg
-    report[seen] = occ_probs[seen] / occ[seen, None]
-    return CascadeResult(report, avg_lam / n_avg, pd.DataFrame(records), cfg)
+    return CascadeResult(*average.result(), pd.DataFrame(records), cfg)
+
+
+class IterateAverage:
+    """The mixture of policy iterates as one stationary policy (see the module docstring): per state, the
+    iterates' action probabilities weighted by how often each iterate's own episodes visited that state, so the
+    mixture's expected cost and correctness are the iterates' average; λ is averaged plainly."""
+
+    def __init__(self, n_states: int, n_actions: int):
+        self.occ_probs = np.zeros((n_states, n_actions))  # Σ_k visits_k(s)·π_k(·|s)
+        self.occ = np.zeros(n_states)  # Σ_k visits_k(s)
+        self.plain = np.zeros((n_states, n_actions))  # Σ_k π_k(·|s)
+        self.lam = 0.0
+        self.n = 0
+
+    def add(self, probs: np.ndarray, states: np.ndarray, lam: float) -> None:
+        """One iterate: its (S, A) probabilities, the states its batch visited (one entry per visit), its λ."""
+        visits = np.bincount(states, minlength=len(self.occ)).astype(float)
+        self.occ_probs += visits[:, None] * probs
+        self.occ += visits
+        self.plain += probs
+        self.lam += lam
+        self.n += 1
+
+    def result(self) -> tuple[np.ndarray, float]:
+        """(S, A) averaged policy and the average λ; states no iterate visited keep the plain average (they
+        carry no mass anyway)."""
+        seen = self.occ > 0
+        report = self.plain / self.n
+        report[seen] = self.occ_probs[seen] / self.occ[seen, None]
+        return report, self.lam / self.n
