@@ -20,33 +20,41 @@ Conventions a notebook follows to make a good page:
 
 from __future__ import annotations
 
-import ast
 import contextlib
 import datetime as dt
-import logging
-import math
 import os
 import re
-import signal
 import subprocess
 import sys
 import threading
-import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import nbformat
 
 from workbench.cache import atomic_write, remove_stale_temps
 from workbench.errors import InputError, ReportWarning
+# two steps of a build live in their own modules: which notebooks with which parameters (report_params), and
+# running one in a kernel (report_kernel); their names are this module's API too (__all__)
+from workbench.report_kernel import (_STOPPING, CELL_TIMEOUT, KERNEL_NAME, NO_KERNEL, kernel_config, kill_live_kernels,
+                                     report_kernel_manager, run_notebook)
+from workbench.report_params import (NOTEBOOK_DIR, NOTEBOOK_GLOB, PACKAGE_DIR, coerce, declared_parameters, discover,
+                                     resolve_parameters, select, smoke_parameters)
 
-PACKAGE_DIR = Path(__file__).resolve().parent
-NOTEBOOK_DIR = PACKAGE_DIR.parent / "notebooks"
+__all__ = [
+    "build_reports", "progress", "git_revision", "export_html", "write_index", "write_thumbnails", "first_figure",
+    "summary_first", "value_text", "plain_mathml", "note_overridden_defaults",
+    # from report_params
+    "NOTEBOOK_DIR", "NOTEBOOK_GLOB", "PACKAGE_DIR", "coerce", "declared_parameters", "discover", "resolve_parameters",
+    "select", "smoke_parameters",
+    # from report_kernel
+    "CELL_TIMEOUT", "KERNEL_NAME", "NO_KERNEL", "kernel_config", "kill_live_kernels", "report_kernel_manager",
+    "run_notebook",
+]
+
 TEMPLATE_DIR = PACKAGE_DIR / "templates"
 TEMPLATE_NAME = "offline"
-KERNEL_NAME = "python3"
-NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 INDEX_TEMPLATE = "index.html.j2"
 SUMMARY_TAG = "summary"
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
@@ -62,141 +70,6 @@ def _log(message: str) -> None:
     with _LOG_LOCK:
         sys.stderr.write(message + "\n")
         sys.stderr.flush()
-
-
-# ----------------------------------------------------------------------------------------------
-# which notebooks, with which parameters
-
-
-def discover(notebook_dir: str | Path | None = None) -> list[Path]:
-    """The report's notebooks: ``NN_*.ipynb`` in ``notebook_dir`` (default: the repo's notebooks/), sorted."""
-    folder = Path(notebook_dir) if notebook_dir is not None else NOTEBOOK_DIR
-    if not folder.is_dir():
-        raise InputError(f"notebook_dir must be an existing folder; got {str(folder)!r}")
-    return sorted(p for p in folder.glob(NOTEBOOK_GLOB) if not p.name.endswith(".executed.ipynb"))
-
-
-def select(names: Sequence[str] | None, notebook_dir: str | Path | None = None) -> list[Path]:
-    """Notebooks matching ``names`` (``01``, ``01_scaling_laws``, ``scaling_laws`` or the file name); all if empty."""
-    available = discover(notebook_dir)
-    if not names:
-        if not available:
-            raise InputError(f"no notebooks named NN_*.ipynb in {str(notebook_dir or NOTEBOOK_DIR)!r}")
-        return available
-    chosen = []
-    for name in names:
-        key = name[:-6] if name.endswith(".ipynb") else name
-        hits = [p for p in available if key in (p.stem, p.stem[:2], p.stem[3:])]
-        if len(hits) != 1:
-            raise InputError(f"notebook names must each match one of {[p.stem for p in available]}; got {name!r}")
-        if hits[0] not in chosen:
-            chosen.append(hits[0])
-    return chosen
-
-
-def declared_parameters(path: Path) -> dict[str, dict]:
-    """The notebook's ``parameters`` cell as papermill reads it: name -> {inferred_type_name, default, help}."""
-    import papermill as pm
-
-    return dict(pm.inspect_notebook(str(path)))
-
-
-def smoke_parameters(path: Path) -> dict[str, Any]:
-    """The notebook's small parameters, ``metadata["workbench"]["smoke"]`` (empty if none)."""
-    nb = nbformat.read(path, as_version=4)
-    return dict(nb.metadata.get("workbench", {}).get("smoke", {}))
-
-
-_CONTAINERS = {"list": list, "tuple": tuple, "dict": dict, "set": set}
-_EXAMPLES = {"list": "[1e18, 1e19]", "tuple": "(1, 2)", "dict": '{"a": 1}', "set": "{1, 2}"}
-
-
-_LITERAL_PARTS = (ast.Expression, ast.Constant, ast.List, ast.Tuple, ast.Set, ast.Dict, ast.UnaryOp, ast.BinOp,
-                  ast.Load, ast.USub, ast.UAdd, ast.Add, ast.Sub)
-
-
-def _not_a_literal(text: str) -> str | None:
-    """The first part of ``text`` that is Python but no literal, as written (a name such as ``nan``, a
-    call); None when there is none (a literal, or not Python at all)."""
-    try:
-        tree = ast.parse(text, mode="eval")
-    except (SyntaxError, ValueError):  # ValueError: a null byte
-        return None
-    return next((ast.unparse(node) for node in ast.walk(tree) if not isinstance(node, _LITERAL_PARTS)), None)
-
-
-def coerce(name: str, value: Any, type_name: str | None) -> Any:
-    """Turn a command-line string into the parameter's declared type (bool, int, float, str, literal).
-
-    A container type (list, tuple, dict, set) must be given as a Python/JSON literal of that type:
-    ``-p isoflop_budgets 5`` for a ``list`` parameter is refused, not handed to the notebook as an int.
-    """
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    kind = (type_name or "None").lower()
-    try:
-        if kind == "bool":
-            lowered = text.lower()
-            if lowered in ("true", "1", "yes"):
-                return True
-            if lowered in ("false", "0", "no"):
-                return False
-            raise ValueError
-        if kind == "int":
-            return int(text)
-        if kind == "float":
-            return float(text)
-        if kind == "str":
-            return value
-        parsed = ast.literal_eval(text)  # lists, tuples, dicts, numbers, None
-        if kind in _CONTAINERS and not isinstance(parsed, _CONTAINERS[kind]):
-            raise ValueError
-        return parsed
-    except (ValueError, SyntaxError):
-        if kind in ("none", "any"):
-            return value  # undeclared type: keep the string
-        example = f" (e.g. -p {name} '{_EXAMPLES[kind]}')" if kind in _EXAMPLES else ""
-        part = _not_a_literal(text) if kind in _CONTAINERS else None
-        if part is not None:  # e.g. '[nan]': a list, but nan is a name (float('nan') is a call)
-            raise InputError(f"parameter {name!r} could not be read as a {kind}: {part} is not a Python literal (a "
-                             f"number, quoted string, True, False or None); got {value!r}") from None
-        raise InputError(f"parameter {name!r} must be of type {kind}{example}; got {value!r}") from None
-
-
-def resolve_parameters(paths: Sequence[Path], overrides: Mapping[str, Any] | None, smoke: bool) -> dict[Path, dict]:
-    """Parameters for each notebook: its smoke values (if ``smoke``), then ``overrides``, then interactive=False.
-
-    Every override must be a parameter of at least one selected notebook; it goes to the notebooks that
-    declare it.
-    """
-    overrides = dict(overrides or {})
-    if "interactive" in overrides and coerce("interactive", overrides["interactive"], "bool") is not False:
-        raise InputError(f"parameter 'interactive' must be False in a report (widgets need a kernel); "
-                         f"got {overrides['interactive']!r}")
-    declared = {p: declared_parameters(p) for p in paths}
-    known = set().union(*(d.keys() for d in declared.values())) if declared else set()
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise InputError(f"-p names must be parameters of the selected notebooks ({', '.join(sorted(known))}); "
-                         f"got {', '.join(map(repr, unknown))}")
-    out = {}
-    for path, decl in declared.items():
-        params: dict[str, Any] = {}
-        if smoke:
-            small = smoke_parameters(path)
-            bad = sorted(set(small) - set(decl))
-            if bad:
-                raise InputError(f"metadata.workbench.smoke of {path.name} must name parameters of its "
-                                 f"parameters cell; got {bad}")
-            params.update(small)
-        for name, value in overrides.items():
-            if name in decl:
-                params[name] = coerce(name, value, decl[name].get("inferred_type_name"))
-        if "interactive" in decl:
-            params["interactive"] = False
-        out[path] = params
-    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -240,202 +113,7 @@ def progress(iterable=None, *, interactive: bool, **tqdm_kwargs):
 
 
 # ----------------------------------------------------------------------------------------------
-# run and render
-
-
-_LIVE_KERNELS: set = set()  # the kernel managers of the notebooks running now (build_reports' jobs > 1)
-_LIVE_LOCK = threading.Lock()
-_STOPPING = threading.Event()  # set when a build of jobs > 1 stops (Ctrl-C, an error in a thread): no kernel starts
-# after it; cleared when its threads have ended, and by each build
-
-
-def _kill_kernel(km) -> bool:
-    """Kill ``km``'s kernel and what it started; True if the kernel was still running. jupyter_client starts a
-    kernel in its own session and records its process group at launch: that group is killed (a notebook's
-    subprocesses too, even once the kernel itself has ended); the process alone where there is no group of
-    its own (Windows, or a kernel sharing ours)."""
-    provisioner = getattr(km, "provisioner", None)
-    process = getattr(provisioner, "process", None)
-    running = process is not None and process.poll() is None
-    group = getattr(provisioner, "pgid", None)
-    try:
-        if group and hasattr(os, "killpg") and group != os.getpgid(0):
-            os.killpg(group, signal.SIGKILL)
-            return running
-    except OSError:  # the group is gone already
-        pass
-    if running:
-        with contextlib.suppress(OSError):
-            process.kill()
-    return running
-
-
-def kill_live_kernels() -> int:
-    """Kill every report notebook's kernel still running (and its process group); returns how many. Ctrl-C with
-    ``jobs > 1`` reaches the main thread only: the notebooks' threads then end on a dead kernel at once,
-    instead of the build waiting for their cells (or, after a hard exit, kernels outliving the build)."""
-    with _LIVE_LOCK:
-        managers = list(_LIVE_KERNELS)
-    return sum(_kill_kernel(km) for km in managers)
-
-
-def report_kernel_manager(cell_running: Callable[[], bool] | None = None) -> type:
-    """jupyter_client's ``AsyncKernelManager`` (nbclient's default), except that shutting a kernel down does
-    not first interrupt it. jupyter_client sends SIGINT before its shutdown request; when the signal lands
-    while ipykernel is still in a message handler (a race, more likely on a loaded machine), the kernel logs
-    "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel." on stderr after a notebook that ran fine.
-    The report's cells have all finished by then; a kernel that does not exit on the shutdown request is
-    still terminated, then killed, as before. Interrupts asked for otherwise (``interrupt_kernel``) are sent.
-
-    When ``cell_running()`` says a cell is still running at shutdown (it ran past the cell timeout), the kernel is
-    killed at once: asked to shut down, it closed its sockets under the running cell, whose reply then failed
-    with a 20-line "ZMQError: Socket operation on non-socket" traceback on stderr."""
-    from jupyter_client.manager import AsyncKernelManager
-
-    class ReportKernelManager(AsyncKernelManager):
-        async def _async_interrupt_kernel(self) -> None:
-            if self.shutting_down:  # only ``_async_shutdown_kernel`` calls it then
-                return
-            await super()._async_interrupt_kernel()
-
-        async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
-            if cell_running is not None and cell_running():
-                now = True
-            await super()._async_shutdown_kernel(now=now, restart=restart)
-
-        # the public names: AsyncKernelManager binds them to the _async_ functions when its class is made
-        async def start_kernel(self, **kw) -> None:
-            with _LIVE_LOCK:
-                if _STOPPING.is_set():
-                    raise RuntimeError("the report was interrupted: the kernel was not started")
-                _LIVE_KERNELS.add(self)
-            try:
-                await super().start_kernel(**kw)
-                if _STOPPING.is_set():  # Ctrl-C while it started: kill_live_kernels found no process yet
-                    raise RuntimeError("the report was interrupted: the kernel was killed as it started")
-            except BaseException:
-                _kill_kernel(self)
-                with contextlib.suppress(Exception):  # its connection file; nbclient cleans up only after a start
-                    await self.cleanup_resources()
-                with _LIVE_LOCK:
-                    _LIVE_KERNELS.discard(self)
-                raise
-
-        async def cleanup_resources(self, restart: bool = False) -> None:
-            with _LIVE_LOCK:
-                _LIVE_KERNELS.discard(self)
-            await super().cleanup_resources(restart=restart)
-
-    return ReportKernelManager
-
-
-def kernel_config(cell_running: Callable[[], bool] | None = None):
-    """nbclient/jupyter_client settings of the report's kernels: CurveZMQ-encrypted transport where every
-    part supports it (jupyter_client's ``transport_encryption``, pyzmq built with CURVE, a kernelspec that
-    declares ``supported_encryption``, as ipykernel >= 7 writes it). ipykernel 7 otherwise logs
-    "[IPKernelApp] WARNING | Kernel is running over TCP without encryption ..." on stderr for every
-    notebook; "auto" leaves an older stack unencrypted and unchanged, as before. Kernels are managed by
-    :func:`report_kernel_manager`'s class, which shuts them down without a SIGINT first."""
-    import zmq
-    from jupyter_client import KernelManager
-    from traitlets.config import Config
-
-    config = Config()
-    config.NotebookClient.kernel_manager_class = report_kernel_manager(cell_running)
-    if "transport_encryption" in KernelManager.class_trait_names() and zmq.has("curve"):
-        config.KernelManager.transport_encryption = "auto"
-    return config
-
-
-CELL_TIMEOUT = 1800.0
-"""Default seconds one cell may run before the report calls it hung. Notebook 03's main sweep cell took 7 minutes
-with two workers and 17 in one process on a 2-core machine, on the defaults and an empty cache; beside `make test`
-it once ran past the old 600 s and failed the report."""
-
-
-def run_notebook(path: Path, out_dir: Path, parameters: Mapping[str, Any], *,
-                 timeout: float | None = CELL_TIMEOUT, progress_bar: bool | None = None) -> dict:
-    """Execute one notebook with papermill; returns {name, status, seconds, executed, error}.
-
-    On a terminal, papermill's per-cell progress bar runs on stderr (long runs show where they are) unless
-    ``progress_bar=False`` (notebooks run side by side: their bars would overwrite each other).
-
-    papermill saves the notebook after every cell: it runs into a temp file that replaces ``out_dir/<name>.ipynb``
-    when the run ends (ok or failed in a cell: a failed one shows its traceback) and is removed when the build is
-    interrupted or the kernel never started (then ``executed`` is None and no page is written), so the folder keeps
-    the last run's notebook that got as far as running, never half of this one.
-    """
-    executed = out_dir / f"{path.stem}.ipynb"
-    start = time.perf_counter()
-    running = [False]  # a cell has started and not finished (nbclient's hooks): at shutdown, one past the timeout
-    hooks = {"on_cell_start": lambda **_: running.__setitem__(0, True),
-             "on_cell_executed": lambda **_: running.__setitem__(0, False)}
-    kept = False
-    try:
-        with atomic_write(executed) as partial:
-            error, refused = _execute(path, partial, parameters, timeout, progress_bar, running, hooks)
-            # a build of jobs > 1 was interrupted (this thread ended on its killed kernel), or papermill wrote nothing
-            # (a kernel that never started leaves papermill's copy with no outputs: not a run to keep either)
-            if _STOPPING.is_set() or not partial.stat().st_size or (error or "").startswith(NO_KERNEL):
-                raise _Discard
-            nb = nbformat.read(partial, as_version=4)
-            nb.metadata.setdefault("papermill", {})["output_path"] = str(executed.resolve())  # not the temp's
-            nbformat.write(nb, partial)
-            kept = True
-    except _Discard:
-        pass
-    return {"name": path.stem, "status": "ok" if error is None else "failed",
-            "seconds": round(time.perf_counter() - start, 2),
-            "executed": str(executed) if kept else None, "error": error, "input_error": refused}
-
-
-def _not_said_again(record: logging.LogRecord) -> bool:
-    """Drops nbclient's log lines about a cell past the timeout or a dead kernel (logged through papermill's
-    logger): the build's own line for that notebook says the same, with its name."""
-    return not str(record.msg).startswith(("Timeout waiting for execute reply", "Kernel died while waiting",
-                                           "Interrupting kernel", "Error occurred while starting new kernel client"))
-
-
-NO_KERNEL = "the kernel did not start"
-"""How a notebook's error line begins when its kernel never started (no cell ran)."""
-
-
-class _Discard(Exception):
-    """Leaves :func:`run_notebook`'s ``atomic_write`` without keeping the file (caught at once)."""
-
-
-def _execute(path: Path, output: Path, parameters, timeout, progress_bar, running, hooks) -> tuple[str | None, bool]:
-    """papermill on ``path`` into ``output``; returns (error line or None, whether an InputError stopped it)."""
-    import papermill as pm
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-    from papermill.exceptions import PapermillExecutionError
-
-    logging.getLogger("papermill").addFilter(_not_said_again)  # once: a filter already there is not added again
-    error, refused = None, False
-    try:
-        # the kernel starts in the notebook's folder through nbclient's resources, not papermill's ``cwd``:
-        # that one chdirs this whole process while the notebook runs, and with notebooks in threads a relative
-        # output path then named another folder ("output folder reports doesn't exist") or the build ended
-        # in the notebooks' folder; absolute paths in and out, whatever the working directory is
-        pm.execute_notebook(str(path.resolve()), str(output.resolve()), parameters=dict(parameters),
-                            kernel_name=KERNEL_NAME, resources={"metadata": {"path": str(path.parent.resolve())}},
-                            # nbclient takes whole seconds: a fraction rounds up
-                            execution_timeout=None if timeout is None else math.ceil(timeout),
-                            progress_bar=sys.stderr.isatty() if progress_bar is None else progress_bar,
-                            store_widget_state=False, coalesce_streams=True,
-                            config=kernel_config(lambda: running[0]), **hooks)
-    except PapermillExecutionError as exc:
-        error = f"cell {exc.cell_index}: {exc.ename}: {exc.evalue}"
-        refused = exc.ename == "InputError"  # the notebook's checks or the library refused a value
-    except CellTimeoutError as exc:
-        error = f"CellTimeoutError: {str(exc).splitlines()[0] if str(exc) else 'a cell ran past the timeout'}"
-    except DeadKernelError as exc:
-        error = f"DeadKernelError: {exc} while a cell ran (it ended the process, or the system killed it: out of memory?)"
-    except RuntimeError as exc:  # the kernel died or hung while starting (jupyter_client): this notebook fails
-        if "kernel" not in str(exc).lower():
-            raise
-        error = f"{NO_KERNEL}: {exc}"
-    return error, refused
+# render and index
 
 
 def first_figure(nb: nbformat.NotebookNode) -> dict | None:
