@@ -505,46 +505,6 @@ def test_report_kernels_are_shut_down_without_an_interrupt(tmp_path, monkeypatch
     assert sent == [False]
 
 
-def test_parameter_coercion_follows_the_declared_type():
-    assert report.coerce("n", "3", "int") == 3
-    assert report.coerce("x", "1e22", "float") == 1e22
-    assert report.coerce("flag", "false", "bool") is False
-    assert report.coerce("xs", "[1, 2.5]", "list") == [1, 2.5]
-    assert report.coerce("xs", "[1e18,1e19]", "list") == [1e18, 1e19]  # JSON spelling
-    for bad in ("5", "(1, 2)", "{}", "'a'"):
-        with pytest.raises(InputError, match="'xs' must be of type list"):
-            report.coerce("xs", bad, "list")
-    assert report.coerce("xs", "[-1e18, 1e19]", "list") == [-1e18, 1e19]
-    assert report.coerce("xs", "[1+2j]", "list") == [1 + 2j]
-    assert report.coerce("d", '{"a": 1}', "dict") == {"a": 1}
-    with pytest.raises(InputError, match="'d' must be of type dict"):
-        report.coerce("d", "[1]", "dict")
-    assert report.coerce("name", "m4", "str") == "m4"
-    assert report.coerce("free", "hello", None) == "hello"
-    with pytest.raises(InputError, match="'n' must be of type int"):
-        report.coerce("n", "3.5", "int")
-
-
-@pytest.mark.parametrize("text, part", [("[nan]", "nan"), ("[1e9, inf]", "inf"), ("[0.1, x]", "x"), ("[true]", "true"),
-                                        ('[float("nan")]', "float('nan')"), ('{"a": nan}', "nan")])
-def test_a_container_parameter_with_a_name_says_which_part_is_no_literal(text, part):
-    # each was "parameter 'xs' must be of type list (e.g. -p xs '[1e18, 1e19]')", of a value that is a list
-    kind = "dict" if text.startswith("{") else "list"
-    with pytest.raises(InputError) as err:
-        report.coerce("xs", text, kind)
-    assert str(err.value) == (f"parameter 'xs' could not be read as a {kind}: {part} is not a Python literal (a "
-                              f"number, quoted string, True, False or None); got {text!r}")
-
-
-def test_select_accepts_number_stem_or_title():
-    paths = report.discover()
-    first = paths[0]
-    assert report.select([first.stem[:2]]) == [first]
-    assert report.select([first.stem]) == [first]
-    assert report.select([first.stem[3:]]) == [first]
-    assert report.select(None) == paths
-
-
 def test_jobs_run_notebooks_side_by_side_and_list_them_in_order(tmp_path, capsys, monkeypatch):
     """--jobs 2: two notebooks that each wait for the other's marker file finish only if they run at the same
     time (one at a time, the first would time out); the pages and the index keep the selected order. The
