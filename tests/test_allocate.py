@@ -501,3 +501,21 @@ def test_a_draw_without_an_optimum_is_counted_and_left_out():
         allocate.optimum_intervals("kaplan", draws.drop(columns="Dc"), 1e21)
     with pytest.raises(InputError, match="level must be a fraction"):
         allocate.optimum_intervals("kaplan", draws, 1e21, level=95)
+
+
+def test_a_fit_result_passed_for_its_params_or_draws_is_named():
+    # before: "TypeError: argument of type 'FitResult' is not iterable" deep in laws.py, and "'NoneType' object has
+    # no attribute 'columns'" for the draws of a fit without a bootstrap
+    import pandas as pd
+
+    from workbench.allocate import compute_optimal, optimum_intervals
+    from workbench.data import planted
+    from workbench.fit import fit_frame
+
+    fit = fit_frame("chinchilla", planted("chinchilla"), ["N", "D"], "y")
+    with pytest.raises(InputError, match=r"a fit's \.params\); got a FitResult"):
+        compute_optimal("chinchilla", fit, 1e23)
+    with pytest.raises(InputError, match="fit with bootstrap > 0"):
+        optimum_intervals("chinchilla", fit.bootstrap, 1e23)
+    by_dict = compute_optimal("chinchilla", fit.params, 1e23)
+    assert compute_optimal("chinchilla", pd.Series(dict(fit.params)), 1e23)["N"] == by_dict["N"]  # a row of draws

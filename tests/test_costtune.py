@@ -32,7 +32,12 @@ def table(tmp_path_factory):
             yield stage
         seen.append("end")
 
+    import torch
+
+    torch.manual_seed(12345)  # the caller's generator: a cold build must leave it where it was
+    before = torch.get_rng_state()
     first = outcome_table(TINY, cache, progress=progress)  # before: ~30 s on the defaults without a word
+    assert torch.equal(torch.get_rng_state(), before)  # before: reseeded to the table's seed (only when built)
     second = outcome_table(TINY, cache, progress=progress)  # read back from disk: no stages
     widths = TINY.resolved().widths
     assert seen == ["outcome table", "students", "compressed settings", "verifier and refiner",

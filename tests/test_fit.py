@@ -446,3 +446,26 @@ def test_huber_standard_errors_follow_the_noise_as_least_squares_errors_do():
     for name in ("a", "b", "c"):
         grows = {objective: e[1][name] / e[0][name] for objective, e in errors.items()}
         assert grows["huber"] > 3 and 0.7 < grows["huber"] / grows["lsq"] < 1.4, (name, grows)
+
+
+def test_predict_takes_a_frames_columns_by_the_names_the_fit_was_made_from():
+    # before: a frame (tokens, params) for a fit on columns (params, tokens) was read by position, N and D swapped:
+    # 3.000 instead of 2.526, without a word
+    df = planted("chinchilla").rename(columns={"N": "params", "D": "tokens", "y": "loss"})
+    fit = fit_frame("chinchilla", df, ["params", "tokens"], "loss")
+    assert fit.input_names == ("params", "tokens")
+    right = fit.predict(([1e9], [2e10]))
+    np.testing.assert_allclose(fit.predict(pd.DataFrame({"tokens": [2e10], "params": [1e9]})), right)
+    np.testing.assert_allclose(fit.predict(pd.DataFrame({"D": [2e10], "N": [1e9]})), right)  # the law's names
+    with pytest.raises(InputError, match="made from the columns params, tokens"):
+        fit.predict(pd.DataFrame({"a": [1e9], "b": [2e10]}))
+    assert fit_law("chinchilla", (df["params"], df["tokens"]), df["loss"]).input_names == ()
+
+
+def test_predict_refuses_inputs_the_fit_would_have_refused():
+    # before: a negative size gave NaN and a zero one inf, without a word (fit_law refuses both)
+    fit = fit_frame("chinchilla", planted("chinchilla"), ["N", "D"], "y")
+    with pytest.raises(InputError, match=r"input .N. must be finite and > 0.*got -1e\+09 at position 0"):
+        fit.predict(([-1e9], [1e10]))
+    with pytest.raises(InputError, match="input 'D' must be finite and > 0"):
+        fit.predict(([1e9, 2e9], [1e10, 0.0]))

@@ -44,3 +44,4 @@ def test_select_accepts_number_stem_or_title():
     assert report_params.select([first.stem]) == [first]
     assert report_params.select([first.stem[3:]]) == [first]
     assert report_params.select(None) == paths
+    assert report_params.select(first.stem) == [first]  # one name as a string, not its letters

@@ -181,6 +181,9 @@ def optimum_intervals(law: str | Law, draws: pd.DataFrame, C: float, *, level: f
     "draws_failed"}``.
     """
     law = _nd_law(law)
+    if not isinstance(draws, pd.DataFrame):  # a fit without a bootstrap has draws None: 'NoneType ... columns'
+        raise InputError(f"draws must be a DataFrame of bootstrap refits, one column per parameter (a fit's "
+                         f".bootstrap: fit with bootstrap > 0); got {type(draws).__name__}")
     if not (is_real_number(level) and 0 < level < 1):
         raise InputError(f"level must be a fraction in (0, 1), e.g. 0.95; got {level!r}")
     missing = [n for n in law.param_names if n not in draws.columns]

@@ -72,7 +72,9 @@ class FitResult:
     metrics: dict[str, float]
     ci: dict[str, tuple[float, float]] = field(default_factory=dict)
     stderr: dict[str, float] = field(default_factory=dict)  # asymptotic: lmfit's covariance, or Huber's (huber_stderr)
-    bootstrap: pd.DataFrame | None = None
+    bootstrap: pd.DataFrame | None = field(default=None, compare=False)
+    """The refitted parameters, one row per resample (None without ``bootstrap``). A DataFrame is not frozen:
+    copy it before changing it; it is left out of ``==`` (a frame has no single truth value)."""
     delta: float = DEFAULT_DELTA
     seconds: float = 0.0
     at_bounds: tuple[str, ...] = ()
@@ -85,6 +87,10 @@ class FitResult:
     :func:`poorly_determined`): only some combination of them is fitted (e.g. a pruning law's ε↑ = 131
     ± 3e7 with p = 3e-9). When the covariance could not be estimated (``covariance_estimated`` False),
     every free parameter: none of them can then be shown to be pinned down."""
+    input_names: tuple[str, ...] = ()
+    """The columns the law's inputs were fitted from, in the law's order (``fit_frame``'s ``x_cols``, or
+    ``fit_law``'s ``input_names``); empty when fitted from bare arrays. :meth:`predict` takes a DataFrame's columns by
+    these names."""
     covariance_estimated: bool = True
     """False when lmfit could not estimate the covariance at the optimum (it is singular: some direction
     in parameter space leaves the objective flat, e.g. a BNSL break whose size c1 fitted to 0 leaves its
@@ -96,8 +102,35 @@ class FitResult:
             object.__setattr__(self, name, FrozenDict(getattr(self, name)))
 
     def predict(self, x) -> np.ndarray:
-        """The law at ``x`` with the fitted parameters; ``x`` in any form :func:`fit_law` takes."""
-        return get_law(self.law).predict(x, self.params)
+        """The law at ``x`` with the fitted parameters; ``x`` in any form :func:`fit_law` takes. A DataFrame's
+        columns are taken by the names the fit was made from (``input_names``), in any order, or by the law's
+        input names; a frame with neither is refused when the fit has names (by position it could swap inputs)."""
+        return get_law(self.law).predict(self._inputs(x), self.params)
+
+    def _inputs(self, x) -> tuple[np.ndarray, ...]:
+        """``x`` as the law's input arrays, checked as the fit's data were: finite and > 0 (a negative size gave
+        NaN and a zero one inf, without a word)."""
+        law = get_law(self.law)
+        xs = law.as_inputs(self._named_columns(x))
+        for name, v in zip(self.input_names or law.inputs, xs):
+            bad = np.flatnonzero(~(np.isfinite(v) & (v > 0)))
+            if bad.size:
+                raise InputError(f"input {name!r} must be finite and > 0, as the fit's data were; got {float(v[bad[0]]):g} "
+                                 f"at position {int(bad[0])}")
+        return xs
+
+    def _named_columns(self, x):
+        if not isinstance(x, pd.DataFrame) or not self.input_names:
+            return x
+        names = [str(c) for c in x.columns]
+        if set(self.input_names) <= set(names):
+            return tuple(x[c] for c in self.input_names)
+        law = get_law(self.law)
+        if set(law.inputs) <= set(names):
+            return tuple(x[c] for c in law.inputs)
+        raise InputError(f"x is a DataFrame with columns {names}; this {law.name} fit was made from the columns "
+                         f"{', '.join(self.input_names)} (the law's {', '.join(law.inputs)}): pass those columns by "
+                         f"name, or a tuple of arrays in that order")
 
     def predict_interval(self, x, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
         """Pointwise percentile band of the bootstrap fits' predictions (needs ``bootstrap > 0``)."""
@@ -107,7 +140,7 @@ class FitResult:
             raise InputError(f"level must be a fraction in (0, 1), e.g. 0.95 for a 95% band; got {level!r}")
         law = get_law(self.law)
         draws = {n: self.bootstrap[n].to_numpy()[:, None] for n in law.param_names}
-        preds = law.predict(x, draws)  # (B, n)
+        preds = law.predict(self._inputs(x), draws)  # (B, n)
         q = (1 - level) / 2
         return np.nanquantile(preds, q, axis=0), np.nanquantile(preds, 1 - q, axis=0)
 
@@ -267,6 +300,7 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
                      at_bounds=_at_bounds(problem, best_theta, stderr_theta),
                      poorly_determined=poorly_determined(problem, best_theta, stderr_theta),
                      covariance_estimated=stderr_theta is not None,
+                     input_names=tuple(str(n) for n in input_names) if input_names is not None else (),
                      seconds=time.perf_counter() - t0)
 
 

@@ -150,6 +150,9 @@ class Law:
     def predict(self, x, params: Mapping[str, float]) -> np.ndarray:
         """Evaluate the law at ``x`` with natural-unit ``params`` (a dict name -> value, exactly the law's
         parameters; a value may be an array, e.g. ``(B, 1)`` bootstrap draws against ``n`` points)."""
+        if not isinstance(params, (Mapping, pd.Series)):  # a FitResult was "argument of type 'FitResult' is not iterable"
+            raise InputError(f"params of law {self.name!r} must be a mapping of its parameter names to values "
+                             f"(a fit's .params); got a {type(params).__name__}")
         missing = [n for n in self.param_names if n not in params]
         if missing:
             raise InputError(f"law {self.name!r} needs parameter(s) {', '.join(missing)}; got {sorted(params)}")

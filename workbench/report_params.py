@@ -25,7 +25,10 @@ def discover(notebook_dir: str | Path | None = None) -> list[Path]:
 
 
 def select(names: Sequence[str] | None, notebook_dir: str | Path | None = None) -> list[Path]:
-    """Notebooks matching ``names`` (``01``, ``01_scaling_laws``, ``scaling_laws`` or the file name); all if empty."""
+    """Notebooks matching ``names`` (``01``, ``01_scaling_laws``, ``scaling_laws`` or the file name); all if empty.
+    One name may be given as a string."""
+    if isinstance(names, str):  # "02_compute_planner" was read letter by letter ("got '0'")
+        names = [names]
     available = discover(notebook_dir)
     if not names:
         if not available:

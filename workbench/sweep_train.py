@@ -144,6 +144,17 @@ def exact_cudnn(fn):
     return wrapper
 
 
+def keeps_torch_rng(fn):
+    """Run ``fn``, which seeds torch's global generators for its own reproducible initialisations, and put the
+    caller's generator states back after it (CPU and every CUDA device): a library call must not reseed the
+    user's randomness, least of all only when a cache was cold."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with torch.random.fork_rng(devices=list(range(torch.cuda.device_count()))):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
 def make_adam(params, lr: float) -> torch.optim.Optimizer:
     """Adam with PyTorch's fused kernel where the build has it (same maths, fewer launches)."""
     try:

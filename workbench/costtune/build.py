@@ -22,7 +22,7 @@ from workbench.costtune.outcomes import OutcomeConfig, OutcomeTable
 from workbench.errors import InputError
 from workbench.prune import macs_per_weight
 from workbench.students import StudentSpec, pad_params, param_shapes, stack_params
-from workbench.sweep_train import RunConfig, default_device, spec_of, train_stack
+from workbench.sweep_train import RunConfig, default_device, keeps_torch_rng, spec_of, train_stack
 from workbench.tasks import REAL_CLASSES, make_task, task_config, task_in_dim
 from workbench.testtime import (argmax_outcome, bon_outcome, sample_answers, train_refiner, train_verifier,
                                 vote_outcome)
@@ -95,6 +95,7 @@ def cheapest_cost_bound(cfg: OutcomeConfig) -> tuple[float, str, bool]:
     return cost, name, len(set(per_weight.values())) == 1
 
 
+@keeps_torch_rng  # it seeds torch's global generator (cfg.seed): the caller's is put back
 def build_outcomes(cfg: OutcomeConfig, device: str | None = None, progress=None) -> OutcomeTable:
     """Run every setting on the task's test inputs; see the module docstring. The students train on
     ``device`` (default: CUDA when present); everything after training runs on the CPU. ``progress``: wraps
