@@ -691,3 +691,12 @@ def test_flops_matching_charges_the_verifier_and_refiner_training_to_the_small_m
     got = snell.flops_matched(table, small, large, 0.0)
     chosen = got[(got["model"] == f"w{small} + test-time") & (got["bin"] != "all")]["setting"]
     assert chosen.notna().all() and not chosen.str.contains("bon|refine").any()
+
+
+@pytest.mark.parametrize("field, value", [("steps", 2.5), ("steps", "200"), ("n_inputs", 1000.5), ("batch_size", None)])
+def test_outcome_config_refuses_a_count_that_is_not_a_whole_number(field, value):
+    # before: steps=2.5 passed the check and "200" was a TypeError from the comparison
+    from workbench.costtune.outcomes import OutcomeConfig
+
+    with pytest.raises(InputError, match=f"{field} must be an integer >= "):
+        OutcomeConfig(**{field: value}).resolved()

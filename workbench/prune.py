@@ -61,7 +61,7 @@ class PruneConfig:
     sweep: SweepConfig = field(default_factory=SweepConfig)
     """The students (task, widths, depths, sizes, seeds, steps, batch size, lr)."""
     rounds: int = 5
-    """Pruning rounds R; round r has density 0.8^r (round 0 is the dense network)."""
+    """Pruning rounds R; round r has density (1 − fraction)^r, 0.8^r by default (round 0 is the dense network)."""
     rewind_step: int = 50
     """Survivors are rewound to their weights after this many steps (0 = back to init)."""
     fraction: float = 0.2

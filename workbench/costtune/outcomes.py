@@ -27,7 +27,7 @@ import pandas as pd
 
 from workbench.cache import atomic_write, read_cached, remove_stale_temps
 from workbench.data import cache_dir as default_cache_dir
-from workbench.errors import CacheWriteError, InputError, canonical_numbers
+from workbench.errors import CacheWriteError, InputError, canonical_numbers, is_whole_number
 from workbench.limits import MIN_INPUTS  # noqa: F401 (also imported from here: the fewest test inputs of a table)
 from workbench.testtime import TestTimeConfig
 
@@ -101,8 +101,9 @@ class OutcomeConfig:
         # n_inputs: half fit the policies, laws and bins, half score them; below MIN_INPUTS the held-out
         # half is too small to score anything (2 inputs once reported an RL error of 1.0 from one input)
         for name, least in (("steps", 1), ("n_inputs", MIN_INPUTS), ("batch_size", 1)):
-            if getattr(cfg, name) < least:
-                raise InputError(f"{name} must be an integer >= {least}; got {getattr(cfg, name)!r}")
+            value = getattr(cfg, name)  # 2.5 passed and "200" was a TypeError from the comparison
+            if not is_whole_number(value) or value < least:
+                raise InputError(f"{name} must be an integer >= {least}; got {value!r}")
         cfg.testtime.validate()
         return cfg
 
