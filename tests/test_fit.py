@@ -465,7 +465,9 @@ def test_predict_takes_a_frames_columns_by_the_names_the_fit_was_made_from():
 def test_predict_refuses_inputs_the_fit_would_have_refused():
     # before: a negative size gave NaN and a zero one inf, without a word (fit_law refuses both)
     fit = fit_frame("chinchilla", planted("chinchilla"), ["N", "D"], "y")
-    with pytest.raises(InputError, match=r"input .N. must be finite and > 0.*got -1e\+09 at position 0"):
+    with pytest.raises(InputError, match=r"column 'N' must be > 0 for law 'chinchilla' .*got -1e\+09 at row 0"):
         fit.predict(([-1e9], [1e10]))
-    with pytest.raises(InputError, match="input 'D' must be finite and > 0"):
+    with pytest.raises(InputError, match="column 'D' must be > 0"):
         fit.predict(([1e9, 2e9], [1e10, 0.0]))
+    with pytest.raises(InputError, match="column 'D' has 1 NaN/inf value"):
+        fit.predict(([1e9], [np.inf]))

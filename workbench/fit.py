@@ -112,11 +112,7 @@ class FitResult:
         NaN and a zero one inf, without a word)."""
         law = get_law(self.law)
         xs = law.as_inputs(self._named_columns(x))
-        for name, v in zip(self.input_names or law.inputs, xs):
-            bad = np.flatnonzero(~(np.isfinite(v) & (v > 0)))
-            if bad.size:
-                raise InputError(f"input {name!r} must be finite and > 0, as the fit's data were; got {float(v[bad[0]]):g} "
-                                 f"at position {int(bad[0])}")
+        validate_inputs(law, xs, self.input_names or law.inputs)
         return xs
 
     def _named_columns(self, x):
@@ -176,21 +172,27 @@ def validate_data(law: Law, xs: tuple[np.ndarray, ...], y: np.ndarray, names: Se
     """InputError naming the column and row of the first NaN/inf or non-positive value, or y above the law's
     ``y_max`` (coverage: a probability). ``rows``: the
     label of each point (a DataFrame's index: a CSV's data row, see ``errors.row_name``); default its position."""
-    names = list(names) if names is not None else list(law.inputs)
+    validate_inputs(law, list(xs) + [y], list(names if names is not None else law.inputs) + [y_name], rows)
     label = (lambda i: row_name(rows, rows[i])) if rows is not None else (lambda i: f"row {i}")
-    for name, v in list(zip(names, xs)) + [(y_name, y)]:
-        bad = np.flatnonzero(~np.isfinite(v))
-        if bad.size:
-            raise InputError(f"column {name!r} has {bad.size} NaN/inf value(s) (first at {label(bad[0])}); "
-                             "drop or fix them before fitting")
-        bad = np.flatnonzero(v <= 0)
-        if bad.size:
-            raise InputError(f"column {name!r} must be > 0 for law {law.name!r} (logs and ratios are taken); "
-                             f"got {float(v[bad[0]]):g} at {label(bad[0])}")
     bad = np.flatnonzero(y > law.y_max) if law.y_max is not None else ()
     if len(bad):  # before: a coverage "fit" of values above 1 exited 0, its parameters on their bounds
         raise InputError(f"column {y_name!r} must be in (0, {law.y_max:g}] for law {law.name!r} ({law.doc}); "
                          f"got {float(y[bad[0]]):g} at {label(bad[0])}")
+
+
+def validate_inputs(law: Law, columns: Sequence[np.ndarray], names: Sequence[str], rows: pd.Index | None = None) -> None:
+    """InputError naming the column and row of the first NaN/inf or non-positive value: the rule for a fit's data
+    and for the points a fit predicts at (``FitResult.predict``)."""
+    label = (lambda i: row_name(rows, rows[i])) if rows is not None else (lambda i: f"row {i}")
+    for name, v in zip(names, columns):
+        bad = np.flatnonzero(~np.isfinite(v))
+        if bad.size:
+            raise InputError(f"column {name!r} has {bad.size} NaN/inf value(s) (first at {label(bad[0])}); "
+                             "drop or fix them")
+        bad = np.flatnonzero(v <= 0)
+        if bad.size:
+            raise InputError(f"column {name!r} must be > 0 for law {law.name!r} (logs and ratios are taken); "
+                             f"got {float(v[bad[0]]):g} at {label(bad[0])}")
 
 
 def _free_and_fixed(law: Law, fix: Mapping[str, float] | None) -> tuple[list[str], dict[str, float]]:
