@@ -185,6 +185,25 @@ def test_an_optimum_below_one_parameter_or_token_is_refused_not_reported():
         allocate.inference_aware_optimal("chinchilla", EPOCH, 1e6, 1e3)
 
 
+def test_a_law_whose_loss_rises_with_size_is_named_not_read_as_a_budget_too_small():
+    """helper-68 (session 24): a negative exponent put compute_optimal's optimum at the search's edge, reported as
+    'C is too small ... fewer than one parameter' at any budget; the inference-aware search said the target was
+    below the law's reach. Both now name the parameters."""
+    kaplan = {"Nc": 6.4e13, "Dc": 1.8e13, "alpha_N": 0.076, "alpha_D": 0.103}
+    # (kaplan's N term is below float precision beside its D term at C = 1e3, so only chinchilla is read there)
+    for law, params, rises, budgets in (("chinchilla", {**EPOCH, "alpha": -0.3}, "N", (1e3, 1e20)),
+                                        ("chinchilla", {**EPOCH, "beta": -0.3}, "D", (1e3, 1e20)),
+                                        ("kaplan", {**kaplan, "alpha_N": -0.076}, "N", (1e20,))):
+        for C in budgets:
+            with pytest.raises(InputError, match=rf"is no scaling law: its loss rises with {rises} ") as err:
+                allocate.compute_optimal(law, params, C)
+            assert not isinstance(err.value, allocate.BudgetTooSmall)
+    with pytest.raises(InputError, match="is no scaling law: its loss rises with N "):
+        allocate.inference_aware_optimal("chinchilla", {**EPOCH, "alpha": -0.3}, 2.5, 1e12)
+    with pytest.raises(allocate.BudgetTooSmall, match="fewer than one parameter"):  # a real law still is
+        allocate.compute_optimal("kaplan", kaplan, 1e3)
+
+
 def test_frontiers_refuse_an_empty_budget_grid():
     # frontier([]) used to fail with pandas' "KeyError: None of [Index(['C', 'N', 'D', ...])] are in the
     # [columns]", and lifetime_cost_frontier([]) returned a frame with no columns at all

@@ -252,6 +252,7 @@ def compute_optimal(law: str | Law, params: Mapping[str, float], C: float, *,
     values = np.where(np.isfinite(values), values, np.inf)
     i = int(np.argmin(values))
     if i in (0, values.size - 1):  # the loss still falls at the search's edge: the optimum is not a model
+        _check_loss_falls(law, params, log_k)  # or the parameters are no scaling law's (a negative exponent)
         edge = ("fewer than one parameter (N = 1 is the smallest searched)" if i == 0 else
                 "fewer than one training token (D = 1 at the largest N searched)")
         raise BudgetTooSmall(f"C (training compute, FLOPs) is too small for a compute-optimal model of law "
@@ -264,6 +265,21 @@ def compute_optimal(law: str | Law, params: Mapping[str, float], C: float, *,
     u = _refine_min(f, grid, values)
     N, D = math.exp(u), math.exp(log_k - u)
     return {"N": N, "D": D, "tokens_per_param": D / N, "loss": f(u), "flops": C}
+
+
+def _check_loss_falls(law: Law, params: Mapping[str, float], log_k: float) -> None:
+    """Refuse parameters whose loss rises with model size at fixed data, or with data at fixed model size,
+    across the searched range (N and D from 1 to k = exp(log_k), the other held at sqrt(k)): a negative exponent.
+    Without this check such a law's optimum sits at the search's edge and reads as a budget too small (or a target
+    below the law's reach). Called only on those paths, never on a well-posed search."""
+    mid = math.exp(log_k / 2)
+    for name, other, (a, b) in (("N (model parameters)", "D", ((1.0, mid), (math.exp(log_k), mid))),
+                                ("D (training tokens)", "N", ((mid, 1.0), (mid, math.exp(log_k))))):
+        lo, hi = (float(_loss(law, params, *point)[0]) for point in (a, b))
+        if np.isfinite(lo) and np.isfinite(hi) and hi > lo:
+            raise InputError(f"law {law.name!r} with params {dict(params)!r} is no scaling law: its loss rises with "
+                             f"{name} at fixed {other} = {mid:.3g}, from {lo:.6g} at 1 to {hi:.6g} at "
+                             f"{math.exp(log_k):.3g}; check the exponents' and amplitudes' signs")
 
 
 def isoflop_curve(law: str | Law, params: Mapping[str, float], C: float, n_grid: int | Sequence[float] = 64, *,
@@ -407,6 +423,7 @@ def inference_aware_optimal(law: str | Law, params: Mapping[str, float], target_
     grid = np.linspace(0.0, _LOG_N_MAX, _GRID_POINTS)
     values = total(grid)
     if not np.any(np.isfinite(values)):
+        _check_loss_falls(law, params, _LOG_N_MAX)  # a negative exponent: no model reaches the target
         floor = inference_aware_floor(law, params)
         if target > floor:  # reachable, but every model that reaches it costs more FLOPs than a float holds
             raise InputError(f"inference_tokens is too large: serving it with any model that reaches the target "
