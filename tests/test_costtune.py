@@ -323,16 +323,22 @@ def test_a_budget_below_the_ladders_first_rung_is_rejected_before_training(table
 
 
 def test_a_default_budget_below_the_cheapest_setting_is_named_as_the_default(table):
-    """No --budget given: the refusal says where its number came from, not '--budget ... got 19.0'."""
+    """No budget given: the refusal says where its number came from, not 'budget ... got 19.0'. A library call's
+    errors name the config's fields, not the CLI's flags (it said '--budget', '--steps' and '--n-budgets')."""
     from workbench.costtune.study import StudyConfig, study_table
 
     cheapest = int(np.argmin(table.cost))
     correct = table.correct.copy()
     correct[:, cheapest] = True  # the cheapest setting is now the most accurate: half its cost is below it
-    with pytest.raises(InputError, match=r"^the default budget \(no --budget given: half the cost of "
+    with pytest.raises(InputError, match=r"^the default budget \(none given: half the cost of "
                        + re.escape(str(table.settings["name"][cheapest]))) as err:
         study_table(dataclasses.replace(table, correct=correct), StudyConfig(table.config))
-    assert f"give --budget >= {table.cost.min():.6g}" in str(err.value)
+    assert f"give a budget >= {table.cost.min():.6g}" in str(err.value)
+    for change, message in (({"budget": 1.0}, "^budget must be >= the cheapest setting's cost"),
+                            ({"steps": 0}, "^steps must be a positive integer"),
+                            ({"n_budgets": 1}, "^n_budgets must be >= 2")):
+        with pytest.raises(InputError, match=message):
+            study_table(table, StudyConfig(table.config, **change))
 
 
 def test_the_cheapest_cost_bound_is_the_mlp_tables_cheapest_setting(table):

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from workbench.commands.paths import check_cache_dir
-from workbench.commands.sweep import check_device, int_list, set_up_torch
+from workbench.commands.sweep import check_device, int_list, named_as_flags, set_up_torch
 from workbench.errors import InputError, Interrupted, stopped_by
 from workbench.limits import MAX_DIM, MAX_ROWS, MIN_INPUTS, max_test_rows
 
@@ -84,8 +84,9 @@ def run(args) -> dict:
         return bars[-1]
 
     try:
-        result = run_study(StudyConfig(outcome, budget=args.budget, steps=args.steps, n_budgets=args.n_budgets,
-                                       seed=args.seed), device=args.device, progress=progress)
+        with named_as_flags({"budget": "--budget"}):  # the CLI checked --steps and --n-budgets itself
+            result = run_study(StudyConfig(outcome, budget=args.budget, steps=args.steps, n_budgets=args.n_budgets,
+                                           seed=args.seed), device=args.device, progress=progress)
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (errors.Terminated)
         for bar in bars:  # end the bar's line before the one-line message
             bar.close()

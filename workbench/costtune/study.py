@@ -176,7 +176,7 @@ def run_study(cfg: StudyConfig, cache_dir=None, device: str | None = None, progr
 
         bound, name, exact = cheapest_cost_bound(cfg.outcome)
         if not cfg.budget >= bound:
-            raise InputError(f"--budget must be >= the cheapest setting's cost ({name}: {'' if exact else 'at least '}"
+            raise InputError(f"budget must be >= the cheapest setting's cost ({name}: {'' if exact else 'at least '}"
                              f"{bound:.6g} FLOPs per input); got {cfg.budget!r}")
     return study_table(outcome_table(cfg.outcome, cache_dir, device=device, progress=progress), cfg, progress)
 
@@ -193,22 +193,23 @@ def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyRe
     # the most accurate static setting chosen on the train inputs: the fair comparator of the held-out
     # most accurate one, and (half its cost) the default budget, so that no default reads held-out inputs
     sel = P.train_best(table)
-    # a refused budget is named as the user gave it, or, with no --budget, as where the default came from
-    named = "--budget"
+    # a refused budget is named as the user gave it, or, with none given, as where the default came from (the CLI
+    # names the fields as its flags: commands.costtune)
+    named = "budget"
     if budget is None:
         budget = float(table.cost[sel]) / 2
-        named = (f"the default budget (no --budget given: half the cost of {table.settings['name'][sel]}, the most "
+        named = (f"the default budget (none given: half the cost of {table.settings['name'][sel]}, the most "
                  "accurate setting on the train inputs)")
         if not budget >= table.cost.min():
             raise InputError(f"{named}, {budget:.6g} FLOPs per input, is below the cheapest setting's cost "
-                             f"{table.cost.min():.6g}; give --budget >= {table.cost.min():.6g}")
+                             f"{table.cost.min():.6g}; give a budget >= {table.cost.min():.6g}")
     if not budget >= table.cost.min():
-        raise InputError(f"--budget must be >= the cheapest setting's cost {table.cost.min():.4g} FLOPs; "
+        raise InputError(f"budget must be >= the cheapest setting's cost {table.cost.min():.4g} FLOPs; "
                          f"got {budget!r}")
     if cfg.steps < 1:
-        raise InputError(f"--steps must be a positive integer; got {cfg.steps!r}")
+        raise InputError(f"steps must be a positive integer; got {cfg.steps!r}")
     if cfg.n_budgets < 2:
-        raise InputError(f"--n-budgets must be >= 2; got {cfg.n_budgets!r}")
+        raise InputError(f"n_budgets must be >= 2; got {cfg.n_budgets!r}")
     guidance_steps = min(cfg.steps, GUIDANCE_STEPS) if cfg.guidance_steps is None else cfg.guidance_steps
     if guidance_steps < 1:
         raise InputError(f"guidance_steps must be a positive integer; got {guidance_steps!r}")
@@ -216,7 +217,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyRe
         raise InputError(f"n_boot must be a positive integer; got {cfg.n_boot!r}")
     ladder = build_ladder(table, cfg.spacing, n_bins=cfg.n_bins, top_se=cfg.top_se)
     if budget < ladder.cost[0]:
-        raise InputError(f"{named} {budget:.6g} is below the cheapest policy the RL cascade can run: its first "
+        raise InputError(f"{named} is {budget:.6g}, below the cheapest policy the RL cascade can run: its first "
                          f"rung, {ladder.names[0]}, costs {ladder.cost[0]:.6g} FLOPs (the cheapest static "
                          f"setting costs {table.cost.min():.6g}); give a budget >= {ladder.cost[0]:.6g}")
     env = VectorCascade(table, ladder, "train")
