@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from workbench.sweep import SweepConfig, default_device, groups, train_group
-from workbench.sweep_train import train_single
+from workbench.sweep import SweepConfig, groups, train_group
+from workbench.sweep_train import default_device, train_single
 from workbench.tasks import make_task, task_config
 
 RESULTS = Path(__file__).parent / "results"

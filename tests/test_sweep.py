@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -489,3 +490,24 @@ def test_depth_0_with_several_widths_is_refused_not_labelled_with_widths_it_does
         SweepConfig(task=task, widths=(1, 8), depths=(0, 1), sizes=(64,)).validate()
     SweepConfig(task=task, widths=(8,), depths=(0, 1), sizes=(64,)).validate()
     SweepConfig(task=task, widths=(1, 8), depths=(1,), sizes=(64,)).validate()
+
+
+def test_a_device_the_engine_cannot_use_is_named_before_training(tmp_path):
+    """helper-68 (session 24): device='cpuu' was torch's 'Expected one of cpu, cuda, ... device type at start of
+    device string', naming no argument; run_sweep, run_prune and build_outcomes now share one check."""
+    from workbench.costtune.build import build_outcomes
+    from workbench.costtune.outcomes import OutcomeConfig
+    from workbench.prune import PruneConfig, run_prune
+    from workbench.sweep_train import resolve_device
+
+    cfg = SweepConfig(widths=(4,), sizes=(64,), steps=5)
+    bad = ["cpuu", "mps", 3, ""] + ([] if torch.cuda.is_available() else ["cuda", "cuda:0"])
+    for device in bad:
+        for call in (lambda: run_sweep(cfg, cache_dir=tmp_path, device=device, progress=False),
+                     lambda: run_prune(PruneConfig(cfg, rounds=1, rewind_step=1), device=device, progress=False),
+                     lambda: build_outcomes(OutcomeConfig(task="mnist1d", widths=(4, 8)), device=device)):
+            with pytest.raises(InputError, match=f"device.*{re.escape(repr(device))}"):
+                call()
+    assert not list(tmp_path.rglob("*.json"))  # nothing trained
+    assert resolve_device(None) in ("cpu", "cuda") and resolve_device(torch.device("cpu")) == "cpu"
+    assert len(run_sweep(cfg, cache_dir=tmp_path, device=torch.device("cpu"), progress=False)) == 1

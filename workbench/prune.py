@@ -44,8 +44,8 @@ import torch
 from workbench.cache import config_mismatch, deferred_interrupts, read_cached, remove_stale_temps, write_json_atomic
 from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
 from workbench.students import StudentSpec, conv_lengths, count_params, param_shapes
-from workbench.sweep import SweepConfig, default_device, groups, progress_bar, row_columns, stack_cost, stack_to_train
-from workbench.sweep_train import spec_of, train_stack
+from workbench.sweep import SweepConfig, groups, progress_bar, row_columns, stack_cost, stack_to_train
+from workbench.sweep_train import resolve_device, spec_of, train_stack
 from workbench.tasks import make_task
 from workbench.workers import check_workers, each_result, worker_count
 
@@ -245,7 +245,7 @@ def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
     """
     cfg.validate()
     check_workers(workers)
-    device = str(device or default_device())
+    device = resolve_device(device)
     runs = cfg.sweep.runs()
     _check_rounds(cfg, runs)
     done: dict = {}

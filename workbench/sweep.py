@@ -39,7 +39,7 @@ from workbench.cache import config_mismatch, deferred_interrupts, read_cached, r
 from workbench.data import cache_dir as default_cache_dir
 from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
 from workbench.students import StudentSpec, count_params, flops_infer, flops_train
-from workbench.sweep_train import LR_SCHEDULES, RunConfig, default_device, spec_of, train_stack
+from workbench.sweep_train import LR_SCHEDULES, RunConfig, resolve_device, spec_of, train_stack
 from workbench.tasks import MAX_SEED, TaskConfig, make_task, task_in_dim, task_out_dim
 from workbench.workers import check_workers, each_result, worker_count
 
@@ -265,7 +265,7 @@ def run_grids(cfgs: list[SweepConfig | list[RunConfig]], cache_dir: str | Path |
     """
     check_workers(workers)
     grids = [c.runs() if isinstance(c, SweepConfig) else list(c) for c in cfgs]
-    device = str(device or default_device())  # a torch.device works too
+    device = resolve_device(device)  # a torch.device works too; a misspelt one is named
     pack_widths = device.startswith("cuda") if pack_widths is None else pack_widths
     cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     remove_stale_temps(cache_dir / "sweep")  # a killed run's half-written rows

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from workbench.students import (StudentSpec, forward, forward_shared, init_params, mlp_grads, pad_params,
                                 shared_chunk, stack_params, to_module)
-from workbench.errors import canonical_numbers
+from workbench.errors import InputError, canonical_numbers
 from workbench.sweep_adam import StackAdam
 from workbench.tasks import EXACT_ROWS, Task, TaskConfig
 
@@ -129,6 +129,28 @@ def stack_spec(runs: list[RunConfig], task: Task) -> StudentSpec:
 def default_device() -> str:
     """``cuda`` when present, else ``cpu``."""
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def resolve_device(device) -> str:
+    """The device a library call trains on, as a string: None is :func:`default_device`; ``cpu``, ``cuda``,
+    ``cuda:N`` or a ``torch.device`` of those. A misspelt name (torch's own error named no argument), another
+    kind of device (the engine is built and tested for these two), or a CUDA device this machine lacks is an
+    InputError naming the value."""
+    if device is None:
+        return default_device()
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        parsed = None
+    if parsed is None or parsed.type not in ("cpu", "cuda"):
+        raise InputError(f"device must be 'cpu', 'cuda' or 'cuda:N' (None: CUDA when present); got {device!r}")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"device {str(device)!r} was asked for but torch.cuda.is_available() is False")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise InputError(f"device {str(device)!r} was asked for but this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s)")
+    return str(device)
 
 
 def exact_cudnn(fn):

@@ -22,7 +22,7 @@ from workbench.costtune.outcomes import OutcomeConfig, OutcomeTable
 from workbench.errors import InputError
 from workbench.prune import macs_per_weight
 from workbench.students import StudentSpec, pad_params, param_shapes, stack_params
-from workbench.sweep_train import RunConfig, default_device, keeps_torch_rng, spec_of, train_stack
+from workbench.sweep_train import RunConfig, keeps_torch_rng, resolve_device, spec_of, train_stack
 from workbench.tasks import REAL_CLASSES, make_task, task_config, task_in_dim
 from workbench.testtime import (argmax_outcome, bon_outcome, sample_answers, train_refiner, train_verifier,
                                 vote_outcome)
@@ -37,7 +37,7 @@ def _timed(fn):
 def train_family(cfg: OutcomeConfig, device: str | None = None):
     """Dense students and their pruned, fine-tuned versions: {(width, density): (spec, params, masks)},
     trained on ``device`` (default: CUDA when present); the params come back on the CPU."""
-    device = str(device or default_device())
+    device = resolve_device(device)
     task = make_task(task_config(cfg.task, seed=cfg.task_seed, test_size=cfg.n_inputs))
     runs = [RunConfig(task.config, cfg.family, w, cfg.depth, task.config.pool_size, cfg.seed, cfg.steps,
                       cfg.batch_size, cfg.lr) for w in cfg.widths]
@@ -102,7 +102,7 @@ def build_outcomes(cfg: OutcomeConfig, device: str | None = None, progress=None)
     the build's stages (``progress(iterable, desc=..., unit=...)``, e.g. tqdm): the family's training, the
     compressed settings, the verifier and refiner, then each width's samples."""
     cfg = cfg.resolved()
-    device = str(device or default_device())
+    device = resolve_device(device)
     tt = cfg.testtime
     stages = ["students", "compressed settings", "verifier and refiner"] + [f"w{w} samples" for w in cfg.widths]
     stage = iter((progress or (lambda it, **_: it))(stages, desc="outcome table", unit="stage"))
