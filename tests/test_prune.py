@@ -24,7 +24,7 @@ CFG = PruneConfig(SweepConfig(task=TASK, widths=(16,), depths=(2,), sizes=(128, 
 
 @pytest.fixture(scope="module")
 def table():
-    return run_prune(CFG, progress=False)
+    return run_prune(CFG, progress=False, cache_dir=False)
 
 
 def test_densities_are_reached_exactly(table):
@@ -90,7 +90,7 @@ def test_a_rewound_round_goes_on_with_the_learning_rate_schedule_from_the_rewind
 
 
 def test_batched_prune_equals_pruning_each_student_alone(table):
-    alone = run_prune(with_sweep(CFG, sizes=(128,)), progress=False)
+    alone = run_prune(with_sweep(CFG, sizes=(128,)), progress=False, cache_dir=False)
     mine = table[table["n"] == 128].reset_index(drop=True)
     assert alone["weights_kept"].tolist() == mine["weights_kept"].tolist()
     assert alone["test_loss"].tolist() == pytest.approx(mine["test_loss"].tolist(), rel=1e-4)
@@ -107,7 +107,7 @@ def test_bad_prune_configs_raise():
 
 def test_an_interrupted_prune_resumes_from_its_finished_stacks(tmp_path, monkeypatch):
     cfg = with_sweep(CFG, widths=(8, 16), sizes=(128,), steps=60)  # two stacks
-    whole = run_prune(cfg, progress=False)
+    whole = run_prune(cfg, progress=False, cache_dir=False)
     first = run_prune(cfg, progress=False, cache_dir=tmp_path, max_new_groups=1)  # "killed" after one stack
     assert set(first["width"]) == {8} and len(first) == cfg.rounds + 1
     assert len(list((tmp_path / "prune").glob("student-*.json"))) == 1
@@ -209,7 +209,7 @@ def test_progress_can_be_a_bar_factory_such_as_the_notebooks_one():
         return made[-1]
 
     cfg = with_sweep(CFG, widths=(8, 16), sizes=(128,), steps=30)  # two stacks
-    run_prune(cfg, progress=factory)
+    run_prune(cfg, progress=factory, cache_dir=False)
     (bar,) = made
     assert (bar.total, bar.desc, bar.unit) == (2 * (cfg.rounds + 1), "prune", "round")
     assert bar.n == bar.total  # every round of both stacks counted
@@ -229,3 +229,50 @@ def test_prune_config_names_fractional_rounds_and_a_missing_sweep():
             PruneConfig(sweep=sweep, **{"rounds": 2, "rewind_step": 5, **kwargs}).validate()
     with pytest.raises(InputError, match="sweep must be a SweepConfig"):
         PruneConfig(sweep=None).validate()
+
+
+def test_rows_record_fraction_and_device_and_rows_cached_without_them_are_used(tmp_path, monkeypatch):
+    """helper-68 (session 24): prune rows had no ``fraction`` (the density schedule (1 - fraction)^r) and no
+    ``device`` column, which sweep rows have. Rows cached before them are read as they are, never retrained, with
+    the config's fraction and device 'unknown', in the new rows' column order."""
+    cfg = PruneConfig(with_sweep(CFG, widths=(4,), sizes=(128,), steps=30).sweep, rounds=2, rewind_step=5,
+                      fraction=0.3)
+    new = run_prune(cfg, progress=False, cache_dir=tmp_path, device="cpu")
+    assert (new["fraction"] == 0.3).all() and (new["device"] == "cpu").all()
+    assert new["density"].tolist() == pytest.approx([0.7 ** r for r in range(3)], abs=1 / new["weights_prunable"][0])
+    cols = list(new.columns)
+    assert cols.index("fraction") == cols.index("rewind_step") + 1 and cols[-1] == "device"
+    (path,) = (tmp_path / "prune").glob("student-*.json")
+    path.write_text(json.dumps([{k: v for k, v in row.items() if k not in ("fraction", "device")}
+                                for row in json.loads(path.read_text())]))
+    monkeypatch.setattr(prune_mod, "_prune_group", lambda *a, **k: pytest.fail("a cached student was trained again"))
+    old = run_prune(cfg, progress=False, cache_dir=tmp_path)
+    assert list(old.columns) == cols and (old["device"] == "unknown").all()
+    pd.testing.assert_frame_equal(old.drop(columns="device"), new.drop(columns="device"))
+    rows = json.loads(path.read_text())
+    rows[1]["fraction"] = 0.2  # a row of another schedule under this key: not this student's
+    path.write_text(json.dumps(rows))
+    with pytest.warns(CacheWarning, match="round 1: fraction is 0.2, not 0.3"), pytest.raises(pytest.fail.Exception):
+        run_prune(cfg, progress=False, cache_dir=tmp_path)
+
+
+def test_the_default_cache_is_used_as_run_sweep_uses_it_and_false_stores_nothing(isolated_cache, monkeypatch,
+                                                                                tmp_path):
+    """helper-68 (session 24): run_prune(cache_dir=None) stored nothing, so a long study interrupted from Python
+    lost every finished stack, while run_sweep(cache_dir=None) keeps them in the default cache."""
+    from workbench.sweep import resolve_cache_dir
+
+    cfg = PruneConfig(with_sweep(CFG, widths=(4,), sizes=(64,), steps=20, seeds=(7,)).sweep, rounds=1, rewind_step=2)
+    first = run_prune(cfg, progress=False)
+    assert prune_mod.cached_students(cfg, isolated_cache) == 1
+    monkeypatch.setattr(prune_mod, "_prune_group", lambda *a, **k: pytest.fail("a cached student was trained again"))
+    pd.testing.assert_frame_equal(run_prune(cfg, progress=False), first)
+    with pytest.raises(pytest.fail.Exception):  # False: trains, reads nothing
+        run_prune(cfg, progress=False, cache_dir=False)
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    run_prune(with_sweep(cfg, seeds=(8,)), progress=False, cache_dir=False)
+    assert not list(tmp_path.rglob("*")) and prune_mod.cached_students(with_sweep(cfg, seeds=(8,)), isolated_cache) == 0
+    for bad in (True, 3, ""):
+        with pytest.raises(InputError, match="cache_dir must be a folder"):
+            resolve_cache_dir(bad)

@@ -511,3 +511,12 @@ def test_a_device_the_engine_cannot_use_is_named_before_training(tmp_path):
     assert not list(tmp_path.rglob("*.json"))  # nothing trained
     assert resolve_device(None) in ("cpu", "cuda") and resolve_device(torch.device("cpu")) == "cpu"
     assert len(run_sweep(cfg, cache_dir=tmp_path, device=torch.device("cpu"), progress=False)) == 1
+
+
+def test_cache_dir_false_trains_and_stores_nothing(tmp_path, monkeypatch):
+    cfg = SweepConfig(widths=(4,), sizes=(64,), steps=5, seeds=(11,))
+    cached = run_sweep(cfg, cache_dir=tmp_path / "c", progress=False)
+    monkeypatch.chdir(tmp_path / "c")
+    fresh = run_sweep(cfg, cache_dir=False, progress=False)
+    pd.testing.assert_frame_equal(fresh.drop(columns="seconds"), cached.drop(columns="seconds"))
+    assert len(list((tmp_path / "c").rglob("*.json"))) == 1  # the first run's row only

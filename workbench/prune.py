@@ -44,7 +44,7 @@ import torch
 from workbench.cache import config_mismatch, deferred_interrupts, read_cached, remove_stale_temps, write_json_atomic
 from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
 from workbench.students import StudentSpec, conv_lengths, count_params, param_shapes
-from workbench.sweep import SweepConfig, groups, progress_bar, row_columns, stack_cost, stack_to_train
+from workbench.sweep import SweepConfig, groups, progress_bar, resolve_cache_dir, row_columns, stack_cost, stack_to_train
 from workbench.sweep_train import resolve_device, spec_of, train_stack
 from workbench.tasks import make_task
 from workbench.workers import check_workers, each_result, worker_count
@@ -133,10 +133,10 @@ def magnitude_masks(params: dict[str, torch.Tensor], masks: dict[str, torch.Tens
     return out
 
 
-def _rows(cfg: PruneConfig, group, res, masks, rnd: int, spec: StudentSpec, total: int) -> list[dict]:
+def _rows(cfg: PruneConfig, group, res, masks, rnd: int, spec: StudentSpec, total: int, device: str) -> list[dict]:
     """One row per student of a round. FLOPs count only surviving weights: flops_infer =
     2 * sparse MACs per example; flops_train = 6 * sparse MACs * examples seen in this round's
-    (re)training (dense steps for round 0, steps - rewind_step after)."""
+    (re)training (dense steps for round 0, steps - rewind_step after). ``device``: where the stack trained."""
     per_weight = macs_per_weight(spec)
     rows = []
     for i, (run, m) in enumerate(zip(group, res.metrics)):
@@ -145,11 +145,11 @@ def _rows(cfg: PruneConfig, group, res, masks, rnd: int, spec: StudentSpec, tota
         n_kept = sum(kept.values())
         examples = (run.steps - (cfg.rewind_step if rnd > 0 else 0)) * run.batch_size
         rows.append({**row_columns(run), "method": cfg.method, "rewind_step": cfg.rewind_step,
-                     "round": rnd, "density": n_kept / total, "target_density": (1 - cfg.fraction) ** rnd,
+                     "fraction": cfg.fraction, "round": rnd, "density": n_kept / total, "target_density": (1 - cfg.fraction) ** rnd,
                      "weights_kept": n_kept, "weights_prunable": total, "params": count_params(spec),
                      "params_nonzero": count_params(spec) - total + n_kept,
                      "flops_infer": 2 * macs, "flops_train": 6 * macs * examples,
-                     **m, "seconds": res.seconds / len(group), "group_size": len(group)})
+                     **m, "seconds": res.seconds / len(group), "group_size": len(group), "device": device})
     return rows
 
 
@@ -184,11 +184,27 @@ def read_student(cache_dir: Path, cfg: PruneConfig, run, warn: bool = True) -> l
             return f"not a list of {cfg.rounds + 1} rounds"
         for r, row in enumerate(rows):
             problem = config_mismatch(row, {**expected, "round": r}, MEASURED_COLUMNS)
+            if problem is None and row.get("fraction", cfg.fraction) != cfg.fraction:
+                problem = f"fraction is {row['fraction']!r}, not {cfg.fraction!r}"
             if problem is not None:
                 return f"round {r}: {problem}"
         return None
 
-    return read_cached(_student_path(Path(cache_dir), cfg, run), check, warn)
+    rows = read_cached(_student_path(Path(cache_dir), cfg, run), check, warn)
+    return None if rows is None else [_with_new_columns(row, cfg) for row in rows]
+
+
+def _with_new_columns(row: dict, cfg: PruneConfig) -> dict:
+    """A cached row with the columns added in session 25, as new rows have them: ``fraction`` (after
+    ``rewind_step``; the student's cache key holds it, so it is the config's) and ``device`` (last; ``unknown``
+    where the row was written before it was recorded)."""
+    out = {}
+    for name, value in row.items():
+        if name == "round":
+            out.setdefault("fraction", cfg.fraction)
+        out[name] = value
+    out.setdefault("device", "unknown")
+    return out
 
 
 def _prune_group(cfg: PruneConfig, group, device: str, bar=None) -> list[list[dict]]:
@@ -199,7 +215,7 @@ def _prune_group(cfg: PruneConfig, group, device: str, bar=None) -> list[list[di
     dense = train_stack(task, group, device, rewind_step=cfg.rewind_step)
     names = prunable(spec)
     total = sum(dense.params[k][0].numel() for k in names)
-    rows = [_rows(cfg, group, dense, {}, 0, spec, total)]
+    rows = [_rows(cfg, group, dense, {}, 0, spec, total, device)]
     if bar is not None:
         bar.update()
     masks = {k: torch.ones_like(dense.params[k]) for k in names}
@@ -211,7 +227,7 @@ def _prune_group(cfg: PruneConfig, group, device: str, bar=None) -> list[list[di
         masks = magnitude_masks(source.params, start, keep)
         last = train_stack(task, group, device, init=dense.rewind, masks=masks,
                            steps=group[0].steps - cfg.rewind_step, resume_at=cfg.rewind_step)
-        rows.append(_rows(cfg, group, last, masks, rnd, spec, total))
+        rows.append(_rows(cfg, group, last, masks, rnd, spec, total, device))
         if bar is not None:
             bar.update()
     return [[by_round[i] for by_round in rows] for i in range(len(group))]
@@ -229,7 +245,7 @@ def _check_rounds(cfg: PruneConfig, runs) -> None:
 
 
 def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
-              progress: bool | Callable = True, cache_dir: str | Path | None = None,
+              progress: bool | Callable = True, cache_dir: str | Path | bool | None = None,
               max_new_groups: int | None = None, workers: int = 1) -> pd.DataFrame:
     """Dense training + ``rounds`` pruning rounds for every student; one row per (student, round).
 
@@ -238,7 +254,8 @@ def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
     notebook's ``interactive`` (a widget in JupyterLab, one text line in a report).
 
     cache_dir: keep each finished student's rows there and train only the missing students (see the
-    module docstring); None trains everything and stores nothing. max_new_groups: stop after this many
+    module docstring); None is the default cache, as for :func:`workbench.sweep.run_sweep` (it stored nothing
+    until session 25), False trains everything and stores nothing. max_new_groups: stop after this many
     newly trained stacks (simulates an interruption; the table then holds the students finished so far).
     workers: on a CPU, processes pruning stacks at once (0: one per CPU core), as in
     :func:`workbench.sweep.run_grids`: the numbers do not depend on it.
@@ -248,6 +265,7 @@ def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
     device = resolve_device(device)
     runs = cfg.sweep.runs()
     _check_rounds(cfg, runs)
+    cache_dir = resolve_cache_dir(cache_dir)
     done: dict = {}
     if cache_dir is not None:
         remove_stale_temps(Path(cache_dir) / "prune")  # a killed run's half-written rows

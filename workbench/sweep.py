@@ -224,7 +224,20 @@ def progress_bar(progress: bool | Callable, **bar_kwargs):
     return progress(None, **bar_kwargs) if callable(progress) else tqdm(**bar_kwargs, disable=not progress)
 
 
-def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | None = None,
+def resolve_cache_dir(cache_dir: str | Path | bool | None) -> Path | None:
+    """The folder a sweep or a pruning study caches its rows in: None is the default cache
+    (:func:`workbench.data.cache_dir`: ``$WORKBENCH_CACHE`` or ``data/cache``), ``False`` none (every student
+    is trained, nothing read or written), else the folder given."""
+    if cache_dir is None:
+        return default_cache_dir()
+    if cache_dir is False:
+        return None
+    if isinstance(cache_dir, bool) or not isinstance(cache_dir, (str, Path)) or not str(cache_dir):
+        raise InputError(f"cache_dir must be a folder, None (the default cache) or False (no cache); got {cache_dir!r}")
+    return Path(cache_dir)
+
+
+def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | bool | None = None,
               device: str | None = None, max_group: int = 64, progress: bool | Callable = True,
               max_new_groups: int | None = None, pack_widths: bool | None = None, workers: int = 1) -> pd.DataFrame:
     """Train every student of the grid that is not cached; return the full tidy table.
@@ -232,7 +245,8 @@ def run_sweep(cfg: SweepConfig | list[RunConfig], cache_dir: str | Path | None =
     progress: True/False for a text tqdm bar on stderr, or a bar factory called as
     ``progress(None, total=..., desc=..., unit=...)``, e.g. ``workbench.report.progress`` with the
     notebook's ``interactive`` (a widget in JupyterLab, one line on stdout in a report, not stderr's red box).
-    max_new_groups: stop after training this many groups (simulates an interruption; the
+    cache_dir: where each finished stack's rows are kept, so a rerun trains only what is missing
+    (:func:`resolve_cache_dir`: None the default cache, False none). max_new_groups: stop after training this many groups (simulates an interruption; the
     returned table then holds only the rows finished so far). pack_widths: stack students of
     different widths together, zero-padded (exact; fewer, larger kernels); default on CUDA only,
     where padding is nearly free. workers: processes training stacks at once on a CPU (0: one per core;
@@ -247,7 +261,7 @@ def stack_cost(stack: list[RunConfig]) -> float:
                            r.steps * r.batch_size) for r in stack)
 
 
-def run_grids(cfgs: list[SweepConfig | list[RunConfig]], cache_dir: str | Path | None = None,
+def run_grids(cfgs: list[SweepConfig | list[RunConfig]], cache_dir: str | Path | bool | None = None,
               device: str | None = None, max_group: int = 64, progress: bool | Callable = True,
               max_new_groups: int | None = None, pack_widths: bool | None = None,
               workers: int = 1) -> list[pd.DataFrame]:
@@ -267,11 +281,12 @@ def run_grids(cfgs: list[SweepConfig | list[RunConfig]], cache_dir: str | Path |
     grids = [c.runs() if isinstance(c, SweepConfig) else list(c) for c in cfgs]
     device = resolve_device(device)  # a torch.device works too; a misspelt one is named
     pack_widths = device.startswith("cuda") if pack_widths is None else pack_widths
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    remove_stale_temps(cache_dir / "sweep")  # a killed run's half-written rows
+    cache_dir = resolve_cache_dir(cache_dir)
+    if cache_dir is not None:
+        remove_stale_temps(cache_dir / "sweep")  # a killed run's half-written rows
     cached = {}
-    for runs in grids:
-        cached.update({r: read_row(cache_dir, r) for r in runs if r not in cached})  # a wrong file reads as missing
+    for runs in grids:  # a wrong file reads as missing
+        cached.update({r: read_row(cache_dir, r) if cache_dir is not None else None for r in runs if r not in cached})
     sizes = {r: row["group_size"] for r, row in cached.items() if row is not None}  # cached, or trained below
     todo = []
     for runs in grids:  # as if the grids ran one after another: a stack sees the rows the earlier ones write
@@ -291,7 +306,8 @@ def run_grids(cfgs: list[SweepConfig | list[RunConfig]], cache_dir: str | Path |
             rows = dict(zip(todo[i][0], stack_rows))
             with deferred_interrupts():  # a stack's rows land together: Ctrl-C never leaves part of a stack cached
                 for run in todo[i][1]:  # a cached row is never replaced
-                    write_json_atomic(_cache_path(cache_dir, run), rows[run])
+                    if cache_dir is not None:
+                        write_json_atomic(_cache_path(cache_dir, run), rows[run])
                     cached[run] = json.loads(json.dumps(rows[run]))  # the row as its file holds it
             bar.update(len(todo[i][1]))
     return [pd.DataFrame([cached[r] for r in runs if cached[r] is not None]) for runs in grids]
