@@ -137,6 +137,17 @@ def test_run_prune_cached_reads_back_without_training(imp):
     assert pf.prune_key(other) != pf.prune_key(cfg)
 
 
+def test_the_table_key_moves_with_any_students_key(monkeypatch):
+    """helper-69: the table's key hashed the config alone, so when a fix changed students' numbers and bumped
+    their keys (the rewound cosine schedule, session 22) run_prune_cached still served the old table."""
+    cfg = PruneConfig(SweepConfig(widths=(4, 8), sizes=(64,), steps=20), rounds=1, rewind_step=2)
+    before = pf.prune_key(cfg)
+    real = pf.student_key
+    bumped = cfg.sweep.runs()[1]
+    monkeypatch.setattr(pf, "student_key", lambda c, run: real(c, run) + ("-v9" if run == bumped else ""))
+    assert pf.prune_key(cfg) != before
+
+
 def _spoil(text: str, how: str) -> str:
     lines = text.splitlines(keepends=True)
     if how == "a row lost":

@@ -33,15 +33,20 @@ from workbench.cache import atomic_write, read_cached
 from workbench.errors import InputError
 from workbench.fit import FitResult, fit_frame
 from workbench.laws import get_law
-from workbench.prune import MEASURED_COLUMNS, PruneConfig, run_prune
+from workbench.prune import MEASURED_COLUMNS, PruneConfig, run_prune, student_key
 from workbench.sweep import row_columns
 
 NETWORK = ("depth", "width", "n")  # one pruning curve per network and data size
 
 
 def prune_key(cfg: PruneConfig) -> str:
-    """Stable hash of a pruning study's full config (the cache key)."""
-    blob = json.dumps({"v": 1, **dataclasses.asdict(cfg)}, sort_keys=True, default=str)
+    """Stable hash of a pruning study's table (the cache key): its full config and every student's own key
+    (:func:`workbench.prune.student_key`, which carries the versions of the training code). Version 1 hashed the
+    config alone, so a fix that changed a student's numbers and bumped its key (a rewound learning-rate schedule,
+    session 22) still served the table computed before it."""
+    blob = json.dumps({"v": 2, **dataclasses.asdict(cfg),
+                       "students": sorted(student_key(cfg, run) for run in cfg.sweep.runs())},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
