@@ -328,3 +328,23 @@ def test_numbers_given_as_text_or_fractions_are_named():
         with pytest.raises(InputError, match=r"n must be a whole number .*; got " + repr(n)):
             es.model_size_exponent(t, n=n)
     assert es.model_size_exponent(t, n=1024.0).params == es.model_size_exponent(t, n=1024).params
+
+
+def test_a_classification_error_is_fitted_with_its_own_random_guess_error_by_default():
+    """helper-69: fit_joint and extrapolate fixed eps0 = 1.0 whatever y_col measured. On a planted 10-class law
+    (eps0 = 0.9) the default fit put the floor at 0 (true 0.06) and extrapolated 17% off, its in-sample fit
+    looking fine (1.3%); on this test's planted law it put the floor at 0.125 (true 0.062). A 0/1 error now
+    defaults to 1 - 1/C from the table's task_n_classes."""
+    planted = {**PLANTED, "eps0": 0.9, "c_inf": 0.07}
+    t = planted_table(planted).rename(columns={"test_loss": "test_error"})
+    with pytest.raises(InputError, match="needs the class count"):  # no class count: refused, not guessed
+        es.fit_joint(t, y_col="test_error")
+    t["task"], t["task_n_classes"] = "teacher-classification", 10
+    fit = es.fit_joint(t, y_col="test_error")
+    assert fit.params["eps0"] == pytest.approx(0.9)
+    assert es.joint_floor(fit) == pytest.approx(0.9 * 0.07 / np.hypot(0.07, 0.5), rel=1e-3)
+    ex = es.extrapolate(t, 22 * 64 + 1, 2048, y_col="test_error")
+    assert ex.fit.params["eps0"] == pytest.approx(0.9) and ex.targets["divergence"].abs().max() < 1e-3
+    assert es.fit_joint(t, y_col="test_error", fix={"eps0": 0.95}).params["eps0"] == 0.95  # a given fix wins
+    assert es.default_eps0(t.assign(task_n_classes=2), "test_error") == 0.5
+    assert es.default_eps0(t, "test_loss") == es.CLEAN_EPS0  # the standardised MSE's, as before
