@@ -520,3 +520,40 @@ def test_cache_dir_false_trains_and_stores_nothing(tmp_path, monkeypatch):
     fresh = run_sweep(cfg, cache_dir=False, progress=False)
     pd.testing.assert_frame_equal(fresh.drop(columns="seconds"), cached.drop(columns="seconds"))
     assert len(list((tmp_path / "c").rglob("*.json"))) == 1  # the first run's row only
+
+
+def test_arguments_outside_the_grid_are_checked_before_training(tmp_path):
+    """helper-69: max_group=-1 returned an empty table and max_new_groups=-1 dropped the last stack, unsaid;
+    max_group=0 was range()'s ValueError; a list of RunConfig skipped every check (steps=-5 trained and was
+    cached, n beyond the pool was an IndexError mid-training); early_stopping='False' turned early stopping on;
+    widths as a numpy array made a config that could not be compared."""
+    import numpy as np
+
+    from workbench.prune import PruneConfig, run_prune
+
+    cfg = SweepConfig(widths=(4,), sizes=(64,), steps=5)
+    run = cfg.runs()[0]
+    for kwargs, message in (({"max_group": -1}, "max_group must be a positive integer"),
+                            ({"max_group": 0}, "max_group must be"), ({"max_group": 2.5}, "max_group must be"),
+                            ({"max_new_groups": -1}, "max_new_groups must be None or an integer >= 0")):
+        with pytest.raises(InputError, match=message):
+            run_sweep(cfg, cache_dir=tmp_path, progress=False, **kwargs)
+        with pytest.raises(InputError, match=message):
+            run_prune(PruneConfig(cfg, rounds=1, rewind_step=1), cache_dir=tmp_path, progress=False, **kwargs)
+    for bad, message in ((replace(run, steps=-5), "steps must be a positive integer"),
+                         (replace(run, lr=-1.0), "lr must be finite"),
+                         (replace(run, n=run.task.pool_size + 1), "sizes must be <= the task.s pool_size")):
+        with pytest.raises(InputError, match=message):
+            run_sweep([run, bad], cache_dir=tmp_path, progress=False)
+    for grid in (None, PruneConfig(cfg)):
+        with pytest.raises(InputError, match="a grid must be a SweepConfig or a list of RunConfig"):
+            run_sweep(grid, cache_dir=tmp_path, progress=False)
+    with pytest.raises(InputError, match="cfg must be a PruneConfig"):
+        run_prune(cfg, cache_dir=tmp_path, progress=False)
+    for flag in ("False", "no", 1, None):
+        with pytest.raises(InputError, match=f"early_stopping must be True or False; got {flag!r}"):
+            replace(cfg, early_stopping=flag).validate()
+    assert replace(cfg, early_stopping=np.bool_(False)) == cfg
+    assert not list(tmp_path.rglob("*.json"))  # nothing trained
+    assert SweepConfig(widths=np.array([4, 8]), sizes=range(64, 129, 64)) == SweepConfig(widths=(4, 8), sizes=(64, 128))
+    assert len(run_sweep(cfg, cache_dir=tmp_path, progress=False, max_group=1.0, max_new_groups=np.int64(1))) == 1

@@ -87,23 +87,28 @@ def is_whole_number(value: Any) -> bool:
 def canonical_numbers(config: Any) -> None:
     """Give a frozen config dataclass's numeric fields their declared plain types, in place: a whole-number
     ``8.0`` or ``np.int64(8)`` in an ``int`` field becomes ``8``, an ``int`` or ``np.float64`` in a ``float``
-    field a ``float``, and the same inside ``tuple[int, ...]`` and ``tuple[float, ...]`` fields (a list becomes a tuple). The value is
+    field a ``float``, a ``np.bool_`` in a ``bool`` field a ``bool``, and the same inside ``tuple[int, ...]`` and
+    ``tuple[float, ...]`` fields (a list, a range or a 1-D array becomes a tuple). The value is
     unchanged; its type matters because a config's repr seeds its minibatches and its JSON keys its cache:
-    ``label_noise=0`` trained other students than ``label_noise=0.0``, under another key. Values that are
-    not such numbers are left for the config's ``validate`` to name."""
+    ``label_noise=0`` trained other students than ``label_noise=0.0``, under another key (and widths given as a
+    numpy array made a config that could not be compared or hashed). Values that are not such numbers are left
+    for the config's ``validate`` to name."""
     def plain(kind: str, v: Any) -> Any:
         try:
             if kind == "int" and type(v) is not int and is_whole_number(v):
                 return int(v)
             if kind == "float" and type(v) is not float and is_real_number(v):
                 return float(v)
+            if kind == "bool" and isinstance(v, np.bool_):
+                return bool(v)
         except OverflowError:  # 10**400 is no float: validate names it
             pass
         return v
 
     for f in dataclasses.fields(config):
         kind, v = getattr(f.type, "__name__", str(f.type)), getattr(config, f.name)
-        if kind in ("tuple[int, ...]", "tuple[float, ...]") and isinstance(v, (list, tuple)):
+        if kind in ("tuple[int, ...]", "tuple[float, ...]") and (
+                isinstance(v, (list, tuple, range)) or (isinstance(v, np.ndarray) and v.ndim == 1)):
             new = tuple(plain(kind[6:-6], u) for u in v)
         else:
             new = plain(kind, v)

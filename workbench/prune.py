@@ -44,7 +44,7 @@ import torch
 from workbench.cache import config_mismatch, deferred_interrupts, read_cached, remove_stale_temps, write_json_atomic
 from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
 from workbench.students import StudentSpec, conv_lengths, count_params, param_shapes
-from workbench.sweep import SweepConfig, groups, progress_bar, resolve_cache_dir, row_columns, stack_cost, stack_to_train
+from workbench.sweep import SweepConfig, check_run_limits, groups, progress_bar, resolve_cache_dir, row_columns, stack_cost, stack_to_train
 from workbench.sweep_train import resolve_device, spec_of, train_stack
 from workbench.tasks import make_task
 from workbench.workers import check_workers, each_result, worker_count
@@ -260,8 +260,11 @@ def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
     workers: on a CPU, processes pruning stacks at once (0: one per CPU core), as in
     :func:`workbench.sweep.run_grids`: the numbers do not depend on it.
     """
+    if not isinstance(cfg, PruneConfig):  # a SweepConfig was "no attribute 'sweep'"
+        raise InputError(f"cfg must be a PruneConfig (a SweepConfig and how to prune it); got {type(cfg).__name__}")
     cfg.validate()
     check_workers(workers)
+    check_run_limits(max_group, max_new_groups)
     device = resolve_device(device)
     runs = cfg.sweep.runs()
     _check_rounds(cfg, runs)
@@ -278,7 +281,7 @@ def run_prune(cfg: PruneConfig, device: str | None = None, max_group: int = 64,
     todo = [(stack_to_train(g, {r: done[r][0].get("group_size") for r in g if r in done}), missing)
             for g in groups(runs, max_group) if (missing := [r for r in g if r not in done])]
     if max_new_groups is not None:
-        todo = todo[:max_new_groups]
+        todo = todo[:int(max_new_groups)]
     workers = worker_count(workers, len(todo)) if not device.startswith("cuda") else 1
     order = sorted(range(len(todo)), key=lambda i: -stack_cost(todo[i][0])) if workers > 1 else None
     bar = progress_bar(progress, total=len(todo) * (cfg.rounds + 1), desc="prune", unit="round")

@@ -121,6 +121,8 @@ class SweepConfig:
                 raise InputError(f"{name} must be <= {LIMITS[name]}; got {getattr(self, name)!r}")
         if not is_real_number(self.lr) or not 0 < self.lr < float("inf"):  # '0.1' was a TypeError
             raise InputError(f"lr must be finite and > 0; got {self.lr!r}")
+        if not isinstance(self.early_stopping, bool):  # 'False' and 'no' turned it on; 1 keyed apart from True
+            raise InputError(f"early_stopping must be True or False; got {self.early_stopping!r}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise InputError(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}; got {self.lr_schedule!r}")
         if 0 in self.depths and len(self.widths) > 1 and self.family == "mlp":
@@ -148,7 +150,7 @@ def groups(runs: list[RunConfig], max_group: int = 64, pack_widths: bool = False
     by_key: dict[tuple, list[RunConfig]] = {}
     for r in runs:
         by_key.setdefault(r.group_key(pack_widths), []).append(r)
-    return [rs[i:i + max_group] for rs in by_key.values() for i in range(0, len(rs), max_group)]
+    return [rs[i:i + int(max_group)] for rs in by_key.values() for i in range(0, len(rs), int(max_group))]
 
 
 def row_columns(run: RunConfig) -> dict:
@@ -224,6 +226,29 @@ def progress_bar(progress: bool | Callable, **bar_kwargs):
     return progress(None, **bar_kwargs) if callable(progress) else tqdm(**bar_kwargs, disable=not progress)
 
 
+def grid_runs(grid) -> list[RunConfig]:
+    """The students of one grid: a :class:`SweepConfig` (validated), or a list of :class:`RunConfig`, each checked
+    as the one-student grid it is (a list skipped every check: steps=-5 trained and was cached, n beyond the
+    pool was an IndexError mid-training); anything else is an InputError naming its type."""
+    if isinstance(grid, SweepConfig):
+        return grid.runs()
+    if isinstance(grid, (list, tuple)) and all(isinstance(r, RunConfig) for r in grid):
+        for r in dict.fromkeys(grid):
+            SweepConfig(r.task, r.family, (r.width,), (r.depth,), (r.n,), (r.seed,), r.steps, r.batch_size, r.lr,
+                        r.early_stopping, r.eval_every, r.lr_schedule).validate()
+        return list(grid)
+    raise InputError(f"a grid must be a SweepConfig or a list of RunConfig; got {type(grid).__name__} {grid!r:.80}")
+
+
+def check_run_limits(max_group, max_new_groups) -> None:
+    """run_sweep's and run_prune's ``max_group`` (a positive whole number) and ``max_new_groups`` (None or a
+    whole number >= 0): -1 returned an empty table, or dropped the last stack, unsaid."""
+    if not is_whole_number(max_group) or max_group < 1:
+        raise InputError(f"max_group must be a positive integer (students per stack); got {max_group!r}")
+    if max_new_groups is not None and (not is_whole_number(max_new_groups) or max_new_groups < 0):
+        raise InputError(f"max_new_groups must be None or an integer >= 0 (stacks to train); got {max_new_groups!r}")
+
+
 def resolve_cache_dir(cache_dir: str | Path | bool | None) -> Path | None:
     """The folder a sweep or a pruning study caches its rows in: None is the default cache
     (:func:`workbench.data.cache_dir`: ``$WORKBENCH_CACHE`` or ``data/cache``), ``False`` none (every student
@@ -278,7 +303,10 @@ def run_grids(cfgs: list[SweepConfig | list[RunConfig]], cache_dir: str | Path |
     cores. On CUDA the stacks train here, one at a time, whatever ``workers`` says: the GPU is shared, not split.
     """
     check_workers(workers)
-    grids = [c.runs() if isinstance(c, SweepConfig) else list(c) for c in cfgs]
+    check_run_limits(max_group, max_new_groups)
+    if not isinstance(cfgs, (list, tuple)):
+        raise InputError(f"cfgs must be a list of grids (SweepConfig, or lists of RunConfig); got {type(cfgs).__name__}")
+    grids = [grid_runs(c) for c in cfgs]
     device = resolve_device(device)  # a torch.device works too; a misspelt one is named
     pack_widths = device.startswith("cuda") if pack_widths is None else pack_widths
     cache_dir = resolve_cache_dir(cache_dir)
@@ -295,7 +323,7 @@ def run_grids(cfgs: list[SweepConfig | list[RunConfig]], cache_dir: str | Path |
                 todo.append((stack_to_train(g, {r: sizes[r] for r in g if r in sizes}), missing))
                 sizes.update({r: len(todo[-1][0]) for r in missing})
     if max_new_groups is not None:
-        todo = todo[:max_new_groups]
+        todo = todo[:int(max_new_groups)]
     workers = worker_count(workers, len(todo)) if not device.startswith("cuda") else 1
     order = sorted(range(len(todo)), key=lambda i: -stack_cost(todo[i][0])) if workers > 1 else None
     # closed on Ctrl-C too, so the bar ends its line before the CLI's one-line message
