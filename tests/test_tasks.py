@@ -190,3 +190,19 @@ def test_train_subset_refuses_a_size_that_is_not_whole():
 def test_task_out_dim_without_generating_matches_the_made_task(name):
     cfg = task_config(name, **({} if name == "digits" else {"pool_size": 300, "val_size": 10, "test_size": 10}))
     assert tasks.task_out_dim(cfg) == make_task(cfg).out_dim
+
+
+def test_a_task_changed_in_place_by_the_caller_does_not_change_the_next_students(tmp_path):
+    """helper-69: make_task handed out its kept tensors; make_task(cfg).y_test.mul_(0) made the next sweep of cfg
+    score against zeros (test_loss 0.018 for 0.860) and cache that row under the right key."""
+    from workbench.sweep import SweepConfig, run_sweep
+
+    cfg = task_config("teacher-regression", pool_size=256, val_size=64, test_size=128)
+    grid = SweepConfig(task=cfg, widths=(4,), sizes=(64,), steps=10)
+    clean = run_sweep(grid, cache_dir=tmp_path / "a", progress=False)
+    task = make_task(cfg)
+    task.y_test.mul_(0)
+    task.x_pool.add_(1)
+    assert make_task(cfg).y_test.abs().sum() > 0
+    again = run_sweep(grid, cache_dir=tmp_path / "b", progress=False)
+    assert again["test_loss"].tolist() == clean["test_loss"].tolist()

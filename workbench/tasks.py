@@ -305,13 +305,18 @@ _CACHE: dict[TaskConfig, Task] = {}
 
 
 def make_task(cfg: TaskConfig) -> Task:
-    """Generate (or return the in-process copy of) the task defined by ``cfg``."""
+    """Generate the task defined by ``cfg`` (kept in-process, so a second call only copies it). Each call returns
+    its own tensors: the caller may change them in place without changing the task the engine trains on next
+    (it handed out the kept tensors, so ``make_task(cfg).y_test.mul_(0)`` made every later student of ``cfg``
+    score against zeros, and cached those rows under the right key)."""
     cfg.validate()
     if cfg not in _CACHE:
         if len(_CACHE) > 8:
             _CACHE.clear()
         _CACHE[cfg] = _MAKERS[cfg.name](cfg)
-    return _CACHE[cfg]
+    kept = _CACHE[cfg]
+    return dataclasses.replace(kept, **{f.name: getattr(kept, f.name).clone() for f in dataclasses.fields(kept)
+                                        if isinstance(getattr(kept, f.name), torch.Tensor)})
 
 
 def task_config(name: str, **overrides) -> TaskConfig:
