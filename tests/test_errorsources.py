@@ -191,7 +191,8 @@ def test_learning_deficiency_and_floors_on_the_same_sweep(clean_sweep):
     assert floors.width.tolist() == [16, 32, 64]
     # wider students sit lower at the largest n (the model term shrinks)
     assert floors.error_at_max_n.is_monotonic_decreasing
-    ld = es.learning_deficiency(clean_sweep.assign(steps=np.where(clean_sweep.seed == 0, 600, 1200)))
+    at_max_n = clean_sweep[clean_sweep.n == clean_sweep.n.max()]  # one data size per width (it averaged all five)
+    ld = es.learning_deficiency(at_max_n.assign(steps=np.where(at_max_n.seed == 0, 600, 1200)))
     assert np.allclose(ld[ld.steps == 1200].excess, 0.0)
 
 
@@ -348,3 +349,29 @@ def test_a_classification_error_is_fitted_with_its_own_random_guess_error_by_def
     assert es.fit_joint(t, y_col="test_error", fix={"eps0": 0.95}).params["eps0"] == 0.95  # a given fix wins
     assert es.default_eps0(t.assign(task_n_classes=2), "test_error") == 0.5
     assert es.default_eps0(t, "test_loss") == es.CLEAN_EPS0  # the standardised MSE's, as before
+
+
+def test_averages_refuse_to_mix_students_of_other_configurations():
+    """helper-69: seed_mean of two step budgets reported seeds=4 and their gap as seed spread; learning_deficiency
+    (by width) averaged two data sizes; pruning_fit.curves averaged imp with oneshot rows."""
+    from workbench import pruning_fit as pf
+
+    rows = [{"width": 8, "params": 177, "n": n, "seed": s, "steps": steps, "test_loss": 1.0 / steps + 0.01 * s,
+             "flops_train": 6.0 * steps, "task": "teacher-regression", "task_seed": teacher}
+            for n in (256, 1024) for s in (0, 1) for steps in (100, 300) for teacher in (0, 1)]
+    t = pd.DataFrame(rows)
+    with pytest.raises(InputError, match="seed_mean over seed would mix students that differ in 'steps'"):
+        es.seed_mean(t)
+    with pytest.raises(InputError, match="differ in 'task_seed'"):
+        es.seed_mean(t, by=["width", "params", "n", "steps"])
+    avg = es.seed_mean(t, by=["width", "params", "n", "steps"], over=["seed", "task_seed"])
+    assert (avg["seeds"] == 4).all() and len(avg) == 4
+    with pytest.raises(InputError, match="learning_deficiency over seed would mix students that differ in 'n'"):
+        es.learning_deficiency(t[t.task_seed == 0])
+    assert len(es.learning_deficiency(t[(t.task_seed == 0) & (t.n == 256)])) == 2
+    prune_rows = pd.DataFrame([{"depth": 1, "width": 8, "n": 256, "seed": 0, "round": r, "density": 0.8 ** r,
+                                "params_nonzero": 100, "test_loss": 0.1 + r, "method": m}
+                               for r in (0, 1) for m in ("imp", "oneshot")])
+    with pytest.raises(InputError, match="curves over seed would mix students that differ in 'method'"):
+        pf.curves(prune_rows)
+    assert len(pf.curves(prune_rows[prune_rows.method == "imp"])) == 2

@@ -36,7 +36,7 @@ from workbench.backtest import Backtest, backtest
 from workbench.data import cache_dir
 from workbench.errors import InputError, check_bootstrap, check_seed, is_real_number, is_whole_number, no_missing
 from workbench.fit import FitResult, fit_frame, fit_law
-from workbench.sweep import SweepConfig, run_grids
+from workbench.sweep import SweepConfig, check_one_config, run_grids
 from workbench.tasks import task_config
 
 # random-guess MSE of the standardised teacher outputs (predicting the mean): Rosenfeld's ε0
@@ -197,15 +197,22 @@ _no_missing = no_missing  # the rule lives in workbench.errors (variance_limited
 
 
 def seed_mean(df: pd.DataFrame, y_cols: Sequence[str] = ("test_loss",),
-              by: Sequence[str] = ("width", "params", "n")) -> pd.DataFrame:
-    """Average each ``y_col`` over seeds: one row per ``by`` group with ``Y``, ``Y_sd`` and ``seeds``.
+              by: Sequence[str] = ("width", "params", "n"), over: Sequence[str] = ("seed",)) -> pd.DataFrame:
+    """Average each ``y_col`` over seeds: one row per ``by`` group with ``Y``, ``Y_sd`` and ``seeds`` (rows
+    averaged).
 
-    A NaN in a ``by`` or ``y_col`` column is an InputError (it would be skipped, not counted)."""
+    ``over``: the configuration columns the average may run over (e.g. ``("seed", "task_seed")`` for several
+    teachers); a group whose students differ in any other (steps, lr, task settings, a pruning round:
+    ``sweep.CONFIG_COLUMNS``) is an InputError naming the column (two step budgets were averaged and their gap
+    reported as seed spread). A NaN in a ``by`` or ``y_col`` column is an InputError (it would be skipped, not
+    counted)."""
     # one column name, not its letters ('width' was the columns w, i, d, t, h)
     by = [by] if isinstance(by, str) else list(by)
+    over = [over] if isinstance(over, str) else list(over)
     y_cols = [y_cols] if isinstance(y_cols, str) else list(y_cols)
     _need(df, by + y_cols)
     _no_missing(df, by + y_cols)
+    check_one_config(df, by, over, "seed_mean")
     grouped = df.groupby(by, sort=True)
     out = grouped[y_cols].mean()
     for y in y_cols:
@@ -406,9 +413,10 @@ def learning_deficiency(df: pd.DataFrame, y_col: str = "test_loss", by: Sequence
     """Per ``by`` group and step budget: seed-mean error and its excess over the group's longest budget
     (what more optimisation still removes). Columns: by..., steps, flops_train, Y, excess, excess_ratio.
     A NaN in any of these columns is an InputError."""
-    by = list(by)
+    by = [by] if isinstance(by, str) else list(by)
     _need(df, by + ["steps", "flops_train", y_col])
     _no_missing(df, by + ["steps", "flops_train", y_col])
+    check_one_config(df, by + ["steps"], ("seed",), "learning_deficiency")  # e.g. two data sizes at one width
     g = df.groupby(by + ["steps"], sort=True).agg(**{y_col: (y_col, "mean"),
                                                       "flops_train": ("flops_train", "mean")}).reset_index()
     longest = g.loc[g.groupby(by)["steps"].idxmax(), by + [y_col]].rename(columns={y_col: "_best"})

@@ -34,7 +34,7 @@ from workbench.errors import InputError
 from workbench.fit import FitResult, fit_frame
 from workbench.laws import get_law
 from workbench.prune import MEASURED_COLUMNS, PruneConfig, run_prune, student_key
-from workbench.sweep import row_columns
+from workbench.sweep import check_one_config, row_columns
 
 NETWORK = ("depth", "width", "n")  # one pruning curve per network and data size
 
@@ -98,6 +98,7 @@ def curves(df: pd.DataFrame, y_col: str = "test_loss") -> pd.DataFrame:
     """Seed-averaged pruning curves: one row per (depth, width, n, round) with density, ``y_col``,
     its seed sd, params_nonzero, and ``eps_np`` (the network's seed-mean dense error, round 0)."""
     _need(df, list(NETWORK) + ["round", "density", "params_nonzero", y_col])
+    check_one_config(df, list(NETWORK) + ["round"], ("seed",), "curves")  # e.g. imp and oneshot rows together
     g = df.groupby(list(NETWORK) + ["round"], sort=True).agg(
         density=("density", "mean"), params_nonzero=("params_nonzero", "mean"),
         **{y_col: (y_col, "mean"), f"{y_col}_sd": (y_col, "std")}).reset_index()

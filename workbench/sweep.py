@@ -30,7 +30,7 @@ import json
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import pandas as pd
 from tqdm import tqdm
@@ -162,6 +162,28 @@ def row_columns(run: RunConfig) -> dict:
     if run.lr_schedule != "constant":
         cols["lr_schedule"] = run.lr_schedule
     return cols
+
+
+CONFIG_COLUMNS = ("family", "width", "depth", "n", "seed", "steps", "batch_size", "lr", "early_stopping", "eval_every",
+                  "lr_schedule", "method", "rewind_step", "fraction", "round")
+"""The columns of a sweep's or a pruning study's rows that say how a student was trained (beside ``task`` and the
+``task_*`` columns): what an average over seeds must not mix."""
+
+
+def check_one_config(df: pd.DataFrame, by: list[str], over: Sequence[str] = ("seed",), what: str = "the average") -> None:
+    """Refuse a table whose ``by`` groups hold students that differ in a configuration column other than
+    ``over``: an average over them would mix, say, two step budgets and call their spread seed noise."""
+    cols = [c for c in df.columns if (c in CONFIG_COLUMNS or c == "task" or c.startswith("task_"))
+            and c not in by and c not in over]
+    if not cols or df.empty:
+        return
+    counts = df.groupby(by, dropna=False)[cols].nunique(dropna=False)
+    for col in cols:
+        if (counts[col] > 1).any():
+            values = sorted(map(str, df[col].unique()))
+            raise InputError(f"{what} over {', '.join(over)} would mix students that differ in {col!r} (values "
+                             f"{', '.join(values[:6])}{' ...' if len(values) > 6 else ''}) within one group of "
+                             f"{', '.join(by)}; add {col!r} to by (one row each), or to over to average over it too")
 
 
 MEASURED_COLUMNS = ("params", "flops_train", "flops_infer", "train_loss", "train_error", "val_loss", "val_error",
