@@ -130,7 +130,7 @@ def test_step_schedule_is_log_linear_in_n_and_sweeps_share_one_task():
 def test_steps_by_dim_applies_overrides_given_as_json_keys_and_ignores_other_dims():
     assert es.steps_by_dim([2, 3, 8], 8000) == {2: 8000, 3: 8000, 8: 8000}
     assert es.steps_by_dim([2, 3, 8], 8000, {"2": 32000, 3: "16000", 5: 100}) == {2: 32000, 3: 16000, 8: 8000}
-    with pytest.raises(InputError, match=r"step count; got 'two': 100"):
+    with pytest.raises(InputError, match=r"whole number of steps; got 'two': 100"):
         es.steps_by_dim([2], 8000, {"two": 100})
     with pytest.raises(InputError, match=r">= 1 .*\{2: 0\}"):
         es.steps_by_dim([2, 3], 8000, {2: 0})
@@ -375,3 +375,25 @@ def test_averages_refuse_to_mix_students_of_other_configurations():
     with pytest.raises(InputError, match="curves over seed would mix students that differ in 'method'"):
         pf.curves(prune_rows)
     assert len(pf.curves(prune_rows[prune_rows.method == "imp"])) == 2
+
+
+def test_step_budgets_and_sizes_are_whole_numbers_or_named():
+    """helper-69: teacher_sweeps(sizes=(256.7, 512)) trained n = 256 and steps={256: 100.7} 100 steps unsaid,
+    steps=100.0 was "argument of type 'float' is not iterable", string keys (a JSON parameter) were refused; and
+    steps_by_dim truncated 2500.7 to 2500."""
+    kw = dict(widths=(4,), seeds=(0,))
+    with pytest.raises(InputError, match="sizes must be a list of whole numbers; got"):
+        es.teacher_sweeps(sizes=(256.7, 512), **kw)
+    with pytest.raises(InputError, match=r"steps must map each training size to a whole number of steps; got 256: 100.7"):
+        es.teacher_sweeps(sizes=(256, 512), steps={256: 100.7, 512: 200}, **kw)
+    with pytest.raises(InputError, match="steps must be a whole number or a mapping"):
+        es.teacher_sweeps(sizes=(256,), steps="100", **kw)
+    (one,) = es.teacher_sweeps(sizes=(256, 512), steps=100.0, **kw)
+    assert one.steps == 100 and one.sizes == (256, 512)
+    by_json = es.teacher_sweeps(sizes=(256, 512), steps={"256": 100, "512": 200}, **kw)
+    assert [(c.sizes, c.steps) for c in by_json] == [((256,), 100), ((512,), 200)]
+    with pytest.raises(InputError, match="step overrides must map an intrinsic dimension to a whole number"):
+        es.steps_by_dim([2, 4], 1000, {2: 2500.7})
+    with pytest.raises(InputError, match="steps must be a whole number of Adam steps; got 1000.5"):
+        es.steps_by_dim([2, 4], 1000.5)
+    assert es.steps_by_dim([2, 4], 1000.0, {"2": 2500.0, "9": 7}) == {2: 2500, 4: 1000}

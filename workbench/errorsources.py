@@ -142,17 +142,34 @@ def steps_by_dim(dims: Sequence[int], steps: int, overrides: Mapping | None = No
     the exponent sweep reach 1e-4 – 2e-3 at d = 2, about 1e-2 at d = 8), and a fixed budget leaves the
     widest ones furthest from converged, which flattens the fitted exponent (learning deficiency).
     """
+    if not is_whole_number(steps):  # int() truncated 2500.7 to 2500 unsaid
+        raise InputError(f"steps must be a whole number of Adam steps; got {steps!r}")
     out = {int(d): int(steps) for d in dims}
-    for key, value in dict(overrides or {}).items():
-        try:
-            d, s = int(key), int(value)
-        except (TypeError, ValueError):
-            raise InputError(f"step overrides must map an intrinsic dimension to a step count; got {key!r}: {value!r}") from None
-        if d in out:
-            out[d] = s
+    for key, value in _whole_mapping(overrides or {}, "step overrides", "an intrinsic dimension").items():
+        if key in out:
+            out[key] = value
     bad = {d: s for d, s in out.items() if s < 1}
     if bad:
         raise InputError(f"steps must be >= 1 for every intrinsic dimension; got {bad}")
+    return out
+
+
+def _whole_mapping(mapping: Mapping, name: str, key_is: str) -> dict[int, int]:
+    """``mapping`` with whole-number keys and values as ints; keys may be strings, as a dict parameter arrives from
+    JSON. Anything else (2500.7 steps, a key 'd2') is an InputError naming ``name``: int() truncated fractions."""
+    if not isinstance(mapping, Mapping):
+        raise InputError(f"{name} must map {key_is} to a step count; got {mapping!r}")
+    def whole(v):
+        v = v.strip() if isinstance(v, str) else v
+        return int(v) if isinstance(v, str) and v.lstrip("-").isdigit() else v
+
+    out = {}
+    for key, value in mapping.items():
+        k, v = whole(key), whole(value)
+        if not is_whole_number(k) or not is_whole_number(v):
+            raise InputError(f"{name} must map {key_is} to a whole number of steps; got "
+                             f"{key!r}: {value!r}")
+        out[int(k)] = int(v)
     return out
 
 
@@ -162,14 +179,19 @@ def teacher_sweeps(*, sizes: Sequence[int] = (256, 512, 1024, 2048, 4096, 8192, 
     """:func:`teacher_sweep` with a step budget per training size (``steps``: one int, or n -> steps,
     e.g. from :func:`step_schedule`): one config per distinct budget, all on one task (pool size =
     ``pool_size``, default the largest size), so their rows are comparable."""
+    if isinstance(sizes, (str, bytes)) or not all(is_whole_number(n) for n in sizes):  # 256.7 trained n = 256
+        raise InputError(f"sizes must be a list of whole numbers; got {sizes!r}")
     sizes = sorted(int(n) for n in sizes)
-    if isinstance(steps, (int, np.integer)):
-        budget = {n: int(steps) for n in sizes}
-    else:
-        missing = [n for n in sizes if n not in steps]
+    if isinstance(steps, Mapping):
+        given = _whole_mapping(steps, "steps", "each training size")
+        missing = [n for n in sizes if n not in given]
         if missing:
             raise InputError(f"steps must give a budget for every size; got none for {missing}")
-        budget = {n: int(steps[n]) for n in sizes}
+        budget = {n: given[n] for n in sizes}
+    elif is_whole_number(steps):  # 100.0 was "argument of type 'float' is not iterable"
+        budget = {n: int(steps) for n in sizes}
+    else:
+        raise InputError(f"steps must be a whole number or a mapping of training size to steps; got {steps!r}")
     out = []
     for b in sorted(set(budget.values())):
         out.append(teacher_sweep(sizes=[n for n in sizes if budget[n] == b], steps=b,
