@@ -557,3 +557,26 @@ def test_arguments_outside_the_grid_are_checked_before_training(tmp_path):
     assert not list(tmp_path.rglob("*.json"))  # nothing trained
     assert SweepConfig(widths=np.array([4, 8]), sizes=range(64, 129, 64)) == SweepConfig(widths=(4, 8), sizes=(64, 128))
     assert len(run_sweep(cfg, cache_dir=tmp_path, progress=False, max_group=1.0, max_new_groups=np.int64(1))) == 1
+
+
+def test_a_float64_default_dtype_in_the_caller_trains_the_same_students_and_is_kept(monkeypatch):
+    """helper-69: after torch.set_default_dtype(torch.float64) a sweep failed with "expected scalar type Double but
+    found Float" inside the stacked backward pass."""
+    from workbench import tasks
+    from workbench.prune import PruneConfig, run_prune
+    from workbench.tasks import task_config
+
+    cfg = SweepConfig(task=task_config("teacher-classification", pool_size=256, val_size=64, test_size=128, seed=4242),
+                      widths=(4,), sizes=(64,), steps=10)
+    monkeypatch.setattr(tasks, "_CACHE", {})
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        wide = run_sweep(cfg, cache_dir=False, progress=False)
+        pruned = run_prune(PruneConfig(cfg, rounds=1, rewind_step=1), cache_dir=False, progress=False)
+        assert torch.get_default_dtype() == torch.float64  # the caller's, put back
+    finally:
+        torch.set_default_dtype(old)
+    tasks._CACHE.clear()  # the task made again at float32
+    assert run_sweep(cfg, cache_dir=False, progress=False)["test_loss"].tolist() == wide["test_loss"].tolist()
+    assert len(pruned) == 2

@@ -23,6 +23,7 @@ weights and biases, drawn from a per-student ``torch.Generator``; for the GRU la
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -30,6 +31,23 @@ import torch
 import torch.nn.functional as F
 
 from workbench.errors import InputError, is_whole_number
+
+
+def float32_default(fn):
+    """Run ``fn`` with torch's default dtype float32, the engine's, and put the caller's back after it. A caller
+    who had called ``torch.set_default_dtype(torch.float64)`` got "expected scalar type Double but found Float"
+    from deep inside the stacked backward pass (parameters and data made at the default dtype, targets float32)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        old = torch.get_default_dtype()
+        if old == torch.float32:
+            return fn(*args, **kwargs)
+        torch.set_default_dtype(torch.float32)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_default_dtype(old)
+    return wrapper
 
 FAMILIES = ("mlp", "cnn", "gru")
 

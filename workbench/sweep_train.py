@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
-from workbench.students import (StudentSpec, forward, forward_shared, init_params, mlp_grads, pad_params,
+from workbench.students import (StudentSpec, float32_default, forward, forward_shared, init_params, mlp_grads, pad_params,
                                 shared_chunk, stack_params, to_module)
 from workbench.errors import InputError, canonical_numbers
 from workbench.sweep_adam import StackAdam
@@ -277,6 +277,7 @@ def evaluate(task: Task, spec: StudentSpec, params: dict[str, torch.Tensor], ns:
 
 
 @exact_cudnn
+@float32_default
 def train_stack(task: Task, runs: list[RunConfig], device="cpu", *,
                 init: dict[str, torch.Tensor] | None = None,
                 masks: dict[str, torch.Tensor] | None = None,
@@ -375,6 +376,7 @@ def train_stack(task: Task, runs: list[RunConfig], device="cpu", *,
 
 
 @exact_cudnn
+@float32_default
 def train_single(task: Task, run: RunConfig, device="cpu", fused_adam: bool = True) -> dict:
     """Reference: a plain per-model loop (``students.to_module``: ``nn.Sequential``, or ``nn.GRU`` + ``nn.Linear``
     for the GRU; its own ``torch.optim.Adam``), with

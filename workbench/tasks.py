@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
+from workbench.students import float32_default
 from workbench.limits import (  # noqa: F401 (re-exported)
     DIGITS_ROWS, MAX_DEPTH, MAX_DIM, MAX_ROWS, MAX_SEED, MNIST1D_MAX_ROWS, TASK_SIZE_DEFAULTS, TASKS)
 
@@ -304,6 +305,7 @@ _MAKERS = {
 _CACHE: dict[TaskConfig, Task] = {}
 
 
+@float32_default  # a caller's float64 default made float64 tasks the engine cannot train on
 def make_task(cfg: TaskConfig) -> Task:
     """Generate the task defined by ``cfg`` (kept in-process, so a second call only copies it). Each call returns
     its own tensors: the caller may change them in place without changing the task the engine trains on next

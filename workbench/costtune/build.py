@@ -21,7 +21,7 @@ from workbench.compress import PRECISION_BITS, CompressedStudent, bitops, magnit
 from workbench.costtune.outcomes import OutcomeConfig, OutcomeTable
 from workbench.errors import InputError
 from workbench.prune import macs_per_weight
-from workbench.students import StudentSpec, pad_params, param_shapes, stack_params
+from workbench.students import StudentSpec, float32_default, pad_params, param_shapes, stack_params
 from workbench.sweep_train import RunConfig, keeps_torch_rng, resolve_device, spec_of, train_stack
 from workbench.tasks import REAL_CLASSES, make_task, task_config, task_in_dim
 from workbench.testtime import (argmax_outcome, bon_outcome, sample_answers, train_refiner, train_verifier,
@@ -96,6 +96,7 @@ def cheapest_cost_bound(cfg: OutcomeConfig) -> tuple[float, str, bool]:
 
 
 @keeps_torch_rng  # it seeds torch's global generator (cfg.seed): the caller's is put back
+@float32_default
 def build_outcomes(cfg: OutcomeConfig, device: str | None = None, progress=None) -> OutcomeTable:
     """Run every setting on the task's test inputs; see the module docstring. The students train on
     ``device`` (default: CUDA when present); everything after training runs on the CPU. ``progress``: wraps
