@@ -42,6 +42,18 @@ def test_a_gru_on_digits_is_refused_before_training():
         rb.benchmark_sweeps(["gru"], task_config("digits"), (100, 200))
 
 
+def test_seed_counts_may_be_numpy_integers_but_not_fractions_or_bools():
+    import numpy as np
+
+    from workbench.tasks import task_config
+
+    task = task_config("digits")
+    assert rb.benchmark_sweeps(["mlp"], task, (100,), np.int64(2))["mlp"].seeds == (0, 1)  # helper-69: refused
+    for bad in (2.5, True, 0, "2"):
+        with pytest.raises(InputError, match="seeds must be an integer >= 1"):
+            rb.benchmark_sweeps(["mlp"], task, (100,), bad)
+
+
 def test_reference_table_known_answers():
     rows = pd.DataFrame({"n": [4000, 4000, 4000, 1000], "test_error": [0.1, 0.2, 0.3, 0.9], "params": [5210] * 4,
                          "seconds": [1.0, 2.0, 3.0, 4.0]})

@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InputError, check_bootstrap
+from workbench.errors import InputError, check_bootstrap, is_whole_number
 from workbench.errorsources import seed_mean
 from workbench.fit import fit_law, warm_start
 from workbench.laws import get_law
@@ -85,8 +85,9 @@ def benchmark_sweeps(names: Sequence[str], task, sizes: Sequence[int], seeds: in
     """name -> the sweep training that reference model's student with Greydanus's recipe (:data:`RECIPE`)
     on ``task`` (a ``TaskConfig``) at each training-set size in ``sizes`` (nested subsets of one pool),
     for ``seeds`` student seeds."""
-    if not (isinstance(seeds, int) and seeds >= 1):
+    if not is_whole_number(seeds) or seeds < 1:  # np.int64(2) was refused (True is no whole number here)
         raise InputError(f"seeds must be an integer >= 1; got {seeds!r}")
+    seeds = int(seeds)
     return {name: SweepConfig(task=task, family=REFERENCES[name].family, widths=(REFERENCES[name].width,),
                               depths=(REFERENCES[name].depth,), sizes=tuple(sizes), seeds=tuple(range(seeds)),
                               steps=steps, **RECIPE).validate()
