@@ -330,10 +330,15 @@ def test_a_default_budget_below_the_cheapest_setting_is_named_as_the_default(tab
     cheapest = int(np.argmin(table.cost))
     correct = table.correct.copy()
     correct[:, cheapest] = True  # the cheapest setting is now the most accurate: half its cost is below it
-    with pytest.raises(InputError, match=r"^the default budget \(none given: half the cost of "
+    with pytest.raises(InputError, match=r"^budget \(the default, none given: half the cost of "
                        + re.escape(str(table.settings["name"][cheapest]))) as err:
         study_table(dataclasses.replace(table, correct=correct), StudyConfig(table.config))
-    assert f"give a budget >= {table.cost.min():.6g}" in str(err.value)
+    assert f"give one >= {table.cost.min():.6g}" in str(err.value)
+    from workbench.commands.sweep import named_as_flags  # the CLI names the flag, default or not (helper-71)
+
+    with pytest.raises(InputError, match=r"^--budget \(the default, none given"):
+        with named_as_flags({"budget": "--budget"}):
+            study_table(dataclasses.replace(table, correct=correct), StudyConfig(table.config))
     for change, message in (({"budget": 1.0}, "^budget must be >= the cheapest setting's cost"),
                             ({"steps": 0}, "^steps must be a positive integer"),
                             ({"n_budgets": 1}, "^n_budgets must be >= 2")):

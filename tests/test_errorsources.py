@@ -338,7 +338,7 @@ def test_a_classification_error_is_fitted_with_its_own_random_guess_error_by_def
     defaults to 1 - 1/C from the table's task_n_classes."""
     planted = {**PLANTED, "eps0": 0.9, "c_inf": 0.07}
     t = planted_table(planted).rename(columns={"test_loss": "test_error"})
-    with pytest.raises(InputError, match="needs the class count"):  # no class count: refused, not guessed
+    with pytest.raises(InputError, match="needs the task and its class count"):  # no task: refused, not guessed
         es.fit_joint(t, y_col="test_error")
     t["task"], t["task_n_classes"] = "teacher-classification", 10
     fit = es.fit_joint(t, y_col="test_error")
@@ -397,3 +397,21 @@ def test_step_budgets_and_sizes_are_whole_numbers_or_named():
     with pytest.raises(InputError, match="steps must be a whole number of Adam steps; got 1000.5"):
         es.steps_by_dim([2, 4], 1000.5)
     assert es.steps_by_dim([2, 4], 1000.0, {"2": 2500.0, "9": 7}) == {2: 2500, 4: 1000}
+
+
+def test_a_seed_averaged_table_keeps_its_task_so_its_error_is_fitted_with_its_eps0():
+    """helper-71: seed_mean returned only its groups and averages, so fit_joint(seed_mean(rows), y_col='test_error')
+    found no task and refused the documented seed-average-then-fit route; a teacher-regression table (whose rows
+    also say task_n_classes = 10) got 0.9 for a 'test_error'."""
+    planted = {**PLANTED, "eps0": 0.9, "c_inf": 0.07}
+    t = planted_table(planted).rename(columns={"test_loss": "test_error"})
+    rows = pd.concat([t.assign(seed=s) for s in (0, 1)], ignore_index=True)
+    rows["task"], rows["task_n_classes"], rows["task_seed"] = "teacher-classification", 10, 0
+    avg = es.seed_mean(rows, ["test_error"])
+    assert (avg["task"] == "teacher-classification").all() and (avg["task_n_classes"] == 10).all()
+    assert es.fit_joint(avg, y_col="test_error").params["eps0"] == pytest.approx(0.9)
+    two_teachers = rows.assign(task_seed=rows.index % 2)
+    assert "task_seed" not in es.seed_mean(two_teachers, ["test_error"], over=("seed", "task_seed")).columns
+    with pytest.raises(InputError, match="no single classification task"):
+        es.default_eps0(avg.assign(task="teacher-regression"), "test_error")
+    assert es.default_eps0(avg, "test_loss") == es.CLEAN_EPS0

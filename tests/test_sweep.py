@@ -513,13 +513,22 @@ def test_a_device_the_engine_cannot_use_is_named_before_training(tmp_path):
     assert len(run_sweep(cfg, cache_dir=tmp_path, device=torch.device("cpu"), progress=False)) == 1
 
 
-def test_cache_dir_false_trains_and_stores_nothing(tmp_path, monkeypatch):
+def test_cache_dir_false_trains_and_stores_nothing(tmp_path, monkeypatch, isolated_cache):
+    """cache_dir=False reads no cached row (its student trains again) and writes none, in the default cache
+    or anywhere else."""
     cfg = SweepConfig(widths=(4,), sizes=(64,), steps=5, seeds=(11,))
     cached = run_sweep(cfg, cache_dir=tmp_path / "c", progress=False)
+    before = sorted(isolated_cache.rglob("*.json"))
+    trained = []
+    real = sweep_mod.train_group
+    monkeypatch.setattr(sweep_mod, "train_group", lambda group, device: trained.append(group) or real(group, device))
     monkeypatch.chdir(tmp_path / "c")
+    monkeypatch.setenv("WORKBENCH_CACHE", str(tmp_path / "c"))  # even where the default cache holds the row
     fresh = run_sweep(cfg, cache_dir=False, progress=False)
+    assert len(trained) == 1  # trained, not read
     pd.testing.assert_frame_equal(fresh.drop(columns="seconds"), cached.drop(columns="seconds"))
     assert len(list((tmp_path / "c").rglob("*.json"))) == 1  # the first run's row only
+    assert sorted(isolated_cache.rglob("*.json")) == before
 
 
 def test_arguments_outside_the_grid_are_checked_before_training(tmp_path):

@@ -227,7 +227,8 @@ def seed_mean(df: pd.DataFrame, y_cols: Sequence[str] = ("test_loss",),
     teachers); a group whose students differ in any other (steps, lr, task settings, a pruning round:
     ``sweep.CONFIG_COLUMNS``) is an InputError naming the column (two step budgets were averaged and their gap
     reported as seed spread). A NaN in a ``by`` or ``y_col`` column is an InputError (it would be skipped, not
-    counted)."""
+    counted). The ``task`` and ``task_*`` columns that are one value across the whole table are kept (after the
+    averages), so a fit of the averaged table still knows its task (:func:`default_eps0`)."""
     # one column name, not its letters ('width' was the columns w, i, d, t, h)
     by = [by] if isinstance(by, str) else list(by)
     over = [over] if isinstance(over, str) else list(over)
@@ -240,7 +241,12 @@ def seed_mean(df: pd.DataFrame, y_cols: Sequence[str] = ("test_loss",),
     for y in y_cols:
         out[f"{y}_sd"] = grouped[y].std(ddof=1)
     out["seeds"] = grouped.size()
-    return out.reset_index()
+    out = out.reset_index()
+    for col in df.columns:  # the task, where the table has one
+        if (col == "task" or str(col).startswith("task_")) and col not in out.columns and len(df) \
+                and df[col].nunique(dropna=False) == 1:
+            out[col] = df[col].iloc[0]
+    return out
 
 
 # ----------------------------------------------------------------------------------------------
@@ -248,25 +254,31 @@ def seed_mean(df: pd.DataFrame, y_cols: Sequence[str] = ("test_loss",),
 
 
 AUTO = "auto"
-"""``eps0``'s default: the random-guess error of what ``y_col`` measures (:func:`default_eps0`)."""
+"""``eps0``'s default (:func:`default_eps0`)."""
+
+CLASSIFICATION_TASKS = ("teacher-classification", "mnist1d", "digits")
 
 
 def default_eps0(table: pd.DataFrame, y_col: str) -> float:
-    """ε0 for a table when none is given: for a 0/1 error column (``*_error``), 1 − 1/C with C the table's
-    ``task_n_classes`` (10 for MNIST-1D and digits); for a loss, :data:`CLEAN_EPS0` (the MSE of predicting the
-    standardised outputs' mean). Until session 25 every fit defaulted to 1.0, which a classification error never
-    reaches: on a planted law with ε0 = 0.9 the fit put the floor at 0 (true 0.06) and its extrapolation missed
-    by 17% while its in-sample fit looked good. A 0/1 error with no class count in the table is refused."""
+    """ε0 for a table when none is given. For a 0/1 error column (``*_error``) of a classification task (the
+    table's one ``task``), the error of a uniform guess, 1 − 1/C, with C its ``task_n_classes`` (10 for MNIST-1D
+    and digits). For any other column, :data:`CLEAN_EPS0` = 1.0, as before: the random-guess MSE of the
+    standardised teacher-regression outputs (for a cross-entropy loss, whose random guess is ln C, pass eps0).
+    Until session 25 a 0/1 error was fitted with ε0 = 1.0 too, which it never reaches: on a planted law with
+    ε0 = 0.9 the fit put the floor at 0 (true 0.06) and its extrapolation missed by 17% while its in-sample fit
+    looked good. A 0/1 error whose table names no single classification task is refused."""
     if not str(y_col).endswith("_error"):
         return CLEAN_EPS0
-    if "task_n_classes" in table.columns and table["task_n_classes"].nunique() == 1 and \
-            is_whole_number(table["task_n_classes"].iloc[0]) and table["task_n_classes"].iloc[0] >= 2:
-        return 1.0 - 1.0 / int(table["task_n_classes"].iloc[0])
-    if "task" in table.columns and table["task"].nunique() == 1 and table["task"].iloc[0] in ("mnist1d", "digits"):
+    task = table["task"].iloc[0] if "task" in table.columns and len(table) and table["task"].nunique() == 1 else None
+    if task in ("mnist1d", "digits"):
         return 1.0 - 1.0 / 10
-    raise InputError(f"eps0: y_col={y_col!r} is a 0/1 error, whose random-guess value 1 - 1/C needs the class count "
-                     "C, and the table has no single task_n_classes; pass eps0 (e.g. 0.9 for 10 classes) or None "
-                     "to fit it")
+    classes = table["task_n_classes"] if "task_n_classes" in table.columns else pd.Series(dtype=float)
+    if task == "teacher-classification" and classes.nunique() == 1 and is_whole_number(classes.iloc[0]) \
+            and classes.iloc[0] >= 2:
+        return 1.0 - 1.0 / int(classes.iloc[0])
+    raise InputError(f"eps0: y_col={y_col!r} is a 0/1 error, whose random-guess value 1 - 1/C needs the task and its "
+                     f"class count C, and the table names no single classification task ({', '.join(CLASSIFICATION_TASKS)}) "
+                     "with one task_n_classes; pass eps0 (e.g. 0.9 for 10 classes) or None to fit it")
 
 
 def _eps0_fix(eps0, fit_kw: dict, table: pd.DataFrame, y_col: str) -> dict:
@@ -286,8 +298,8 @@ def _eps0_fix(eps0, fit_kw: dict, table: pd.DataFrame, y_col: str) -> dict:
 def fit_joint(table: pd.DataFrame, y_col: str = "test_loss", m_col: str = "params", n_col: str = "n",
               eps0: float | str | None = AUTO, **fit_kw) -> FitResult:
     """Fit Rosenfeld's joint law ε̂(m, n) to a (seed-averaged) table. ε0 is fixed, as Rosenfeld et al. fix it, to
-    ``eps0``: by default the random-guess error of ``y_col`` (:func:`default_eps0`: 1 − 1/C for a 0/1 error,
-    1.0 for the standardised MSE); ``eps0=None`` leaves it free."""
+    ``eps0``: by default (:func:`default_eps0`) 1 − 1/C for a classification task's 0/1 error, else 1.0 (the
+    random-guess MSE of the standardised teacher-regression outputs); ``eps0=None`` leaves it free."""
     fix = _eps0_fix(eps0, fit_kw, table, y_col)
     return fit_frame("rosenfeld", table, [m_col, n_col], y_col, fix=fix, **fit_kw)
 
@@ -431,14 +443,17 @@ def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width
     return pd.DataFrame(rows)
 
 
-def learning_deficiency(df: pd.DataFrame, y_col: str = "test_loss", by: Sequence[str] = ("width",)) -> pd.DataFrame:
+def learning_deficiency(df: pd.DataFrame, y_col: str = "test_loss", by: Sequence[str] = ("width",),
+                        over: Sequence[str] = ("seed",)) -> pd.DataFrame:
     """Per ``by`` group and step budget: seed-mean error and its excess over the group's longest budget
     (what more optimisation still removes). Columns: by..., steps, flops_train, Y, excess, excess_ratio.
-    A NaN in any of these columns is an InputError."""
+    ``over``: the configuration columns the mean may run over (as for :func:`seed_mean`; students differing in any
+    other, e.g. two data sizes at one width, are an InputError). A NaN in any of these columns is an InputError."""
     by = [by] if isinstance(by, str) else list(by)
+    over = [over] if isinstance(over, str) else list(over)
     _need(df, by + ["steps", "flops_train", y_col])
     _no_missing(df, by + ["steps", "flops_train", y_col])
-    check_one_config(df, by + ["steps"], ("seed",), "learning_deficiency")  # e.g. two data sizes at one width
+    check_one_config(df, by + ["steps"], over, "learning_deficiency")
     g = df.groupby(by + ["steps"], sort=True).agg(**{y_col: (y_col, "mean"),
                                                       "flops_train": ("flops_train", "mean")}).reset_index()
     longest = g.loc[g.groupby(by)["steps"].idxmax(), by + [y_col]].rename(columns={y_col: "_best"})

@@ -94,11 +94,14 @@ def _need(df: pd.DataFrame, cols: Sequence[str]) -> None:
                          f"it has {', '.join(map(str, df.columns))}")
 
 
-def curves(df: pd.DataFrame, y_col: str = "test_loss") -> pd.DataFrame:
+def curves(df: pd.DataFrame, y_col: str = "test_loss", over: Sequence[str] = ("seed",)) -> pd.DataFrame:
     """Seed-averaged pruning curves: one row per (depth, width, n, round) with density, ``y_col``,
-    its seed sd, params_nonzero, and ``eps_np`` (the network's seed-mean dense error, round 0)."""
+    its seed sd, params_nonzero, and ``eps_np`` (the network's seed-mean dense error, round 0). ``over``: the
+    configuration columns the mean may run over (e.g. ``("seed", "task_seed")`` for several teachers); rows that
+    differ in any other (imp and oneshot rows, two step budgets) are an InputError naming the column."""
     _need(df, list(NETWORK) + ["round", "density", "params_nonzero", y_col])
-    check_one_config(df, list(NETWORK) + ["round"], ("seed",), "curves")  # e.g. imp and oneshot rows together
+    over = [over] if isinstance(over, str) else list(over)
+    check_one_config(df, list(NETWORK) + ["round"], over, "curves")
     g = df.groupby(list(NETWORK) + ["round"], sort=True).agg(
         density=("density", "mean"), params_nonzero=("params_nonzero", "mean"),
         **{y_col: (y_col, "mean"), f"{y_col}_sd": (y_col, "std")}).reset_index()

@@ -27,6 +27,7 @@ as it ends, so the cache and resume rules above are unchanged.
 from __future__ import annotations
 
 import json
+import os
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,7 +184,8 @@ def check_one_config(df: pd.DataFrame, by: list[str], over: Sequence[str] = ("se
             values = sorted(map(str, df[col].unique()))
             raise InputError(f"{what} over {', '.join(over)} would mix students that differ in {col!r} (values "
                              f"{', '.join(values[:6])}{' ...' if len(values) > 6 else ''}) within one group of "
-                             f"{', '.join(by)}; add {col!r} to by (one row each), or to over to average over it too")
+                             f"{', '.join(by)}; keep one value of {col!r} in the table, or pass it in over=(...) to "
+                             "average over it too")
 
 
 MEASURED_COLUMNS = ("params", "flops_train", "flops_infer", "train_loss", "train_error", "val_loss", "val_error",
@@ -279,7 +281,7 @@ def resolve_cache_dir(cache_dir: str | Path | bool | None) -> Path | None:
         return default_cache_dir()
     if cache_dir is False:
         return None
-    if isinstance(cache_dir, bool) or not isinstance(cache_dir, (str, Path)) or not str(cache_dir):
+    if isinstance(cache_dir, bool) or not isinstance(cache_dir, (str, os.PathLike)) or not str(cache_dir):
         raise InputError(f"cache_dir must be a folder, None (the default cache) or False (no cache); got {cache_dir!r}")
     return Path(cache_dir)
 

@@ -133,16 +133,17 @@ def default_device() -> str:
 
 def resolve_device(device) -> str:
     """The device a library call trains on, as a string: None is :func:`default_device`; ``cpu``, ``cuda``,
-    ``cuda:N`` or a ``torch.device`` of those. A misspelt name (torch's own error named no argument), another
-    kind of device (the engine is built and tested for these two), or a CUDA device this machine lacks is an
-    InputError naming the value."""
+    ``cuda:N`` or a ``torch.device`` of those; ``meta`` too (shapes only, no numbers: it rejects mixed devices as
+    CUDA does, so the CUDA path can be traced without a GPU; RESULTS_sweep §5). A misspelt name (torch's own error
+    named no argument), another kind of device (the engine is built and tested for these), or a CUDA device this
+    machine lacks is an InputError naming the value."""
     if device is None:
         return default_device()
     try:
         parsed = torch.device(device)
     except (RuntimeError, TypeError):
         parsed = None
-    if parsed is None or parsed.type not in ("cpu", "cuda"):
+    if parsed is None or parsed.type not in ("cpu", "cuda", "meta"):
         raise InputError(f"device must be 'cpu', 'cuda' or 'cuda:N' (None: CUDA when present); got {device!r}")
     if parsed.type == "cuda":
         if not torch.cuda.is_available():

@@ -198,11 +198,11 @@ def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyRe
     named = "budget"
     if budget is None:
         budget = float(table.cost[sel]) / 2
-        named = (f"the default budget (none given: half the cost of {table.settings['name'][sel]}, the most "
+        named = (f"budget (the default, none given: half the cost of {table.settings['name'][sel]}, the most "
                  "accurate setting on the train inputs)")
         if not budget >= table.cost.min():
             raise InputError(f"{named}, {budget:.6g} FLOPs per input, is below the cheapest setting's cost "
-                             f"{table.cost.min():.6g}; give a budget >= {table.cost.min():.6g}")
+                             f"{table.cost.min():.6g}; give one >= {table.cost.min():.6g}")
     if not budget >= table.cost.min():
         raise InputError(f"budget must be >= the cheapest setting's cost {table.cost.min():.4g} FLOPs; "
                          f"got {budget!r}")
@@ -219,7 +219,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyRe
     if budget < ladder.cost[0]:
         raise InputError(f"{named} is {budget:.6g}, below the cheapest policy the RL cascade can run: its first "
                          f"rung, {ladder.names[0]}, costs {ladder.cost[0]:.6g} FLOPs (the cheapest static "
-                         f"setting costs {table.cost.min():.6g}); give a budget >= {ladder.cost[0]:.6g}")
+                         f"setting costs {table.cost.min():.6g}); give one >= {ladder.cost[0]:.6g}")
     env = VectorCascade(table, ladder, "train")
     held = VectorCascade(table, ladder, "heldout").t
     agent = CascadeAgentConfig(steps=cfg.steps, seed=cfg.seed, eval_every=cfg.steps,
