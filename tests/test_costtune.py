@@ -11,8 +11,9 @@ from workbench.costtune import policies as P
 from workbench.costtune.agent import AgentConfig, evaluate, final_reward, steps_to_fraction, steps_to_reward, train
 from workbench.costtune.cascade_agent import evaluate as evaluate_cascade
 from workbench.costtune.env import InputRoutingEnv
-from workbench.costtune.outcomes import outcome_table
+from workbench.costtune.outcomes import OutcomeConfig, outcome_table
 from workbench.errors import InputError
+from workbench.testtime import TestTimeConfig
 from workbench.sweep_train import default_device
 
 from conftest import tiny_outcome_config
@@ -340,8 +341,8 @@ def test_a_default_budget_below_the_cheapest_setting_is_named_as_the_default(tab
         with named_as_flags({"budget": "--budget"}):
             study_table(dataclasses.replace(table, correct=correct), StudyConfig(table.config))
     for change, message in (({"budget": 1.0}, "^budget must be >= the cheapest setting's cost"),
-                            ({"steps": 0}, "^steps must be a positive integer"),
-                            ({"n_budgets": 1}, "^n_budgets must be >= 2")):
+                            ({"steps": 0}, "^steps must be an integer >= 1"),
+                            ({"n_budgets": 1}, "^n_budgets must be an integer >= 2")):
         with pytest.raises(InputError, match=message):
             study_table(table, StudyConfig(table.config, **change))
 
@@ -711,3 +712,44 @@ def test_outcome_config_refuses_a_count_that_is_not_a_whole_number(field, value)
 
     with pytest.raises(InputError, match=f"{field} must be an integer >= "):
         OutcomeConfig(**{field: value}).resolved()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"lr": -1.0}, "lr must be finite and > 0; got -1.0"),  # trained by gradient ascent and cached as real
+    ({"lr": 0.0}, "lr must be finite and > 0"),
+    ({"probe_width_index": 0.5}, "probe_width_index must index widths"),
+    ({"seed": -1}, "seed must be an integer >= 0"), ({"task_seed": 1.5}, "task_seed must be an integer >= 0"),
+    ({"precisions": ("fp32", "fp16"), "probe_precision": "fp32"}, "precisions must be distinct names among"),
+    ({"precisions": ("fp32", "fp32")}, "precisions must be distinct"),
+    ({"testtime": None}, "testtime must be a TestTimeConfig"),
+    ({"widths": (4, "8")}, "widths must be >= 2 increasing positive integers"),
+    ({"depth": 0}, "depth must be >= 1"), ({"finetune_steps": -5}, "finetune_steps must be an integer >= 0"),
+    ({"densities": (1.0, 0.5, 0.5)}, "densities must be distinct"),
+    ({"task": "mnist1d", "testtime": TestTimeConfig(train_inputs=80000)}, "train_inputs must be <= the mnist1d pool"),
+    ({"testtime": TestTimeConfig(refine_steps=())}, "refine_steps must be a non-empty tuple of distinct"),
+    ({"testtime": TestTimeConfig(ks=(2, 4, 4, 8))}, "ks must be a non-empty tuple of distinct"),
+])
+def test_outcome_config_names_a_bad_field_before_any_training(change, message):
+    """helper-70: each failed only after the students had trained (a raw TypeError, KeyError or ValueError), or
+    built a meaningless table (duplicate setting names, every width one linear model, a helper trained on fewer
+    inputs than its FLOPs count charged)."""
+    with pytest.raises(InputError, match=re.escape(message) if "(" in message else message):
+        OutcomeConfig(**change).resolved()
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"n_budgets": 2.5}, "n_budgets must be an integer >= 2; got 2.5"), ({"seed": -1}, "seed must be an integer >= 0"),
+    ({"steps": True}, "steps must be an integer >= 1; got True"), ({"n_boot": 2.5}, "n_boot must be"),
+    ({"n_bins": 2.5}, "n_bins must be"), ({"budget": "500"}, "budget must be a positive, finite number"),
+    ({"budget": float("inf")}, "budget must be a positive, finite"), ({"guidance_steps": 10.5}, "guidance_steps must be"),
+    ({"spacing": 0.5}, "spacing must be a finite number >= 1"), ({"outcome": None}, "outcome must be an OutcomeConfig"),
+])
+def test_study_config_is_checked_before_the_table_is_built(change, message, tmp_path, monkeypatch):
+    """helper-70: run_study built the outcome table (minutes at the defaults) before it read the study's own
+    fields, several of which then failed raw (n_budgets=2.5 numpy's TypeError) or ran (steps=True: a one-step
+    study; budget=inf: NaN rewards)."""
+    from workbench.costtune import study
+
+    monkeypatch.setattr(study, "outcome_table", lambda *a, **k: pytest.fail("the table was built first"))
+    with pytest.raises(InputError, match=message):
+        study.run_study(study.StudyConfig(**change), cache_dir=tmp_path)

@@ -94,6 +94,24 @@ def test_gym_env_passes_check_and_its_return_is_correct_minus_lambda_cost(table,
                                           - 0.7 * (ladder.cost[0] + ladder.cost[2]) / table.cost_ref)
 
 
+def test_gym_env_refuses_a_step_outside_an_episode(table, ladder):
+    """helper-70: a step after the answer paid its reward again (term=True, r=1.0 twice), and a step before any
+    reset stepped on row 0 of the table, whatever the split (a held-out input for a train env)."""
+    from workbench.errors import InputError
+
+    env = CascadeEnv(table, ladder, "train")
+    with pytest.raises(InputError, match="no episode is running: call reset"):
+        env.step(0)
+    env.reset(seed=0)
+    done = False
+    while not done:
+        _, _, done, _, _ = env.step(ladder.n_stages)  # answer at once
+    with pytest.raises(InputError, match="no episode is running"):
+        env.step(0)
+    env.reset(seed=1)
+    env.step(0)  # a new episode steps again
+
+
 def test_vector_env_and_exact_evaluation_agree_with_sampling(table, ladder):
     env = VectorCascade(table, ladder, "train", lam=0.3)
     rng = np.random.default_rng(0)
@@ -263,7 +281,7 @@ def test_the_law_prior_reaches_98pct_of_its_final_reward_in_at_most_half_the_ung
     assert finals[True] >= 0.95 * finals[False]  # not a prior stuck far below what learning finds
 
 
-@pytest.mark.parametrize("kw, needle", [({"n_boot": 0}, "n_boot"), ({"n_budgets": 1}, "n-budgets"),
+@pytest.mark.parametrize("kw, needle", [({"n_boot": 0}, "n_boot"), ({"n_budgets": 1}, "n_budgets"),
                                         ({"steps": 0}, "steps")])
 def test_study_rejects_bad_settings_before_training(table, kw, needle):
     with pytest.raises(InputError, match=needle):

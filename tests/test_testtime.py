@@ -90,7 +90,7 @@ def test_difficulty_bins_refuse_a_nan_score_and_unsorted_edges():
     ("seed", -1, "seed must be a whole number >= 0; got -1"),
     ("noise", float("inf"), "noise must be a finite number >= 0; got inf"),
     ("temperature", "1", "temperature must be a finite number > 0; got '1'"),
-    ("ks", (2, 2.5), r"ks must be a tuple of whole numbers >= 1; got \(2, 2.5\)"),
+    ("ks", (2, 2.5), r"ks must be a non-empty tuple of distinct whole numbers >= 1; got \(2, 2.5\)"),
     ("ks", (2, 32), r"ks must lie in \[1, max_k=16\]"),
 ])
 def test_testtime_config_names_a_bad_field(field, value, message):

@@ -82,8 +82,9 @@ class TestTimeConfig:
             raise InputError(f"seed must be a whole number >= 0; got {self.seed!r}")
         for name in ("ks", "refine_steps"):
             values = getattr(self, name)
-            if not isinstance(values, tuple) or not all(is_whole_number(v) and v >= 1 for v in values):
-                raise InputError(f"{name} must be a tuple of whole numbers >= 1; got {values!r}")
+            if not isinstance(values, tuple) or not values or not all(is_whole_number(v) and v >= 1 for v in values) \
+                    or len(set(values)) != len(values):  # () failed after training; (4, 4) named two settings alike
+                raise InputError(f"{name} must be a non-empty tuple of distinct whole numbers >= 1; got {values!r}")
         if any(k > self.max_k for k in self.ks):
             raise InputError(f"ks must lie in [1, max_k={self.max_k}]; got {self.ks!r}")
         return self

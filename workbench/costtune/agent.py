@@ -26,7 +26,7 @@ import pandas as pd
 
 from workbench.costtune.env import N_PROBE_FEATURES, InputRoutingEnv
 from workbench.costtune.guidance import prior_logits
-from workbench.errors import InputError
+from workbench.errors import InputError, is_whole_number
 
 MAXPROB_EDGES = np.array([0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995])
 MARGIN_EDGES = np.array([0.1, 0.3, 0.5, 0.7, 0.9, 0.98])
@@ -69,7 +69,7 @@ def check_dual_config(cfg, counts: tuple[str, ...]):
     """Shared checks of a dual-ascent agent's config: the ``counts`` fields are positive integers,
     ``budget`` (if set) is > 0 FLOPs, ``lam`` >= 0. Returns ``cfg``; raises InputError naming the field."""
     for name in counts:
-        if getattr(cfg, name) < 1:
+        if not is_whole_number(getattr(cfg, name)) or getattr(cfg, name) < 1:  # 2.5 and True passed
             raise InputError(f"{name} must be a positive integer; got {getattr(cfg, name)!r}")
     if cfg.budget is not None and not cfg.budget > 0:
         raise InputError(f"budget must be > 0 FLOPs; got {cfg.budget!r}")

@@ -158,6 +158,7 @@ class CascadeEnv(gym.Env):
         self.action_space = gym.spaces.Discrete(ladder.n_stages + 1)
         self.observation_space = gym.spaces.Box(0.0, 1.0, (self.t.obs_dim,), np.float32)
         self._row, self._stage, self._best, self._spent = np.zeros(1, int), np.zeros(1, int), np.zeros(1, int), 0.0
+        self._live = False  # an episode is running: reset() starts one, an answer ends it
 
     def set_lambda(self, lam: float) -> None:
         self.t.set_lambda(lam)
@@ -169,9 +170,14 @@ class CascadeEnv(gym.Env):
         super().reset(seed=seed)
         self._row = np.array([self.t.rows[self.np_random.integers(len(self.t.rows))]])
         self._stage, self._best, self._spent = np.zeros(1, int), np.zeros(1, int), 0.0
+        self._live = True
         return self._obs(), {"input": int(self._row[0])}
 
     def step(self, action):
+        # as AmcEnv: a step after the answer paid the answer's reward again, and one before any reset stepped on
+        # row 0 of the table whatever the split (a held-out input for a train env)
+        if not self._live:
+            raise InputError("no episode is running: call reset() first (after the answer that ended the last one)")
         if not self.action_space.contains(action):
             raise InputError(f"action must be an integer in [0, {self.action_space.n}); got {action!r}")
         new, best, stop, reward, correct, cost = self.t.step(self._row, self._stage, self._best,
@@ -179,6 +185,7 @@ class CascadeEnv(gym.Env):
         self._stage, self._best, self._spent = new, best, self._spent + float(cost[0])
         info = {"input": int(self._row[0]), "stage": int(new[0]), "cost": float(cost[0]),
                 "episode_cost": self._spent, "correct": bool(correct[0])}
+        self._live = not bool(stop[0])
         return self._obs(), float(reward[0]), bool(stop[0]), False, info
 
 

@@ -27,7 +27,8 @@ import pandas as pd
 
 from workbench.cache import atomic_write, read_cached, remove_stale_temps
 from workbench.data import cache_dir as default_cache_dir
-from workbench.errors import CacheWriteError, InputError, canonical_numbers, is_whole_number
+from workbench.errors import CacheWriteError, InputError, canonical_numbers, is_real_number, is_whole_number
+from workbench.limits import TASK_SIZE_DEFAULTS
 from workbench.limits import MIN_INPUTS  # noqa: F401 (also imported from here: the fewest test inputs of a table)
 from workbench.testtime import TestTimeConfig
 
@@ -84,27 +85,49 @@ class OutcomeConfig:
             raise InputError(f"task must be one of {', '.join(COSTTUNE_TASKS)}; got {self.task!r}")
         if self.family not in FAMILY_DEFAULTS:
             raise InputError(f"family must be one of {', '.join(FAMILY_DEFAULTS)}; got {self.family!r}")
+        from workbench.compress import PRECISION_BITS  # torch; this module's callers have it loaded already
+
         d = FAMILY_DEFAULTS[self.family]
+        if not is_whole_number(self.depth):  # 2.5 passed here; 'x' was a TypeError from the comparison
+            raise InputError(f"depth must be a whole number >= 1 (-1: the family's default); got {self.depth!r}")
+        if isinstance(self.widths, (str, bytes)) or not all(is_whole_number(w) for w in self.widths):
+            raise InputError(f"widths must be >= 2 increasing positive integers; got {self.widths!r}")
         cfg = dataclasses.replace(self, widths=tuple(self.widths) or d["widths"],
                                   depth=d["depth"] if self.depth < 0 else self.depth)
         if len(cfg.widths) < 2 or any(w < 1 for w in cfg.widths) or list(cfg.widths) != sorted(set(cfg.widths)):
             raise InputError(f"widths must be >= 2 increasing positive integers; got {cfg.widths!r}")
-        if 1.0 not in cfg.densities or any(not 0 < x <= 1 for x in cfg.densities):
-            raise InputError(f"densities must lie in (0, 1] and include 1.0; got {cfg.densities!r}")
-        if not -len(cfg.widths) <= cfg.probe_width_index < len(cfg.widths):
+        if cfg.depth < 1:  # depth 0 made every width the same linear model
+            raise InputError(f"depth must be >= 1 (a family of widths needs hidden layers); got {cfg.depth!r}")
+        if not all(is_real_number(x) for x in cfg.densities) or 1.0 not in cfg.densities or \
+                any(not 0 < x <= 1 for x in cfg.densities) or len(set(cfg.densities)) != len(cfg.densities):
+            raise InputError(f"densities must be distinct numbers in (0, 1] including 1.0; got {cfg.densities!r}")
+        if not is_whole_number(cfg.probe_width_index) or not -len(cfg.widths) <= cfg.probe_width_index < len(cfg.widths):
             raise InputError(f"probe_width_index must index widths {cfg.widths!r}; got {cfg.probe_width_index!r}")
+        unknown = [p for p in cfg.precisions if not isinstance(p, str) or p not in PRECISION_BITS]
+        if unknown or len(set(cfg.precisions)) != len(cfg.precisions):  # 'fp16' failed after training
+            raise InputError(f"precisions must be distinct names among {', '.join(PRECISION_BITS)}; got "
+                             f"{cfg.precisions!r}")
         if cfg.probe_precision not in cfg.precisions:
             raise InputError(f"probe_precision must be one of precisions {cfg.precisions!r}; "
                              f"got {cfg.probe_precision!r}")
         if "fp32" not in cfg.precisions:
             raise InputError(f"precisions must include fp32; got {cfg.precisions!r}")
+        if not (is_real_number(cfg.lr) and 0 < cfg.lr < float("inf")):  # -1.0 trained by gradient ascent, cached
+            raise InputError(f"lr must be finite and > 0; got {cfg.lr!r}")
         # n_inputs: half fit the policies, laws and bins, half score them; below MIN_INPUTS the held-out
         # half is too small to score anything (2 inputs once reported an RL error of 1.0 from one input)
-        for name, least in (("steps", 1), ("n_inputs", MIN_INPUTS), ("batch_size", 1)):
+        for name, least in (("steps", 1), ("n_inputs", MIN_INPUTS), ("batch_size", 1), ("finetune_steps", 0),
+                            ("seed", 0), ("task_seed", 0)):
             value = getattr(cfg, name)  # 2.5 passed and "200" was a TypeError from the comparison
             if not is_whole_number(value) or value < least:
                 raise InputError(f"{name} must be an integer >= {least}; got {value!r}")
+        if not isinstance(cfg.testtime, TestTimeConfig):  # None was an AttributeError
+            raise InputError(f"testtime must be a TestTimeConfig; got {cfg.testtime!r}")
         cfg.testtime.validate()
+        pool = TASK_SIZE_DEFAULTS[cfg.task]["pool_size"]
+        if cfg.testtime.train_inputs > pool:  # the build takes the pool's first train_inputs rows: fewer, silently
+            raise InputError(f"testtime.train_inputs must be <= the {cfg.task} pool's {pool} inputs (the verifier and "
+                             f"refiner train on them); got {cfg.testtime.train_inputs!r}")
         return cfg
 
     def key(self) -> str:

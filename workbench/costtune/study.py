@@ -28,7 +28,7 @@ from workbench.costtune.cascade_agent import CascadeAgentConfig, evaluate, train
 from workbench.costtune.cascade_env import VectorCascade
 from workbench.costtune.ladder import Ladder, build_ladder
 from workbench.costtune.outcomes import OutcomeConfig, OutcomeTable, outcome_table
-from workbench.errors import InputError
+from workbench.errors import InputError, is_real_number, is_whole_number
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,28 @@ class StudyConfig:
     guidance_steps: int | None = None
     """Real environment steps of each guided / unguided agent of the guidance comparison, whose
     learning curves are evaluated before every policy update (None: ``min(steps, GUIDANCE_STEPS)``)."""
+
+    def validate(self) -> "StudyConfig":
+        """Raise InputError naming the first bad field (before any table is built: n_budgets=2.5 was numpy's
+        TypeError after the build, steps=True a one-step study, budget=inf NaN rewards); return self."""
+        if not isinstance(self.outcome, OutcomeConfig):
+            raise InputError(f"outcome must be an OutcomeConfig; got {self.outcome!r}")
+        self.outcome.resolved()
+        if self.budget is not None and not (is_real_number(self.budget) and 0 < self.budget < float("inf")):
+            raise InputError(f"budget must be a positive, finite number of FLOPs per input (None: the default); "
+                             f"got {self.budget!r}")
+        for name, least in (("steps", 1), ("n_budgets", 2), ("n_bins", 1), ("episodes", 1), ("n_boot", 1),
+                            ("seed", 0)):
+            value = getattr(self, name)
+            if not is_whole_number(value) or value < least:
+                raise InputError(f"{name} must be an integer >= {least}; got {value!r}")
+        if self.guidance_steps is not None and (not is_whole_number(self.guidance_steps) or self.guidance_steps < 1):
+            raise InputError(f"guidance_steps must be None or an integer >= 1; got {self.guidance_steps!r}")
+        for name, least in (("spacing", 1.0), ("top_se", 0.0)):
+            value = getattr(self, name)
+            if not (is_real_number(value) and least <= value < float("inf")):
+                raise InputError(f"{name} must be a finite number >= {least:g}; got {value!r}")
+        return self
 
 
 @dataclass
@@ -171,6 +193,7 @@ def run_study(cfg: StudyConfig, cache_dir=None, device: str | None = None, progr
     wraps the build's stages too, then the study's loops: :func:`study_table`). A
     budget below the cheapest setting's cost is refused before the table is built when the settings'
     shapes already show it (:func:`~workbench.costtune.build.cheapest_cost_bound`), after it otherwise."""
+    cfg.validate()
     if cfg.budget is not None:
         from workbench.costtune.build import cheapest_cost_bound  # torch lives there
 
@@ -186,6 +209,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyRe
     long loops (the RL budgets, the guidance λ) as ``progress(iterable, desc=..., unit=...)``, e.g. a
     tqdm; default none."""
     progress = progress or (lambda it, **_: it)
+    cfg.validate()
     ho = table.inputs("heldout")
     budget = cfg.budget
     static = P.frontier(P.static_points(table, ho))
