@@ -561,6 +561,24 @@ def test_budget_run_is_the_best_train_error_within_the_budget():
     assert budget_run(runs.assign(train_error=0.2), 800.0) == 0  # ties: the cheapest
 
 
+def test_snell_names_a_width_the_table_lacks_and_a_strategy_it_has_not(table):
+    """helper-70: savings(T, 16) was 'too many indices', oracle_bins(T, 16) '16 is not in list', flops_matched with
+    an absent width an IndexError, with small above large rows of NaN; uniform_curve(T, w, 'bogus') an empty curve."""
+    from workbench.costtune import snell
+
+    widths = [int(w) for w in table.config.widths]
+    absent = max(widths) + 1
+    for call in (lambda: snell.savings(table, absent), lambda: snell.oracle_bins(table, absent),
+                 lambda: snell.flops_matched(table, widths[0], absent, 0.0), lambda: snell.strategies(table, absent)):
+        with pytest.raises(InputError, match=rf"must be one of the table's widths \[.*\]; got {absent}"):
+            call()
+    with pytest.raises(InputError, match="small must be a narrower width than large"):
+        snell.flops_matched(table, widths[-1], widths[0], 0.0)
+    with pytest.raises(InputError, match="strategy must be one of argmax, vote, bon, refine; got 'bogus'"):
+        snell.uniform_curve(table, widths[0], "bogus")
+    assert len(snell.uniform_curve(table, np.int64(widths[0]), "bon")) == len(table.config.testtime.ks)
+
+
 def test_snell_allocation_pays_the_probe_and_separates_what_difficulty_adds(table):
     from workbench.costtune import snell
 

@@ -336,3 +336,16 @@ def test_a_temp_file_a_killed_save_left_beside_the_student_is_cleared(prob, cach
     os.utime(left, (time.time() - 2 * STALE_TEMP_SECONDS,) * 2)
     assert trained_student(SMALL, cache)[0] == prob.spec
     assert not left.exists()
+
+
+@pytest.mark.parametrize("change, message", [({"lr": -3e-3}, "lr must be finite and > 0"),
+                                             ({"width": 16.5}, "width must be a positive integer; got 16.5"),
+                                             ({"seed": -1}, "seed must be a whole number >= 0"),
+                                             ({"early_stopping": "no"}, "early_stopping must be True or False")])
+def test_amc_config_names_a_bad_field(change, message):
+    """helper-70: lr=-3e-3 trained the student by gradient ascent (dense error 0.866 for 0.238) and cached it;
+    width=16.5 passed here and failed in students.py."""
+    from workbench.costtune.amc_env import AmcConfig
+
+    with pytest.raises(InputError, match=message):
+        AmcConfig(**change).validate()

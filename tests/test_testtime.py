@@ -27,6 +27,23 @@ def test_pass_at_k_refuses_counts_outside_0_to_n():
     assert pass_at_k(4, [2.0, 4], 2).tolist() == pytest.approx([1 - 1 / 6, 1.0])  # whole floats are counts
 
 
+def test_pass_at_k_and_bin_edges_take_whole_numbers_and_name_anything_else():
+    """helper-70: pass_at_k(8.0, c, 2) and (8, c, 2.0) were math.comb's TypeError while c = ['1', '2'] and k = True
+    were accepted; bin_edges(s, 2.5) was numpy's TypeError and bin_edges(s, True) one bin."""
+    c = np.array([1, 2])
+    assert pass_at_k(8.0, c, 2.0).tolist() == pass_at_k(8, c, 2).tolist()
+    for n, k in ((8, True), (8.5, 2), (8, 2.5), ("8", 2)):
+        with pytest.raises(InputError, match="must be a whole number of samples"):
+            pass_at_k(n, c, k)
+    with pytest.raises(InputError, match=r"c \(correct samples\) must be numbers"):
+        pass_at_k(8, ["1", "2"], 2)
+    s = np.linspace(0, 1, 11)
+    assert bin_edges(s, 2.0).tolist() == bin_edges(s, 2).tolist()
+    for bins in (2.5, True, 0):
+        with pytest.raises(InputError, match="n_bins must be a whole number >= 1"):
+            bin_edges(s, bins)
+
+
 def test_vote_takes_the_mode_and_bon_the_heaviest_answer():
     # one input, 5 samples: answers 1,1,1,2,2 ; the verifier likes answer 2 much more
     answers = torch.tensor([[1], [1], [1], [2], [2]])

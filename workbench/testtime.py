@@ -254,9 +254,16 @@ def train_refiner(students: list[LogitFn], x: torch.Tensor, y: torch.Tensor, n_c
 
 
 def pass_at_k(n: int, c: np.ndarray, k: int) -> np.ndarray:
-    """Unbiased pass@k from c correct out of n samples (Chen et al. 2021): 1 − C(n−c, k)/C(n, k)."""
+    """Unbiased pass@k from c correct out of n samples (Chen et al. 2021): 1 − C(n−c, k)/C(n, k). n and k are whole
+    numbers (8.0 is 8); c an array of whole numbers in [0, n]."""
+    for name, value in (("n", n), ("k", k)):  # 8.0 was math.comb's TypeError, True was taken as 1
+        if not is_whole_number(value):
+            raise InputError(f"{name} must be a whole number of samples; got {value!r}")
+    n, k = int(n), int(k)
     if not 1 <= k <= n:
         raise InputError(f"k must be in [1, n={n}]; got {k!r}")
+    if np.asarray(c).dtype.kind not in "biuf":  # ['1', '2'] was read as numbers
+        raise InputError(f"c (correct samples) must be numbers; got {np.asarray(c).dtype} values")
     raw = np.asarray(c, dtype=float)
     bad = ~((raw >= 0) & (raw <= n) & (raw == np.round(raw)))  # NaN fails every comparison
     if bad.any():
@@ -268,8 +275,9 @@ def pass_at_k(n: int, c: np.ndarray, k: int) -> np.ndarray:
 
 def bin_edges(score: np.ndarray, n_bins: int = 5) -> np.ndarray:
     """Inner quantile edges (n_bins − 1,) of a difficulty score (higher = easier)."""
-    if n_bins < 1:
-        raise InputError(f"n_bins must be >= 1; got {n_bins!r}")
+    if not is_whole_number(n_bins) or n_bins < 1:  # 2.5 was numpy's TypeError, True one bin
+        raise InputError(f"n_bins must be a whole number >= 1; got {n_bins!r}")
+    n_bins = int(n_bins)
     score = np.asarray(score, float)
     if score.size == 0 or not np.isfinite(score).all():
         raise InputError(f"score must be a non-empty array of finite numbers; got {score.size} value(s), "

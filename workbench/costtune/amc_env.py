@@ -45,7 +45,7 @@ import torch
 from workbench.cache import atomic_write, read_cached, remove_stale_temps
 from workbench.compress import PRECISION_BITS, check_precision
 from workbench.data import cache_dir as default_cache_dir
-from workbench.errors import InputError
+from workbench.errors import InputError, is_real_number, is_whole_number
 from workbench.students import StudentSpec, param_shapes
 from workbench.sweep_train import RunConfig, default_device, spec_of, train_stack
 from workbench.tasks import make_task, task_config, task_in_dim, task_out_dim
@@ -86,9 +86,15 @@ class AmcConfig:
     """``error`` (−validation error) or ``error_log_flops`` (−error·ln FLOPs)."""
 
     def validate(self) -> "AmcConfig":
-        for name in ("width", "depth", "n", "steps"):
-            if getattr(self, name) < 1:
+        for name in ("width", "depth", "n", "steps"):  # width=16.5 passed here and failed in students.py
+            if not is_whole_number(getattr(self, name)) or getattr(self, name) < 1:
                 raise InputError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
+        if not is_whole_number(self.seed) or self.seed < 0:
+            raise InputError(f"seed must be a whole number >= 0; got {self.seed!r}")
+        if not (is_real_number(self.lr) and 0 < self.lr < float("inf")):  # -3e-3 trained by gradient ascent
+            raise InputError(f"lr must be finite and > 0; got {self.lr!r}")
+        if not isinstance(self.early_stopping, bool):
+            raise InputError(f"early_stopping must be True or False; got {self.early_stopping!r}")
         if list(self.densities) != sorted(set(self.densities)) or not all(0 < d <= 1 for d in self.densities):
             raise InputError(f"densities must be increasing values in (0, 1]; got {self.densities!r}")
         for p in self.precisions:

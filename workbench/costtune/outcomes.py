@@ -2,7 +2,8 @@
 
 Computed once per :class:`OutcomeConfig` (train a student family with ``train_stack``, prune and
 fine-tune it, quantize it, sample it, train a verifier and a refiner) and cached on disk under
-``data/cache/costtune/<key>.npz``, so policies are evaluated on held-out inputs by table look-up.
+``<cache>/costtune/outcomes-<task>-<family>-<key>.npz`` (``<cache>``: ``$WORKBENCH_CACHE`` or ``data/cache``),
+so policies are evaluated on held-out inputs by table look-up.
 A cached file that cannot be the table of its config (unreadable, truncated, another config's
 table, arrays of the wrong shape) is named in a :class:`~workbench.errors.CacheWarning` and built
 again, never used.

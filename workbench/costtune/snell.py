@@ -25,9 +25,22 @@ from workbench.errors import InputError
 from workbench.testtime import bin_edges, difficulty_bins
 
 
+def check_width(table: OutcomeTable, width, name: str = "width") -> int:
+    """``width`` as one of the table's widths, or an InputError naming them (a width not in the table was
+    "16 is not in list", "too many indices" or an empty curve, depending on the function)."""
+    widths = [int(w) for w in table.config.widths]
+    if isinstance(width, bool) or not isinstance(width, numbers.Integral) or int(width) not in widths:
+        raise InputError(f"{name} must be one of the table's widths {widths}; got {width!r}")
+    return int(width)
+
+
+STRATEGIES = ("argmax", "vote", "bon", "refine")
+"""The test-time strategies of a width's settings (``uniform_curve``'s ``strategy``)."""
+
+
 def oracle_bins(table: OutcomeTable, width: int, n_bins: int = 5) -> np.ndarray:
     """(N,) oracle difficulty bin from the pass rate of ``width``'s own samples."""
-    j = list(table.config.widths).index(width)
+    j = list(table.config.widths).index(check_width(table, width))
     score = table.pass_counts[:, j] / table.config.testtime.max_k + 1e-6 * table.probe[:, 0]
     return difficulty_bins(score, bin_edges(score[table.inputs("train")], n_bins))
 
@@ -35,6 +48,7 @@ def oracle_bins(table: OutcomeTable, width: int, n_bins: int = 5) -> np.ndarray:
 def strategies(table: OutcomeTable, width: int) -> pd.DataFrame:
     """Settings of one width's dense fp32 test-time strategies (argmax included), with their index."""
     s = table.settings
+    width = check_width(table, width)
     keep = (s["width"] == width) & (s["density"] == 1.0) & (s["precision"] == "fp32")
     return s[keep].assign(setting=np.flatnonzero(keep))
 
@@ -53,6 +67,8 @@ def error_by_bin(table: OutcomeTable, width: int, n_bins: int = 5) -> pd.DataFra
 
 def uniform_curve(table: OutcomeTable, width: int, strategy: str = "bon") -> np.ndarray:
     """(cost, error) on held-out of the same strategy with the same k for every input (k in ks)."""
+    if strategy not in STRATEGIES:  # 'bogus' was an empty curve
+        raise InputError(f"strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
     ho = table.inputs("heldout")
     st = strategies(table, width)
     st = st[st["strategy"] == strategy]
@@ -176,6 +192,9 @@ def flops_matched(table: OutcomeTable, small: int, large: int, ratio: float, n_b
     ``"all"``: the error over every held-out input (each bin answered by its own choice)."""
     if not (isinstance(ratio, numbers.Real) and math.isfinite(ratio) and ratio >= 0):  # R < 0 paid the test-time FLOPs back
         raise InputError(f"R (inference / pretraining examples) must be a finite number >= 0; got {ratio!r}")
+    small, large = check_width(table, small, "small"), check_width(table, large, "large")
+    if not small < large:  # the other way round gave rows of NaN
+        raise InputError(f"small must be a narrower width than large; got small={small}, large={large}")
     cfg = table.config
     seen = cfg.steps * cfg.batch_size
     s = table.settings
