@@ -349,3 +349,20 @@ def test_amc_config_names_a_bad_field(change, message):
 
     with pytest.raises(InputError, match=message):
         AmcConfig(**change).validate()
+
+
+def test_amc_study_config_refuses_budgets_below_the_cheapest_compression_before_any_agent_runs():
+    """helper-70: budgets=(0.01,) failed mid-loop in FLOPs ('budget must be >= 18.5 FLOPs; got 14.72') after the
+    agents of larger budgets had run; a repeated budget overwrote its results; finetune_steps=2.5 was truncated."""
+    from workbench.costtune.amc_env import min_budget_fraction
+    from workbench.costtune.amc_study import AmcStudyConfig
+
+    cfg = AmcStudyConfig()
+    least = min_budget_fraction(cfg.env.spec(), cfg.env.densities, cfg.env.precisions)
+    with pytest.raises(InputError, match=rf"budgets must be >= {least:.4g} .*; got 0.001"):
+        dataclasses.replace(cfg, budgets=(0.3, 0.001)).validate()
+    with pytest.raises(InputError, match="budgets must be distinct fractions"):
+        dataclasses.replace(cfg, budgets=(0.1, 0.1)).validate()
+    with pytest.raises(InputError, match="finetune_steps must be a whole number >= 0; got 2.5"):
+        dataclasses.replace(cfg, finetune_steps=2.5).validate()
+    assert cfg.validate() is cfg

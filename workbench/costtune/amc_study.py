@@ -34,8 +34,9 @@ import torch
 
 from workbench.compress import PRECISION_BITS, magnitude_prune
 from workbench.costtune.amc_agent import AmcAgentConfig, AmcResult, train
-from workbench.costtune.amc_env import AmcConfig, AmcProblem, compressed_error, layer_flops, prune_mask, quantize_weight
-from workbench.errors import InputError
+from workbench.costtune.amc_env import (AmcConfig, AmcProblem, compressed_error, layer_flops, min_budget_fraction,
+                                        prune_mask, quantize_weight)
+from workbench.errors import InputError, is_real_number, is_whole_number
 from workbench.sweep_train import default_device, train_stack
 from workbench.tasks import make_task
 
@@ -56,13 +57,21 @@ class AmcStudyConfig:
     """Adam learning rate of the fine-tuning."""
 
     def validate(self) -> "AmcStudyConfig":
-        if not self.budgets or not all(0 < b <= 1 for b in self.budgets):
-            raise InputError(f"budgets must be fractions in (0, 1] of the dense FLOPs; got {self.budgets!r}")
-        if self.finetune_steps < 0:
-            raise InputError(f"finetune_steps must be >= 0; got {self.finetune_steps!r}")
-        if not self.finetune_lr > 0:
-            raise InputError(f"finetune_lr must be > 0; got {self.finetune_lr!r}")
+        if not self.budgets or not all(is_real_number(b) and 0 < b <= 1 for b in self.budgets) \
+                or len(set(self.budgets)) != len(self.budgets):  # a repeated budget overwrote its results
+            raise InputError(f"budgets must be distinct fractions in (0, 1] of the dense FLOPs; got {self.budgets!r}")
+        if not is_whole_number(self.finetune_steps) or self.finetune_steps < 0:  # 2.5 was truncated to 2
+            raise InputError(f"finetune_steps must be a whole number >= 0; got {self.finetune_steps!r}")
+        if not (is_real_number(self.finetune_lr) and 0 < self.finetune_lr < float("inf")):
+            raise InputError(f"finetune_lr must be finite and > 0; got {self.finetune_lr!r}")
         self.env.validate(), self.agent.validate()
+        # below every layer at its cheapest option the study failed mid-loop, in FLOPs, after the agents of the
+        # larger budgets had run ("budget must be >= 18.5 FLOPs; got 14.72" for budgets=(0.01,))
+        least = min_budget_fraction(self.env.spec(), self.env.densities, self.env.precisions)
+        low = [b for b in self.budgets if b < least]
+        if low:
+            raise InputError(f"budgets must be >= {least:.4g} (every layer at its cheapest option) for this student; "
+                             f"got {low[0]!r}")
         return self
 
 
