@@ -415,3 +415,18 @@ def test_a_seed_averaged_table_keeps_its_task_so_its_error_is_fitted_with_its_ep
     with pytest.raises(InputError, match="no single classification task"):
         es.default_eps0(avg.assign(task="teacher-regression"), "test_error")
     assert es.default_eps0(avg, "test_loss") == es.CLEAN_EPS0
+
+
+def test_the_readmes_python_example_runs_as_printed(capsys):
+    """README 'From Python': the snippet a reader copies, run as printed (in the tests' own cache)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## From Python"):]
+    code = section[section.index("```python\n") + len("```python\n"):section.index("```\n", section.index("```python"))]
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    fit = namespace["fit"]
+    assert fit.params["eps0"] == pytest.approx(0.9)  # the 10-class random guess, not the old 1.0
+    assert fit.metrics["mean_abs_rel_divergence"] < 0.05 and "eps0" in capsys.readouterr().out
+    assert (namespace["avg"]["seeds"] == 2).all() and (namespace["avg"]["task"] == "teacher-classification").all()
