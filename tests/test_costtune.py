@@ -771,3 +771,9 @@ def test_study_config_is_checked_before_the_table_is_built(change, message, tmp_
     monkeypatch.setattr(study, "outcome_table", lambda *a, **k: pytest.fail("the table was built first"))
     with pytest.raises(InputError, match=message):
         study.run_study(study.StudyConfig(**change), cache_dir=tmp_path)
+
+
+def test_a_negative_probe_index_names_the_same_table_as_its_positive_one():
+    """helper-70: probe_width_index=-5 and 1 (of six widths) built one table under two keys."""
+    assert OutcomeConfig(probe_width_index=-5).key() == OutcomeConfig(probe_width_index=1).key() == OutcomeConfig().key()
+    assert OutcomeConfig(probe_width_index=-5).resolved().probe_width_index == 1

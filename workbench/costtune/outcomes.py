@@ -104,6 +104,8 @@ class OutcomeConfig:
             raise InputError(f"densities must be distinct numbers in (0, 1] including 1.0; got {cfg.densities!r}")
         if not is_whole_number(cfg.probe_width_index) or not -len(cfg.widths) <= cfg.probe_width_index < len(cfg.widths):
             raise InputError(f"probe_width_index must index widths {cfg.widths!r}; got {cfg.probe_width_index!r}")
+        # -1 and len - 1 name one probe: one table, one key (they keyed apart: a rebuild of the same table)
+        cfg = dataclasses.replace(cfg, probe_width_index=int(cfg.probe_width_index) % len(cfg.widths))
         unknown = [p for p in cfg.precisions if not isinstance(p, str) or p not in PRECISION_BITS]
         if unknown or len(set(cfg.precisions)) != len(cfg.precisions):  # 'fp16' failed after training
             raise InputError(f"precisions must be distinct names among {', '.join(PRECISION_BITS)}; got "
