@@ -471,3 +471,16 @@ def test_predict_refuses_inputs_the_fit_would_have_refused():
         fit.predict(([1e9, 2e9], [1e10, 0.0]))
     with pytest.raises(InputError, match="column 'D' has 1 NaN/inf value"):
         fit.predict(([1e9], [np.inf]))
+
+
+def test_a_direction_the_design_cannot_determine_is_flagged_on_noiseless_data_too():
+    """helper-72: pruning-joint fitted to one network depth cannot tell φ from p′ (l^φ is a constant p′ absorbs),
+    yet on noiseless data it reported φ = −0.58 ± 1e-9 (planted 0.5) with nothing flagged: standard errors scale
+    with the residuals. optimize.undetermined reads the design's Jacobian instead."""
+    from workbench.data import planted
+    from workbench.laws import get_law
+
+    table, inputs = planted("pruning-joint", noise=0.0), list(get_law("pruning-joint").inputs)
+    one_depth = fit_frame("pruning-joint", table[table.depth == 4], inputs, "y")
+    assert {"p", "phi"} <= set(one_depth.poorly_determined) and one_depth.covariance_estimated
+    assert fit_frame("pruning-joint", table, inputs, "y").poorly_determined == ()  # three depths: determined

@@ -31,7 +31,7 @@ from workbench.errors import (InputError, check_bootstrap, check_seed, column_no
                               is_real_number, non_real, real_values, repeats, row_name)
 from workbench.laws import Law, get_law, start_grid
 from workbench.objectives import DEFAULT_DELTA, OBJECTIVES, Objective, fit_metrics, get_objective, rho  # noqa: F401
-from workbench.optimize import Problem, batched_lm, distinct_best, polish, polish_lmfit
+from workbench.optimize import Problem, batched_lm, distinct_best, polish, polish_lmfit, undetermined
 
 MAX_DELTA = 1e100  # Huber δ: residuals (log loss, relative divergence) are never near it
 # Below this δ the Huber fit is already least absolute deviations to 4 digits (planted Chinchilla,
@@ -300,7 +300,8 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
                      objective_value=best_val, n_points=int(y.size), n_starts=int(theta0.shape[0]),
                      metrics=fit_metrics(y, yhat), ci=ci, stderr=stderr, bootstrap=boot_df, delta=delta,
                      at_bounds=_at_bounds(problem, best_theta, stderr_theta),
-                     poorly_determined=poorly_determined(problem, best_theta, stderr_theta),
+                     poorly_determined=_undetermined_too(problem, best_theta,
+                                                         poorly_determined(problem, best_theta, stderr_theta)),
                      covariance_estimated=stderr_theta is not None,
                      input_names=tuple(str(n) for n in input_names) if input_names is not None else (),
                      seconds=time.perf_counter() - t0)
@@ -355,6 +356,13 @@ def poorly_determined(problem: Problem, theta: np.ndarray, stderr_theta: np.ndar
         return tuple(p.name for p in problem.params)
     return tuple(p.name for p, t, se in zip(problem.params, np.ravel(theta), np.ravel(stderr_theta))
                  if se > max_rel * (1.0 if p.log else abs(float(p.to_natural(t)))))
+
+
+def _undetermined_too(problem: Problem, theta: np.ndarray, flagged: tuple[str, ...]) -> tuple[str, ...]:
+    """``flagged`` plus the parameters the design leaves undetermined (:func:`workbench.optimize.undetermined`),
+    in the law's order."""
+    extra = set(undetermined(problem, theta)) - set(flagged)
+    return flagged if not extra else tuple(p.name for p in problem.params if p.name in set(flagged) | extra)
 
 
 def _bootstrap(problem: Problem, best_theta: np.ndarray, n_boot: int, seed: int,
