@@ -484,3 +484,20 @@ def test_a_direction_the_design_cannot_determine_is_flagged_on_noiseless_data_to
     one_depth = fit_frame("pruning-joint", table[table.depth == 4], inputs, "y")
     assert {"p", "phi"} <= set(one_depth.poorly_determined) and one_depth.covariance_estimated
     assert fit_frame("pruning-joint", table, inputs, "y").poorly_determined == ()  # three depths: determined
+
+
+def test_a_broken_power_laws_breaks_are_reported_in_order_whatever_the_rows_order():
+    """helper-72: on one of five row orders bnsl2's fit labelled the break at 1e7 'break 1' and the one at 9e3
+    'break 2' (the same model and objective), so params, intervals and the flags' names moved with the rows."""
+    from workbench.data import PLANTED
+    from workbench.laws import get_law
+
+    x = np.logspace(2, 10, 60)
+    y = get_law("bnsl2").predict((x,), PLANTED["bnsl2"].params) * np.exp(0.02 * np.random.default_rng(7).standard_normal(60))
+    perm = np.random.default_rng(4).permutation(60)  # the order that swapped the labels
+    base, shuffled = fit_law("bnsl2", (x,), y), fit_law("bnsl2", (x[perm],), y[perm])
+    assert base.params["d1"] < base.params["d2"] and shuffled.params["d1"] < shuffled.params["d2"]
+    assert shuffled.params == pytest.approx(base.params, rel=1e-4)  # f2 is poorly determined: 2e-6 apart
+    assert shuffled.poorly_determined == base.poorly_determined
+    boot = fit_law("bnsl2", (x,), y, bootstrap=20, seed=0).bootstrap
+    assert (boot["d1"] <= boot["d2"]).all()

@@ -277,9 +277,10 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
     polished = [polish(problem, theta[i]) for i in cands]
     polished += [(theta[i], float(f[i])) for i in cands]  # keep LM's answer if polishing made it worse
     best_theta, best_val = min(polished, key=lambda tv: tv[1])
+    best_theta = canonical_order(problem, best_theta)
     lm_theta, lm_val, stderr_theta = polish_lmfit(problem, best_theta)
     if lm_val <= best_val:
-        best_theta, best_val = lm_theta, lm_val
+        best_theta, best_val = canonical_order(problem, lm_theta), lm_val
     params = {n: float(np.ravel(v)[0]) for n, v in problem.natural(best_theta[None, :]).items()}
     params = {n: params[n] for n in law.param_names}
     stderr = {}
@@ -358,6 +359,23 @@ def poorly_determined(problem: Problem, theta: np.ndarray, stderr_theta: np.ndar
                  if se > max_rel * (1.0 if p.log else abs(float(p.to_natural(t)))))
 
 
+def canonical_order(problem: Problem, theta: np.ndarray) -> np.ndarray:
+    """``theta`` (optimiser space) with the law's exchangeable groups (``Law.exchangeable``: a broken power law's
+    breaks) sorted by their key, the same model under its one labelling. helper-72: which of bnsl2's two
+    breaks came out as "break 1" depended on the rows' order, and with it params, intervals and the flags' names.
+    Groups with a fixed member are left as they are."""
+    groups = problem.law.exchangeable
+    names = [p.name for p in problem.params]
+    if not groups or not all(n in names for g in groups for n in g):
+        return theta
+    idx = np.array([[names.index(n) for n in g] for g in groups])  # (G, group size), key first
+    theta = np.array(theta, dtype=float)
+    order = np.argsort(theta[idx[:, 0]], kind="stable")  # the key is log-scaled or linear: order kept either way
+    out = theta.copy()
+    out[idx.ravel()] = theta[idx[order].ravel()]
+    return out
+
+
 def _undetermined_too(problem: Problem, theta: np.ndarray, flagged: tuple[str, ...]) -> tuple[str, ...]:
     """``flagged`` plus the parameters the design leaves undetermined (:func:`workbench.optimize.undetermined`),
     in the law's order."""
@@ -374,7 +392,7 @@ def _bootstrap(problem: Problem, best_theta: np.ndarray, n_boot: int, seed: int,
     rows = rng.integers(0, n, size=(n_boot, n))  # (B, n) indices of each resample
     counts = np.stack([np.bincount(r, minlength=n) for r in rows]).astype(float)  # (B, n)
     theta, _ = batched_lm(problem, np.repeat(best_theta[None, :], n_boot, axis=0), counts)
-    refits = np.stack([polish(problem, theta[b], rows[b])[0]
+    refits = np.stack([canonical_order(problem, polish(problem, theta[b], rows[b])[0])
                        for b in progress(range(n_boot), desc="bootstrap refits", unit="fit")])
     nat = problem.natural(refits)
     return pd.DataFrame({n: np.broadcast_to(np.asarray(nat[n]).ravel(), (n_boot,))

@@ -78,6 +78,10 @@ class Law:
     polish_top: int = 3
     # the largest value y may take (coverage is a probability: at most 1); None for no bound
     y_max: float | None = None
+    # groups of parameters the law is symmetric under exchanging (a broken power law's breaks), each group's
+    # first name the key they are sorted by: the fit reports them in that order (break 1 the earliest), so which
+    # one is "break 1" does not depend on which optimum's labelling the optimiser happened to reach
+    exchangeable: tuple[tuple[str, ...], ...] = ()
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -577,6 +581,7 @@ def _register_bnsl(name: str, n_breaks: int) -> None:
         # order (float rounding in the batched LM) on one of the five NMT curves; the best 10 find the
         # same optimum for every order tried
         polish_top=10,
+        exchangeable=tuple((f"d{i}", f"c{i}", f"f{i}") for i in range(1, n_breaks + 1)) if n_breaks > 1 else (),
     ))
 
 
