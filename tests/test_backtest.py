@@ -177,3 +177,15 @@ def test_a_fraction_that_is_not_a_number_in_0_1_is_named(fraction):
     if fraction is not None:  # None is backtest's 'not this split'
         with pytest.raises(InputError, match=r"fraction must be a number in \(0, 1\)"):
             backtest("power", df, ["x"], "y", fraction=fraction)
+
+
+def test_a_fraction_split_is_refused_for_the_pruning_laws_whose_small_corner_is_the_sparsest():
+    """helper-72: backtest('pruning', fraction=0.5) fitted the most-pruned half and scored the dense half (+36%
+    mean divergence, readable as the law failing to extrapolate); pruning-joint's split left no fit points."""
+    from workbench.data import planted
+
+    t = planted("pruning", noise=0.0)
+    with pytest.raises(InputError, match="takes a density, for which that corner is the sparsest networks"):
+        backtest("pruning", t, ["density"], "y", fraction=0.5)
+    bt = backtest("pruning", t, ["density"], "y", mask=t.density >= 0.3)  # the denser points, as advised
+    assert bt.fit.metrics["mean_abs_rel_divergence"] < 1e-6

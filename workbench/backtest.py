@@ -76,6 +76,11 @@ def backtest(law, df: pd.DataFrame, x_cols: Sequence[str], y_col: str, *, holdou
     if holdout is not None:
         mask = holdout_mask(df, holdout)
     elif fraction is not None:
+        if "density" in get_law(law).inputs:  # helper-72: it fitted the sparsest half and scored the dense one
+            raise InputError(f"fraction= fits the points at or below each input's quantile, the small-scale corner "
+                             f"where a larger input is a larger scale; law {get_law(law).name!r} takes a density, "
+                             "for which that corner is the sparsest networks (and eps_np is measured, not a scale): "
+                             "pass mask= instead, e.g. mask=df.density >= 0.3 to fit the denser points")
         mask = small_scale_mask(df, x_cols, fraction)
     else:
         # a Series is read by its labels, as pandas would, never by position; one built from the table itself
