@@ -37,7 +37,7 @@ from workbench.data import cache_dir
 from workbench.errors import InputError, check_bootstrap, check_seed, is_real_number, is_whole_number, no_missing
 from workbench.fit import FitResult, fit_frame, fit_law
 from workbench.sweep import SweepConfig, check_one_config, run_grids
-from workbench.tasks import task_config
+from workbench.tasks import REAL_CLASSES, task_config
 
 # random-guess MSE of the standardised teacher outputs (predicting the mean): Rosenfeld's ε0
 CLEAN_EPS0 = 1.0
@@ -159,6 +159,7 @@ def _whole_mapping(mapping: Mapping, name: str, key_is: str) -> dict[int, int]:
     JSON. Anything else (2500.7 steps, a key 'd2') is an InputError naming ``name``: int() truncated fractions."""
     if not isinstance(mapping, Mapping):
         raise InputError(f"{name} must map {key_is} to a step count; got {mapping!r}")
+
     def whole(v):
         v = v.strip() if isinstance(v, str) else v
         return int(v) if isinstance(v, str) and v.lstrip("-").isdigit() else v
@@ -271,7 +272,7 @@ def default_eps0(table: pd.DataFrame, y_col: str) -> float:
         return CLEAN_EPS0
     task = table["task"].iloc[0] if "task" in table.columns and len(table) and table["task"].nunique() == 1 else None
     if task in ("mnist1d", "digits"):
-        return 1.0 - 1.0 / 10
+        return 1.0 - 1.0 / REAL_CLASSES
     classes = table["task_n_classes"] if "task_n_classes" in table.columns else pd.Series(dtype=float)
     if task == "teacher-classification" and classes.nunique() == 1 and is_whole_number(classes.iloc[0]) \
             and classes.iloc[0] >= 2:

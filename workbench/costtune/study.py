@@ -230,15 +230,7 @@ def study_table(table: OutcomeTable, cfg: StudyConfig, progress=None) -> StudyRe
     if not budget >= table.cost.min():
         raise InputError(f"budget must be >= the cheapest setting's cost {table.cost.min():.4g} FLOPs; "
                          f"got {budget!r}")
-    if cfg.steps < 1:
-        raise InputError(f"steps must be a positive integer; got {cfg.steps!r}")
-    if cfg.n_budgets < 2:
-        raise InputError(f"n_budgets must be >= 2; got {cfg.n_budgets!r}")
     guidance_steps = min(cfg.steps, GUIDANCE_STEPS) if cfg.guidance_steps is None else cfg.guidance_steps
-    if guidance_steps < 1:
-        raise InputError(f"guidance_steps must be a positive integer; got {guidance_steps!r}")
-    if cfg.n_boot < 1:
-        raise InputError(f"n_boot must be a positive integer; got {cfg.n_boot!r}")
     ladder = build_ladder(table, cfg.spacing, n_bins=cfg.n_bins, top_se=cfg.top_se)
     if budget < ladder.cost[0]:
         raise InputError(f"{named} is {budget:.6g}, below the cheapest policy the RL cascade can run: its first "
