@@ -270,7 +270,7 @@ def huber_stderr(problem: Problem, theta: np.ndarray) -> np.ndarray | None:
     from scipy.special import erf
 
     r = problem.residual_vector(theta)
-    J = problem.jacobian_matrix(theta) if problem.law.grad is not None else _numeric_jacobian(problem, theta)
+    J = residual_jacobian(problem, theta)
     n, p = J.shape
     if n <= p:
         return None
@@ -297,7 +297,7 @@ def undetermined(problem: Problem, theta: np.ndarray, rcond: float = 1e-7, share
     tiny errors when the residuals are ~0 (pruning-joint fitted to one network depth, where l^φ is a constant
     that p′ absorbs: φ = −0.58 ± 1e-9 for a planted 0.5, flagged only once noise reached 1e-4). The test reads the
     design alone: a residual scale cannot hide it, and column scaling makes it free of the parameters' units."""
-    J = problem.jacobian_matrix(theta) if problem.law.grad is not None else _numeric_jacobian(problem, theta)
+    J = residual_jacobian(problem, theta)
     norms = np.linalg.norm(J, axis=0)
     if not np.all(np.isfinite(J)) or J.shape[1] == 0:
         return ()
@@ -310,6 +310,11 @@ def undetermined(problem: Problem, theta: np.ndarray, rcond: float = 1e-7, share
         kept = [names[j] for j in np.flatnonzero(~zero)]
         out |= {kept[i] for i in np.flatnonzero(weight > share)}
     return tuple(n for n in names if n in out)
+
+
+def residual_jacobian(problem: Problem, theta: np.ndarray) -> np.ndarray:
+    """∂r/∂θ, (n, P): the law's analytic gradient where it has one, else central differences."""
+    return problem.jacobian_matrix(theta) if problem.law.grad is not None else _numeric_jacobian(problem, theta)
 
 
 def _numeric_jacobian(problem: Problem, theta: np.ndarray) -> np.ndarray:
