@@ -480,6 +480,18 @@ def test_env_passes_gymnasium_check_and_reports_correct_and_cost(table):
     assert ends[-1] == (False, True) and all(e == (False, False) for e in ends[:-1])
 
 
+def test_env_info_names_the_input_of_each_observation(table):
+    env = InputRoutingEnv(table, "train")
+    with pytest.raises(InputError, match="reset"):  # before any reset: numpy's ambiguity error on a whole column
+        env.step(0)
+    obs, info = env.reset(seed=5)
+    assert info["input"] in set(table.inputs("train")) and np.array_equal(obs, env.observation([info["input"]])[0])
+    for _ in range(3):
+        shown = info.get("next_input", info["input"])
+        obs, _, _, _, info = env.step(1)
+        assert info["input"] == shown and info["correct"] == bool(table.correct[shown, 1])
+        assert np.array_equal(obs, env.observation([info["next_input"]])[0])
+
 def test_agent_is_seeded(table):
     env = InputRoutingEnv(table, "train")
     cfg = AgentConfig(steps=1500, batch=64, eval_every=500, budget=float(np.median(table.cost)), seed=7)

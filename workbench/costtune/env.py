@@ -8,7 +8,9 @@ One step = one input drawn (with replacement, from the env's own seeded RNG) fro
   bin (``workbench.costtune.guidance``). The probe's FLOPs are part of every step's cost.
 - action: a setting index in [0, A).
 - reward: correct − λ·cost/cost_ref, cost = probe + setting FLOPs (``OutcomeTable.route_cost``),
-  cost_ref = the largest dense fp32 student's FLOPs (``OutcomeTable.cost_ref``). ``info`` carries ``correct``, ``cost``, ``input``.
+  cost_ref = the largest dense fp32 student's FLOPs (``OutcomeTable.cost_ref``). ``step``'s ``info`` carries
+  ``correct``, ``cost``, ``setting`` and ``input`` (the input just answered) and ``next_input`` (the table row of the
+  returned observation); ``reset``'s carries ``input``, the row of its observation.
 - an episode is ``episode_len`` inputs, then ``truncated``: the inputs are independent, no state ends the task,
   so the episode's end is a length limit (gymnasium's meaning of truncation), not a terminal state.
 """
@@ -65,9 +67,12 @@ class InputRoutingEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self._t = 0
-        return self._draw(), {}
+        obs = self._draw()
+        return obs, {"input": self._i}
 
     def step(self, action):
+        if self._i is None:  # table.correct[None, a] is a whole column: bool() of it raised numpy's ambiguity error
+            raise InputError("no episode is running: call reset() first")
         if not self.action_space.contains(action):
             raise InputError(f"action must be an integer in [0, {self.action_space.n}); got {action!r}")
         a = int(action)
@@ -76,4 +81,6 @@ class InputRoutingEnv(gym.Env):
         reward = float(correct) - self.lam * cost / self.cost_ref
         info = {"correct": correct, "cost": cost, "input": self._i, "setting": a}
         self._t += 1
-        return self._draw(), reward, False, self._t >= self.episode_len, info
+        obs = self._draw()
+        info["next_input"] = self._i
+        return obs, reward, False, self._t >= self.episode_len, info
