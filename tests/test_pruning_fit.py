@@ -10,6 +10,7 @@ import pytest
 
 from workbench import pruning_fit as pf
 from workbench.errors import CacheWarning, InputError
+from workbench.fit import fit_law
 from workbench.laws import get_law
 from workbench.prune import PruneConfig
 from workbench.sweep import SweepConfig
@@ -183,3 +184,18 @@ def test_a_damaged_prune_table_is_named_and_rebuilt_from_the_students_rows(imp, 
         assert path.read_text() == good  # the file is replaced by the study's table
     finally:
         path.write_text(good)
+
+
+def test_gamma_ending_just_inside_its_bound_is_reported_at_it():
+    # notebook 04's depth-2, width-128, n = 2048 network (seed means of its IMP table): the fit ends at γ = 49.988,
+    # printed as 50, and was left out of at_bounds (within 1e-4 of the bound's scale, 0.005, was the test)
+    density = np.array([1.0, 0.7999901107594937, 0.6399821993670886, 0.5120154272151899, 0.4096123417721519,
+                        0.32767998417721517, 0.26216376582278483, 0.20970134493670886, 0.16777096518987342,
+                        0.13419699367088608, 0.10739715189873418, 0.08588805379746836, 0.06873022151898735,
+                        0.054984177215189875, 0.04395767405063291, 0.035205696202531646, 0.02813488924050633])
+    error = np.array([0.201171875, 0.2021331787109375, 0.202178955078125, 0.2014617919921875, 0.2024688720703125,
+                      0.2031402587890625, 0.20135498046875, 0.2029876708984375, 0.2047271728515625,
+                      0.204681396484375, 0.2051239013671875, 0.2101593017578125, 0.2136688232421875,
+                      0.2162017822265625, 0.22723388671875, 0.2374420166015625, 0.2492218017578125])
+    fit = fit_law("pruning", density, error)
+    assert fit.params["gamma"] > 49.9 and "gamma" in fit.at_bounds

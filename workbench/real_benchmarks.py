@@ -115,7 +115,8 @@ def with_model_names(table: pd.DataFrame) -> pd.DataFrame:
 
 def reference_table(rows: dict[str, pd.DataFrame], n: int = SPLIT["pool_size"]) -> pd.DataFrame:
     """One row per reference model (name -> its sweep rows): test accuracy at ``n`` examples, mean and
-    sample standard deviation over seeds, the published accuracy and the difference in points."""
+    sample standard deviation over seeds, the published accuracy, the difference in points, and seconds: the
+    training time of all its seeds together (each row's share of its stack's time, summed)."""
     out = []
     for name, df in rows.items():
         ref, at = REFERENCES[name], df[df["n"] == n]
