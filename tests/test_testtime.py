@@ -115,3 +115,24 @@ def test_testtime_config_names_a_bad_field(field, value, message):
     with pytest.raises(InputError, match=message):
         TestTimeConfig(**{field: value}).validate()
     assert TestTimeConfig(max_k=16.0, ks=[2, 4.0]).validate().ks == (2, 4)  # whole numbers of another type
+
+
+def test_verifier_and_refiner_train_to_the_same_weights_on_any_thread_count():
+    # their numbers are cached under a key that holds no thread count: torch's nn.Linear backward on 2 threads
+    # summed in another order, and the refiner's weights (and an outcome table's refine settings) moved
+    from workbench.testtime import train_refiner, train_verifier
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(512, 20, generator=gen), torch.randint(0, 10, (512,), generator=gen)
+    students = [lambda z, w=w: z @ w for w in torch.randn(2, 20, 10, generator=gen)]
+    cfg = TestTimeConfig(train_steps=30)
+    weights, before = {}, torch.get_num_threads()
+    try:
+        for threads in (2, 1):
+            torch.set_num_threads(threads)
+            nets = (train_refiner(students, x, y, 10, cfg), train_verifier(students, x, y, 10, torch.ones(20), cfg))
+            assert torch.get_num_threads() == threads  # the caller's count is put back
+            weights[threads] = [p.detach().clone() for net in nets for p in net.parameters()]
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(a, b) for a, b in zip(weights[1], weights[2]))

@@ -49,6 +49,25 @@ def float32_default(fn):
             torch.set_default_dtype(old)
     return wrapper
 
+def one_torch_thread(fn):
+    """Run ``fn`` on one torch thread and put the caller's count back after it. For training that goes through
+    torch's own autograd (``nn.Linear`` and the like), whose CPU backward sums in an order that depends on the
+    thread count: the refiner trained on 2 threads differed from 1 thread's in its weights (a review found an outcome
+    table's refine settings moved by up to 1.8e-4 in loss, one answer flipped, under the same cache key). The CLI and
+    the notebooks run on one thread already, so cached tables are those of one thread."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        old = torch.get_num_threads()
+        if old == 1:
+            return fn(*args, **kwargs)
+        torch.set_num_threads(1)
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            torch.set_num_threads(old)
+    return wrapper
+
+
 FAMILIES = ("mlp", "cnn", "gru")
 
 

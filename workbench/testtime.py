@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
-from workbench.students import float32_default
+from workbench.students import float32_default, one_torch_thread
 from workbench.sweep_train import keeps_torch_rng
 
 STRATEGIES = ("argmax", "vote", "bon", "refine")
@@ -211,6 +211,7 @@ def _adam_loop(module: torch.nn.Module, loss_fn: Callable[[torch.Tensor], torch.
 
 @keeps_torch_rng  # seeds torch's global generator for its layers' init: the caller's is put back
 @float32_default
+@one_torch_thread  # its numbers are cached: the same on any thread count
 def train_verifier(students: list[LogitFn], x: torch.Tensor, y: torch.Tensor, n_classes: int,
                    feature_std: torch.Tensor, cfg: TestTimeConfig) -> Verifier:
     """Fit the verifier (BCE) on answers sampled from every student on the pool inputs x."""
@@ -231,6 +232,7 @@ def train_verifier(students: list[LogitFn], x: torch.Tensor, y: torch.Tensor, n_
 
 @keeps_torch_rng  # seeds torch's global generator for its layers' init: the caller's is put back
 @float32_default
+@one_torch_thread  # its numbers are cached: the same on any thread count
 def train_refiner(students: list[LogitFn], x: torch.Tensor, y: torch.Tensor, n_classes: int,
                   cfg: TestTimeConfig) -> Refiner:
     """Fit the refiner with deep supervision: mean over steps of the cross-entropy of each step."""
