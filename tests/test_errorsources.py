@@ -209,6 +209,9 @@ def test_floor_interval_resamples_seeds_and_covers_the_planted_floor():
         assert r.floor_low < r.floor < r.floor_high
         assert r.floor_low < planted_floor < r.floor_high
     assert floors.equals(es.floors_by_width(table, teacher_width=8, bootstrap=50, seed=1))  # seeded
+    # a width's interval is its own: the same with the other width left out (one generator for all moved it)
+    alone = es.floors_by_width(table[table.width == 16], teacher_width=8, bootstrap=50, seed=1)
+    assert (alone.floor_low.iloc[0], alone.floor_high.iloc[0]) == (floors.floor_low.iloc[1], floors.floor_high.iloc[1])
     no_interval = es.floors_by_width(es.seed_mean(table), teacher_width=8, bootstrap=50)  # one row per n: no seeds
     assert no_interval.floor_low.isna().all() and np.allclose(no_interval.floor, floors.floor)
     with pytest.raises(InputError, match=r"bootstrap must be 0 \(no intervals\) or an integer >= 2"):

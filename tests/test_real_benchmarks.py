@@ -79,6 +79,9 @@ def test_data_exponents_recover_a_planted_power_law():
         assert ex.loc[w, "ci_low"] <= ex.loc[w, "exponent"] <= ex.loc[w, "ci_high"] < ex.loc[w, "ci_low"] + 0.5
         assert ex.loc[w, "floor"] == pytest.approx(c, abs=0.01)
         assert ex.loc[w, "sizes"] == 6 and ex.loc[w, "mean_abs_rel_divergence"] < 0.03 and ex.loc[w, "at_bounds"] == ""
+    # a student's interval is its own: the same with the other student left out (notebook 07's changed with its models)
+    alone = rb.data_exponents(pd.DataFrame(rows)[lambda d: d["width"] == 64], bootstrap=200).iloc[0]
+    assert (alone.ci_low, alone.ci_high, alone.floor_ci_low) == tuple(ex.loc[64, ["ci_low", "ci_high", "floor_ci_low"]])
     with pytest.raises(InputError, match=">= 4 training-set sizes"):
         rb.data_exponents(pd.DataFrame(rows)[lambda d: d["n"] <= 400])
 

@@ -420,9 +420,10 @@ def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width
     _no_missing(table, ["width", "n", y_col])
     bootstrap = check_bootstrap(bootstrap)
     per_seed = "seed" in table.columns
-    rng = np.random.default_rng(check_seed(seed))
+    seed = check_seed(seed)
     rows = []
     for width, sub in table.groupby("width", sort=True):
+        rng = np.random.default_rng(seed)  # per width: its interval must not move with the other widths of the table
         curve = sub.groupby("n", sort=True)[y_col].mean()
         fit = fit_law("power", curve.index.to_numpy(float), curve.to_numpy(float))
         low = high = np.nan
@@ -430,9 +431,8 @@ def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width
             wide = sub.pivot_table(index="seed", columns="n", values=y_col)  # (seeds, sizes)
             if wide.isna().to_numpy().any():  # a resample would average over the seeds that have each n
                 i, j = np.argwhere(wide.isna().to_numpy())[0]
-                seed, n = wide.index[i], wide.columns[j]
                 raise InputError(f"bootstrap resamples whole seeds, so every seed of a width needs every n; "
-                                 f"width {width} has no {y_col} for seed {seed} at n={n}")
+                                 f"width {width} has no {y_col} for seed {wide.index[i]} at n={wide.columns[j]}")
             draws = [fit_law("power", wide.columns.to_numpy(float),
                              wide.to_numpy()[rng.integers(0, len(wide), len(wide))].mean(0)).params["c"]
                      for _ in range(bootstrap)]

@@ -195,9 +195,9 @@ def data_exponents(table: pd.DataFrame, y_col: str = "test_error", by: Sequence[
     fix = {"eps0": float(eps0)} if law == "m4" else None
     need = min_sizes(law)
     avg = seed_mean(table, [y_col], by=by + ["n"])
-    rng = np.random.default_rng(seed)
     out = []
     for key, g in avg.groupby(by, sort=True):
+        rng = np.random.default_rng(seed)  # per group: its interval must not move with the other groups of the table
         if g["n"].nunique() < need:
             raise InputError(f"data_exponents with law {law} needs >= {need} training-set sizes per student; "
                              f"{dict(zip(by, key))} has {g['n'].nunique()}")
