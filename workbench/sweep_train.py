@@ -109,7 +109,8 @@ def _seed_of(*parts) -> int:
 
 
 def init_seed(run: RunConfig, spec: StudentSpec) -> int:
-    """Init depends on shape and seed only: students differing only in n share their init."""
+    """Init depends on shape and seed only: students differing only in n, or only in their task (another teacher's
+    task seed), share their init; their minibatches (:func:`data_seed`, which holds the task) differ."""
     return _seed_of("init", spec, run.seed)
 
 

@@ -60,7 +60,10 @@ def fit_curve(table: pd.DataFrame, x_col: str, y_col: str = "test_loss", *, floo
     every row of ``table`` belongs to it). ``floor``: fix c (``None``: fitted, L∞).
 
     Returns (fit, ci_low, ci_high): the 95% percentile interval of k over ``bootstrap`` resamples of
-    (teacher, student seed) pairs (nan without a bootstrap or with fewer than 2 pairs)."""
+    (teacher, student seed) pairs (nan without a bootstrap or with fewer than 2 pairs). The pairs are not fully
+    independent: a student's initial weights depend on its shape and student seed only
+    (:func:`workbench.sweep_train.init_seed`), so pairs with one student seed and different teachers start from the
+    same weights (their training sets, teachers and minibatches differ), which can make the interval a little narrow."""
     _need(table, [x_col, y_col])
     no_missing(table, [x_col, y_col] + [c for c in ("task_seed", "seed") if c in table.columns])
     bootstrap = check_bootstrap(bootstrap, what="seed resamples")
