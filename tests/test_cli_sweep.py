@@ -33,13 +33,15 @@ def test_sweep_json_csv_and_resume(tmp_path, capsys):
     assert main(args) == 0
     first = json.loads(capsys.readouterr().out)
     assert first["rows"] == 8 and first["out"] == str(out) and first["seconds"] > 0
+    assert (first["trained"], first["from_cache"]) == (8, 0)
     table = pd.read_csv(out)
     for col in ("task", "width", "depth", "n", "seed", "params", "flops_train", "flops_infer",
                 "test_error", "test_loss", "seconds"):
         assert col in table.columns
     assert sorted(table["seed"].unique()) == [0, 1]
     assert main(args) == 0  # resume: everything cached
-    json.loads(capsys.readouterr().out)
+    again = json.loads(capsys.readouterr().out)
+    assert (again["rows"], again["trained"], again["from_cache"]) == (8, 0, 8)
     pd.testing.assert_frame_equal(pd.read_csv(out), table)
 
 
@@ -366,7 +368,8 @@ def test_ctrl_c_during_a_sweep_exits_130_saying_what_is_kept_and_a_rerun_resumes
     before = {p.name: p.read_text() for p in kept}
     rerun = run_cli(*args)
     assert rerun.returncode == 0, rerun.stderr
-    assert json.loads(rerun.stdout)["rows"] == 8
+    summary = json.loads(rerun.stdout)
+    assert (summary["rows"], summary["from_cache"], summary["trained"]) == (8, len(kept), 8 - len(kept))
     assert all((cache / "sweep" / name).read_text() == text for name, text in before.items())  # kept, not retrained
 
 

@@ -180,6 +180,7 @@ def run(args) -> dict:
                           args.batch_size, args.lr, args.early_stopping, args.eval_every,
                           args.lr_schedule).validate()
     t0 = time.perf_counter()
+    cached = cached_count(cfg.runs(), Path(args.cache_dir) if args.cache_dir is not None else cache_dir())
     try:
         with named_as_flags(SWEEP_FLAGS):
             table = run_sweep(cfg, cache_dir=args.cache_dir, device=args.device, max_group=args.max_group,
@@ -197,5 +198,5 @@ def run(args) -> dict:
         raise Interrupted(f"sweep interrupted ({stopped_by(exc)}): {cached_count(runs, cache)} of {len(runs)} rows "
                           f"are kept in {cache / 'sweep'}; rerun the same command to resume (it trains only the "
                           "missing rows)", exc) from None
-    return {"rows": int(len(table)), "seconds": time.perf_counter() - t0, "out": str(out),
-            "mean_test_error": float(table["test_error"].mean())}
+    return {"rows": int(len(table)), "trained": int(len(table)) - cached, "from_cache": cached,
+            "seconds": time.perf_counter() - t0, "out": str(out), "mean_test_error": float(table["test_error"].mean())}
