@@ -313,6 +313,7 @@ def test_prune_cli_json_and_csv(tmp_path, capsys):
     assert main(args) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["rows"] == 4 and res["final_density"] == pytest.approx(0.512, abs=0.01)
+    assert (res["students_trained"], res["students_from_cache"]) == (1, 0)
     table = pd.read_csv(out)
     # the means are over the networks, which are listed one by one with their last round
     assert res["networks"] == 1 and res["final"] == [{"width": 8, "depth": 1, "n": 64, "seed": 0,
@@ -323,7 +324,8 @@ def test_prune_cli_json_and_csv(tmp_path, capsys):
     assert {"density", "test_error", "test_loss", "width", "depth", "n"} <= set(table.columns)
     assert len(list((tmp_path / "c" / "prune").glob("student-*.json"))) == 1
     assert main(args) == 0  # rerun: read from the cache, the same table
-    json.loads(capsys.readouterr().out)
+    again = json.loads(capsys.readouterr().out)
+    assert (again["students_trained"], again["students_from_cache"]) == (0, 1)
     pd.testing.assert_frame_equal(pd.read_csv(out), table)
 
 

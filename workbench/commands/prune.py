@@ -55,6 +55,7 @@ def run(args) -> dict:
                           rewind_step=rewind, method=args.method).validate()
     t0 = time.perf_counter()
     cache = Path(args.cache_dir) if args.cache_dir is not None else cache_dir()
+    cached = cached_students(cfg, cache)
     try:
         with named_as_flags(PRUNE_FLAGS):
             table = run_prune(cfg, device=args.device, progress=not args.no_progress, cache_dir=cache,
@@ -72,8 +73,9 @@ def run(args) -> dict:
     last = table[table["round"] == table["round"].max()]
     keys = [k for k in ("width", "depth", "n", "seed") if k in last.columns]
     # final_density and final_test_error are means over the networks; "final" lists each one's last round
-    return {"rows": int(len(table)), "seconds": time.perf_counter() - t0, "out": str(out),
-            "networks": int(len(last)),
+    students = len(cfg.sweep.runs())
+    return {"rows": int(len(table)), "students_trained": students - cached, "students_from_cache": cached,
+            "seconds": time.perf_counter() - t0, "out": str(out), "networks": int(len(last)),
             "final_density": float(last["density"].mean()), "final_test_error": float(last["test_error"].mean()),
             "final": [{**{k: int(r[k]) for k in keys}, "density": float(r["density"]), "test_error": float(r["test_error"])}
                       for _, r in last.iterrows()]}
