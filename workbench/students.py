@@ -49,6 +49,7 @@ def float32_default(fn):
             torch.set_default_dtype(old)
     return wrapper
 
+
 def one_torch_thread(fn):
     """Run ``fn`` on one torch thread and put the caller's count back after it. For training that goes through
     torch's own autograd (``nn.Linear`` and the like), whose CPU backward sums in an order that depends on the
