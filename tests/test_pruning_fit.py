@@ -199,3 +199,20 @@ def test_gamma_ending_just_inside_its_bound_is_reported_at_it():
                       0.2162017822265625, 0.22723388671875, 0.2374420166015625, 0.2492218017578125])
     fit = fit_law("pruning", density, error)
     assert fit.params["gamma"] > 49.9 and "gamma" in fit.at_bounds
+
+
+def test_at_bounds_tolerance_is_relative_away_from_zero_and_absolute_at_it():
+    """The rule itself, whatever the polish does on this machine's packages (helper-78: here the fit above ends at
+    γ = 49.9999993, which the old 1e-4 already flagged): γ = 49.988 is at its bound of 50 (tolerance 0.05), 49.9
+    is not; a floor of 2e-4 over a bound of 0 with no standard error is not (tolerance 1e-4, in y's units), 5e-5 is."""
+    from types import SimpleNamespace
+
+    from workbench.fit import _at_bounds
+
+    prob = SimpleNamespace(params=get_law("pruning").params)  # eps_np, eps_up, p (log-scaled), gamma in [1e-3, 50]
+    theta = np.log([0.2, 0.34, 0.023]).tolist()
+    assert _at_bounds(prob, np.array(theta + [49.988]), np.array([1e-3, 0.1, 0.6, 2.5e5])) == ("gamma",)
+    assert _at_bounds(prob, np.array(theta + [49.9])) == ()
+    floor = SimpleNamespace(params=[p for p in get_law("power").params if p.name == "c"])
+    assert floor.params[0].fit_bounds()[0] == 0.0
+    assert _at_bounds(floor, np.array([2e-4])) == () and _at_bounds(floor, np.array([5e-5])) == ("c",)
