@@ -492,6 +492,7 @@ def test_env_info_names_the_input_of_each_observation(table):
         assert info["input"] == shown and info["correct"] == bool(table.correct[shown, 1])
         assert np.array_equal(obs, env.observation([info["next_input"]])[0])
 
+
 def test_agent_is_seeded(table):
     env = InputRoutingEnv(table, "train")
     cfg = AgentConfig(steps=1500, batch=64, eval_every=500, budget=float(np.median(table.cost)), seed=7)

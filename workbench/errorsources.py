@@ -423,7 +423,9 @@ def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width
     seed = check_seed(seed)
     rows = []
     for width, sub in table.groupby("width", sort=True):
-        rng = np.random.default_rng(seed)  # per width: its interval must not move with the other widths of the table
+        # per width: its interval must not move with the other widths of the table; every width draws the same
+        # resample indices (correlated intervals across widths, each valid alone)
+        rng = np.random.default_rng(seed)
         curve = sub.groupby("n", sort=True)[y_col].mean()
         fit = fit_law("power", curve.index.to_numpy(float), curve.to_numpy(float))
         low = high = np.nan

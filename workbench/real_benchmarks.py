@@ -197,7 +197,9 @@ def data_exponents(table: pd.DataFrame, y_col: str = "test_error", by: Sequence[
     avg = seed_mean(table, [y_col], by=by + ["n"])
     out = []
     for key, g in avg.groupby(by, sort=True):
-        rng = np.random.default_rng(seed)  # per group: its interval must not move with the other groups of the table
+        # per group: its interval must not move with the other groups of the table. Every group draws the same
+        # resample indices, so two groups' intervals are correlated draws; each is valid alone (helper-78).
+        rng = np.random.default_rng(seed)
         if g["n"].nunique() < need:
             raise InputError(f"data_exponents with law {law} needs >= {need} training-set sizes per student; "
                              f"{dict(zip(by, key))} has {g['n'].nunique()}")
