@@ -589,3 +589,27 @@ def test_a_float64_default_dtype_in_the_caller_trains_the_same_students_and_is_k
     tasks._CACHE.clear()  # the task made again at float32
     assert run_sweep(cfg, cache_dir=False, progress=False)["test_loss"].tolist() == wide["test_loss"].tolist()
     assert len(pruned) == 2
+
+
+@pytest.mark.parametrize("batch", [1, 3, 64])
+def test_one_output_backprop_equals_the_gemm_bit_for_bit(batch, monkeypatch):
+    """students._backprop's broadcast product for a one-output layer must give mlp_grads the numbers of the plain
+    bmm, every layer below included: at batch 1 a broadcast result with other strides sent the next layer's bmm down
+    another summation order (helper-79: w0 off by 4e-7)."""
+    from workbench import students as st
+
+    gen = torch.Generator().manual_seed(batch)
+    for depth, width, s in ((1, 128, 6), (2, 33, 3), (3, 8, 2)):
+        spec = st.StudentSpec("mlp", 20, 1, width, depth)
+        dims = [20] + [width] * depth + [1]
+        params = {}
+        for i in range(depth + 1):
+            params[f"w{i}"] = torch.randn(s, dims[i], dims[i + 1], generator=gen) / dims[i] ** 0.5
+            params[f"b{i}"] = 0.1 * torch.randn(s, dims[i + 1], generator=gen)
+        x, y = torch.randn(s, batch, 20, generator=gen), torch.randn(s, batch, 1, generator=gen)
+        fast = st.mlp_grads(spec, params, x, y, "regression")
+        monkeypatch.setattr(st, "_backprop", lambda g, w: torch.bmm(g, w.transpose(1, 2)))
+        plain = st.mlp_grads(spec, params, x, y, "regression")
+        monkeypatch.undo()
+        for k in plain:
+            assert torch.equal(fast[k].view(torch.int32), plain[k].contiguous().view(torch.int32)), (depth, k)
