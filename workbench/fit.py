@@ -333,9 +333,10 @@ def _at_bounds(problem: Problem, theta: np.ndarray, stderr_theta: np.ndarray | N
 
     Without standard errors (``stderr_theta`` None: the covariance could not be estimated) test 1 decides.
     ``rtol`` is 1e-3 because the bounded polish stops just inside a bound: a pruning curve's γ ended at 49.988 of
-    50, printed as 50, and 1e-4 (a tolerance of 0.005 there) left it out. A bound at or near 0 keeps the absolute
-    ``atol`` (in the data's units for a linear parameter such as a floor c): 1e-3 there flagged a floor of 1e-4 ±
-    1.2e-4 fitted to 5%-noisy points, and not the same fit to the points times 10 (helper-78).
+    50, printed as 50, and 1e-4 (a tolerance of 0.005 there) left it out. Every bound with |bound| < 1 gets
+    max(``atol``, ``rtol`` × |bound|), below 1e-3, where session 26's rule gave 1e-3 (exponents at 0, ε0's lower
+    bound, and a floor c in the data's units): 1e-3 at 0 flagged a floor of 1e-4 ± 1.2e-4 fitted to 5%-noisy points, and not the same fit
+    to the points times 10 (helper-78). No log-scaled parameter has such a bound in log space.
     """
     se = np.full(len(problem.params), np.nan) if stderr_theta is None else np.ravel(stderr_theta)
     out = []
