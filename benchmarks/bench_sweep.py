@@ -23,6 +23,7 @@ import torch
 from workbench.sweep import SweepConfig, groups, train_group
 from workbench.sweep_train import default_device, train_single
 from workbench.tasks import make_task, task_config
+from workbench.workers import cpu_model
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -69,7 +70,7 @@ def main(argv=None) -> dict:
         "grid": "widths 4,8,16,32,64,128 x sizes 256..8192, depth 1, teacher-regression (d=4)",
         "students": len(runs), "steps": args.steps, "batch_size": args.batch_size,
         "device": device, "threads": args.threads, "max_group": args.max_group, "pack_widths": args.pack_widths,
-        "torch": torch.__version__, "python": platform.python_version(),
+        "torch": torch.__version__, "python": platform.python_version(), "cpu": cpu_model(),
         "batched_seconds": batched_s, "per_model_seconds": loop_s, "speedup": loop_s / batched_s,
         "per_model_default_adam_seconds": loop_default_s,
         "speedup_vs_default_adam": loop_default_s / batched_s if loop_default_s else None,

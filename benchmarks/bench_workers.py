@@ -24,7 +24,7 @@ import torch
 
 from workbench import errorsources as es
 from workbench.sweep import run_grids
-from workbench.workers import cpu_cores, worker_count
+from workbench.workers import cpu_cores, cpu_model, worker_count
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -56,7 +56,7 @@ def main(argv=None) -> dict:
         "speedup": round(timings["one_process"] / timings["workers"], 2),
         "tables_equal": bool(a.equals(b)),
         "mean_test_error": float(a["test_error"].mean()),
-        "torch": torch.__version__, "python": platform.python_version(),
+        "torch": torch.__version__, "python": platform.python_version(), "cpu": cpu_model(),
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "bench_workers.json").write_text(json.dumps(out, indent=2) + "\n")

@@ -255,3 +255,24 @@ def test_workers_end_soon_after_their_caller_is_killed(tmp_path):
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="no CPU affinity on this OS")
 def test_cpu_cores_follows_the_affinity_mask():
     assert cpu_cores() == len(os.sched_getaffinity(0))
+
+
+def test_cpu_model_names_the_processor_and_torchs_kernel_level(monkeypatch):
+    import builtins
+
+    import torch
+
+    from workbench.workers import cpu_model
+
+    level = torch.backends.cpu.get_cpu_capability()
+    got = cpu_model()
+    assert got.endswith(f", {level}") and len(got) > len(level) + 2
+    if os.path.exists("/proc/cpuinfo"):  # Linux: the model name line, as written there
+        with open("/proc/cpuinfo") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), None)
+        if name:
+            assert got == f"{name}, {level}"
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda p, *a, **k: (_ for _ in ()).throw(OSError("no")) if p == "/proc/cpuinfo"
+                        else real_open(p, *a, **k))
+    assert cpu_model().endswith(f", {level}")  # no /proc/cpuinfo: platform's name or 'unknown CPU', no error

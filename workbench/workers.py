@@ -36,6 +36,23 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
+def cpu_model() -> str:
+    """This machine's CPU, as benchmarks record it: the model name from /proc/cpuinfo (Linux; else
+    ``platform.processor()``) and torch's kernel level (e.g. ``AMD EPYC, AVX512``). The engine's speed-up and the
+    numbers of conv / GRU students depend on it (RESULTS_sweep §2b and §6, session 27)."""
+    import platform
+
+    import torch
+
+    name = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return f"{name or platform.processor() or 'unknown CPU'}, {torch.backends.cpu.get_cpu_capability()}"
+
+
 def check_workers(workers: Any, name: str = "workers") -> int:
     """``workers`` as an int: a whole number 0 (one per CPU core) … MAX_WORKERS; InputError naming ``name``."""
     if not is_whole_number(workers) or not 0 <= workers <= MAX_WORKERS:
