@@ -121,6 +121,15 @@ def test_table_shapes_costs_and_cache_key(table):
     from workbench.costtune.outcomes import OutcomeConfig
     odd = OutcomeConfig(densities=[1, 0.5, 0.25], steps=2000.0, lr=np.float64(3e-3), n_inputs=np.int64(20000))
     assert odd.key() == OutcomeConfig().key() and odd.densities == (1.0, 0.5, 0.25)
+    # the same grids in another order key the same table, and resolve to the defaults' order (helper-70: they keyed
+    # apart, a rebuild of the same table)
+    shuffled = OutcomeConfig(densities=(0.25, 1.0, 0.5), precisions=("int8", "fp32", "bf16"),
+                             probe_precision="int8", testtime=TestTimeConfig(ks=(16, 2, 8, 4), refine_steps=(4, 1, 2)))
+    assert shuffled.key() == OutcomeConfig().key()
+    r = shuffled.resolved()
+    assert (r.densities, r.precisions, r.testtime.ks, r.testtime.refine_steps) == \
+        ((1.0, 0.5, 0.25), ("fp32", "bf16", "int8"), (2, 4, 8, 16), (1, 2, 4))
+    assert r == OutcomeConfig().resolved()
     frame = table.frame()
     assert len(frame) == n * a and {"input", "split", "correct", "flops", "latency_s"} <= set(frame.columns)
 

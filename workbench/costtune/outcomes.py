@@ -131,7 +131,13 @@ class OutcomeConfig:
         if cfg.testtime.train_inputs > pool:  # the build takes the pool's first train_inputs rows: fewer, silently
             raise InputError(f"testtime.train_inputs must be <= the {cfg.task} pool's {pool} inputs (the verifier and "
                              f"refiner train on them); got {cfg.testtime.train_inputs!r}")
-        return cfg
+        # one table, one key, in whatever order the grids came: densities and precisions (by bits) descending, ks and
+        # refine steps ascending, as the defaults are (reordered tuples keyed apart: a rebuild of the same table)
+        tt = cfg.testtime
+        return dataclasses.replace(
+            cfg, densities=tuple(sorted(cfg.densities, reverse=True)),
+            precisions=tuple(sorted(cfg.precisions, key=lambda p: -PRECISION_BITS[p])),
+            testtime=dataclasses.replace(tt, ks=tuple(sorted(tt.ks)), refine_steps=tuple(sorted(tt.refine_steps))))
 
     def key(self) -> str:
         # v2 for MLP families: their students' training changed by float rounding (``RunConfig.key``)
