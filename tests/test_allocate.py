@@ -126,6 +126,28 @@ def test_more_inference_means_a_smaller_model_trained_longer():
         assert r["inference_flops"] == pytest.approx(2.0 * r["N"] * r["inference_tokens"])
 
 
+def test_inference_aware_optimum_matches_an_independent_search():
+    # the loss of Epoch's compute-optimal model at 1e22 FLOPs, reached while serving T = 1e13 tokens; the optimum
+    # below was found by scipy's minimize_scalar on 6·N·D(N) + 2·N·T, D(N) from the law in closed form (session 28);
+    # counting 6 FLOPs per served token instead of 2 gives N = 2.32e9
+    target = allocate.chinchilla_optimal(1e22, **EPOCH)["loss"]
+    assert target == pytest.approx(2.1422986529751453, rel=1e-12)
+    res = allocate.inference_aware_optimal("chinchilla", EPOCH, target, 1e13)
+    assert res["N"] == pytest.approx(2.7798435e9, rel=1e-3)
+    assert res["D_train"] == pytest.approx(1.4875841e12, rel=1e-3)
+
+
+def test_iso_loss_curve_and_lifetime_frontier_count_two_flops_per_served_token():
+    curve = allocate.iso_loss_curve("chinchilla", EPOCH, 2.3, [1e10], 1e12)
+    assert curve.inference_flops[0] == pytest.approx(2 * 1e10 * 1e12)
+    assert curve.total_flops[0] == pytest.approx(6 * 1e10 * curve.D_train[0] + 2e22)
+    row = allocate.lifetime_cost_frontier("chinchilla", EPOCH, [1e22], 1e13).iloc[0]
+    # serving the compute-optimal model: its training budget plus 2·N_co·T; the saving is 1 - inference-aware / that
+    assert row.compute_optimal_total == pytest.approx(1e22 + 2 * row.N_compute_optimal * 1e13, rel=1e-12)
+    assert row.compute_optimal_total == pytest.approx(1.9111e23, rel=1e-3)
+    assert row.saving == pytest.approx(0.5793, abs=1e-3)
+
+
 def test_inference_aware_beats_serving_the_compute_optimal_model():
     df = allocate.lifetime_cost_frontier("chinchilla", EPOCH, [1e20, 1e22], 1e13)
     assert np.all(df.inference_aware_total < df.compute_optimal_total)
@@ -183,6 +205,9 @@ def test_an_optimum_below_one_parameter_or_token_is_refused_not_reported():
     assert allocate.compute_optimal("kaplan", kaplan, 1e20)["N"] > 1e3  # a real budget still has its optimum
     with pytest.raises(InputError, match="below the law's loss at one parameter and one token"):
         allocate.inference_aware_optimal("chinchilla", EPOCH, 1e6, 1e3)
+    # Hoffmann's fit runs out of tokens first (with Epoch's, N < 1 binds first): D = 0.87 at C = 8 is refused too
+    with pytest.raises(allocate.BudgetTooSmall, match=r"at least 10\.3"):
+        allocate.chinchilla_optimal(8.0, **HOFFMANN)
 
 
 def test_a_law_whose_loss_rises_with_size_is_named_not_read_as_a_budget_too_small():
@@ -200,6 +225,9 @@ def test_a_law_whose_loss_rises_with_size_is_named_not_read_as_a_budget_too_smal
             assert not isinstance(err.value, allocate.BudgetTooSmall)
     with pytest.raises(InputError, match="is no scaling law: its loss rises with N "):
         allocate.inference_aware_optimal("chinchilla", {**EPOCH, "alpha": -0.3}, 2.5, 1e12)
+    with pytest.raises(InputError, match="is no scaling law") as err:  # however slightly it rises
+        allocate.compute_optimal("chinchilla", {**EPOCH, "alpha": -1e-4}, 1e20)
+    assert not isinstance(err.value, allocate.BudgetTooSmall)
     with pytest.raises(allocate.BudgetTooSmall, match="fewer than one parameter"):  # a real law still is
         allocate.compute_optimal("kaplan", kaplan, 1e3)
 
@@ -359,8 +387,10 @@ def test_cli_allocate_chinchilla_is_the_closed_form_at_any_budget(capsys, C):
 
 def test_numeric_optimum_refuses_a_budget_where_the_loss_is_flat_in_float_precision():
     # at 1e120 FLOPs the epoch fit's A/N^α + B/D^β is ~1e-19 next to E = 1.82: every N gives the same float
-    with pytest.raises(InputError, match="too large for a numeric optimum of law 'chinchilla'"):
-        allocate.compute_optimal("chinchilla", EPOCH, 1e120)
+    # and well before that: at 1e90 and 1e100 a weaker flatness test returned N 24% off the closed form
+    for C in (1e90, 1e100, 1e120):
+        with pytest.raises(InputError, match="too large for a numeric optimum of law 'chinchilla'"):
+            allocate.compute_optimal("chinchilla", EPOCH, C)
     kaplan = allocate.compute_optimal("kaplan", KAPLAN, 1e120)  # no floor: still resolved, and on the budget
     assert 6 * kaplan["N"] * kaplan["D"] == pytest.approx(1e120, rel=1e-9)
 
@@ -467,6 +497,9 @@ def test_isoflop_curve_refuses_grid_sizes_that_leave_less_than_one_token():
         allocate.isoflop_curve("chinchilla", p, 6e9, [1e8, 1e10], flops_per_param_token=2.0)
     curve = allocate.isoflop_curve("chinchilla", p, 6e9, [1e8, 1e9])  # N = C/6 itself: D = 1 token, kept
     assert list(curve.D) == [10.0, 1.0]
+    # the default grid (decades around the optimum) is clipped at N = C/6 too: at C = 600 no row has D < 1
+    curve = allocate.isoflop_curve("chinchilla", p, 600.0, 16)
+    assert curve.N.max() == pytest.approx(100.0) and curve.D.min() >= 1.0 - 1e-12
 
 
 @pytest.mark.parametrize("budget", ["1e21", True, 1e21 + 0j])
@@ -504,6 +537,16 @@ def test_bootstrap_draws_give_intervals_on_the_optimum_that_cover_the_planted_al
     # a wider level gives a wider interval; the draws' own percentiles, not a normal approximation
     wide = allocate.optimum_intervals("chinchilla", fit.bootstrap, GOPHER_C, level=0.99)["ci"]["N"]
     assert wide[0] <= out["ci"]["N"][0] and wide[1] >= out["ci"]["N"][1]
+
+
+def test_optimum_intervals_are_the_draws_own_2_5_and_97_5_percentiles():
+    import pandas as pd
+
+    alphas = np.linspace(0.33, 0.37, 41)
+    draws = pd.DataFrame([{**EPOCH, "alpha": a} for a in alphas])
+    per_draw = [allocate.chinchilla_optimal(GOPHER_C, **{**EPOCH, "alpha": a})["tokens_per_param"] for a in alphas]
+    ci = allocate.optimum_intervals("chinchilla", draws, GOPHER_C)["ci"]["tokens_per_param"]
+    np.testing.assert_allclose(ci, np.quantile(per_draw, [0.025, 0.975]), rtol=1e-12)  # (6.26, 65.3); 90%: (6.67, 61.6)
 
 
 def test_a_draw_without_an_optimum_is_counted_and_left_out():

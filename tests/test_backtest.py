@@ -54,6 +54,30 @@ def test_small_scale_fit_extrapolates_planted_rosenfeld():
     assert bt.train_metrics["mean_abs_rel_divergence"] < 0.01
 
 
+def test_holdout_metrics_score_the_fit_on_the_held_out_points_only():
+    data = planted("power", noise=0.0, seed=0)
+    mask = np.arange(len(data)) < 30
+    data.loc[~mask, "y"] *= 1.2  # the held-out points sit 20% above the law the first 30 follow exactly
+    bt = backtest("power", data, ["x"], "y", mask=mask)
+    assert bt.fit.n_points == 30
+    # δ = (ŷ − y)/y = 1/1.2 − 1 on every held-out point; with the arguments swapped it would be +0.2
+    assert bt.holdout_metrics["mean_rel_divergence"] == pytest.approx(1 / 1.2 - 1, rel=1e-6)
+
+
+def test_fit_metrics_known_answers():
+    from workbench.objectives import fit_metrics
+
+    metrics = fit_metrics(np.array([1.0, 2.0, 4.0]), np.array([1.5, 2.0, 4.0]))
+    assert metrics["mean_rel_divergence"] == pytest.approx(1 / 6)
+    assert metrics["mean_abs_rel_divergence"] == pytest.approx(1 / 6)
+    assert metrics["rmse_log"] == pytest.approx(np.log(1.5) / np.sqrt(3))  # Alabdulmohsin's RMSE of log loss
+
+
+def test_small_scale_split_keeps_the_points_at_the_quantile():
+    frame = pd.DataFrame({"x": [1.0, 2.0, 3.0, 4.0, 5.0], "y": 1.0})
+    assert small_scale_mask(frame, ["x"], 0.5).tolist() == [True, True, True, False, False]
+
+
 def test_bad_holdout_column():
     df = planted("power", seed=0)
     df["split"] = 2

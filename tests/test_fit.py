@@ -107,6 +107,29 @@ def test_bootstrap_intervals_cover_truth_and_are_seeded():
     assert lo[0] < mid[0] < hi[0]
 
 
+def test_bootstrap_seed_is_used_and_every_point_can_be_drawn():
+    data = planted("power", noise=0.02, seed=0)
+    one = fit_law("power", data["x"], data["y"], bootstrap=10, seed=1)
+    two = fit_law("power", data["x"], data["y"], bootstrap=10, seed=2)
+    assert not np.allclose(one.bootstrap["b"], two.bootstrap["b"])
+    # m1 with c = 0 on five points is y = β·x^0 = β: its least-squares fit in log space is the geometric mean, so the
+    # draws' mean log β is log(1000)/5 = 1.38 and a share 0.8^5 = 0.33 of draws miss the outlier (log β = 0);
+    # a resampler that never draws the last point gives 0 and 1
+    x, y = np.arange(1.0, 6.0), np.array([1.0, 1.0, 1.0, 1.0, 1000.0])
+    log_beta = np.log(fit_law("m1", x, y, fix={"c": 0.0}, bootstrap=200, seed=0).bootstrap["beta"].to_numpy())
+    assert 1.0 < log_beta.mean() < 1.8
+    assert 0.2 < np.mean(np.abs(log_beta) < 1e-9) < 0.45
+
+
+def test_predict_interval_is_the_2_5_and_97_5_percentiles_of_the_draws_predictions():
+    data = planted("power", noise=0.02, seed=0)
+    result = fit_law("power", data["x"], data["y"], bootstrap=40, seed=1)
+    x = np.array([1e7])
+    per_draw = get_law("power").predict((x,), {n: result.bootstrap[n].to_numpy()[:, None] for n in ("a", "b", "c")})
+    lo, hi = result.predict_interval(x)
+    np.testing.assert_allclose([lo[0], hi[0]], np.quantile(per_draw[:, 0], [0.025, 0.975]), rtol=1e-12)
+
+
 def test_predict_interval_level_is_a_fraction():
     # level=95 (a percentage) used to fail inside numpy ('Quantiles must be in the range [0, 1]')
     result, _ = _fit_planted("power", bootstrap=5)
@@ -192,6 +215,24 @@ def test_poorly_determined_parameters_are_reported():
     assert {"eps_up", "p"} <= set(loose.poorly_determined), (loose.params, loose.stderr)
     assert "eps_np" not in loose.poorly_determined
     assert loose.to_dict()["poorly_determined"] == list(loose.poorly_determined)
+
+
+def test_poorly_determined_means_a_standard_error_above_the_parameters_scale():
+    from workbench.fit import poorly_determined
+    from workbench.objectives import get_objective
+    from workbench.optimize import Problem
+
+    problem = Problem(get_law("pruning"), (np.ones(3),), np.ones(3), get_objective("divergence"),
+                      ["eps_np", "eps_up", "p", "gamma"], {}, 1e-3)
+    theta = np.array([np.log(0.05), np.log(0.9), np.log(0.02), 4.0])  # log-space for the first three, γ = 4
+    assert poorly_determined(problem, theta, np.array([0.1, 0.1, 0.1, 6.0])) == ("gamma",)  # 6 > 4: 1.5× its value
+    assert poorly_determined(problem, theta, np.array([0.1, 0.1, 1.5, 2.0])) == ("p",)  # log-space: > 1 (e-fold)
+
+
+def test_a_coverage_of_exactly_one_is_a_valid_measurement():
+    k = np.array([1.0, 2.0, 4.0, 8.0, 16.0, 32.0])
+    result = fit_law("coverage", k, np.array([0.3, 0.5, 0.7, 0.85, 0.95, 1.0]))
+    assert result.params["b"] < 0
 
 
 def test_a_fit_whose_covariance_cannot_be_estimated_says_so():
@@ -432,6 +473,28 @@ def test_huber_standard_errors_match_the_spread_over_fresh_small_datasets():
     est, se = pd.DataFrame(est), pd.DataFrame(se)
     for name in ("E", "alpha", "beta"):
         assert 0.75 < se[name].median() / est[name].std() < 1.4, name
+
+
+def test_huber_standard_errors_on_few_points_follow_the_documented_formula():
+    # on 8 points the details matter: the MAD scale leaves out the p smallest residuals (5× smaller errors if not)
+    # and Σψ² is divided by n − p (21% smaller if by n); the 40-240-point tests above cannot see either
+    from scipy.special import erf
+
+    from workbench.objectives import get_objective
+    from workbench.optimize import Problem, huber_stderr, residual_jacobian
+
+    x = np.geomspace(1e3, 1e7, 8)
+    y = (5 * x ** -0.3 + 1.0) * np.exp(0.03 * np.random.default_rng(0).standard_normal(8))
+    result = fit_law("power", x, y, objective="huber")
+    problem = Problem(get_law("power"), (x,), y, get_objective("huber"), ["a", "b", "c"], {}, 1e-3)
+    theta = np.array([np.log(result.params["a"]), result.params["b"], result.params["c"]])
+    r, J = problem.residual_vector(theta), residual_jacobian(problem, theta)
+    n, p = J.shape
+    sigma = 1.4826 * np.median(np.sort(np.abs(r))[p:])
+    m = erf(1e-3 / (sigma * np.sqrt(2)))
+    psi = np.clip(r, -1e-3, 1e-3)
+    expected = np.sqrt(np.diag(psi @ psi / (n - p) / m ** 2 * np.linalg.inv(J.T @ J)))
+    np.testing.assert_allclose(huber_stderr(problem, theta), expected, rtol=1e-9)
 
 
 def test_huber_standard_errors_follow_the_noise_as_least_squares_errors_do():

@@ -41,6 +41,19 @@ def test_chinchilla_grid_is_hoffmanns():
     assert grid.shape == (4500, 5)
     assert set(np.unique(grid[:, 1])) == {0.0, 5.0, 10.0, 15.0, 20.0, 25.0}  # a = log A
     assert set(np.unique(grid[:, 3])) == {0.0, 0.5, 1.0, 1.5, 2.0}  # alpha
+    assert set(np.unique(grid[:, 0])) == {-1.0, -0.5, 0.0, 0.5, 1.0}  # e = log E
+    assert set(np.unique(grid[:, 2])) == {0.0, 5.0, 10.0, 15.0, 20.0, 25.0}  # b = log B
+    assert set(np.unique(grid[:, 4])) == {0.0, 0.5, 1.0, 1.5, 2.0}  # beta
+
+
+def test_rosenfeld_alpha_is_the_data_exponent_and_beta_the_models():
+    # m != n and b != 1, so swapping the model and data terms changes the value (0.8835 instead of 0.6864)
+    p = dict(alpha=0.66, b=2.0, beta=0.53, c_inf=0.0, eta=0.01, eps0=0.9)
+    m, n = 1e6, 1e3
+    eps_tilde = n ** -0.66 + 2.0 * m ** -0.53
+    expected = 0.9 * eps_tilde / np.hypot(eps_tilde, 0.01)  # eps0 * |eps~ / (eps~ - i eta)|
+    assert get_law("rosenfeld").predict((np.array([m]), np.array([n])), p)[0] == pytest.approx(expected, rel=1e-12)
+    assert expected == pytest.approx(0.686428, abs=1e-6)
 
 
 def test_chinchilla_values():
