@@ -250,3 +250,23 @@ def test_numpy_params_and_masks_are_converted_as_the_inputs_are():
         CompressedStudent(spec, {**params, "w0": params["w0"].tolist()})
     with pytest.raises(InputError, match=r"params must be a dict of tensor name -> tensor"):
         magnitude_prune(spec, list(params.values()), 0.5)
+
+
+def test_pruning_keeps_the_rounded_share_of_weights():
+    from workbench.students import param_shapes
+
+    spec = StudentSpec("mlp", 20, 10, 8, 2)  # 20·8 + 8·8 + 8·10 = 304 prunable weights
+    gen = torch.Generator().manual_seed(0)
+    params = {k: torch.randn(shape, generator=gen) for k, shape in param_shapes(spec).items()}
+    _, masks = magnitude_prune(spec, params, 0.2)
+    assert sum(int(m.sum()) for m in masks.values()) == 61  # round(0.2 · 304 = 60.8)
+
+
+def test_int8_conv_weights_lie_within_half_an_int8_step_of_the_originals():
+    from workbench.compress import Int8Conv1d
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv1d(2, 4, 3)
+    step = conv.weight.detach().abs().amax(dim=(1, 2)) / 127.0  # per output channel, symmetric int8
+    err = (Int8Conv1d(conv).weight - conv.weight.detach()).abs().amax(dim=(1, 2))
+    assert (err <= step / 2 + 1e-7).all()

@@ -6,8 +6,8 @@ import torch
 
 from workbench.errors import InputError
 from workbench.fit import fit_law
-from workbench.testtime import (TestTimeConfig, bin_edges, bon_outcome, difficulty_bins, pass_at_k,
-                                sample_answers, vote_outcome)
+from workbench.testtime import (Refiner, TestTimeConfig, Verifier, bin_edges, bon_outcome, difficulty_bins, pass_at_k,
+                                sample_answers, train_verifier, vote_outcome)
 
 
 def test_pass_at_k_known_values():
@@ -136,3 +136,67 @@ def test_verifier_and_refiner_train_to_the_same_weights_on_any_thread_count():
     finally:
         torch.set_num_threads(before)
     assert all(torch.equal(a, b) for a, b in zip(weights[1], weights[2]))
+
+
+# -- known answers (session 28: helper-82's mutation review found these lines untested) ----------
+
+def test_sample_noise_is_scaled_by_each_features_std():
+    seen = []
+
+    def logits(inputs):
+        seen.append(inputs.clone())
+        return torch.zeros(len(inputs), 2)
+
+    sample_answers(logits, torch.zeros(20000, 2), 1, torch.tensor([100.0, 0.01]), TestTimeConfig(noise=0.1),
+                   torch.Generator().manual_seed(0))
+    assert seen[0].std(0).tolist() == pytest.approx([10.0, 0.001], rel=0.05)
+
+
+def test_samples_follow_the_softmax_at_the_temperature():
+    log_p = torch.log(torch.tensor([0.7, 0.2, 0.1]))
+    answers, probs = sample_answers(lambda inputs: log_p.expand(len(inputs), 3), torch.zeros(4000, 3), 2,
+                                    torch.ones(3), TestTimeConfig(noise=0.0, temperature=2.0),
+                                    torch.Generator().manual_seed(0))
+    want = np.sqrt([0.7, 0.2, 0.1]) / np.sqrt([0.7, 0.2, 0.1]).sum()  # softmax(log p / 2) = √p / Σ√p: flatter
+    freq = torch.bincount(answers.reshape(-1), minlength=3).float() / answers.numel()
+    assert freq.tolist() == pytest.approx(want.tolist(), abs=0.02)
+    assert probs[0, answers[0] == 0].unique().tolist() == pytest.approx([want[0]], rel=1e-5)
+
+
+def test_a_vote_counts_samples_and_breaks_a_tie_by_summed_probability():
+    y = torch.tensor([1])
+    tie = vote_outcome(torch.tensor([[1], [1], [2], [2]]), torch.tensor([[0.9], [0.9], [0.4], [0.4]]), y, 3)
+    assert tie["correct"][0]  # 2 against 2: answer 1's probabilities sum higher (1.8 against 0.8)
+    out = vote_outcome(torch.tensor([[1], [1], [1], [2], [2]]), torch.tensor([[0.2], [0.2], [0.2], [0.9], [0.9]]),
+                       y, 3)
+    assert out["correct"][0] and out["conf"][0] == pytest.approx(3 / 5, abs=1e-3)  # the majority, however unlikely
+
+
+def test_verifier_and_refiner_cost_two_flops_per_multiply_accumulate():
+    assert Verifier(20, 10, 32).flops() == 2 * ((20 + 10) * 32 + 32 * 1) == 1984
+    assert Refiner(20, 10, 32).flops() == 2 * ((20 + 10) * 32 + 32 * 10) == 2560
+
+
+def test_each_refinement_step_reads_the_previous_steps_softmax():
+    torch.manual_seed(0)
+    refiner = Refiner(3, 4, 8)
+    x, p0 = torch.randn(5, 3), torch.softmax(torch.randn(5, 4), -1)
+    with torch.no_grad():
+        out = refiner(x, p0, 2)
+        assert torch.allclose(out[0], refiner.net(torch.cat([x, p0], 1)))
+        assert torch.allclose(out[1], refiner.net(torch.cat([x, torch.softmax(out[0], -1)], 1)))
+
+
+def test_the_verifier_scores_right_answers_above_wrong_ones():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1024, 6, generator=gen)
+    w = torch.randn(6, 3, generator=gen)
+    y = (x @ w).argmax(1)
+    verifier = train_verifier([lambda z: 2.0 * (z @ w)], x, y, 3, torch.ones(6), TestTimeConfig(train_steps=300))
+    right, wrong = verifier.score(x, y[None])[0], verifier.score(x, ((y + 1) % 3)[None])[0]
+    assert right.mean() > 0.5 > wrong.mean()
+
+
+def test_inputs_tied_at_the_top_score_fall_in_the_easiest_bin():
+    score = np.r_[np.ones(50), np.linspace(0, 0.9, 50)]  # half the inputs pass every sample: the top edge is 1.0
+    assert (difficulty_bins(score, bin_edges(score, 5))[:50] == 0).all()

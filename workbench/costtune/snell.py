@@ -164,6 +164,12 @@ TRAIN_BATCH = 256
 """Examples per Adam step of the verifier and the refiner (``testtime._adam_loop``'s batch)."""
 
 
+def _error(table: OutcomeTable, rows: np.ndarray, setting: int) -> float:
+    """Error of one setting on some inputs; NaN, without numpy's empty-mean warning, when there are none (a bin
+    the train inputs define can hold no held-out input)."""
+    return float(1 - table.correct[rows, setting].mean()) if len(rows) else float("nan")
+
+
 def helper_training_flops(table: OutcomeTable) -> dict[str, float]:
     """FLOPs it took to make each test-time strategy usable, beyond the student's own pretraining: for best-of-k
     the verifier (its training data, 2 sampled answers of every student of the family on ``train_inputs`` pool
@@ -217,9 +223,9 @@ def flops_matched(table: OutcomeTable, small: int, large: int, ratio: float, n_b
         wrong["big"] += float((~table.correct[hb, big["setting"]]).sum())
         wrong["small"] += float("nan") if best is None else float((~table.correct[hb, best]).sum())
         rows.append({"bin": b, "model": f"w{large} argmax", "setting": str(s["name"][big["setting"]]),
-                     "error": float(1 - table.correct[hb, big["setting"]].mean())})
+                     "error": _error(table, hb, big["setting"])})
         rows.append({"bin": b, "model": f"w{small} + test-time", "setting": None if best is None else str(s["name"][best]),
-                     "error": float("nan") if best is None else float(1 - table.correct[hb, best].mean())})
+                     "error": float("nan") if best is None else _error(table, hb, best)})
     rows.append({"bin": "all", "model": f"w{large} argmax", "setting": None, "error": wrong["big"] / len(ho)})
     rows.append({"bin": "all", "model": f"w{small} + test-time", "setting": None, "error": wrong["small"] / len(ho)})
     return pd.DataFrame(rows)
