@@ -249,6 +249,7 @@ def test_frontier_is_the_lower_convex_hull_mixing_reaches():
     # (5, .2) is dominated; (6, .09) barely improves on (4, .1) and stays (the hull keeps the last point)
     assert P.frontier(pts).tolist() == [[1, 0.5], [3, 0.2], [4, 0.1], [6, 0.09]]
     assert P.frontier([[1, 0.5], [2, 0.4], [3, 0.3]]).tolist() == [[1, 0.5], [3, 0.3]]  # collinear: the ends
+    assert P.frontier([[1, 0.5], [2, 0.25], [3, 0.0]]).tolist() == [[1, 0.5], [3, 0.0]]  # exactly, in binary too
     rng = np.random.default_rng(0)
     for _ in range(20):
         cloud = np.stack([rng.uniform(1, 100, 30), rng.uniform(0, 1, 30)], 1)
