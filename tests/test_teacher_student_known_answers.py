@@ -1,0 +1,368 @@
+"""Known answers for the teacher–student analyses of issue 3: the joint law's extrapolation, the noise floor against
+σ², floors by width, learning deficiency, the model-size exponent against 4/d, the pruning law's cheapest network,
+MNIST-1D / digits data exponents and Bahri's variance-limited regimes (session 28: a mutation review, helper-84,
+found 47 changes to these lines that no test caught; each test below fails on at least one of them). Every expected
+value is computed here from a planted law or by hand, not by the function under test; two interval tests rebuild the
+documented resampling rule from the package's own building blocks (said where they do)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench import errorsources as es
+from workbench import pruning_fit as pf
+from workbench import real_benchmarks as rb
+from workbench import variance_limited as vl
+from workbench.errors import InputError
+from workbench.fit import fit_law, warm_start
+from workbench.laws import get_law
+
+ROSENFELD = {"alpha": 0.8, "b": 2.0, "beta": 0.9, "c_inf": 0.0, "eta": 0.5, "eps0": 1.0}
+
+
+def planted_table(params=ROSENFELD, widths=(16, 24, 32, 48, 64, 128, 256),
+                  sizes=(256, 512, 1024, 2048, 4096, 8192, 16384), y_col="test_loss"):
+    w, n = np.meshgrid(widths, sizes, indexing="ij")
+    t = pd.DataFrame({"width": w.ravel(), "params": 22 * w.ravel() + 1, "n": n.ravel()})
+    t[y_col] = get_law("rosenfeld").predict((t.params.to_numpy(float), t.n.to_numpy(float)), params)
+    return t
+
+
+# ----------------------------------------------------------------------------------------------
+# errorsources
+
+
+def test_extrapolation_divergence_is_predicted_over_measured_from_a_fit_of_the_corner_only():
+    """Targets measured 25% above the planted law: a fit of the corner alone predicts the law, so each target's
+    divergence δ = (ε̂ − ε)/ε = 1/1.25 − 1 = −0.2 exactly (the wrong way round: +0.25; with the targets in
+    the fit, the fit bends toward them and δ moves off −0.2)."""
+    t = planted_table()
+    _, target = es.extrapolation_masks(t, 22 * 32 + 1, 1024)
+    t.loc[target, "test_loss"] *= 1.25
+    ex = es.extrapolate(t, 22 * 32 + 1, 1024, fix={"c_inf": 0.0})
+    assert ex.fit.n_points == 3 * 3  # widths 16, 24, 32 × n 256, 512, 1024
+    assert np.allclose(ex.targets["divergence"], 1 / 1.25 - 1, atol=2e-3)
+
+
+def test_extrapolation_band_is_the_central_95_percent_of_the_bootstrap_predictions():
+    rng = np.random.default_rng(0)
+    t = planted_table()
+    t = t.assign(test_loss=t.test_loss * np.exp(rng.normal(0, 0.02, len(t))))
+    ex = es.extrapolate(t, 22 * 32 + 1, 1024, fix={"c_inf": 0.0}, bootstrap=30, seed=0)
+    boot = ex.fit.bootstrap
+    law = get_law("rosenfeld")
+    x = (ex.targets.params.to_numpy(float), ex.targets.n.to_numpy(float))
+    preds = np.array([law.predict(x, {k: row[k] for k in law.param_names}) for _, row in boot.iterrows()])
+    assert np.allclose(ex.targets.predicted_low, np.nanquantile(preds, 0.025, axis=0), rtol=1e-9)
+    assert np.allclose(ex.targets.predicted_high, np.nanquantile(preds, 0.975, axis=0), rtol=1e-9)
+
+
+def _floor_param(floor, eps0, eta=0.5):
+    r = floor / eps0  # floor = eps0·c/√(c² + η²)  =>  c = r·η/√(1 − r²)
+    return r * eta / np.sqrt(1 - r * r)
+
+
+def test_noise_floor_ratio_is_fitted_floor_over_sigma_squared():
+    """Planted noisy-label tables whose law has ε0 = 1 + σ² and a floor of exactly 1.2·σ²: floor_ratio 1.2 (its
+    inverse 0.83, against σ 0.36 / 0.6); σ = 0 (floor 0) has no ratio."""
+    tables = {}
+    for sigma in (0.0, 0.3, 0.5):
+        eps0 = 1 + sigma ** 2
+        c = _floor_param(1.2 * sigma ** 2, eps0)
+        tables[sigma] = planted_table({**ROSENFELD, "eps0": eps0, "c_inf": c}, y_col="val_loss")
+    out = es.noise_floors(tables)
+    assert out.noise_level.tolist() == pytest.approx([0.0, 0.09, 0.25])
+    assert np.isnan(out.floor_ratio.iloc[0])
+    assert out.fitted_floor.iloc[1:].tolist() == pytest.approx([1.2 * 0.09, 1.2 * 0.25], rel=1e-2)
+    assert out.floor_ratio.iloc[1:].tolist() == pytest.approx([1.2, 1.2], rel=1e-2)
+    assert [f.params["eps0"] for f in out.fit] == pytest.approx([1.0, 1.09, 1.25])  # the noisy random guess 1 + σ²
+
+
+def test_floor_interval_is_the_2p5_and_97p5_percentiles_of_seed_resampled_floors():
+    """Five seeds with one curve 2·n^−0.7 plus their own floor c_s: a resample's mean curve is that curve plus the
+    mean of its c_s, so its refit floor is that mean. The interval is the 2.5 / 97.5 percentiles of those means,
+    drawing whole seeds as documented (the same indices for every width: one generator from ``seed`` each)."""
+    n = np.array([256, 512, 1024, 2048, 4096, 8192])
+    cs = np.array([0.01, 0.02, 0.04, 0.08, 0.16])
+    t = pd.DataFrame([{"width": w, "n": int(k), "seed": s, "test_loss": 2.0 * k ** -0.7 + c}
+                      for w in (8, 16) for s, c in enumerate(cs) for k in n])
+    out = es.floors_by_width(t, teacher_width=8, bootstrap=40, seed=2)
+    rng = np.random.default_rng(2)
+    means = [cs[rng.integers(0, 5, 5)].mean() for _ in range(40)]
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    assert np.percentile(means, 5) - lo > 1e-3 and hi - np.percentile(means, 95) > 1e-3  # the test can tell
+    for r in out.itertuples():
+        assert (r.floor_low, r.floor_high) == pytest.approx((lo, hi), abs=2e-4)
+        assert r.floor == pytest.approx(cs.mean(), abs=1e-4)
+        assert r.exponent == pytest.approx(0.7, rel=1e-2)
+        assert r.error_at_max_n == pytest.approx(2.0 * 8192 ** -0.7 + cs.mean(), rel=1e-9)
+    assert out.realizable.tolist() == [True, True]  # width 8 = the teacher's width: realizable
+    two = es.floors_by_width(t[t.seed < 2], bootstrap=20)  # two seeds are enough to resample
+    assert (two.floor_low < two.floor_high).all()
+
+
+def test_learning_deficiency_excess_is_over_the_longest_budget():
+    t = pd.DataFrame({"width": 8, "seed": [0, 1, 0, 1], "steps": [100, 100, 300, 300], "flops_train": 1.0,
+                      "test_loss": [0.5, 0.7, 0.2, 0.4]})
+    ld = es.learning_deficiency(t).set_index("steps")
+    assert ld.loc[100, "excess"] == pytest.approx(0.6 - 0.3) and ld.loc[300, "excess"] == 0.0
+    assert ld.loc[100, "excess_ratio"] == pytest.approx(2.0)
+
+
+def test_compute_frontier_drops_a_costlier_row_of_equal_error():
+    df = pd.DataFrame({"flops_train": [1.0, 2.0, 3.0], "test_loss": [0.5, 0.5, 0.2]})
+    assert es.compute_frontier(df).flops_train.tolist() == [1.0, 3.0]
+
+
+def test_seed_mean_sd_is_the_sample_standard_deviation():
+    df = pd.DataFrame({"width": [8, 8], "params": 177, "n": 256, "seed": [0, 1], "test_loss": [1.0, 3.0]})
+    assert es.seed_mean(df).test_loss_sd.iloc[0] == pytest.approx(np.sqrt(2.0))
+
+
+def test_model_size_exponent_defaults_to_the_largest_n_and_a_zero_floor():
+    """A pure power law in params at n = 16384 only (other sizes shifted up): default n is the largest and the
+    floor is fixed at 0, so b is the planted 0.45 and c exactly 0."""
+    p = np.array([100.0, 200, 400, 800, 1600])
+    rows = [{"params": q, "n": n, "test_loss": 3.0 * q ** -0.45 + (0.0 if n == 16384 else 0.2)}
+            for n in (1024, 16384) for q in p]
+    fit = es.model_size_exponent(pd.DataFrame(rows))
+    assert fit.n_points == 5 and fit.params["c"] == 0.0
+    assert fit.params["b"] == pytest.approx(0.45, rel=1e-3)
+
+
+def test_exponents_by_dim_ratio_is_exponent_over_4_over_d_and_ci_is_ordered():
+    rng = np.random.default_rng(1)
+    p = np.array([100.0, 200, 400, 800, 1600, 3200])
+    t = pd.DataFrame({"params": p, "n": 1000, "test_loss": 3.0 * p ** -0.5 * np.exp(rng.normal(0, 0.05, len(p)))})
+    out = es.exponents_by_dim({2: t, 8: t}, bootstrap=30)
+    assert out.ratio.tolist() == pytest.approx((out.exponent * np.array([2, 8]) / 4).tolist())
+    assert out.ratio.iloc[1] == pytest.approx(4 * out.ratio.iloc[0])
+    assert (out.ci_low < out.ci_high).all() and (out.ci_low <= out.exponent).all()
+    assert (out.exponent <= out.ci_high).all()
+
+
+@pytest.mark.parametrize("task", ["mnist1d", "digits"])
+def test_a_real_benchmarks_error_defaults_to_the_ten_class_random_guess(task):
+    t = pd.DataFrame({"task": [task] * 2, "test_error": [0.3, 0.2]})
+    assert es.default_eps0(t, "test_error") == pytest.approx(0.9)
+
+
+# ----------------------------------------------------------------------------------------------
+# pruning_fit
+
+JOINT = {"eps_up": 0.9, "p": 0.5, "gamma": 0.6, "phi": 0.8, "psi": 0.9}
+
+
+def planted_curves(params=JOINT, rounds=16):
+    rows = []
+    for depth in (1, 2):
+        for width in (16, 32, 64, 128):
+            for n in (2048, 16384):
+                eps_np = 0.4 * width ** -0.3 * depth ** -0.1 * (n / 2048) ** -0.05
+                prunable, biases = depth * width * width + 20 * width, depth * width + 10
+                for r in range(rounds + 1):
+                    d = 0.8 ** r
+                    rows.append({"depth": depth, "width": width, "n": n, "round": r, "density": d, "eps_np": eps_np,
+                                 "params_nonzero": biases + d * prunable})
+    t = pd.DataFrame(rows)
+    t["test_error"] = get_law("pruning-joint").predict(
+        (t.depth.to_numpy(float), t.width.to_numpy(float), t.density.to_numpy(float), t.eps_np.to_numpy(float)), params)
+    return t
+
+
+@pytest.fixture(scope="module")
+def joint():
+    t = planted_curves()
+    return t, pf.fit_joint(t, "test_error")
+
+
+def test_the_laws_pruned_network_counts_biases_once_and_prunable_weights_times_density(joint):
+    """Expected: per dense network at n = 16384, its min_density d and biases + d·prunable from the planted
+    architecture (biases depth·w + 10, prunable depth·w² + 20w), the cheapest of them; saving = dense / that."""
+    t, fit = joint
+    target = 0.2
+    cands = []
+    for depth in (1, 2):
+        for width in (16, 32, 64, 128):
+            eps_np = 0.4 * width ** -0.3 * depth ** -0.1 * 8 ** -0.05
+            d = pf.min_density(fit, depth, width, eps_np, target)
+            if np.isfinite(d):
+                cands.append((depth * width + 10 + d * (depth * width * width + 20 * width), depth, width, d))
+    best = min(cands)
+    table = pf.cheapest_table(t, fit, [target], "test_error").set_index("kind")
+    law = table.loc["pruned (law)"]
+    assert law.params_nonzero == pytest.approx(best[0], rel=1e-9)
+    assert (law.depth, law.width) == (best[1], best[2]) and law.density == pytest.approx(best[3])
+    dense = table.loc["dense (measured)", "params_nonzero"]
+    assert table.loc["dense (measured)", "saving"] == 1.0
+    assert law.saving == pytest.approx(dense / best[0]) and law.saving > 1
+
+
+def test_min_density_is_the_lowest_density_when_every_density_reaches_the_target(joint):
+    _, fit = joint
+    assert pf.min_density(fit, 1, 64, 0.1, target=0.95) == 1e-4  # the law never rises above ε↑ = 0.9
+
+
+def test_curves_eps_np_is_the_dense_rounds_seed_mean():
+    rows = pd.DataFrame([{"depth": 1, "width": 8, "n": 256, "seed": s, "round": r, "density": 0.8 ** r,
+                          "params_nonzero": 100, "test_loss": 0.1 + 0.1 * r + 0.02 * s}
+                         for r in (0, 1, 2) for s in (0, 1)])
+    assert pf.curves(rows).eps_np.tolist() == pytest.approx([0.11] * 3)
+
+
+def test_dense_error_at_extrapolates_each_end_on_its_own_log_log_slope():
+    t = pd.DataFrame({"depth": 1, "n": 256, "round": 0, "width": [16, 32, 64], "eps_np": [0.4, 0.3, 0.15]})
+    got = pf.dense_error_at(t, 1, 256, [8, 128])
+    assert got == pytest.approx([0.4 * 0.4 / 0.3, 0.15 * 0.15 / 0.3])  # one doubling on each end's own slope
+
+
+# ----------------------------------------------------------------------------------------------
+# real_benchmarks
+
+
+def _m4_rows(seeds=(0, 1)):
+    ns = np.array([125, 250, 500, 1000, 2000, 4000])
+    k = 300.0 / ns
+    clean = (0.03 + 0.9 * k) / (1 + k)
+    return pd.DataFrame([{"task": "mnist1d", "family": "cnn", "width": 25, "depth": 3, "n": n, "seed": s,
+                          "test_error": y * (1 + 0.01 * (-1) ** (s + i))}
+                         for s in seeds for i, (n, y) in enumerate(zip(ns, clean))])
+
+
+def test_m4_exponent_interval_is_ordered_around_the_exponent():
+    row = rb.data_exponents(_m4_rows(), law="m4", bootstrap=20).iloc[0]
+    assert row.ci_low < row.exponent < row.ci_high  # m4's exponent is −c: the interval's ends swap sign too
+
+
+def test_data_exponent_interval_is_the_2p5_and_97p5_percentiles_of_seed_resampled_refits():
+    # rebuilt from seed_resampled_means and a warm-started refit, as data_exponents documents: pins the percentiles
+    # and which parameter each interval reads, not the resampler itself (tested in test_real_benchmarks.py)
+    rng = np.random.default_rng(0)
+    ns = np.array([100, 200, 400, 800, 1600, 3200])
+    rows = pd.DataFrame([{"task": "digits", "family": "mlp", "width": 16, "depth": 1, "n": n, "seed": s,
+                          "test_error": (3.0 * n ** -0.5 + 0.05) * (1 + 0.03 * rng.standard_normal())}
+                         for n in ns for s in range(3)])
+    row = rb.data_exponents(rows, bootstrap=40, seed=2).iloc[0]
+    avg = rows.groupby("n").test_error.mean()
+    fit = fit_law("power", avg.index.to_numpy(float), avg.to_numpy(float))
+    sizes, means = rb.seed_resampled_means(rows, "test_error", 40, np.random.default_rng(2))
+    draws = [fit_law("power", sizes, m, starts=warm_start(fit), polish_top=1).params for m in means]
+    assert (row.ci_low, row.ci_high) == pytest.approx(tuple(np.percentile([d["b"] for d in draws], [2.5, 97.5])))
+    assert (row.floor_ci_low, row.floor_ci_high) == pytest.approx(
+        tuple(np.percentile([d["c"] for d in draws], [2.5, 97.5])))
+
+
+def test_an_interval_comes_from_the_sizes_that_have_several_seeds():
+    rows = _m4_rows((0, 1, 2))
+    rows = rows[~((rows.n == 4000) & (rows.seed > 0))]  # the largest size has one seed
+    row = rb.data_exponents(rows, law="power", bootstrap=20).iloc[0]
+    assert np.isfinite(row.ci_low) and row.ci_low < row.ci_high
+
+
+# ----------------------------------------------------------------------------------------------
+# variance_limited
+
+
+def _planted(x_col, xs, k, floor, a, noise=0.0, **const):
+    rng = np.random.default_rng(0)
+    return pd.DataFrame([{"task_seed": t, "seed": s, x_col: x, "test_loss": (a * x ** (-k) + floor) *
+                          (1 + noise * rng.normal()), **const}
+                         for t in (0, 1) for s in (0, 1) for x in xs])
+
+
+def test_variance_limited_in_data_keeps_n_equal_to_4p_and_reports_the_excess_over_the_floor():
+    t = _planted("n", [256, 512, 1024, 2048], 1.0, 0.1, 2.0, depth=1, width=8, params=64)
+    d = vl.data_exponents(t, min_ratio=4).iloc[0]
+    assert d.n_min == 256 and d.points == 4  # n = 4·P is "n ≥ 4 × params"
+    assert d.excess_at_n_min == pytest.approx(2.0 / 256, rel=1e-4)
+    assert d.theory == 1.0
+
+
+def test_variance_limited_in_width_reports_excess_and_largest_train_loss():
+    t = _planted("width", [64, 128, 256, 512], 1.0, 0.02, 0.3, n=256)
+    t["train_loss"] = 1e-3 / t["width"]
+    w = vl.width_exponents(t).iloc[0]
+    assert w.excess_at_width_min == pytest.approx(0.3 / 64, rel=1e-4)
+    assert w.max_train_loss == pytest.approx(1e-3 / 64) and w.theory == 1.0
+
+
+def test_variance_limited_needs_four_sizes():
+    t = _planted("n", [256, 512, 1024], 1.0, 0.1, 2.0, depth=1, width=8, params=64)
+    with pytest.raises(InputError, match="needs >= 4"):
+        vl.data_exponents(t, min_ratio=4)
+
+
+def test_variance_limited_interval_is_the_2p5_and_97p5_percentiles_of_unit_resampled_refits():
+    t = _planted("n", [256, 512, 1024, 2048, 4096, 8192], 0.8, 0.05, 3.0, noise=0.03, depth=1, width=8, params=64)
+    _, lo, hi = vl.fit_curve(t, "n", bootstrap=40, seed=5)
+    wide = t.pivot_table(index=["task_seed", "seed"], columns="n", values="test_loss")
+    vals, xs = wide.to_numpy(), wide.columns.to_numpy(float)
+    rng = np.random.default_rng(5)
+    draws = [fit_law("power", xs, vals[rng.integers(0, 4, 4)].mean(0)).params["b"] for _ in range(40)]
+    assert (lo, hi) == pytest.approx(tuple(np.percentile(draws, [2.5, 97.5])))
+
+
+def test_measured_cheapest_counts_the_dense_round_as_a_density_of_one(joint):
+    """At a target equal to the best dense error, only that dense network's round 0 reaches it (every pruned round
+    of it is above): the cheapest measured network at any density is that dense row, not 'none'."""
+    t, fit = joint
+    at = t[(t.n == 16384) & (t["round"] == 0)]
+    best = at.loc[at.test_error.idxmin()]
+    table = pf.cheapest_at_target(t, fit, float(best.test_error), "test_error").set_index("kind")
+    assert table.loc["pruned (measured)", "params_nonzero"] == best.params_nonzero
+    assert table.loc["pruned (measured)", "density"] == 1.0
+
+
+def test_per_network_divergence_columns_are_the_mean_abs_and_std_of_predicted_over_measured():
+    t = planted_curves()
+    net = t[(t.depth == 1) & (t.width == 64) & (t.n == 2048)].copy()
+    net["test_error"] *= 1 + 0.03 * np.sin(np.arange(len(net)))  # off the law, so the two differ
+    row = pf.fit_networks(net, "test_error").iloc[0]
+    div = row.fit.predict(net.density.to_numpy(float)) / net.test_error.to_numpy() - 1
+    assert row.mean_abs_rel_divergence == pytest.approx(np.mean(np.abs(div)))
+    assert row.std_rel_divergence == pytest.approx(np.std(div))
+    assert abs(row.std_rel_divergence - row.mean_abs_rel_divergence) > 1e-3
+
+
+def test_m4_at_its_lower_curvature_limit_is_a_power_law_not_a_pinned_exponent():
+    """A pure power law 2·n^−0.5 + 0.01: M4 ends at α = 0 (its power-law case) and identifies the exponent 0.5."""
+    ns = np.array([125, 250, 500, 1000, 2000, 4000])
+    rows = pd.DataFrame({"task": "digits", "family": "mlp", "width": 100, "depth": 2, "n": ns, "seed": 0,
+                         "test_error": 2.0 * ns ** -0.5 + 0.01})
+    row = rb.data_exponents(rows, law="m4", bootstrap=0).iloc[0]
+    assert "alpha" in row.at_bounds and row.pinned_by == ""
+    assert row.exponent == pytest.approx(0.5, rel=1e-3)
+
+
+def test_excess_curve_is_seed_mean_minus_the_floor():
+    t = pd.DataFrame({"n": [256, 256, 512, 512], "test_loss": [0.3, 0.5, 0.2, 0.3]})
+    assert vl.excess_curve(t, "n", 0.1).excess.tolist() == pytest.approx([0.3, 0.15])
+
+
+def test_a_target_equal_to_the_dense_error_is_reached_at_density_one(joint):
+    _, fit = joint
+    law = get_law("pruning-joint")
+    dense = float(law.predict((np.array([1.0]), np.array([64.0]), np.array([1.0]), np.array([0.1])), fit.params)[0])
+    assert pf.min_density(fit, 1, 64, 0.1, dense) == pytest.approx(1.0)
+
+
+def test_m4_holds_eps0_at_the_given_random_guess_error():
+    rows = _m4_rows((0,))
+    for eps0 in (0.9, 0.95):
+        fit = rb.data_exponents(rows, law="m4", eps0=eps0, bootstrap=0).fit.iloc[0]
+        assert fit.params["eps0"] == eps0 and fit.fixed["eps0"] == eps0
+
+
+def test_inside_interval_says_whether_the_measurement_lies_in_the_band():
+    """Targets measured 25% above the planted law, noise 2%: the band (9 fit points, 4x out) is wide, yet one target
+    lies above it; inside_interval is measured in [low, high], checked here row by row."""
+    rng = np.random.default_rng(0)
+    t = planted_table()
+    t = t.assign(test_loss=t.test_loss * np.exp(rng.normal(0, 0.02, len(t))))
+    _, target = es.extrapolation_masks(t, 22 * 32 + 1, 1024)
+    t.loc[target, "test_loss"] *= 1.25
+    tg = es.extrapolate(t, 22 * 32 + 1, 1024, fix={"c_inf": 0.0}, bootstrap=30, seed=0).targets
+    expected = [lo <= y <= hi for y, lo, hi in zip(tg.test_loss, tg.predicted_low, tg.predicted_high)]
+    assert tg.inside_interval.tolist() == expected and not all(expected)  # measured: 5 of 6 inside
