@@ -19,6 +19,8 @@ from workbench.errors import InputError
 from workbench.fit import fit_law, warm_start
 from workbench.laws import get_law
 
+from test_pruning_fit import planted_curves  # a joint-law table planted exactly
+
 ROSENFELD = {"alpha": 0.8, "b": 2.0, "beta": 0.9, "c_inf": 0.0, "eta": 0.5, "eps0": 1.0}
 
 
@@ -151,26 +153,6 @@ def test_a_real_benchmarks_error_defaults_to_the_ten_class_random_guess(task):
 
 # ----------------------------------------------------------------------------------------------
 # pruning_fit
-
-JOINT = {"eps_up": 0.9, "p": 0.5, "gamma": 0.6, "phi": 0.8, "psi": 0.9}
-
-
-def planted_curves(params=JOINT, rounds=16):
-    rows = []
-    for depth in (1, 2):
-        for width in (16, 32, 64, 128):
-            for n in (2048, 16384):
-                eps_np = 0.4 * width ** -0.3 * depth ** -0.1 * (n / 2048) ** -0.05
-                prunable, biases = depth * width * width + 20 * width, depth * width + 10
-                for r in range(rounds + 1):
-                    d = 0.8 ** r
-                    rows.append({"depth": depth, "width": width, "n": n, "round": r, "density": d, "eps_np": eps_np,
-                                 "params_nonzero": biases + d * prunable})
-    t = pd.DataFrame(rows)
-    t["test_error"] = get_law("pruning-joint").predict(
-        (t.depth.to_numpy(float), t.width.to_numpy(float), t.density.to_numpy(float), t.eps_np.to_numpy(float)), params)
-    return t
-
 
 @pytest.fixture(scope="module")
 def joint():
