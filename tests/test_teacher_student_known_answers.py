@@ -338,13 +338,15 @@ def test_m4_holds_eps0_at_the_given_random_guess_error():
 
 
 def test_inside_interval_says_whether_the_measurement_lies_in_the_band():
-    """Targets measured 25% above the planted law, noise 2%: the band (9 fit points, 4x out) is wide, yet one target
-    lies above it; inside_interval is measured in [low, high], checked here row by row."""
+    """Targets measured 50% above the planted law, noise 2%: the band (9 fit points, 4x out) is wide, yet some targets
+    lie well above it (measured: 3 of 6 inside, two 15-21% above the band's top); inside_interval is the measurement in
+    [low, high], checked here row by row."""
     rng = np.random.default_rng(0)
     t = planted_table()
     t = t.assign(test_loss=t.test_loss * np.exp(rng.normal(0, 0.02, len(t))))
     _, target = es.extrapolation_masks(t, 22 * 32 + 1, 1024)
-    t.loc[target, "test_loss"] *= 1.25
+    t.loc[target, "test_loss"] *= 1.5
     tg = es.extrapolate(t, 22 * 32 + 1, 1024, fix={"c_inf": 0.0}, bootstrap=30, seed=0).targets
     expected = [lo <= y <= hi for y, lo, hi in zip(tg.test_loss, tg.predicted_low, tg.predicted_high)]
-    assert tg.inside_interval.tolist() == expected and not all(expected)  # measured: 5 of 6 inside
+    assert tg.inside_interval.tolist() == expected
+    assert (tg.test_loss > 1.1 * tg.predicted_high).any()  # a target clearly outside: a test that can tell
