@@ -253,11 +253,15 @@ def progress_bar(progress: bool | Callable, **bar_kwargs):
 def grid_runs(grid) -> list[RunConfig]:
     """The students of one grid: a :class:`SweepConfig` (validated), or a list of :class:`RunConfig`, each checked
     as the one-student grid it is (a list skipped every check: steps=-5 trained and was cached, n beyond the
-    pool was an IndexError mid-training); anything else is an InputError naming its type."""
+    pool was an IndexError mid-training) and never listed twice; anything else is an InputError naming its type."""
     if isinstance(grid, SweepConfig):
         return grid.runs()
     if isinstance(grid, (list, tuple)) and all(isinstance(r, RunConfig) for r in grid):
-        for r in dict.fromkeys(grid):
+        seen = set()
+        for r in grid:
+            if r in seen:  # trained twice in one stack, and two rows of one student in every mean over seeds
+                raise InputError(f"a list of runs holds the same run twice: {r!r:.200}")
+            seen.add(r)
             SweepConfig(r.task, r.family, (r.width,), (r.depth,), (r.n,), (r.seed,), r.steps, r.batch_size, r.lr,
                         r.early_stopping, r.eval_every, r.lr_schedule).validate()
         return list(grid)
