@@ -79,6 +79,11 @@ def is_real_number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def is_finite(value: Any) -> bool:
+    """A real number (:func:`is_real_number`) that is neither infinite nor NaN."""
+    return is_real_number(value) and math.isfinite(value)
+
+
 def is_whole_number(value: Any) -> bool:
     """A finite real number with no fractional part (3, 3.0 or a numpy integer; not 2.5, '3', True or None)."""
     return is_real_number(value) and math.isfinite(value) and int(value) == value

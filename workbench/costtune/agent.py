@@ -26,7 +26,7 @@ import pandas as pd
 
 from workbench.costtune.env import N_PROBE_FEATURES, InputRoutingEnv
 from workbench.costtune.guidance import prior_logits
-from workbench.errors import InputError, is_whole_number
+from workbench.errors import InputError, is_finite, is_whole_number
 
 MAXPROB_EDGES = np.array([0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98, 0.995])
 MARGIN_EDGES = np.array([0.1, 0.3, 0.5, 0.7, 0.9, 0.98])
@@ -66,15 +66,23 @@ class AgentConfig:
 
 
 def check_dual_config(cfg, counts: tuple[str, ...]):
-    """Shared checks of a dual-ascent agent's config: the ``counts`` fields are positive integers,
-    ``budget`` (if set) is > 0 FLOPs, ``lam`` >= 0. Returns ``cfg``; raises InputError naming the field."""
+    """Shared checks of a dual-ascent agent's config: the ``counts`` fields are positive integers, ``seed`` a whole
+    number >= 0, ``lr`` (and ``prior_temperature``) finite and > 0, ``budget`` (if set) finite and > 0 FLOPs, and
+    ``lam``, ``dual_lr``, ``value_lr``, ``ent_coef``, ``prior_count`` (those the config has) finite and >= 0.
+    Returns ``cfg``; raises InputError naming the field (lr = inf trained to NaN probabilities, unsaid)."""
     for name in counts:
         if not is_whole_number(getattr(cfg, name)) or getattr(cfg, name) < 1:  # 2.5 and True passed
             raise InputError(f"{name} must be a positive integer; got {getattr(cfg, name)!r}")
-    if cfg.budget is not None and not cfg.budget > 0:
-        raise InputError(f"budget must be > 0 FLOPs; got {cfg.budget!r}")
-    if not cfg.lam >= 0:
-        raise InputError(f"lam must be >= 0; got {cfg.lam!r}")
+    if not is_whole_number(cfg.seed) or cfg.seed < 0:
+        raise InputError(f"seed must be a whole number >= 0; got {cfg.seed!r}")
+    positive = ["lr", "prior_temperature"] + ([] if cfg.budget is None else ["budget"])
+    for name in positive:
+        if hasattr(cfg, name) and not (is_finite(getattr(cfg, name)) and getattr(cfg, name) > 0):
+            raise InputError(f"{name} must be finite and > 0{' FLOPs' * (name == 'budget')}; "
+                             f"got {getattr(cfg, name)!r}")
+    for name in ("lam", "dual_lr", "value_lr", "ent_coef", "prior_count"):
+        if hasattr(cfg, name) and not (is_finite(getattr(cfg, name)) and getattr(cfg, name) >= 0):
+            raise InputError(f"{name} must be finite and >= 0; got {getattr(cfg, name)!r}")
     return cfg
 
 
@@ -178,10 +186,12 @@ def train(env: InputRoutingEnv, cfg: AgentConfig, eval_lam: float | None = None)
     env.set_lambda(lam)
     eval_rows = env.rows
     records, step, update = [], 0, 0
+    recorded_after = [0]  # the update count the last curve row was evaluated after
 
     def record():
         lam_e = lam if eval_lam is None else eval_lam
         records.append({"step": step, "lam": lam, **evaluate(policy, env, eval_rows, lam_e)})
+        recorded_after[0] = update
 
     record()
     while step < cfg.steps:
@@ -218,7 +228,9 @@ def train(env: InputRoutingEnv, cfg: AgentConfig, eval_lam: float | None = None)
         if cfg.budget is not None:
             lam = max(0.0, lam + cfg.dual_lr * (cost_b.mean() - cfg.budget) / cfg.budget)
             env.set_lambda(lam)
-    if records[-1]["step"] != step:
+    if recorded_after[0] != update:  # the last row is the returned policy's, even when the last batch ended on an
+        if records[-1]["step"] == step:  # evaluation step (that row was taken before the batch's update)
+            records.pop()
         record()
     return AgentResult(policy, lam, pd.DataFrame(records), cfg)
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.costtune.amc_env import AmcProblem, rollout
-from workbench.errors import InputError
+from workbench.errors import InputError, is_finite, is_real_number, is_whole_number
 
 
 @dataclass(frozen=True)
@@ -44,12 +44,14 @@ class AmcAgentConfig:
     """Seed of the action samples (the only randomness)."""
 
     def validate(self) -> "AmcAgentConfig":
-        for name in ("episodes_total", "episodes"):
-            if getattr(self, name) < 1:
+        for name in ("episodes_total", "episodes"):  # 2.5 and True passed, to fail in numpy
+            if not is_whole_number(getattr(self, name)) or getattr(self, name) < 1:
                 raise InputError(f"{name} must be a positive integer; got {getattr(self, name)!r}")
-        if not self.lr > 0:
-            raise InputError(f"lr must be > 0; got {self.lr!r}")
-        if not 0 < self.baseline_lr <= 1:
+        if not is_whole_number(self.seed) or self.seed < 0:
+            raise InputError(f"seed must be a whole number >= 0; got {self.seed!r}")
+        if not (is_finite(self.lr) and self.lr > 0):  # inf trained to NaN probabilities, unsaid
+            raise InputError(f"lr must be finite and > 0; got {self.lr!r}")
+        if not (is_real_number(self.baseline_lr) and 0 < self.baseline_lr <= 1):
             raise InputError(f"baseline_lr must lie in (0, 1]; got {self.baseline_lr!r}")
         return self
 
