@@ -176,7 +176,9 @@ class Int8Conv1d(torch.nn.Module):
         super().__init__()
         w = conv.weight.detach()
         scale = (w.abs().amax(dim=(1, 2)) / 127.0).clamp_min(1e-12)  # (C_out,)
-        qw = torch.quantize_per_channel(w, scale, torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8)
+        with warnings.catch_warnings():  # torch 2.13 flags quantized tensor creation as deprecated
+            warnings.simplefilter("ignore", UserWarning)
+            qw = torch.quantize_per_channel(w, scale, torch.zeros_like(scale, dtype=torch.long), 0, torch.qint8)
         self.register_buffer("weight", qw.dequantize())
         self.register_buffer("bias", conv.bias.detach().clone())
         self.stride, self.padding = conv.stride, conv.padding
