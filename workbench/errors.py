@@ -143,8 +143,10 @@ def no_missing(df, cols: Sequence[Any]) -> None:
     for c in dict.fromkeys(cols):
         na = df[c].isna().to_numpy()
         if na.any():
+            label = df.index[int(na.argmax())]
+            label = label.item() if isinstance(label, np.generic) else label  # 11, not np.int64(11)
             raise InputError(f"column {c!r} must have no missing (NaN) values; got {int(na.sum())} "
-                             f"(first in row {df.index[int(na.argmax())]!r}): drop or fill those rows first")
+                             f"(first in {row_name(df.index, repr(label))}): drop or fill those rows first")
 
 
 def column_not_found(name: str, columns: Sequence[Any], what: str = "column") -> InputError:
