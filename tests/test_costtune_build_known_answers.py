@@ -5,7 +5,6 @@ compared with torch's own MinMaxObserver; the ladder's predictions with power la
 names the change its test fails on."""
 
 import dataclasses
-import math
 import types
 import warnings
 
@@ -19,7 +18,7 @@ from workbench.costtune.ladder import _state_predictions, build_ladder, frontier
 from workbench.costtune.outcomes import OutcomeConfig, OutcomeTable, load, load_checked, outcome_table, save, table_path
 from workbench.errors import CacheWarning, InputError
 from workbench.prune import prunable
-from workbench.students import StudentSpec, init_params, param_shapes, to_module
+from workbench.students import StudentSpec, init_params, param_shapes
 from workbench.testtime import TestTimeConfig
 
 # -- compress.py: the cost model -------------------------------------------------------------------------------------
