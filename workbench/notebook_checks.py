@@ -9,10 +9,9 @@ the value. Only what the library does not already refuse clearly is checked here
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any, Sequence
 
-from workbench.errors import InputError, check_bootstrap, repeats
+from workbench.errors import InputError, check_bootstrap, is_real_number, repeats
 from workbench.laws import get_law
 
 
@@ -33,14 +32,19 @@ def _unique(name: str, values: Sequence[Any]) -> None:
         raise InputError(f"{name} must not repeat a value; got {repeated[0]!r} twice in {list(values)!r}")
 
 
+def _is_int(value: Any) -> bool:
+    """A Python int that is not a bool (True passed as a count of 1: ``seeds=True``)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _integer_at_least(name: str, value: Any, least: int, why: str = "") -> None:
-    if not (isinstance(value, int) and value >= least):
+    if not (_is_int(value) and value >= least):
         raise InputError(f"{name} must be an integer >= {least}{why}; got {value!r}")
 
 
 def _numbers(name: str, values: Sequence[Any], rule: str, ok) -> None:
     """Every value a real number for which ``ok`` holds (NaN fails every comparison, so every rule)."""
-    bad = [v for v in values if not (isinstance(v, numbers.Real) and ok(v))]
+    bad = [v for v in values if not (is_real_number(v) and ok(v))]
     if bad:
         raise InputError(f"{name} must be {rule}; got {bad[0]!r} in {list(values)!r}")
 
@@ -57,12 +61,12 @@ def check_compute_planner(*, compute_min: float, compute_max: float, n_budgets: 
     (an empty one was a KeyError on the frontier's columns; compute_min = 0 was refused as 'C ... got nan'),
     and the range runs up (compute_min >= compute_max ran and drew the frontier reversed or at one budget)."""
     for name, value in {"compute_min": compute_min, "compute_max": compute_max}.items():
-        if not (isinstance(value, numbers.Real) and math.isfinite(value) and value > 0):
+        if not (is_real_number(value) and math.isfinite(value) and value > 0):
             raise InputError(f"{name} must be a finite number of FLOPs > 0; got {value!r}")
     if not compute_min < compute_max:  # np.logspace runs down as readily as up: the frontier was drawn reversed
         raise InputError(f"compute_min must be < compute_max = {compute_max!r} (the frontier's smallest and largest "
                          f"budgets); got {compute_min!r}")
-    if not (isinstance(n_budgets, int) and n_budgets >= 1):
+    if not (_is_int(n_budgets) and n_budgets >= 1):
         raise InputError(f"n_budgets must be an integer >= 1; got {n_budgets!r}")
     _nonempty("isoflop_budgets", isoflop_budgets)
 
@@ -81,10 +85,10 @@ def check_scaling_laws(*, models: Sequence[str], forms: Sequence[str], model: st
     _members("models", models, curves, "the NMT curves")
     if model not in curves:
         raise InputError(f"model must be one of the NMT curves {list(curves)!r}; got {model!r}")
-    bad = [x for x in extrapolate_to if not (isinstance(x, numbers.Real) and math.isfinite(x) and x > 0)]
+    bad = [x for x in extrapolate_to if not (is_real_number(x) and math.isfinite(x) and x > 0)]
     if bad:
         raise InputError(f"extrapolate_to must be finite numbers of examples > 0; got {bad[0]!r} in {list(extrapolate_to)!r}")
-    if not (isinstance(planted_noise, numbers.Real) and math.isfinite(planted_noise) and planted_noise >= 0):
+    if not (is_real_number(planted_noise) and math.isfinite(planted_noise) and planted_noise >= 0):
         raise InputError(f"planted_noise must be a finite relative noise >= 0; got {planted_noise!r}")
 
 
@@ -108,7 +112,7 @@ def check_teacher_student(*, widths: Sequence[int], sizes: Sequence[int], fit_wi
     for name, values in lists.items():
         _nonempty(name, values)
     for name, count in {"seeds": seeds, "dim_teachers": dim_teachers, "dim_seeds": dim_seeds}.items():
-        if not (isinstance(count, int) and count >= 1):
+        if not (_is_int(count) and count >= 1):
             raise InputError(f"{name} must be an integer >= 1; got {count!r}")
     if max(noise_sizes) > max(sizes):
         raise InputError(f"noise_sizes must be <= max(sizes) = {max(sizes)!r} (the pool they are drawn from); "
@@ -208,10 +212,10 @@ def check_variance_limited(*, vl_linear: bool, vl_widths: Sequence[int], vl_size
     from workbench.tasks import task_config, task_in_dim
 
     need = _free_constants("power") + 1
-    if not (isinstance(vl_ratio, numbers.Real) and math.isfinite(vl_ratio) and vl_ratio > 0):
+    if not (is_real_number(vl_ratio) and math.isfinite(vl_ratio) and vl_ratio > 0):
         raise InputError(f"vl_ratio must be a finite number > 0 (n / parameters); got {vl_ratio!r}")
-    _numbers("vl_sizes", vl_sizes, "training sizes (integers >= 1)", lambda n: isinstance(n, int) and n >= 1)
-    _numbers("vl_widths", vl_widths, "hidden widths (integers >= 1)", lambda w: isinstance(w, int) and w >= 1)
+    _numbers("vl_sizes", vl_sizes, "training sizes (integers >= 1)", lambda n: _is_int(n) and n >= 1)
+    _numbers("vl_widths", vl_widths, "hidden widths (integers >= 1)", lambda w: _is_int(w) and w >= 1)
     in_dim = task_in_dim(task_config("teacher-regression"))
     models = ([("the linear student", 0, 1)] if vl_linear else []) + [(f"width {w}", 1, w) for w in vl_widths]
     if not models:
@@ -223,7 +227,7 @@ def check_variance_limited(*, vl_linear: bool, vl_widths: Sequence[int], vl_size
             raise InputError(f"vl_sizes must hold >= {need} sizes n >= vl_ratio × parameters = {vl_ratio:g} × {params} "
                              f"for {label}; got {len(used)} in {list(vl_sizes)!r}")
     _numbers("vl_width_widths", vl_width_widths, "hidden widths (integers >= 1)",
-             lambda w: isinstance(w, int) and w >= 1)
+             lambda w: _is_int(w) and w >= 1)
     if len(set(vl_width_widths)) < need:
         raise InputError(f"vl_width_widths must hold >= {need} distinct widths; got {list(vl_width_widths)!r}")
     for name, value in {"vl_teachers": vl_teachers, "vl_seeds": vl_seeds, "vl_steps": vl_steps, "vl_n": vl_n,
@@ -261,7 +265,7 @@ def check_real_benchmarks(*, references: Sequence[str], mnist_models: Sequence[s
         if name == "digits_sizes" and not digits_models:
             continue
         _numbers(name, sizes, f"training sizes, integers in [1, {pool}] (the benchmark's pool)",
-                 lambda n, pool=pool: isinstance(n, int) and 1 <= n <= pool)
+                 lambda n, pool=pool: _is_int(n) and 1 <= n <= pool)
         _unique(name, list(sizes))
         if len(sizes) < need:
             raise InputError(f"{name} must list >= {need} sizes (laws {', '.join(laws)}: at most {need - 1} free "
