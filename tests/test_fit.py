@@ -16,7 +16,7 @@ from workbench.laws import LAWS, get_law
 # |log(got/true)|; the others relative (or absolute for exponents). The issue's targets are the
 # chinchilla exponents within 0.02 and E within 3%, and the rosenfeld exponents within 0.05.
 LOG_TOL = {("chinchilla", "E"): 0.03, ("kaplan", "Nc"): 0.5, ("kaplan", "Dc"): 0.5, ("m4", "beta"): 0.5,
-           ("chinchilla", "A"): 0.25, ("chinchilla", "B"): 0.25, ("bnsl2", "d2"): 0.3, ("bnsl2", "f2"): 0.3}
+           ("chinchilla", "A"): 0.25, ("chinchilla", "B"): 0.25, ("bnsl2", "f2"): 0.3}
 ABS_TOL = {("chinchilla", "alpha"): 0.02, ("chinchilla", "beta"): 0.02, ("rosenfeld", "alpha"): 0.05,
            ("rosenfeld", "beta"): 0.05, ("kaplan", "alpha_N"): 0.01, ("kaplan", "alpha_D"): 0.01,
            ("m4", "alpha"): 0.1, ("m4", "c"): 0.03, ("m4", "eps_inf"): 0.02}
@@ -30,12 +30,25 @@ def _fit_planted(name, noise=0.01, seed=1, **kw):
     return fit_law(name, tuple(df[c] for c in law.inputs), df["y"], fix=fix, **kw), case
 
 
+# Designs that pin every parameter at 1% noise, for the laws whose documented planted design (``PLANTED``: the one
+# the notebooks and bench_fit_coverage use) is too short for it: on seeds 0-9 that design recovered bnsl2 on 2
+# (its second break's c2 and f2: the curve is at its floor a = 0.1 a decade after d2), m4 on 5 (beta, c), bnsl on 4
+# (f1 beyond 10%) and m3 on 9, and the test passed on its one seed. These recover every parameter on seeds 0-29
+# (session 29): more points, a wider range, and bnsl2's floor at 0.02 (its d2 then within the default 10%).
+RECOVERY_DESIGN = {"m3": ({}, (np.logspace(5, 9, 80),)), "m4": ({}, (np.logspace(4, 10, 80),)),
+                   "bnsl": ({}, (np.logspace(2, 8, 160),)), "bnsl2": ({"a": 0.02}, (np.logspace(2, 10, 300),))}
+
+
+@pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("name", list(LAWS))
-def test_planted_parameters_recovered(name):
-    result, case = _fit_planted(name)
+def test_planted_parameters_recovered(name, seed):
+    law, case = get_law(name), PLANTED[name]
+    change, x = RECOVERY_DESIGN.get(name, ({}, None))
+    truth = {**case.params, **change}
+    df = planted(name, noise=0.01, seed=seed, params=truth, x=x)
+    result = fit_law(name, tuple(df[c] for c in law.inputs), df["y"], fix={k: truth[k] for k in case.fix})
     assert result.metrics["mean_abs_rel_divergence"] < 0.012  # ≈ the 1% noise, no worse
-    law = get_law(name)
-    for pname, true in case.params.items():
+    for pname, true in truth.items():
         got, key = result.params[pname], (name, pname)
         if key in ABS_TOL:
             assert abs(got - true) <= ABS_TOL[key], (pname, got, true)
