@@ -108,11 +108,18 @@ def test_fixed_parameter_is_held():
 
 
 def test_bootstrap_intervals_cover_truth_and_are_seeded():
-    result, case = _fit_planted("chinchilla", bootstrap=40, seed=3)
-    for pname in ("E", "alpha", "beta"):
-        lo, hi = result.ci[pname]
-        assert lo < result.params[pname] < hi
-        assert lo < case.params[pname] < hi, (pname, lo, hi, case.params[pname])
+    # coverage is a rate, not an event: over 40 data sets each 95% interval held the truth 37-38 times (all three at
+    # once 34 times), so one data set's three intervals all holding it failed 4 seeds in 20 (helper-91). Over 20 data
+    # sets each interval must hold the truth at least 15 times: at a true coverage of 0.93 that fails with chance 1%
+    covered = dict.fromkeys(("E", "alpha", "beta"), 0)
+    for data_seed in range(20):
+        result, case = _fit_planted("chinchilla", seed=data_seed, bootstrap=40)
+        for pname in covered:
+            lo, hi = result.ci[pname]
+            assert lo < result.params[pname] < hi
+            covered[pname] += lo < case.params[pname] < hi
+    assert min(covered.values()) >= 15, covered
+    result, _ = _fit_planted("chinchilla", bootstrap=40, seed=3)
     again, _ = _fit_planted("chinchilla", bootstrap=40, seed=3)
     assert again.ci == result.ci
     lo, hi = result.predict_interval((np.array([1e10]), np.array([1e11])))
@@ -221,11 +228,13 @@ def test_poorly_determined_parameters_are_reported():
     dens = 0.8 ** np.arange(0, 17)
     law = get_law("pruning")
     # the measured part of a curve that rises to ε↑ = 0.9 far below the lowest density: the early rise
-    # fixes only a combination of ε↑ and p, not each (Rosenfeld's curves that never reach their plateau)
+    # fixes only a combination of ε↑, p and γ, not each (Rosenfeld's curves that never reach their plateau). Which
+    # members the noise leaves loosest varies: over 40 noise draws {ε↑, p, γ} 21 times, {p, γ} 13, {ε↑, p} 6
+    # (helper-91: asserting ε↑ failed 7 draws in 20); p and one of the others always, the dense error never
     y = law.predict((dens,), {"eps_np": 0.2, "eps_up": 0.9, "p": 1e-3, "gamma": 0.5})
     y = y * np.exp(0.005 * np.random.default_rng(0).standard_normal(y.size))
     loose = fit_law("pruning", dens, y)
-    assert {"eps_up", "p"} <= set(loose.poorly_determined), (loose.params, loose.stderr)
+    assert "p" in loose.poorly_determined and {"eps_up", "gamma"} & set(loose.poorly_determined), loose.stderr
     assert "eps_np" not in loose.poorly_determined
     assert loose.to_dict()["poorly_determined"] == list(loose.poorly_determined)
 
@@ -511,17 +520,20 @@ def test_huber_standard_errors_on_few_points_follow_the_documented_formula():
 
 
 def test_huber_standard_errors_follow_the_noise_as_least_squares_errors_do():
-    # before (the count of residuals within δ): 8 points at 1% and at 5% noise gave the same error for a
-    x = np.geomspace(1e3, 1e7, 8)
+    # before (the count of residuals within δ): 8 points at 1% and at 5% noise gave the same error for a. The curve
+    # spans x from 10 to 1e7 with its floor at 0.1, so every parameter is pinned: on x in [1e3, 1e7] with the floor at
+    # 1 the power term was 4% of the curve at the top, a and c loose and their errors not linear in the noise (the
+    # test passed 6 noise patterns in 20, helper-91). Here, over 40 patterns: growth 3.7-7.3, Huber / lsq 0.80-1.37
+    x = np.geomspace(10, 1e7, 8)
     pattern = np.random.default_rng(0).standard_normal(x.size)
     errors = {"huber": [], "lsq": []}
     for noise in (0.01, 0.05):
-        df = pd.DataFrame({"x": x, "y": (5 * x ** -0.3 + 1.0) * np.exp(noise * pattern)})
+        df = pd.DataFrame({"x": x, "y": (5 * x ** -0.3 + 0.1) * np.exp(noise * pattern)})
         for objective in errors:
             errors[objective].append(fit_frame("power", df, ["x"], "y", objective=objective).stderr)
     for name in ("a", "b", "c"):
         grows = {objective: e[1][name] / e[0][name] for objective, e in errors.items()}
-        assert grows["huber"] > 3 and 0.7 < grows["huber"] / grows["lsq"] < 1.4, (name, grows)
+        assert grows["huber"] > 3 and 0.6 < grows["huber"] / grows["lsq"] < 1.6, (name, grows)
 
 
 def test_predict_takes_a_frames_columns_by_the_names_the_fit_was_made_from():
