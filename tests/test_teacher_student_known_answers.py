@@ -80,6 +80,9 @@ def test_noise_floor_ratio_is_fitted_floor_over_sigma_squared():
     assert out.fitted_floor.iloc[1:].tolist() == pytest.approx([1.2 * 0.09, 1.2 * 0.25], rel=1e-2)
     assert out.floor_ratio.iloc[1:].tolist() == pytest.approx([1.2, 1.2], rel=1e-2)
     assert [f.params["eps0"] for f in out.fit] == pytest.approx([1.0, 1.09, 1.25])  # the noisy random guess 1 + σ²
+    # a floor of 0 is c_inf on its lower bound, said in its row (helper-91: a real sweep already flat at its floor
+    # was fitted to c_inf on a bound, a floor ~1e-27 read as a measurement); the noisy ones are inside
+    assert out.at_bounds.tolist() == ["c_inf", "", ""]
 
 
 def test_floor_interval_is_the_2p5_and_97p5_percentiles_of_seed_resampled_floors():

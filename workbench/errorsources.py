@@ -390,7 +390,9 @@ def noise_floors(tables: Mapping[float, pd.DataFrame], y_col: str = "val_loss", 
 
     ``tables``: σ -> seed-averaged table with ``params``, ``n`` and ``y_col``. ε0 is fixed to the
     random-guess MSE against noisy labels, 1 + σ². Columns: label_noise, noise_level (σ²),
-    fitted_floor, floor_ratio (fitted/σ², nan for σ = 0), mean_abs_rel_divergence, fit.
+    fitted_floor, floor_ratio (fitted/σ², nan for σ = 0), mean_abs_rel_divergence, at_bounds (the law's
+    parameters on a bound: a curve already flat at its floor can be fitted with c_inf at its bound and the
+    floor ~1e-27, which is no measurement of the noise), fit.
     """
     rows = []
     for sigma, table in sorted(tables.items()):
@@ -398,7 +400,8 @@ def noise_floors(tables: Mapping[float, pd.DataFrame], y_col: str = "val_loss", 
         floor, level = joint_floor(fit), float(sigma) ** 2
         rows.append({"label_noise": float(sigma), "noise_level": level, "fitted_floor": floor,
                      "floor_ratio": floor / level if level > 0 else np.nan,
-                     "mean_abs_rel_divergence": fit.metrics["mean_abs_rel_divergence"], "fit": fit})
+                     "mean_abs_rel_divergence": fit.metrics["mean_abs_rel_divergence"],
+                     "at_bounds": ", ".join(fit.at_bounds), "fit": fit})
     return pd.DataFrame(rows)
 
 
