@@ -524,16 +524,24 @@ def test_bootstrap_draws_give_intervals_on_the_optimum_that_cover_the_planted_al
     from workbench.data import PLANTED, planted
     from workbench.fit import fit_frame
 
-    df = planted("chinchilla", noise=0.01, seed=5)
-    fit = fit_frame("chinchilla", df, ["N", "D"], "y", bootstrap=60, seed=1)
+    # coverage is a rate (helper-91: one data set's four intervals all holding the truth failed 3 data sets in 20;
+    # over 30, the loss interval missed 4 times, N, D and tokens per parameter once each): over 12 data sets each
+    # interval must hold it at least 8 times (a true coverage of 0.87 fails that with chance 1.3%)
     truth = allocate.chinchilla_optimal(GOPHER_C, **PLANTED["chinchilla"].params)
-    point = allocate.chinchilla_optimal(GOPHER_C, **fit.params)
-    out = allocate.optimum_intervals("chinchilla", fit.bootstrap, GOPHER_C)
-    assert out["draws_used"] == 60 and out["draws_failed"] == 0 and out["level"] == 0.95
-    for key in ("N", "D", "tokens_per_param", "loss"):
-        low, high = out["ci"][key]
-        assert low < truth[key] < high and low < point[key] < high, key
-    assert out["ci"]["tokens_per_param"][1] / out["ci"]["tokens_per_param"][0] < 2  # 1% noise: a usable interval
+    covered = dict.fromkeys(("N", "D", "tokens_per_param", "loss"), 0)
+    for data_seed in range(12):
+        df = planted("chinchilla", noise=0.01, seed=data_seed)
+        fit = fit_frame("chinchilla", df, ["N", "D"], "y", bootstrap=60, seed=1)
+        point = allocate.chinchilla_optimal(GOPHER_C, **fit.params)
+        out = allocate.optimum_intervals("chinchilla", fit.bootstrap, GOPHER_C)
+        assert out["draws_used"] == 60 and out["draws_failed"] == 0 and out["level"] == 0.95
+        for key in covered:
+            low, high = out["ci"][key]
+            assert low < point[key] < high, key
+            covered[key] += low < truth[key] < high
+        # 1% noise gives a usable interval: its high / low ratio was 1.37-2.44 over 30 data sets
+        assert out["ci"]["tokens_per_param"][1] / out["ci"]["tokens_per_param"][0] < 3
+    assert min(covered.values()) >= 8, covered
     # a wider level gives a wider interval; the draws' own percentiles, not a normal approximation
     wide = allocate.optimum_intervals("chinchilla", fit.bootstrap, GOPHER_C, level=0.99)["ci"]["N"]
     assert wide[0] <= out["ci"]["N"][0] and wide[1] >= out["ci"]["N"][1]
