@@ -61,19 +61,21 @@ def test_extrapolate_recovers_a_planted_joint_law():
 
 
 def test_extrapolate_bootstrap_band_covers_the_planted_law():
-    rng = np.random.default_rng(0)
     truth = planted_table()
-    noisy = truth.assign(test_loss=truth.test_loss * np.exp(rng.normal(0, 0.02, len(truth))))
+    # coverage is a rate over noise draws: the band's misses come together (over 40 draws: all 6 targets held on 32,
+    # 1-5 on the others; mean 0.90), so asserting 5 of 6 on one draw failed 3 draws in 20 (helper-91). Over 10 draws
+    # the mean share held must be >= 0.75
+    shares = []
+    for draw in range(10):
+        rng = np.random.default_rng(draw)
+        noisy = truth.assign(test_loss=truth.test_loss * np.exp(rng.normal(0, 0.02, len(truth))))
+        t = es.extrapolate(noisy, 22 * 32 + 1, 1024, fix={"c_inf": 0.0}, bootstrap=40, seed=0).targets
+        assert (t.predicted_low <= t.predicted).all() and (t.predicted <= t.predicted_high).all()
+        assert (t.predicted_high > t.predicted_low).all() and t.inside_interval.dtype == bool
+        shares.append(truth.loc[t.index, "test_loss"].between(t.predicted_low, t.predicted_high).mean())
+    assert np.mean(shares) >= 0.75, shares
     plain = es.extrapolate(noisy, 22 * 32 + 1, 1024, fix={"c_inf": 0.0})
     assert "predicted_low" not in plain.targets  # no bootstrap, no band
-    ex = es.extrapolate(noisy, 22 * 32 + 1, 1024, fix={"c_inf": 0.0}, bootstrap=40, seed=0)
-    t = ex.targets
-    assert (t.predicted_low <= t.predicted).all() and (t.predicted <= t.predicted_high).all()
-    assert (t.predicted_high > t.predicted_low).all()
-    true_at_targets = truth.loc[t.index, "test_loss"]
-    # measured: the band holds the planted law's value at all 6 targets
-    assert true_at_targets.between(t.predicted_low, t.predicted_high).mean() >= 5 / 6
-    assert t.inside_interval.dtype == bool
 
 
 def test_extrapolate_refuses_a_split_without_targets():
