@@ -165,6 +165,21 @@ def test_an_empty_held_out_bin_gives_nan_without_a_warning(table, recwarn):
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
 
+def test_a_bin_no_train_input_falls_in_is_chosen_for_from_every_train_input(table, monkeypatch, recwarn):
+    """helper-92: on a table whose probe answers one confidence (3 of 24 small trained tables), every train input
+    lands in one bin; another bin's pick was argmax over the NaN mean of an empty slice (the first affordable
+    setting, with a RuntimeWarning). Here every train input is put in bin 0 and the held-out inputs in bins 0-4:
+    each bin's pick is then bin 0's, the best over all train inputs."""
+    n = len(table.split)
+    bins = np.where(table.split == 0, 0, np.arange(n) % 5)
+    monkeypatch.setattr(snell, "oracle_bins", lambda t, width, n_bins: bins)
+    small, large = table.config.widths[0], table.config.widths[-1]
+    out = snell.flops_matched(table, small, large, 1.0)
+    picks = out[out.model.str.contains("test-time") & (out.bin != "all")]["setting"].tolist()
+    assert len(picks) == 5 and len(set(picks)) == 1 and picks[0] is not None
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 # -- the cost of each strategy -------------------------------------------------------------------
 
 def test_strategy_costs_follow_the_documented_formulas(table):

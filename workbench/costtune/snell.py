@@ -219,6 +219,9 @@ def flops_matched(table: OutcomeTable, small: int, large: int, ratio: float, n_b
     rows, wrong = [], {"big": 0.0, "small": 0.0}
     for b in range(n_bins):
         rb, hb = tr[bins[tr] == b], ho[bins[ho] == b]
+        # a bin no train input falls in (a probe whose confidence is one value) is chosen for from every train
+        # input: the mean of an empty slice warned and argmax over NaN took the first affordable setting (helper-92)
+        rb = rb if len(rb) else tr
         best = int(ok["setting"].to_numpy()[np.argmax(table.correct[rb][:, ok["setting"]].mean(0))]) if len(ok) else None
         wrong["big"] += float((~table.correct[hb, big["setting"]]).sum())
         wrong["small"] += float("nan") if best is None else float((~table.correct[hb, best]).sum())
