@@ -520,7 +520,10 @@ def test_dual_ascent_moves_lambda_toward_the_budget(table):
     free = train(env, AgentConfig(steps=3000, batch=64, guided=False, seed=0))
     free_cost = evaluate(free.policy, env, rows, 0.0)["cost"]
     tight = train(env, AgentConfig(steps=3000, batch=64, guided=False, seed=0, budget=free_cost / 4, dual_lr=0.5))
-    assert tight.lam > 0  # over budget -> λ rose
+    # over budget -> λ rose. Not necessarily to the end: at dual_lr 0.5 the step can overshoot, the policy then spends
+    # far under the budget and λ is projected back to 0 (the final λ was 0 on 6 of 12 trained tables for the
+    # cascade, 3 of 24 for the router; the curve's λ rose on all of them, helper-92)
+    assert tight.curve["lam"].max() > 0
     assert evaluate(tight.policy, env, rows, tight.lam)["cost"] < 0.6 * free_cost
     loose = train(env, AgentConfig(steps=3000, batch=64, guided=False, seed=0, budget=table.cost.max() * 10))
     assert loose.lam == 0.0  # always under budget -> λ pinned at 0

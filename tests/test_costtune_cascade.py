@@ -217,7 +217,10 @@ def test_dual_ascent_moves_lambda_toward_the_budget(table, ladder):
     free_cost = evaluate(free.probs, env.t, rows)["cost"]
     budget = free_cost / 4
     tight = train(env, CascadeAgentConfig(steps=60_000, guided=False, budget=budget, dual_lr=0.5))
-    assert tight.lam > 0  # over budget -> λ rose
+    # over budget -> λ rose. Not necessarily to the end: at dual_lr 0.5 the step can overshoot, the policy then spends
+    # far under the budget and λ is projected back to 0 (the final λ was 0 on 6 of 12 trained tables for the
+    # cascade, 3 of 24 for the router; the curve's λ rose on all of them, helper-92)
+    assert tight.curve["lam"].max() > 0
     assert evaluate(tight.probs, env.t, rows)["cost"] < 0.5 * free_cost
     guided = train(env, CascadeAgentConfig(steps=60_000, budget=budget))
     assert evaluate(guided.probs, env.t, rows)["cost"] == pytest.approx(budget, rel=0.25)

@@ -56,7 +56,7 @@ def test_vote_takes_the_mode_and_bon_the_heaviest_answer():
 
 
 def test_samples_are_seeded_and_follow_the_softmax():
-    x = torch.zeros(2000, 3)
+    x = torch.zeros(10000, 3)  # 20,000 draws: the share of p = 0.7 has sd 0.0032, so atol 0.02 is 6 sd (2,000 inputs: 2.8)
     logits = torch.log(torch.tensor([0.7, 0.2, 0.1]))
     f = lambda inp: logits.expand(len(inp), 3)  # noqa: E731
     cfg = TestTimeConfig(noise=0.0)
@@ -194,7 +194,10 @@ def test_the_verifier_scores_right_answers_above_wrong_ones():
     y = (x @ w).argmax(1)
     verifier = train_verifier([lambda z: 2.0 * (z @ w)], x, y, 3, torch.ones(6), TestTimeConfig(train_steps=300))
     right, wrong = verifier.score(x, y[None])[0], verifier.score(x, ((y + 1) % 3)[None])[0]
-    assert right.mean() > 0.5 > wrong.mean()
+    # the verifier ranks: on most inputs the right answer scores above a wrong one. (Its wrong answers' mean score
+    # below 0.5 held on this seed only: over 12 data seeds it was 0.44-0.83, the student being right on 85%+ of the
+    # training inputs; the share ranked right was 0.82-0.99, helper-92)
+    assert (right > wrong).float().mean() > 0.6 and right.mean() > wrong.mean()
 
 
 def test_inputs_tied_at_the_top_score_fall_in_the_easiest_bin():
