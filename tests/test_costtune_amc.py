@@ -216,11 +216,12 @@ def test_finetuning_keeps_the_masks_and_recovers_uniform_pruning(prob):
             assert bool((w[m == 0] == 0).all()) and bool((w[m == 1] != 0).any())  # pruned stay exactly 0
     again = finetune(prob, [c.masks for c in cands], 200, 1e-3)  # seeded: same minibatches, same result
     assert all(torch.equal(a[0], b[0]) for la, lb in zip(tuned, again) for a, b in zip(la, lb))
-    plain, ft = evaluate_candidates(prob, cands), evaluate_candidates(prob, cands, 200, 1e-3)
+    plain, ft = evaluate_candidates(prob, cands), evaluate_candidates(prob, cands, 1000, 1e-3)
     assert [r["val_error"] for r in plain] == [r["val_error"] for r in ft]  # as-compressed columns untouched
     assert "val_error_ft" not in plain[0]
     pruned, dense = ft
-    # 10% of the weights as pruned are far worse than dense; fine-tuning recovers most of the gap
+    # 10% of the weights as pruned are far worse than dense; 1,000 steps of fine-tuning recover most of the gap
+    # (0.66-0.89 of it over 16 student seeds; 200 steps recovered 0.17-0.67, more than half on 2-3 seeds: helper-92)
     assert pruned["val_error"] - dense["val_error"] > 0.1
     assert pruned["val_error_ft"] - dense["val_error_ft"] < 0.5 * (pruned["val_error"] - dense["val_error"])
 
