@@ -341,15 +341,17 @@ def test_m4_holds_eps0_at_the_given_random_guess_error():
 
 
 def test_inside_interval_says_whether_the_measurement_lies_in_the_band():
-    """Targets measured 50% above the planted law, noise 2%: the band (9 fit points, 4x out) is wide, yet some targets
-    lie well above it (measured: 3 of 6 inside, two 15-21% above the band's top); inside_interval is the measurement in
-    [low, high], checked here row by row."""
+    """Every other target measured 3x the planted law (noise 2%), the rest as planted: some targets lie in the band and
+    some far above it (over 20 noise draws: 1-3 of 6 inside, 2-3 at least 10% above the band's top; targets all at
+    1.5x left none clearly outside on 11 draws in 20, helper-92); inside_interval is the measurement in [low, high],
+    checked here row by row."""
     rng = np.random.default_rng(0)
     t = planted_table()
     t = t.assign(test_loss=t.test_loss * np.exp(rng.normal(0, 0.02, len(t))))
     _, target = es.extrapolation_masks(t, 22 * 32 + 1, 1024)
-    t.loc[target, "test_loss"] *= 1.5
+    t.loc[t.index[target][::2], "test_loss"] *= 3.0
     tg = es.extrapolate(t, 22 * 32 + 1, 1024, fix={"c_inf": 0.0}, bootstrap=30, seed=0).targets
     expected = [lo <= y <= hi for y, lo, hi in zip(tg.test_loss, tg.predicted_low, tg.predicted_high)]
     assert tg.inside_interval.tolist() == expected
-    assert (tg.test_loss > 1.1 * tg.predicted_high).any()  # a target clearly outside: a test that can tell
+    # a test that can tell: a target inside and one clearly outside
+    assert any(expected) and (tg.test_loss > 1.1 * tg.predicted_high).any()
