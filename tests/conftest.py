@@ -191,3 +191,23 @@ def tiny_outcome_config(n_inputs: int):
                          finetune_steps=50, densities=(1.0, 0.5), n_inputs=n_inputs, probe_width_index=0,
                          testtime=TestTimeConfig(max_k=4, ks=(2, 4), refine_steps=(1, 2), train_steps=100,
                                                  train_inputs=512))
+
+
+def informative_probe(table):
+    """``table`` (an outcome table), after asserting that its probe is informative: more distinct probe confidences
+    on the train inputs than the difficulty bins :func:`workbench.costtune.policies.probe_bins` cuts them into. A dead
+    probe (the width-4 student answering every input with one confidence: 3 of 24 table seeds of
+    :func:`tiny_outcome_config`) puts every input in one bin, and the tests that route by the probe or read rung 0's
+    confidence then failed deep inside, far from the cause; a table fixture calling this fails where it is built."""
+    import inspect
+
+    import numpy as np
+
+    from workbench.costtune.policies import probe_bins
+
+    n_bins = inspect.signature(probe_bins).parameters["n_bins"].default
+    values = np.unique(table.probe[table.inputs("train"), 0])
+    assert len(values) > n_bins, (f"the outcome table's probe is not informative: {len(values)} distinct confidence "
+                                  f"value(s) on the train inputs for {n_bins} difficulty bins (seed {table.config.seed}"
+                                  f", task_seed {table.config.task_seed}); use another seed")
+    return table

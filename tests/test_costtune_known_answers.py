@@ -17,14 +17,14 @@ from workbench.costtune.ladder import build_ladder
 from workbench.costtune.outcomes import outcome_table
 from workbench.testtime import Refiner, Verifier
 
-from conftest import tiny_outcome_config
+from conftest import informative_probe, tiny_outcome_config
 
 TINY = tiny_outcome_config(n_inputs=600)
 
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
-    return outcome_table(TINY, tmp_path_factory.mktemp("cache"))
+    return informative_probe(outcome_table(TINY, tmp_path_factory.mktemp("cache")))
 
 
 def _scrambled_held_out(table):
