@@ -159,14 +159,17 @@ def test_main_task_picks_the_error_column_and_rosenfelds_eps0():
 @pytest.fixture(scope="module")
 def clean_sweep(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
+    # 4 seeds, not 2: with 2 the joint-law fit missed on 1 of 8 training seeds and 4 of 10 teachers (a
+    # width-32 student stalling above width 16 bends the grid); with 4: 8/8 and 8/10 (worst div 0.88x and 1.77x
+    # its bound), floors and learning-deficiency asserts 18/18
     cfg = es.teacher_sweep(intrinsic_dim=4, widths=(16, 32, 64), sizes=(256, 512, 1024, 2048, 4096),
-                           seeds=(0, 1), steps=600)
+                           seeds=(0, 1, 2, 3), steps=600)
     return es.run_sweeps([cfg], cache, progress=False)
 
 
 def test_joint_law_fits_a_real_sweep(clean_sweep):
     avg = es.seed_mean(clean_sweep)
-    assert len(avg) == 15 and (avg.seeds == 2).all()
+    assert len(avg) == 15 and (avg.seeds == 4).all()
     fit = es.fit_joint(avg)
     # the law must explain the grid far better than its mean does (measured: 6.0% against a spread of 47%)
     assert fit.metrics["mean_abs_rel_divergence"] < 0.08
@@ -179,7 +182,9 @@ def test_joint_law_fits_a_real_classification_sweep(tmp_path):
     cfg = es.teacher_sweep(task="teacher-classification", intrinsic_dim=4, widths=(16, 32, 64),
                            sizes=(256, 512, 1024, 2048, 4096), seeds=(0, 1), steps=600)
     avg = es.seed_mean(es.run_sweeps([cfg], tmp_path, progress=False), ["test_error"])
-    assert avg.test_error.between(0.1, 0.3).all()  # well below the random guess (0.9), far from solved
+    # well below the random guess (0.9; at most half of it), far from solved: over 10 teachers the grid's errors
+    # span 0.145-0.338 (the old bound 0.3 failed 3 of them), over 8 training seeds 0.165-0.272
+    assert avg.test_error.between(0.1, 0.45).all()
     fit = es.fit_joint(avg, y_col="test_error", eps0=es.random_guess_error("teacher-classification"))
     # measured: 2.4% against a spread of 10.6% around the grid's mean error
     spread = np.mean(np.abs(avg.test_error / avg.test_error.mean() - 1))
@@ -221,9 +226,13 @@ def test_floor_interval_resamples_seeds_and_covers_the_planted_floor():
 
 
 def test_noise_floor_tracks_planted_label_noise(tmp_path):
+    # widths 16, 64, 256 from n = 256: the wide students' clean error is small beside σ² and the noisy curves
+    # descend in n onto the floor, so c_inf is identified. On widths 16-64 from n = 512 the curves were flat or
+    # bent the wrong way and the fitted floor collapsed to 0 (c_inf on its bound) on 4 of 10 teachers and
+    # 1 of 8 training seeds; here floor_ratio is 0.87-1.13 over 10 teachers and 10 training seeds, all passing
     tables = {}
     for sigma in (0.3, 0.5):
-        cfg = es.teacher_sweep(intrinsic_dim=4, widths=(16, 32, 64), sizes=(512, 1024, 2048, 4096, 8192),
+        cfg = es.teacher_sweep(intrinsic_dim=4, widths=(16, 64, 256), sizes=(256, 512, 1024, 2048, 4096, 8192),
                                seeds=(0,), steps=500, label_noise=sigma, early_stopping=False, val_size=4096)
         tables[sigma] = es.seed_mean(es.run_sweeps([cfg], tmp_path, progress=False), ["val_loss", "test_loss"])
     floors = es.noise_floors(tables)
@@ -234,9 +243,15 @@ def test_noise_floor_tracks_planted_label_noise(tmp_path):
 
 
 def test_model_size_exponent_decreases_with_intrinsic_dimension(tmp_path):
+    # Sharma & Kaplan's wide teacher (600, as notebook 03's exponent sweeps): the 64-wide one is a simple
+    # function whose d = 8 exponent exceeds 4/d, while the d = 2 students are optimisation-limited in 800
+    # steps, so 2 seeds on it put d = 2 above d = 8 on 1 of 8 training seeds and 6 of 10 teachers. With the 600-wide teacher,
+    # lr 1e-2 with a wsd decay and the loss averaged over 4 students: 10/10 training seeds (d = 2: 0.69-1.10,
+    # d = 8: 0.44-0.51) and 10/10 teachers (smallest gap 0.675 vs 0.587, teacher 7)
     tables = {}
     for d in (2, 8):
-        cfg = es.teacher_sweep(intrinsic_dim=d, widths=(8, 16, 32, 64), sizes=(4096,), seeds=(0, 1), steps=800)
+        cfg = es.teacher_sweep(intrinsic_dim=d, widths=(8, 16, 32, 64), sizes=(4096,), seeds=(0, 1, 2, 3), steps=800,
+                               teacher_width=600, lr=1e-2, lr_schedule="wsd")
         tables[d] = es.seed_mean(es.run_sweeps([cfg], tmp_path, progress=False))
     exps = es.exponents_by_dim(tables)
     assert exps.intrinsic_dim.tolist() == [2, 8]
