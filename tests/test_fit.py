@@ -598,7 +598,33 @@ def test_a_broken_power_laws_breaks_are_reported_in_order_whatever_the_rows_orde
     perm = np.random.default_rng(4).permutation(60)  # the order that swapped the labels
     base, shuffled = fit_law("bnsl2", (x,), y), fit_law("bnsl2", (x[perm],), y[perm])
     assert base.params["d1"] < base.params["d2"] and shuffled.params["d1"] < shuffled.params["d2"]
-    assert shuffled.params == pytest.approx(base.params, rel=1e-4)  # f2 is poorly determined: 2e-6 apart
-    assert shuffled.poorly_determined == base.poorly_determined
+    # the same optimum: over 20 noise draws (helper-96) the two orders' objectives were 2e-16-2e-11 apart
+    # (relative) and the parameters neither fit flags poorly determined or at a bound 3e-8-7e-6; a loose one
+    # (a break sharper than the points' spacing) moves freely along a flat valley and is not compared
+    assert shuffled.objective_value == pytest.approx(base.objective_value, rel=1e-8)
+    loose = {*base.poorly_determined, *shuffled.poorly_determined, *base.at_bounds, *shuffled.at_bounds}
+    firm = [n for n in base.params if n not in loose]
+    assert {n: shuffled.params[n] for n in firm} == pytest.approx({n: base.params[n] for n in firm}, rel=1e-4)
+    if base.covariance_estimated and shuffled.covariance_estimated:  # else one flags all: a singular covariance
+        assert shuffled.poorly_determined == base.poorly_determined  # (2 of 40 draws and orders, same optimum)
+    # these rows no longer swap the labels without canonical_order (helper-96, 12 orders): a start with the
+    # breaks' labels swapped does, whatever the optimiser
+    relabelled = fit_law("bnsl2", (x,), y, starts=warm_start(base)[:, [0, 1, 2, 6, 7, 8, 3, 4, 5]])
+    assert relabelled.params["d1"] < relabelled.params["d2"]
     boot = fit_law("bnsl2", (x,), y, bootstrap=20, seed=0).bootstrap
     assert (boot["d1"] <= boot["d2"]).all()
+
+
+def test_a_polish_that_runs_out_of_evaluations_still_reaches_the_optimum():
+    """helper-96: a bnsl2 fit whose best break is sharper than the points' spacing (f1 -> its bound 1e-3) ended
+    where scipy's TRF ran out of its 2000 evaluations, crawling along the flat valley: 1e-4 (relative) above the
+    optimum, somewhere that depended on the start and so on the rows' order. The polish now finishes such a run
+    with dogbox: a refit from the fit's own optimum finds nothing lower (before: 8.0e-5 lower)."""
+    from workbench.laws import get_law
+
+    x = np.logspace(2, 10, 60)
+    y = get_law("bnsl2").predict((x,), PLANTED["bnsl2"].params) * np.exp(0.02 * np.random.default_rng(18).standard_normal(60))
+    fit = fit_law("bnsl2", (x,), y)
+    refit = fit_law("bnsl2", (x,), y, starts=warm_start(fit))
+    assert refit.objective_value >= fit.objective_value * (1 - 1e-8)
+    assert fit.at_bounds == ("f1",)

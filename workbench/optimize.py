@@ -203,8 +203,15 @@ def _lm_block(problem: Problem, theta0: np.ndarray, weights: np.ndarray, max_ite
     return theta, f
 
 
-def polish(problem: Problem, theta0: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    """scipy least_squares (TRF, bounds) from one start; ``rows`` repeats points (bootstrap)."""
+EXTRA_POLISH_ROUNDS = 8  # at most 16 more least_squares runs for a polish that ran out of evaluations
+
+
+def polish(problem: Problem, theta0: np.ndarray, rows: np.ndarray | None = None,
+           extra_rounds: int = EXTRA_POLISH_ROUNDS) -> tuple[np.ndarray, float]:
+    """scipy least_squares (TRF, bounds) from one start; ``rows`` repeats points (bootstrap).
+
+    ``extra_rounds``: how many times a TRF run that ran out of evaluations is followed by dogbox and a fresh TRF
+    (below)."""
     from scipy.optimize import least_squares
 
     sub = problem if rows is None else problem.subset(rows)
@@ -214,7 +221,21 @@ def polish(problem: Problem, theta0: np.ndarray, rows: np.ndarray | None = None)
     with np.errstate(over="ignore"):
         res = least_squares(sub.residual_vector, sub.interior(theta0), bounds=(sub.lo, sub.hi), method="trf",
                             jac=jac, **sub.least_squares_kwargs())
-    return res.x, sub.total(res.x)
+        theta, value = res.x, sub.total(res.x)
+        # status 0: TRF ran out of evaluations. It does so crawling along a flat valley towards a bound (a BNSL
+        # break sharper than the points' spacing: f -> its bound), and stopped up to 1e-4 (relative) above the
+        # optimum wherever the start left it, so a bnsl2 fit moved with the rows' order (helper-96: 2 of 20 noise
+        # draws). Then dogbox (an active-set method, which steps onto the bound) and a fresh TRF from the best
+        # point so far, up to extra_rounds times, until TRF converges within its budget
+        for _ in range(extra_rounds):
+            if res.status != 0:
+                break
+            for method in ("dogbox", "trf"):
+                res = least_squares(sub.residual_vector, sub.interior(theta), bounds=(sub.lo, sub.hi),
+                                    method=method, jac=jac, **sub.least_squares_kwargs())
+                if sub.total(res.x) < value:
+                    theta, value = res.x, sub.total(res.x)
+    return theta, value
 
 
 def polish_lmfit(problem: Problem, theta0: np.ndarray) -> tuple[np.ndarray, float, np.ndarray | None]:
