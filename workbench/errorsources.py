@@ -414,7 +414,9 @@ def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width
     ``table`` is per student (a ``seed`` column) or already seed-averaged. With ``bootstrap`` = B ≥ 2
     and per-student rows (≥ 2 seeds, each at every n), the seeds of each width are resampled B times (with
     replacement), the seed mean refitted, and ``floor_low`` / ``floor_high`` give the 2.5 / 97.5
-    percentiles of c: with few seeds a floor a little above the last measured error is within its noise.
+    percentiles of c: with few seeds a floor a little above the last measured error is within its noise. They are
+    rough, not 95% confidence intervals: with 4 – 6 seeds too narrow (on a planted curve they held the floor in 80 – 86
+    of 100 repeats, with 20 seeds in 92: ``benchmarks/bench_interval_coverage.py --what floor``).
     Columns: width, floor, floor_low, floor_high, exponent, at_bounds (parameters on a bound of the
     law, e.g. b = 10 when the curve drops in one step), error_at_max_n, realizable (width ≥
     teacher_width, when given). A NaN in width, n or ``y_col`` is an InputError.
