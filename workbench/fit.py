@@ -398,7 +398,7 @@ def _bootstrap(problem: Problem, best_theta: np.ndarray, n_boot: int, seed: int,
     counts = np.stack([np.bincount(r, minlength=n) for r in rows]).astype(float)  # (B, n)
     theta, _ = batched_lm(problem, np.repeat(best_theta[None, :], n_boot, axis=0), counts)
     # no extra rounds for a refit that runs out of evaluations: in notebook 01's back-test they made the window
-    # fits 1.7x slower (19 s -> 32 s) and moved only the percentiles of parameters flagged poorly determined
+    # fits 1.7x slower (19 s -> 32 s) and moved mainly the percentiles of parameters flagged poorly determined
     # (M4's eps0 high 5.8e3 -> 3.0e4; the others by <= 4e-4); the point fit, whose optimum the tables report, gets them
     refits = np.stack([canonical_order(problem, polish(problem, theta[b], rows[b], extra_rounds=0)[0])
                        for b in progress(range(n_boot), desc="bootstrap refits", unit="fit")])
