@@ -124,6 +124,35 @@ def test_the_entropy_bonus_pushes_toward_the_uniform_policy():
     assert not train(env, AgentConfig(steps=32, batch=32, prior_temperature=0.1, seed=0)).policy.W.any()
 
 
+class _ScaledRewards:
+    """An env whose rewards are ``c`` times ``env``'s (everything else passed through)."""
+
+    def __init__(self, env, c):
+        self.env, self.c = env, c
+
+    def __getattr__(self, name):
+        return getattr(self.env, name)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, self.c * reward, terminated, truncated, info
+
+
+def test_the_router_agents_policy_does_not_depend_on_the_rewards_unit():
+    """Mutant (the one session 29 could not kill): the advantage not divided by its std. Rewards 10x give the same
+    policy: the baseline starts at 0 and its update is linear in the rewards, so it scales with them and the normalised
+    advantage does not, and the entropy bonus keeps its weight ent_coef against the policy-gradient term. Without the
+    division that term is 10x heavier against the entropy's, a change of direction Adam's per-coordinate scaling cannot
+    undo: W moved by 0.029 (of 0.39) in that mutant, by 4e-10 here."""
+    probe = [[0.9, 0.8, 0.0], [0.35, 0.05, 0.0], [0.55, 0.2, 0.0], [0.7, 0.5, 0.0]]
+    correct = [[True, False], [False, True], [True, True], [False, False]]
+    cfg = AgentConfig(steps=512, batch=64, lr=0.05, ent_coef=0.1, guided=False, eval_every=100_000, seed=0)
+    w = train(_toy_env(correct, [1.0, 2.0], 2.0, probe=probe), cfg).policy.W
+    w10 = train(_ScaledRewards(_toy_env(correct, [1.0, 2.0], 2.0, probe=probe), 10.0), cfg).policy.W
+    assert np.abs(w).max() > 0.1  # it learned something
+    np.testing.assert_allclose(w10, w, rtol=0, atol=1e-6)
+
+
 def test_the_guided_agent_never_picks_a_setting_off_the_law_front():
     """Mutant: the guided agent trained without its support. Predicted errors 0.1, 0.3 at costs 1, 3: setting 1 is
     dearer and worse, off the front; its probability is exactly 0 after training, whatever it learned."""
