@@ -62,7 +62,10 @@ def test_classification_labels_are_the_argmax_of_the_standardised_teacher_output
     raw_ref = teacher_forward(layers, ref)
     raw = teacher_forward(layers, t.x_test.double().numpy())
     expected = ((raw - raw_ref.mean(0)) / raw_ref.std(0)).argmax(1)
-    assert (expected == t.y_test.numpy()).mean() > 0.97
+    # the task standardises on its own 4,096-row sample, this test on another 20,000: near-ties flip. Over 100 task
+    # seeds the agreement was 0.962-0.995 (mean 0.981, sd 0.006; 0.97 failed 6); without the standardisation (raw,
+    # centred only, scaled only) at most 0.42, 0.85, 0.42 (helper-97)
+    assert (expected == t.y_test.numpy()).mean() > 0.93
 
 
 def test_teacher_targets_are_standardised_on_a_large_reference_sample():

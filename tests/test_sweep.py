@@ -67,8 +67,10 @@ def test_parameter_and_flop_counts_known_answers():
 
 
 def test_error_goes_down_with_data_size(tmp_path):
+    # lr 1e-2: at 3e-3 the n = 2048 students were still optimisation-limited on 25 of 180 task and student seed draws
+    # (the ratio below up to 1.00); at 1e-2 180 of 180 passed, ratio at most 0.59 (helper-97)
     cfg = SweepConfig(task=REG, widths=(32,), depths=(1,), sizes=(32, 2048), seeds=(0, 1),
-                      steps=300, batch_size=64, lr=3e-3)
+                      steps=300, batch_size=64, lr=1e-2)
     t = run_sweep(cfg, cache_dir=tmp_path, progress=False)
     err = t.groupby("n")["test_error"].mean()
     assert err[2048] < 0.7 * err[32]
@@ -229,7 +231,9 @@ def test_lr_schedule_batched_equals_per_model_loop_and_constant_key_is_unchanged
         ref = train_single(task, run)
         for col in ("train_loss", "test_loss", "test_error"):
             assert m[col] == pytest.approx(ref[col], rel=1e-4, abs=1e-5), col
-        assert m["test_loss"] != pytest.approx(c["test_loss"], rel=1e-3)  # the schedule really acts
+        # the schedule really acts: over 300 students (helper-97) the two losses were >= 3.2e-4 apart (relative; wsd
+        # decays only the last 20% of steps, so 1e-3 failed 3 of 50 task seeds); a schedule that does nothing is equal
+        assert m["test_loss"] != pytest.approx(c["test_loss"], rel=1e-5)
     # constant-lr keys are the ones computed before lr_schedule existed (cached rows stay valid)
     run = RunConfig(REG, width=8, n=64, steps=60, batch_size=32, lr=3e-3)
     old = {"v": 1, **{k: v for k, v in asdict(run).items() if k != "lr_schedule"}}
