@@ -461,6 +461,32 @@ def test_one_amc_update_is_adams_first_step_on_the_requested_actions_score():
     assert res.best == ((1,), (0,)) and res.curve["best_reward"].tolist() == [-0.1]
 
 
+def test_the_amc_agent_normalises_each_batchs_advantage_by_its_spread():
+    """Mutant (the one session 29 could not kill): the advantage not divided by its std. Batch 1's errors are 0.3 + u(d)
+    for the requested density index d (u = 0.2, −0.1, 0); batch 2's are batch 1's mean + c·u(d). The baseline after
+    batch 2 is b1 + baseline_lr·c·mean(−u), so batch 2's advantage is exactly c × what it is at c = 1, and normalised
+    it is the same: c = 10 gives the same policy (within 1.4e-9 on seeds 0-4; the 1e-8 in the std's denominator).
+    Without the division batch 2's gradient is 10x batch 1's, which Adam's second step weighs differently: the
+    probabilities move by 0.011-0.059."""
+    from workbench.costtune.amc_agent import AmcAgentConfig, train as train_amc
+
+    u = {0: 0.2, 1: -0.1, 2: 0.0}
+
+    def probs(c):
+        errs = []
+
+        def error(d, p):
+            errs.append(0.3 + u[d[0]] if len(errs) < 32 else float(np.mean(errs[:32])) + c * u[d[0]])
+            return errs[-1]
+
+        return train_amc(_toy_amc(error, d_allowed=2), AmcAgentConfig(episodes_total=64, episodes=32, lr=0.3,
+                                                                       seed=0)).probs_d
+
+    p1 = probs(1.0)
+    assert np.abs(p1 - 1 / 3).max() > 0.05  # it learned something
+    np.testing.assert_allclose(probs(10.0), p1, rtol=0, atol=1e-6)
+
+
 def test_the_amc_baseline_is_a_running_mean_that_lags_a_jump_in_reward():
     """Mutant: the baseline set to each batch's mean reward (no running average). Every episode of batch 1 errs 0.5,
     of batch 2 0.1, whatever the action. Batch 1: baseline = its mean, advantage 0, θ stays 0. Batch 2: baseline
