@@ -219,6 +219,39 @@ def test_agent_is_seeded(table, ladder):
     assert not np.array_equal(a.probs, c.probs)
 
 
+class _SecondBatchScaled:
+    """A VectorCascade whose rewards in the second rollout batch (the second reset) are ``c`` times the real ones."""
+
+    def __init__(self, env, c):
+        self.env, self.c, self.resets = env, c, 0
+
+    def __getattr__(self, name):
+        return getattr(self.env, name)
+
+    def reset(self, rng, n):
+        self.resets += 1
+        return self.env.reset(rng, n)
+
+    def step(self, action):
+        s, r, live = self.env.step(action)
+        return s, (self.c * r if self.resets == 2 else r), live
+
+
+def test_reinforce_normalises_each_batchs_advantage_by_its_spread(table, ladder):
+    """Mutant (the one session 29 could not kill): REINFORCE's advantage centred but not divided by its std. With the
+    baseline held at 0 (value_lr = 0) the advantage is the return minus the batch mean; batch 2's rewards x10 scale it
+    by 10 exactly, and normalised it is the same, so the averaged policy is unchanged (within 1.1e-9 on seeds 0-4;
+    the 1e-8 in the std's denominator). Without the division batch 2's gradient is 10x the others', which Adam's
+    later steps weigh differently: the policy moves by 0.059-0.095 (it moved 0.19-0.27 from its start)."""
+    cfg = CascadeAgentConfig(steps=2000, episodes=256, estimator="reinforce", value_lr=0.0, guided=False, lam=0.2,
+                             lr=0.3, average_last=0.3, eval_every=10**6, seed=0)
+    start = train(VectorCascade(table, ladder), dataclasses.replace(cfg, steps=1)).probs
+    probs = train(_SecondBatchScaled(VectorCascade(table, ladder), 1.0), cfg).probs
+    assert np.abs(probs - start).max() > 0.1  # it learned something
+    np.testing.assert_allclose(train(_SecondBatchScaled(VectorCascade(table, ladder), 10.0), cfg).probs, probs,
+                               rtol=0, atol=1e-6)
+
+
 def test_dual_ascent_moves_lambda_toward_the_budget(table, ladder):
     env = VectorCascade(table, ladder)
     rows = env.t.rows
