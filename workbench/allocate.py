@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize_scalar
 
-from workbench.errors import InputError, is_real_number, is_whole_number, real_values
+from workbench.errors import InputError, is_finite, is_real_number, is_whole_number, real_values
 from workbench.laws import Law, get_law
 
 TRAIN_FLOPS_PER_PARAM_TOKEN = 6.0
@@ -93,7 +93,7 @@ def _positive(name: str, value, *, allow_zero: bool = False) -> float:
 def _target_loss(value) -> float:
     """A target loss as a float, or an InputError: a string (float('2.5') read it as a number, float('x') was a
     bare ValueError), None, a boolean or a non-finite number."""
-    if not (is_real_number(value) and math.isfinite(value)):
+    if not is_finite(value):
         raise InputError(f"target_loss must be a finite number; got {value!r}")
     return float(value)
 
@@ -300,7 +300,7 @@ def isoflop_curve(law: str | Law, params: Mapping[str, float], C: float, n_grid:
     C = _positive("C (training compute, FLOPs)", C)
     flops_per_param_token = _positive("flops_per_param_token", flops_per_param_token)
     k = C / flops_per_param_token
-    if not (is_real_number(decades) and math.isfinite(decades) and decades > 0):  # '2' was a bare TypeError
+    if not (is_finite(decades) and decades > 0):  # '2' was a bare TypeError
         raise InputError(f"decades must be a finite number > 0 (the span either side of the optimal N); "
                          f"got {decades!r}")
     if np.ndim(n_grid) == 0:

@@ -86,7 +86,7 @@ def is_finite(value: Any) -> bool:
 
 def is_whole_number(value: Any) -> bool:
     """A finite real number with no fractional part (3, 3.0 or a numpy integer; not 2.5, '3', True or None)."""
-    return is_real_number(value) and math.isfinite(value) and int(value) == value
+    return is_finite(value) and int(value) == value
 
 
 def canonical_numbers(config: Any) -> None:

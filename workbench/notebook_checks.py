@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from workbench.errors import InputError, check_bootstrap, is_real_number, repeats
+from workbench.errors import InputError, check_bootstrap, is_finite, is_real_number, repeats
 from workbench.laws import get_law
 
 
@@ -61,7 +61,7 @@ def check_compute_planner(*, compute_min: float, compute_max: float, n_budgets: 
     (an empty one was a KeyError on the frontier's columns; compute_min = 0 was refused as 'C ... got nan'),
     and the range runs up (compute_min >= compute_max ran and drew the frontier reversed or at one budget)."""
     for name, value in {"compute_min": compute_min, "compute_max": compute_max}.items():
-        if not (is_real_number(value) and math.isfinite(value) and value > 0):
+        if not (is_finite(value) and value > 0):
             raise InputError(f"{name} must be a finite number of FLOPs > 0; got {value!r}")
     if not compute_min < compute_max:  # np.logspace runs down as readily as up: the frontier was drawn reversed
         raise InputError(f"compute_min must be < compute_max = {compute_max!r} (the frontier's smallest and largest "
@@ -85,10 +85,10 @@ def check_scaling_laws(*, models: Sequence[str], forms: Sequence[str], model: st
     _members("models", models, curves, "the NMT curves")
     if model not in curves:
         raise InputError(f"model must be one of the NMT curves {list(curves)!r}; got {model!r}")
-    bad = [x for x in extrapolate_to if not (is_real_number(x) and math.isfinite(x) and x > 0)]
+    bad = [x for x in extrapolate_to if not (is_finite(x) and x > 0)]
     if bad:
         raise InputError(f"extrapolate_to must be finite numbers of examples > 0; got {bad[0]!r} in {list(extrapolate_to)!r}")
-    if not (is_real_number(planted_noise) and math.isfinite(planted_noise) and planted_noise >= 0):
+    if not (is_finite(planted_noise) and planted_noise >= 0):
         raise InputError(f"planted_noise must be a finite relative noise >= 0; got {planted_noise!r}")
 
 
@@ -212,7 +212,7 @@ def check_variance_limited(*, vl_linear: bool, vl_widths: Sequence[int], vl_size
     from workbench.tasks import task_config, task_in_dim
 
     need = _free_constants("power") + 1
-    if not (is_real_number(vl_ratio) and math.isfinite(vl_ratio) and vl_ratio > 0):
+    if not (is_finite(vl_ratio) and vl_ratio > 0):
         raise InputError(f"vl_ratio must be a finite number > 0 (n / parameters); got {vl_ratio!r}")
     _numbers("vl_sizes", vl_sizes, "training sizes (integers >= 1)", lambda n: _is_int(n) and n >= 1)
     _numbers("vl_widths", vl_widths, "hidden widths (integers >= 1)", lambda w: _is_int(w) and w >= 1)

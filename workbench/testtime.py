@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from workbench.errors import InputError, canonical_numbers, is_real_number, is_whole_number
+from workbench.errors import InputError, canonical_numbers, is_finite, is_whole_number
 from workbench.students import float32_default, one_torch_thread
 from workbench.sweep_train import keeps_torch_rng
 
@@ -71,7 +71,7 @@ class TestTimeConfig:
         """Raise InputError naming the first bad field; return self."""
         for name in ("temperature", "noise"):  # inf noise drowned every sample; a string was a TypeError
             value = getattr(self, name)
-            if not (is_real_number(value) and math.isfinite(value) and (value > 0 if name == "temperature"
+            if not (is_finite(value) and (value > 0 if name == "temperature"
                                                                         else value >= 0)):
                 raise InputError(f"{name} must be a finite number {'> 0' if name == 'temperature' else '>= 0'}; "
                                  f"got {value!r}")
