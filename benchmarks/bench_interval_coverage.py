@@ -1,16 +1,16 @@
-"""How often a seed-resampling interval holds the truth: ``real_benchmarks.data_exponents``' exponent, or
-``errorsources.floors_by_width``' floor.
+"""How often an interval over seeds (the leave-one-seed-out jackknife-t of ``workbench.seed_interval``) holds the
+truth: ``real_benchmarks.data_exponents``' exponent, or ``errorsources.floors_by_width``' floor.
 
 ``--what exponent``: a digits-like curve y = 2·n^(−0.8) + 0.01 at notebook 07's digits sizes is planted, each seed's
 error drawn with independent multiplicative noise; the power law is fitted to the seed means and the interval taken
-from ``bootstrap`` seed resamples, as notebook 07 does. The share of repeats whose interval contains 0.8 is the
+from refits without one seed each, as notebook 07 does. The share of repeats whose interval contains 0.8 is the
 interval's coverage (a 95% confidence interval would hold it in 95% of them).
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_interval_coverage.py --seeds 2,5 --reps 150
 
 ``--what floor``: y = 2·n^(−0.7) + c at n = 256 … 8192 (doubling), c = ``--floor`` (0.002: a realizable width's
 floor, where the curve still bends; 0.06: a narrow width's, nearly flat), each seed's error with independent
-multiplicative noise; ``floors_by_width(bootstrap=B)`` (as notebook 03 calls it, which has 4 seeds) and the share
+multiplicative noise; ``floors_by_width(interval=True)`` (as notebook 03 calls it, which has 4 seeds) and the share
 of repeats whose [floor_low, floor_high] holds c.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_interval_coverage.py --what floor --seeds 4,6 --reps 100
@@ -48,21 +48,17 @@ def coverage(seeds: int, reps: int, noise: float, sizes: np.ndarray, truth: np.n
             "median_width": float(np.median(widths)), "sd_of_estimate": float(np.std(estimates))}
 
 
-def exponent_interval(bootstrap: int):
-    def interval(n, seed, y, r):
-        rows = pd.DataFrame({"task": "digits", "family": "mlp", "width": 100, "depth": 2, "n": n, "seed": seed,
-                             "test_error": y})
-        ex = rb.data_exponents(rows, bootstrap=bootstrap, seed=r).iloc[0]
-        return ex.ci_low, ex.ci_high, ex.exponent
-    return interval
+def exponent_interval(n, seed, y, r):
+    rows = pd.DataFrame({"task": "digits", "family": "mlp", "width": 100, "depth": 2, "n": n, "seed": seed,
+                         "test_error": y})
+    ex = rb.data_exponents(rows).iloc[0]
+    return ex.ci_low, ex.ci_high, ex.exponent
 
 
-def floor_interval(bootstrap: int):
-    def interval(n, seed, y, r):
-        rows = pd.DataFrame({"width": 16, "n": n, "seed": seed, "test_loss": y})
-        fl = es.floors_by_width(rows, bootstrap=bootstrap, seed=r).iloc[0]
-        return fl.floor_low, fl.floor_high, fl.floor
-    return interval
+def floor_interval(n, seed, y, r):
+    rows = pd.DataFrame({"width": 16, "n": n, "seed": seed, "test_loss": y})
+    fl = es.floors_by_width(rows, interval=True).iloc[0]
+    return fl.floor_low, fl.floor_high, fl.floor
 
 
 def main() -> None:
@@ -70,8 +66,6 @@ def main() -> None:
     ap.add_argument("--seeds", default="2,5", help="seeds per size, comma-separated")
     ap.add_argument("--reps", type=int, default=150)
     ap.add_argument("--noise", type=float, default=0.05, help="relative sd of one seed's error")
-    ap.add_argument("--bootstrap", type=int, default=100,
-                    help="seed resamples per interval (notebook 03's and 07's default)")
     ap.add_argument("--what", choices=("exponent", "floor"), default="exponent",
                     help="data_exponents' exponent (digits-like) or floors_by_width's floor")
     ap.add_argument("--floor", type=float, default=0.002, help="the planted floor c (--what floor)")
@@ -82,11 +76,11 @@ def main() -> None:
         t0 = time.perf_counter()
         if args.what == "floor":
             res = coverage(seeds, args.reps, args.noise, FLOOR_SIZES, FLOOR_A * FLOOR_SIZES ** -FLOOR_B + args.floor,
-                           args.floor, floor_interval(args.bootstrap), rng)
+                           args.floor, floor_interval, rng)
             target = f"c = {args.floor:g}"
         else:
             res = coverage(seeds, args.reps, args.noise, SIZES, A * SIZES ** -B + C, B,
-                           exponent_interval(args.bootstrap), rng)
+                           exponent_interval, rng)
             target = f"b = {B}"
         print(f"{seeds} seeds a size, noise {args.noise:.0%}: interval holds {target} in {res['hits']} of {res['reps']} "
               f"({res['coverage']:.0%}); median width {res['median_width']:.3g}; sd of the estimate over repeats "

@@ -203,26 +203,24 @@ def test_learning_deficiency_and_floors_on_the_same_sweep(clean_sweep):
     assert np.allclose(ld[ld.steps == 1200].excess, 0.0)
 
 
-def test_floor_interval_resamples_seeds_and_covers_the_planted_floor():
+def test_floor_interval_leaves_out_one_seed_at_a_time_and_covers_the_planted_floor():
     rng = np.random.default_rng(0)
     n = np.array([256, 512, 1024, 2048, 4096, 8192])
     rows = [{"width": w, "params": 22 * w + 1, "n": int(k), "seed": s,
              "test_loss": (2.0 * k**-0.7 + floor) * (1 + 0.05 * rng.standard_normal())}
             for w, floor in ((4, 0.06), (16, 0.002)) for s in range(6) for k in n]
     table = pd.DataFrame(rows)
-    floors = es.floors_by_width(table, teacher_width=8, bootstrap=50, seed=1)
+    floors = es.floors_by_width(table, teacher_width=8, interval=True)
     assert floors.realizable.tolist() == [False, True]
     for planted_floor, r in zip((0.06, 0.002), floors.itertuples()):
         assert r.floor_low < r.floor < r.floor_high
         assert r.floor_low < planted_floor < r.floor_high
-    assert floors.equals(es.floors_by_width(table, teacher_width=8, bootstrap=50, seed=1))  # seeded
-    # a width's interval is its own: the same with the other width left out (one generator for all moved it)
-    alone = es.floors_by_width(table[table.width == 16], teacher_width=8, bootstrap=50, seed=1)
+    # a width's interval is its own: the same with the other width left out
+    alone = es.floors_by_width(table[table.width == 16], teacher_width=8, interval=True)
     assert (alone.floor_low.iloc[0], alone.floor_high.iloc[0]) == (floors.floor_low.iloc[1], floors.floor_high.iloc[1])
-    no_interval = es.floors_by_width(es.seed_mean(table), teacher_width=8, bootstrap=50)  # one row per n: no seeds
+    no_interval = es.floors_by_width(es.seed_mean(table), teacher_width=8, interval=True)  # one row per n: no seeds
     assert no_interval.floor_low.isna().all() and np.allclose(no_interval.floor, floors.floor)
-    with pytest.raises(InputError, match=r"bootstrap must be 0 \(no intervals\) or an integer >= 2"):
-        es.floors_by_width(table, bootstrap=1)
+    assert es.floors_by_width(table).floor_low.isna().all()  # intervals only when asked for
 
 
 def test_noise_floor_tracks_planted_label_noise(tmp_path):
@@ -275,18 +273,18 @@ def test_missing_values_are_refused_not_skipped():
     assert es.seed_mean(t.dropna()).seeds.tolist() == [1, 2]
 
 
-def test_floor_bootstrap_refuses_a_fractional_count_and_a_seed_missing_an_n():
-    # before: bootstrap=2.5 failed with numpy's TypeError, and a seed without one n made the resampled
-    # mean NaN, so the refit blamed a column 'y' the caller never named
+def test_floor_interval_refuses_a_non_boolean_and_a_seed_missing_an_n():
+    # before: a seed without one n made the left-out (then resampled) mean NaN, so the refit blamed a column 'y'
+    # the caller never named
     n = np.array([256, 512, 1024, 2048, 4096, 8192])
     table = pd.DataFrame([{"width": 4, "n": int(k), "seed": s, "test_loss": 2.0 * k**-0.7 + 0.01 * (1 + 0.1 * s)}
                           for s in range(3) for k in n])
-    for bad in (2.5, "5", True):
-        with pytest.raises(InputError, match=r"bootstrap must be 0 \(no intervals\) or an integer >= 2 \(resamples\)"):
-            es.floors_by_width(table, bootstrap=bad)
+    for bad in (100, "yes", None):  # 100: a count of resamples, as the bootstrap interval took
+        with pytest.raises(InputError, match=r"interval must be True or False; got "):
+            es.floors_by_width(table, interval=bad)
     with pytest.raises(InputError, match="width 4 has no test_loss for seed 0 at n=2048"):
-        es.floors_by_width(table.drop(index=3), bootstrap=10)
-    assert np.isnan(es.floors_by_width(table.drop(index=3)).floor_low[0])  # no bootstrap: the seed means
+        es.floors_by_width(table.drop(index=3), interval=True)
+    assert np.isnan(es.floors_by_width(table.drop(index=3)).floor_low[0])  # no interval: the seed means
 
 
 def test_exponents_by_dim_refuses_a_dimension_that_is_not_whole_and_positive():

@@ -18,7 +18,7 @@ from workbench.notebook_checks import (check_compute_planner, check_pruning, che
 TEACHER_STUDENT = dict(widths=[16, 24, 32, 64], sizes=[256, 1024], fit_widths=[24, 32], fit_sizes=[512, 1024],
                        fit_default=[32, 1024], budgets=[100, 300], budget_widths=[16, 64], noise_levels=[0.3],
                        noise_widths=[16, 64], noise_sizes=[512, 1024], realizability_widths=[4, 8], dims=[4, 8],
-                       dim_widths=[16, 32, 64], seeds=1, dim_teachers=1, dim_seeds=1)
+                       dim_widths=[16, 32, 64], seeds=1, dim_teachers=1, dim_seeds=1, floor_interval=True)
 
 
 def notebook_values(name: str, smoke: bool) -> dict:
@@ -123,6 +123,13 @@ def test_teacher_student_refuses_a_count_below_one(name, value):
     # dim_teachers = 0 was "KeyError: ('dims', 4)" after the sweeps; dim_seeds = 0 was refused as "seeds"
     with pytest.raises(InputError, match=rf"^{name} must be an integer >= 1; got {value!r}$"):
         check_teacher_student(**{**TEACHER_STUDENT, name: value})
+
+
+@pytest.mark.parametrize("value", [100, 0, "True", None])
+def test_teacher_student_refuses_a_floor_interval_that_is_not_a_boolean(value):
+    # floor_bootstrap = 100 (a count of seed resamples) was the parameter before the jackknife: it fails before training
+    with pytest.raises(InputError, match=rf"^floor_interval must be True or False; got {value!r}$"):
+        check_teacher_student(**{**TEACHER_STUDENT, "floor_interval": value})
 
 
 def test_teacher_student_refuses_noise_sizes_beyond_the_pool():
@@ -270,7 +277,7 @@ def test_variance_limited_refuses_in_the_notebooks_names(change, message):
 
 REAL_BENCHMARKS = dict(references=["logistic", "mlp"], mnist_models=["mlp"], digits_models=["mlp"], seeds=1,
                        scaling_seeds=1, steps=100, mnist_sizes=[250, 500, 1000, 2000], digits_sizes=[100, 200, 400, 800],
-                       laws=["power"], bootstrap=10)
+                       laws=["power"], interval=True)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -290,7 +297,7 @@ REAL_BENCHMARKS = dict(references=["logistic", "mlp"], mnist_models=["mlp"], dig
                                 "got [250, 500, 1000, 2000]"),
     ({"laws": ["bnsl"]}, "laws must be values of the laws of error against n ['power', 'm4']; got 'bnsl' in ['bnsl']"),
     ({"scaling_seeds": 0}, "scaling_seeds must be an integer >= 1; got 0"),
-    ({"bootstrap": 1}, "bootstrap must be 0 (no intervals) or an integer >= 2 (seed resamples); got 1"),
+    ({"interval": 20}, "interval must be True or False; got 20"),  # a count of seed resamples, as before the jackknife
 ])
 def test_real_benchmarks_refuses_in_the_notebooks_names(change, message):
     with pytest.raises(InputError) as err:

@@ -65,22 +65,22 @@ def test_reference_table_known_answers():
 
 
 def test_data_exponents_recover_a_planted_power_law():
-    """Two students, error = a·n^(−b) + c with 2% multiplicative noise over 2 seeds: b and c recovered, and a
-    seed-resampling interval around the estimate (each size's two seeds drawn with replacement)."""
+    """Two students, error = a·n^(−b) + c with 2% multiplicative noise over 2 seeds: b and c recovered, and an
+    interval over the seeds around the estimate (refits without each seed, Student's t with 1 degree of freedom)."""
     rng = np.random.default_rng(0)
     ns = np.array([100, 400, 1600, 6400, 25600, 102400])  # 100..3200 left the floor loose: 3 data draws in 20 missed
     planted = {16: (3.0, 0.5, 0.05), 64: (8.0, 0.8, 0.02)}
     rows = [{"task": "digits", "family": "mlp", "width": w, "depth": 1, "n": n, "seed": s,
              "test_error": (a * n ** -b + c) * (1 + 0.02 * rng.standard_normal())}
             for w, (a, b, c) in planted.items() for n in ns for s in (0, 1)]
-    ex = rb.data_exponents(pd.DataFrame(rows), bootstrap=200).set_index("width")
+    ex = rb.data_exponents(pd.DataFrame(rows)).set_index("width")
     for w, (a, b, c) in planted.items():
         assert ex.loc[w, "exponent"] == pytest.approx(b, rel=0.15)
         assert ex.loc[w, "ci_low"] <= ex.loc[w, "exponent"] <= ex.loc[w, "ci_high"] < ex.loc[w, "ci_low"] + 0.5
         assert ex.loc[w, "floor"] == pytest.approx(c, abs=0.01)
         assert ex.loc[w, "sizes"] == 6 and ex.loc[w, "mean_abs_rel_divergence"] < 0.03 and ex.loc[w, "at_bounds"] == ""
     # a student's interval is its own: the same with the other student left out (notebook 07's changed with its models)
-    alone = rb.data_exponents(pd.DataFrame(rows)[lambda d: d["width"] == 64], bootstrap=200).iloc[0]
+    alone = rb.data_exponents(pd.DataFrame(rows)[lambda d: d["width"] == 64]).iloc[0]
     assert (alone.ci_low, alone.ci_high, alone.floor_ci_low) == tuple(ex.loc[64, ["ci_low", "ci_high", "floor_ci_low"]])
     with pytest.raises(InputError, match=">= 4 training-set sizes"):
         rb.data_exponents(pd.DataFrame(rows)[lambda d: d["n"] <= 400])
@@ -103,8 +103,8 @@ def test_m4_follows_the_descent_from_the_random_guess_plateau_where_a_power_law_
     k = 300.0 / ns
     rows = pd.DataFrame({"task": "mnist1d", "family": "cnn", "width": 25, "depth": 3, "n": ns, "seed": 0,
                          "test_error": (0.03 + 0.9 * k) / (1 + k)})
-    m4 = rb.data_exponents(rows, law="m4", bootstrap=0).iloc[0]
-    power = rb.data_exponents(rows, law="power", bootstrap=0).iloc[0]
+    m4 = rb.data_exponents(rows, law="m4", interval=False).iloc[0]
+    power = rb.data_exponents(rows, law="power", interval=False).iloc[0]
     assert m4["law"] == "m4" and m4["exponent"] == pytest.approx(1.0, rel=0.02) and m4["floor"] == pytest.approx(0.03, abs=0.005)
     assert m4["mean_abs_rel_divergence"] < 0.001 and power["mean_abs_rel_divergence"] > 0.05
     with pytest.raises(InputError, match="law must be one of power, m4"):
@@ -120,12 +120,12 @@ def test_an_m4_exponent_set_by_the_curvature_limit_is_flagged_not_reported():
     ns = np.array([125, 250, 500, 1000, 2000, 4000])
     rows = pd.DataFrame({"task": "mnist1d", "family": "mlp", "width": 100, "depth": 2, "n": ns, "seed": 0,
                          "test_error": [0.7655, 0.709, 0.637, 0.545, 0.4275, 0.33]})
-    row = next(rb.data_exponents(rows, law="m4", bootstrap=0).itertuples())
+    row = next(rb.data_exponents(rows, law="m4", interval=False).itertuples())
     assert "alpha" in row.at_bounds and row.pinned_by == "alpha = 10" and row.exponent > 4
     assert rb.exponent_text(row) == f"{row.exponent:.2f} (not identified: set by alpha = 10, a limit of the law, not by the data)"
     k = 300.0 / ns  # a planted M4 curve with α = 1: identified
     planted = rows.assign(test_error=(0.03 + 0.9 * k) / (1 + k))
-    assert rb.data_exponents(planted, law="m4", bootstrap=0)["pinned_by"].iloc[0] == ""
+    assert rb.data_exponents(planted, law="m4", interval=False)["pinned_by"].iloc[0] == ""
 
 
 def test_a_zero_seed_mean_is_refused_naming_the_student_and_n():
@@ -136,18 +136,19 @@ def test_a_zero_seed_mean_is_refused_naming_the_student_and_n():
                          "train_error": [0.3, 0.2, 0.1, 0.05, 0.01, 0.0]})
     with pytest.raises(InputError, match=r"every seed mean must be > 0; \{'task': 'digits', 'family': 'mlp', "
                                          r"'width': 100, 'depth': 2\} has train_error 0 at n=4000"):
-        rb.data_exponents(rows, y_col="train_error", bootstrap=0)
+        rb.data_exponents(rows, y_col="train_error", interval=False)
 
 
-def test_exponent_text_shows_no_interval_without_bootstrap():
-    """Notebook 07 with bootstrap = 0 (its parameter's "0: none") wrote each exponent as "1.01 (nan – nan)"."""
+def test_exponent_text_shows_no_interval_without_one():
+    """Notebook 07 with bootstrap = 0 (the parameter's "0: none" before the jackknife) wrote each exponent as
+    "1.01 (nan – nan)"."""
     import re
 
     ns_ = np.repeat([125, 250, 500, 1000, 2000], 2)  # two seeds a size, 1% apart: the seeds give the interval
     rows = pd.DataFrame({"task": "digits", "family": "mlp", "width": 100, "depth": 2, "n": ns_, "seed": [0, 1] * 5,
                          "test_error": (2.0 * ns_ ** -0.5 + 0.01) * np.tile([0.995, 1.005], 5)})
-    for bootstrap, text in ((0, r"^\d+\.\d\d$"), (20, r"^\d+\.\d\d \(\d+\.\d\d – \d+\.\d\d\)$")):
-        row = next(rb.data_exponents(rows, bootstrap=bootstrap).itertuples())
+    for interval, text in ((False, r"^\d+\.\d\d$"), (True, r"^\d+\.\d\d \(\d+\.\d\d – \d+\.\d\d\)$")):
+        row = next(rb.data_exponents(rows, interval=interval).itertuples())
         assert pytest.approx(0.5, rel=0.05) == row.exponent
         assert re.match(text, rb.exponent_text(row)), rb.exponent_text(row)
     on_bound = row._replace(law="power", exponent=10.0, at_bounds="c, b")  # a flat curve pushes b to its bound
@@ -155,19 +156,21 @@ def test_exponent_text_shows_no_interval_without_bootstrap():
     assert rb.exponent_text(on_bound._replace(law="m4", at_bounds="b")) == f"10.00 ({row.ci_low:.2f} – {row.ci_high:.2f})"  # m4: c
 
 
-def test_seed_resamples_draw_each_sizes_seeds_and_one_seed_gives_no_interval():
-    g = pd.DataFrame({"n": [100, 100, 200, 200, 400], "seed": [0, 1, 0, 1, 0], "test_error": [0.4, 0.6, 0.2, 0.3, 0.1]})
-    sizes, means = rb.seed_resampled_means(g, "test_error", 500, np.random.default_rng(0))
-    assert sizes.tolist() == [100, 200, 400] and means.shape == (500, 3)
-    assert set(np.round(means[:, 0], 9)) == {0.4, 0.5, 0.6} and set(np.round(means[:, 1], 9)) == {0.2, 0.25, 0.3}
-    assert (means[:, 2] == 0.1).all()  # one seed: nothing to resample
+def test_seeds_by_size_pairs_each_sizes_seeds_and_one_seed_gives_no_interval():
+    g = pd.DataFrame({"n": [100, 100, 200, 200, 400, 400], "seed": [0, 1, 1, 0, 0, 1],
+                      "test_error": [0.4, 0.6, 0.3, 0.2, 0.1, 0.15]})
+    sizes, wide = rb.seeds_by_size(g, "test_error", {"width": 8})
+    assert sizes.tolist() == [100, 200, 400] and wide.tolist() == [[0.4, 0.2, 0.1], [0.6, 0.3, 0.15]]  # row: a seed
+    with pytest.raises(InputError, match=r"\{'width': 8\} has no test_error for seed 1 at n=400"):
+        rb.seeds_by_size(g.iloc[:5], "test_error", {"width": 8})
     ns = np.array([125, 250, 500, 1000, 2000])
     one_seed = pd.DataFrame({"task": "digits", "family": "mlp", "width": 100, "depth": 2, "n": ns, "seed": 0,
                              "test_error": 2.0 * ns ** -0.5 + 0.01})
-    row = rb.data_exponents(one_seed, bootstrap=20).iloc[0]
+    row = rb.data_exponents(one_seed).iloc[0]
     assert np.isnan(row["ci_low"]) and np.isnan(row["floor_ci_high"]) and row["exponent"] == pytest.approx(0.5, rel=0.02)
-    with pytest.raises(InputError, match=r"bootstrap must be 0 \(no intervals\) or an integer >= 2"):
-        rb.data_exponents(one_seed, bootstrap=1)
+    for bad in (20, 0, "yes"):  # 20: a count of seed resamples, as the bootstrap interval took
+        with pytest.raises(InputError, match=rf"^interval must be True or False; got {bad!r}$"):
+            rb.data_exponents(one_seed, interval=bad)
 
 
 def test_rows_are_named_by_their_reference_model():

@@ -219,7 +219,7 @@ def test_variance_limited_counts_sizes_at_the_ratio_and_distinct_sizes_only():
 def test_real_benchmarks_refuses_a_repeated_digits_model():
     kw = dict(references=["mlp"], mnist_models=["mlp"], digits_models=["mlp", "mlp"], seeds=1, scaling_seeds=1,
               steps=10, mnist_sizes=[250, 500, 1000, 2000], digits_sizes=[100, 200, 400, 800], laws=["power"],
-              bootstrap=0)
+              interval=False)
     with pytest.raises(InputError, match=r"^digits_models must not repeat a value; got 'mlp' twice"):
         check_real_benchmarks(**kw)
 
@@ -228,7 +228,7 @@ def test_a_check_names_the_first_bad_value():
     with pytest.raises(InputError, match=r"got -1.0 in \[-1.0, -2.0\]$"):
         check_test_time_compute(train_steps=300, max_k=16, ratios=[-1.0, -2.0])
     kw = dict(references=["vgg", "resnet"], mnist_models=["mlp"], digits_models=[], seeds=1, scaling_seeds=1,
-              steps=10, mnist_sizes=[250, 500, 1000, 2000], digits_sizes=[], laws=["power"], bootstrap=0)
+              steps=10, mnist_sizes=[250, 500, 1000, 2000], digits_sizes=[], laws=["power"], interval=False)
     with pytest.raises(InputError, match=r"got 'vgg' in \['vgg', 'resnet'\]$"):
         check_real_benchmarks(**kw)
 

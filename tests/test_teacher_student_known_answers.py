@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from workbench import errorsources as es
 from workbench import pruning_fit as pf
@@ -85,27 +86,29 @@ def test_noise_floor_ratio_is_fitted_floor_over_sigma_squared():
     assert out.at_bounds.tolist() == ["c_inf", "", ""]
 
 
-def test_floor_interval_is_the_2p5_and_97p5_percentiles_of_seed_resampled_floors():
-    """Five seeds with one curve 2·n^−0.7 plus their own floor c_s: a resample's mean curve is that curve plus the
-    mean of its c_s, so its refit floor is that mean. The interval is the 2.5 / 97.5 percentiles of those means,
-    drawing whole seeds as documented (the same indices for every width: one generator from ``seed`` each)."""
+def test_floor_interval_is_students_t_on_the_leave_one_seed_out_floors():
+    """Five seeds with one curve 2·n^−0.7 plus their own floor c_s: the mean curve without seed i is that curve
+    plus the mean of the other c_s, so its refit floor is that mean, and the jackknife's standard error of a mean
+    is the plain standard error, sd(c_s)/√5. The interval is then Student's t interval for the mean of the c_s
+    (4 degrees of freedom), which scipy computes independently of the jackknife."""
     n = np.array([256, 512, 1024, 2048, 4096, 8192])
-    cs = np.array([0.01, 0.02, 0.04, 0.08, 0.16])
+    cs = np.array([0.10, 0.11, 0.13, 0.16, 0.20])
     t = pd.DataFrame([{"width": w, "n": int(k), "seed": s, "test_loss": 2.0 * k ** -0.7 + c}
                       for w in (8, 16) for s, c in enumerate(cs) for k in n])
-    out = es.floors_by_width(t, teacher_width=8, bootstrap=40, seed=2)
-    rng = np.random.default_rng(2)
-    means = [cs[rng.integers(0, 5, 5)].mean() for _ in range(40)]
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    assert np.percentile(means, 5) - lo > 1e-3 and hi - np.percentile(means, 95) > 1e-3  # the test can tell
+    out = es.floors_by_width(t, teacher_width=8, interval=True)
+    lo, hi = stats.t.interval(0.95, 4, loc=cs.mean(), scale=stats.sem(cs))
+    normal = stats.norm.interval(0.95, loc=cs.mean(), scale=stats.sem(cs))
+    assert hi - lo > 1.4 * (normal[1] - normal[0])  # the test can tell t(4) from a normal quantile (2.78 vs 1.96)
     for r in out.itertuples():
         assert (r.floor_low, r.floor_high) == pytest.approx((lo, hi), abs=2e-4)
         assert r.floor == pytest.approx(cs.mean(), abs=1e-4)
         assert r.exponent == pytest.approx(0.7, rel=1e-2)
         assert r.error_at_max_n == pytest.approx(2.0 * 8192 ** -0.7 + cs.mean(), rel=1e-9)
     assert out.realizable.tolist() == [True, True]  # width 8 = the teacher's width: realizable
-    two = es.floors_by_width(t[t.seed < 2], bootstrap=20)  # two seeds are enough to resample
-    assert (two.floor_low < two.floor_high).all()
+    two = es.floors_by_width(t[t.seed.isin([0, 4])], interval=True)  # two seeds: t(1), wide but an interval
+    lo2, hi2 = stats.t.interval(0.95, 1, loc=cs[[0, 4]].mean(), scale=stats.sem(cs[[0, 4]]))
+    assert (two.floor_low.iloc[0], two.floor_high.iloc[0]) == pytest.approx((max(lo2, 0.0), hi2), abs=2e-4)
+    assert lo2 < 0 and (two.floor_low == 0.0).all()  # clipped: a floor below 0 is no floor
 
 
 def test_learning_deficiency_excess_is_over_the_longest_budget():
@@ -217,33 +220,40 @@ def _m4_rows(seeds=(0, 1)):
 
 
 def test_m4_exponent_interval_is_ordered_around_the_exponent():
-    row = rb.data_exponents(_m4_rows(), law="m4", bootstrap=20).iloc[0]
+    row = rb.data_exponents(_m4_rows(), law="m4").iloc[0]
     assert row.ci_low < row.exponent < row.ci_high  # m4's exponent is −c: the interval's ends swap sign too
 
 
-def test_data_exponent_interval_is_the_2p5_and_97p5_percentiles_of_seed_resampled_refits():
-    # rebuilt from seed_resampled_means and a warm-started refit, as data_exponents documents: pins the percentiles
-    # and which parameter each interval reads, not the resampler itself (tested in test_real_benchmarks.py)
+def test_data_exponent_interval_is_the_jackknife_t_of_warm_started_refits_without_each_seed():
+    # rebuilt by hand from the refits without each seed, as data_exponents documents: pins the standard error's
+    # (s − 1)/s, Student's t with s − 1 = 2 degrees of freedom, the centre (the fit of every seed), and which
+    # parameter each interval reads
     rng = np.random.default_rng(0)
     ns = np.array([100, 200, 400, 800, 1600, 3200])
     rows = pd.DataFrame([{"task": "digits", "family": "mlp", "width": 16, "depth": 1, "n": n, "seed": s,
                           "test_error": (3.0 * n ** -0.5 + 0.05) * (1 + 0.03 * rng.standard_normal())}
                          for n in ns for s in range(3)])
-    row = rb.data_exponents(rows, bootstrap=40, seed=2).iloc[0]
-    avg = rows.groupby("n").test_error.mean()
-    fit = fit_law("power", avg.index.to_numpy(float), avg.to_numpy(float))
-    sizes, means = rb.seed_resampled_means(rows, "test_error", 40, np.random.default_rng(2))
-    draws = [fit_law("power", sizes, m, starts=warm_start(fit), polish_top=1).params for m in means]
-    assert (row.ci_low, row.ci_high) == pytest.approx(tuple(np.percentile([d["b"] for d in draws], [2.5, 97.5])))
-    assert (row.floor_ci_low, row.floor_ci_high) == pytest.approx(
-        tuple(np.percentile([d["c"] for d in draws], [2.5, 97.5])))
+    row = rb.data_exponents(rows).iloc[0]
+    wide = rows.pivot(index="seed", columns="n", values="test_error").to_numpy()
+    fit = fit_law("power", ns.astype(float), wide.mean(0))
+    loo = [fit_law("power", ns.astype(float), np.delete(wide, i, 0).mean(0), starts=warm_start(fit),
+                   polish_top=1).params for i in range(3)]
+    for name, (low, high) in (("b", (row.ci_low, row.ci_high)), ("c", (row.floor_ci_low, row.floor_ci_high))):
+        values = np.array([d[name] for d in loo])
+        half = stats.t.ppf(0.975, 2) * np.sqrt(2 / 3 * ((values - values.mean()) ** 2).sum())
+        assert (low, high) == pytest.approx((max(fit.params[name] - half, 0.0), fit.params[name] + half), rel=1e-6)
+    assert row.floor_ci_low > 0  # not clipped: the test pins the centre
 
 
-def test_an_interval_comes_from_the_sizes_that_have_several_seeds():
+def test_an_interval_needs_every_seed_at_every_size():
     rows = _m4_rows((0, 1, 2))
-    rows = rows[~((rows.n == 4000) & (rows.seed > 0))]  # the largest size has one seed
-    row = rb.data_exponents(rows, law="power", bootstrap=20).iloc[0]
+    row = rb.data_exponents(rows, law="power").iloc[0]
     assert np.isfinite(row.ci_low) and row.ci_low < row.ci_high
+    gap = rows[~((rows.n == 4000) & (rows.seed > 0))]  # the largest size has one seed
+    with pytest.raises(InputError, match=r"every size needs every seed; \{'task': 'mnist1d', 'family': 'cnn', "
+                                         r"'width': 25, 'depth': 3\} has no test_error for seed 1 at n=4000"):
+        rb.data_exponents(gap, law="power")
+    assert np.isnan(rb.data_exponents(gap, law="power", interval=False).ci_low.iloc[0])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -316,7 +326,7 @@ def test_m4_at_its_lower_curvature_limit_is_a_power_law_not_a_pinned_exponent():
     ns = np.array([125, 250, 500, 1000, 2000, 4000])
     rows = pd.DataFrame({"task": "digits", "family": "mlp", "width": 100, "depth": 2, "n": ns, "seed": 0,
                          "test_error": 2.0 * ns ** -0.5 + 0.01})
-    row = rb.data_exponents(rows, law="m4", bootstrap=0).iloc[0]
+    row = rb.data_exponents(rows, law="m4", interval=False).iloc[0]
     assert "alpha" in row.at_bounds and row.pinned_by == ""
     assert row.exponent == pytest.approx(0.5, rel=1e-3)
 
@@ -336,7 +346,7 @@ def test_a_target_equal_to_the_dense_error_is_reached_at_density_one(joint):
 def test_m4_holds_eps0_at_the_given_random_guess_error():
     rows = _m4_rows((0,))
     for eps0 in (0.9, 0.95):
-        fit = rb.data_exponents(rows, law="m4", eps0=eps0, bootstrap=0).fit.iloc[0]
+        fit = rb.data_exponents(rows, law="m4", eps0=eps0, interval=False).fit.iloc[0]
         assert fit.params["eps0"] == eps0 and fit.fixed["eps0"] == eps0
 
 

@@ -34,8 +34,9 @@ import pandas as pd
 
 from workbench.backtest import Backtest, backtest
 from workbench.data import cache_dir
-from workbench.errors import InputError, check_bootstrap, check_seed, is_real_number, is_whole_number, no_missing
+from workbench.errors import InputError, is_real_number, is_whole_number, no_missing
 from workbench.fit import FitResult, fit_frame, fit_law
+from workbench.seed_interval import jackknife_t
 from workbench.sweep import SweepConfig, check_one_config, run_grids
 from workbench.tasks import REAL_CLASSES, task_config
 
@@ -406,44 +407,40 @@ def noise_floors(tables: Mapping[float, pd.DataFrame], y_col: str = "val_loss", 
 
 
 def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width: int | None = None,
-                    bootstrap: int = 0, seed: int = 0) -> pd.DataFrame:
+                    interval: bool = False) -> pd.DataFrame:
     """Realizability: per width, ``power`` fitted to the seed-mean error against n; its floor c is
     the error that no amount of data removes (approximation error below the teacher's width,
     optimisation error above it).
 
-    ``table`` is per student (a ``seed`` column) or already seed-averaged. With ``bootstrap`` = B ≥ 2
-    and per-student rows (≥ 2 seeds, each at every n), the seeds of each width are resampled B times (with
-    replacement), the seed mean refitted, and ``floor_low`` / ``floor_high`` give the 2.5 / 97.5
-    percentiles of c: with few seeds a floor a little above the last measured error is within its noise. They are
-    rough, not 95% confidence intervals: with 4 – 6 seeds too narrow (on a planted curve they held the floor in 80 – 86
-    of 100 repeats, with 20 seeds in 92: ``benchmarks/bench_interval_coverage.py --what floor``).
+    ``table`` is per student (a ``seed`` column) or already seed-averaged. With ``interval`` and per-student
+    rows (≥ 2 seeds, each at every n), ``floor_low`` / ``floor_high`` give c's 95% leave-one-seed-out
+    jackknife-t interval (:func:`workbench.seed_interval.jackknife_t`, clipped at 0): with few seeds a floor a
+    little above the last measured error is within its noise. On a planted curve it held the floor in 97 of 100
+    repeats with 4 seeds (``benchmarks/bench_interval_coverage.py --what floor``); the seed-resampling percentile
+    interval it replaced held it in 80.
     Columns: width, floor, floor_low, floor_high, exponent, at_bounds (parameters on a bound of the
     law, e.g. b = 10 when the curve drops in one step), error_at_max_n, realizable (width ≥
     teacher_width, when given). A NaN in width, n or ``y_col`` is an InputError.
     """
     _need(table, ["width", "n", y_col])
     _no_missing(table, ["width", "n", y_col])
-    bootstrap = check_bootstrap(bootstrap)
+    if not isinstance(interval, (bool, np.bool_)):
+        raise InputError(f"interval must be True or False; got {interval!r}")
     per_seed = "seed" in table.columns
-    seed = check_seed(seed)
     rows = []
     for width, sub in table.groupby("width", sort=True):
-        # per width: its interval must not move with the other widths of the table; every width draws the same
-        # resample indices (correlated intervals across widths, each valid alone)
-        rng = np.random.default_rng(seed)
         curve = sub.groupby("n", sort=True)[y_col].mean()
         fit = fit_law("power", curve.index.to_numpy(float), curve.to_numpy(float))
         low = high = np.nan
-        if bootstrap and per_seed and sub["seed"].nunique() >= 2:  # one seed: no spread to resample
+        if interval and per_seed and sub["seed"].nunique() >= 2:  # one seed: no spread to measure
             wide = sub.pivot_table(index="seed", columns="n", values=y_col)  # (seeds, sizes)
-            if wide.isna().to_numpy().any():  # a resample would average over the seeds that have each n
+            if wide.isna().to_numpy().any():  # a seed left out must leave every n's mean over the same seeds
                 i, j = np.argwhere(wide.isna().to_numpy())[0]
-                raise InputError(f"bootstrap resamples whole seeds, so every seed of a width needs every n; "
-                                 f"width {width} has no {y_col} for seed {wide.index[i]} at n={wide.columns[j]}")
-            draws = [fit_law("power", wide.columns.to_numpy(float),
-                             wide.to_numpy()[rng.integers(0, len(wide), len(wide))].mean(0)).params["c"]
-                     for _ in range(bootstrap)]
-            low, high = (float(v) for v in np.percentile(draws, [2.5, 97.5]))
+                raise InputError(f"the floor's interval leaves out one seed at a time, so every seed of a width needs "
+                                 f"every n; width {width} has no {y_col} for seed {wide.index[i]} at n={wide.columns[j]}")
+            n = wide.columns.to_numpy(float)
+            low, high = (float(v) for v in jackknife_t(lambda w: fit_law("power", n, w.mean(0)).params["c"],
+                                                       wide.to_numpy(), lower=0.0))
         rows.append({"width": int(width), "floor": fit.params["c"], "floor_low": low, "floor_high": high,
                      "exponent": fit.params["b"], "at_bounds": ", ".join(fit.at_bounds),
                      "error_at_max_n": float(curve.iloc[-1]),

@@ -96,9 +96,11 @@ def check_teacher_student(*, widths: Sequence[int], sizes: Sequence[int], fit_wi
                           fit_sizes: Sequence[int], fit_default: Sequence[int], budgets: Sequence[int],
                           budget_widths: Sequence[int], noise_levels: Sequence[float], noise_widths: Sequence[int],
                           noise_sizes: Sequence[int], realizability_widths: Sequence[int], dims: Sequence[int],
-                          dim_widths: Sequence[int], seeds: int, dim_teachers: int, dim_seeds: int) -> None:
+                          dim_widths: Sequence[int], seeds: int, dim_teachers: int, dim_seeds: int,
+                          floor_interval: bool) -> None:
     """Notebook 03: every sweep has something to run, and the extrapolation slider's fit regions agree
-    with the main sweep.
+    with the main sweep; ``floor_interval`` is True or False (a count, as the bootstrap it replaced took, is
+    refused here rather than after the sweeps).
 
     Each section's lists must be non-empty and its counts >= 1 (an empty one failed only when its figure
     was drawn, after the other sweeps had trained); the noise sweeps draw their training sets from the main
@@ -114,6 +116,8 @@ def check_teacher_student(*, widths: Sequence[int], sizes: Sequence[int], fit_wi
     for name, count in {"seeds": seeds, "dim_teachers": dim_teachers, "dim_seeds": dim_seeds}.items():
         if not (_is_int(count) and count >= 1):
             raise InputError(f"{name} must be an integer >= 1; got {count!r}")
+    if not isinstance(floor_interval, bool):
+        raise InputError(f"floor_interval must be True or False; got {floor_interval!r}")
     if max(noise_sizes) > max(sizes):
         raise InputError(f"noise_sizes must be <= max(sizes) = {max(sizes)!r} (the pool they are drawn from); "
                          f"got {max(noise_sizes)!r}")
@@ -238,7 +242,7 @@ def check_variance_limited(*, vl_linear: bool, vl_widths: Sequence[int], vl_size
 
 def check_real_benchmarks(*, references: Sequence[str], mnist_models: Sequence[str], digits_models: Sequence[str],
                           seeds: int, scaling_seeds: int, steps: int, mnist_sizes: Sequence[int], digits_sizes: Sequence[int],
-                          laws: Sequence[str], bootstrap: int) -> None:
+                          laws: Sequence[str], interval: bool) -> None:
     """Notebook 07: the model names are Greydanus's (``real_benchmarks.REFERENCES``); digits is not a sequence,
     so its models are the MLP family's; each benchmark's sizes fit its pool, and a model traced against n
     needs more distinct sizes than each of ``laws`` has free constants (power 3, m4 4: its ε0 is fixed)."""
@@ -270,4 +274,5 @@ def check_real_benchmarks(*, references: Sequence[str], mnist_models: Sequence[s
         if len(sizes) < need:
             raise InputError(f"{name} must list >= {need} sizes (laws {', '.join(laws)}: at most {need - 1} free "
                              f"constants); got {list(sizes)!r}")
-    check_bootstrap(bootstrap, what="seed resamples")
+    if not isinstance(interval, bool):
+        raise InputError(f"interval must be True or False; got {interval!r}")

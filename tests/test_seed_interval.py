@@ -1,0 +1,40 @@
+"""The leave-one-seed-out jackknife-t interval (workbench.seed_interval), against scipy's t interval."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from workbench.errors import InputError
+from workbench.seed_interval import jackknife_t
+
+
+def test_the_jackknife_interval_of_a_mean_is_students_t_interval():
+    # the jackknife's standard error of a mean is the plain one, sd/√s, so the interval is t's, column by column
+    wide = np.random.default_rng(3).normal(1.0, 0.2, (6, 2))
+    low, high = jackknife_t(lambda w: w.mean(0), wide, level=0.9)
+    for j in range(2):
+        col = wide[:, j]
+        assert (low[j], high[j]) == pytest.approx(stats.t.interval(0.9, 5, loc=col.mean(), scale=stats.sem(col)),
+                                                  rel=1e-12)
+
+
+def test_the_interval_is_centred_on_the_estimate_from_every_seed_and_clipped_to_the_bounds():
+    # a median is not the mean of its leave-one-out values: the interval is centred on the full estimate
+    wide = np.array([[0.0], [1.0], [2.0], [6.0], [9.0]])
+    median = lambda w: float(np.median(w))  # noqa: E731
+    loo = np.array([4.0, 4.0, 3.5, 1.5, 1.5])  # medians of the 4 rows left each time (1, 2, 6, 9 / 0, 2, 6, 9 / ...)
+    half = stats.t.ppf(0.975, 4) * np.sqrt(4 / 5 * ((loo - loo.mean()) ** 2).sum())
+    low, high = jackknife_t(median, wide)
+    assert loo.mean() != 2.0 and (low, high) == pytest.approx((2.0 - half, 2.0 + half), rel=1e-12)
+    assert jackknife_t(median, wide, lower=0.0, upper=4.0) == (0.0, 4.0)
+
+
+def test_bad_arguments_are_refused_with_the_value():
+    with pytest.raises(InputError, match=r">= 2 seeds \(rows\); got an array of shape \(1, 3\)"):
+        jackknife_t(lambda w: w.mean(), np.ones((1, 3)))
+    with pytest.raises(InputError, match=r"shape \(4,\)"):
+        jackknife_t(lambda w: w.mean(), np.ones(4))
+    with pytest.raises(InputError, match=r"level must be in \(0, 1\); got 95"):
+        jackknife_t(lambda w: w.mean(), np.ones((3, 2)), level=95)
