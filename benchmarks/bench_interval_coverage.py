@@ -1,5 +1,6 @@
 """How often an interval over seeds (the leave-one-seed-out jackknife-t of ``workbench.seed_interval``) holds the
-truth: ``real_benchmarks.data_exponents``' exponent, or ``errorsources.floors_by_width``' floor.
+truth: ``real_benchmarks.data_exponents``' exponent, ``errorsources.floors_by_width``' floor, or
+``variance_limited.data_exponents``' exponent.
 
 ``--what exponent``: a digits-like curve y = 2·n^(−0.8) + 0.01 at notebook 07's digits sizes is planted, each seed's
 error drawn with independent multiplicative noise; the power law is fitted to the seed means and the interval taken
@@ -14,6 +15,13 @@ multiplicative noise; ``floors_by_width(interval=True)`` (as notebook 03 calls i
 of repeats whose [floor_low, floor_high] holds c.
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_interval_coverage.py --what floor --seeds 4,6 --reps 100
+
+``--what vl``: a variance-limited curve y = 20·n^(−1) + 0.03 at n = 1024 … 16384 (doubling; notebook 03's width-8
+student, 177 parameters, fitted from n = 4 × 177), each (teacher, student seed) pair's loss with independent
+multiplicative noise; ``variance_limited.data_exponents(interval=True)`` and the share of repeats whose interval
+holds k = 1. Notebook 03 has 16 pairs (8 teachers × 2 seeds).
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_interval_coverage.py --what vl --seeds 4,16 --reps 200
 """
 
 from __future__ import annotations
@@ -27,11 +35,14 @@ import pandas as pd
 
 from workbench import errorsources as es
 from workbench import real_benchmarks as rb
+from workbench import variance_limited as vl
 
 SIZES = np.array([75, 150, 300, 600, 1197])
 A, B, C = 2.0, 0.8, 0.01
 FLOOR_SIZES = 256 * 2 ** np.arange(6)
 FLOOR_A, FLOOR_B = 2.0, 0.7
+VL_SIZES = 1024 * 2 ** np.arange(5)
+VL_A, VL_K, VL_C = 20.0, 1.0, 0.03
 
 
 def coverage(seeds: int, reps: int, noise: float, sizes: np.ndarray, truth: np.ndarray, target: float,
@@ -61,13 +72,20 @@ def floor_interval(n, seed, y, r):
     return fl.floor_low, fl.floor_high, fl.floor
 
 
+def vl_interval(n, seed, y, r):
+    rows = pd.DataFrame({"depth": 1, "width": 8, "params": 177, "n": n, "seed": seed, "test_loss": y})
+    ex = vl.data_exponents(rows, min_ratio=4.0, interval=True).iloc[0]
+    return ex.ci_low, ex.ci_high, ex.exponent
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", default="2,5", help="seeds per size, comma-separated")
     ap.add_argument("--reps", type=int, default=150)
     ap.add_argument("--noise", type=float, default=0.05, help="relative sd of one seed's error")
-    ap.add_argument("--what", choices=("exponent", "floor"), default="exponent",
-                    help="data_exponents' exponent (digits-like) or floors_by_width's floor")
+    ap.add_argument("--what", choices=("exponent", "floor", "vl"), default="exponent",
+                    help="data_exponents' exponent (digits-like), floors_by_width's floor, or variance_limited's "
+                         "exponent in data")
     ap.add_argument("--floor", type=float, default=0.002, help="the planted floor c (--what floor)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")  # fits of noisy resamples may warn about their covariance
@@ -78,6 +96,10 @@ def main() -> None:
             res = coverage(seeds, args.reps, args.noise, FLOOR_SIZES, FLOOR_A * FLOOR_SIZES ** -FLOOR_B + args.floor,
                            args.floor, floor_interval, rng)
             target = f"c = {args.floor:g}"
+        elif args.what == "vl":
+            res = coverage(seeds, args.reps, args.noise, VL_SIZES, VL_A * VL_SIZES ** -VL_K + VL_C, VL_K,
+                           vl_interval, rng)
+            target = f"k = {VL_K:g}"
         else:
             res = coverage(seeds, args.reps, args.noise, SIZES, A * SIZES ** -B + C, B,
                            exponent_interval, rng)

@@ -251,7 +251,7 @@ def test_notebook_checks_its_parameters_in_its_first_code_cell_after_the_paramet
 
 VARIANCE_LIMITED = dict(vl_linear=True, vl_widths=[8], vl_sizes=[512, 1024, 2048, 4096], vl_ratio=2.0, vl_teachers=2,
                         vl_seeds=1, vl_steps=200, vl_n=256, vl_width_widths=[32, 64, 128, 256], vl_width_seeds=2,
-                        vl_bootstrap=10)
+                        vl_interval=True)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -266,7 +266,7 @@ VARIANCE_LIMITED = dict(vl_linear=True, vl_widths=[8], vl_sizes=[512, 1024, 2048
     ({"vl_ratio": float("nan")}, "vl_ratio must be a finite number > 0 (n / parameters); got nan"),
     ({"vl_width_widths": [64, 64, 128, 256]}, "vl_width_widths must hold >= 4 distinct widths; got [64, 64, 128, 256]"),
     ({"vl_teachers": 0}, "vl_teachers must be an integer >= 1; got 0"),
-    ({"vl_bootstrap": 1}, "vl_bootstrap must be 0 (no intervals) or an integer >= 2 (seed resamples); got 1"),
+    ({"vl_interval": 20}, "vl_interval must be True or False; got 20"),  # a count of resamples, as vl_bootstrap took
     ({"vl_widths": [8.5]}, "vl_widths must be hidden widths (integers >= 1); got 8.5 in [8.5]"),
 ])
 def test_variance_limited_refuses_in_the_notebooks_names(change, message):

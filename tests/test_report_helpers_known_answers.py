@@ -205,7 +205,7 @@ def test_rl_cost_tuning_budget_fractions_are_in_0_1_inclusive_of_1():
 
 
 VL = dict(vl_linear=True, vl_widths=[], vl_sizes=[21, 42, 84, 168], vl_ratio=1.0, vl_teachers=1, vl_seeds=1,
-          vl_steps=10, vl_n=64, vl_width_widths=[8, 16, 32, 64], vl_width_seeds=1, vl_bootstrap=0)
+          vl_steps=10, vl_n=64, vl_width_widths=[8, 16, 32, 64], vl_width_seeds=1, vl_interval=False)
 
 
 def test_variance_limited_counts_sizes_at_the_ratio_and_distinct_sizes_only():

@@ -289,14 +289,17 @@ def test_variance_limited_needs_four_sizes():
         vl.data_exponents(t, min_ratio=4)
 
 
-def test_variance_limited_interval_is_the_2p5_and_97p5_percentiles_of_unit_resampled_refits():
+def test_variance_limited_interval_is_the_jackknife_t_over_teacher_and_seed_pairs():
+    # four (teacher, student seed) pairs: the interval is the full fit's k ± t(3) × the jackknife standard error of
+    # the four refits without one pair each, rebuilt here by hand
     t = _planted("n", [256, 512, 1024, 2048, 4096, 8192], 0.8, 0.05, 3.0, noise=0.03, depth=1, width=8, params=64)
-    _, lo, hi = vl.fit_curve(t, "n", bootstrap=40, seed=5)
+    fit, lo, hi = vl.fit_curve(t, "n", interval=True)
     wide = t.pivot_table(index=["task_seed", "seed"], columns="n", values="test_loss")
     vals, xs = wide.to_numpy(), wide.columns.to_numpy(float)
-    rng = np.random.default_rng(5)
-    draws = [fit_law("power", xs, vals[rng.integers(0, 4, 4)].mean(0)).params["b"] for _ in range(40)]
-    assert (lo, hi) == pytest.approx(tuple(np.percentile(draws, [2.5, 97.5])))
+    loo = np.array([fit_law("power", xs, np.delete(vals, i, 0).mean(0)).params["b"] for i in range(4)])
+    half = stats.t.ppf(0.975, 3) * np.sqrt(3 / 4 * ((loo - loo.mean()) ** 2).sum())
+    assert (lo, hi) == pytest.approx((fit.params["b"] - half, fit.params["b"] + half), rel=1e-6)
+    assert np.isnan(vl.fit_curve(t, "n")[1])  # no interval unless asked for
 
 
 def test_measured_cheapest_counts_the_dense_round_as_a_density_of_one(joint):

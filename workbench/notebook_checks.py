@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from workbench.errors import InputError, check_bootstrap, is_finite, is_real_number, repeats
+from workbench.errors import InputError, is_finite, is_real_number, repeats
 from workbench.laws import get_law
 
 
@@ -207,7 +207,7 @@ def check_rl_cost_tuning(*, train_steps: int, agent_steps: int, n_budgets: int, 
 
 def check_variance_limited(*, vl_linear: bool, vl_widths: Sequence[int], vl_sizes: Sequence[int], vl_ratio: float,
                            vl_teachers: int, vl_seeds: int, vl_steps: int, vl_n: int, vl_width_widths: Sequence[int],
-                           vl_width_seeds: int, vl_bootstrap: int) -> None:
+                           vl_width_seeds: int, vl_interval: bool) -> None:
     """Notebook 03's variance-limited section (:mod:`workbench.variance_limited`): each regime leaves more
     points than the ``power`` law has constants. In data, each model (the linear student if ``vl_linear``,
     one hidden layer of each ``vl_widths``, on teacher regression) is fitted on the sizes with
@@ -237,7 +237,8 @@ def check_variance_limited(*, vl_linear: bool, vl_widths: Sequence[int], vl_size
     for name, value in {"vl_teachers": vl_teachers, "vl_seeds": vl_seeds, "vl_steps": vl_steps, "vl_n": vl_n,
                         "vl_width_seeds": vl_width_seeds}.items():
         _integer_at_least(name, value, 1)
-    check_bootstrap(vl_bootstrap, "vl_bootstrap", "seed resamples")
+    if not isinstance(vl_interval, bool):
+        raise InputError(f"vl_interval must be True or False; got {vl_interval!r}")
 
 
 def check_real_benchmarks(*, references: Sequence[str], mnist_models: Sequence[str], digits_models: Sequence[str],
