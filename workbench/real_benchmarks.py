@@ -221,7 +221,7 @@ def data_exponents(table: pd.DataFrame, y_col: str = "test_error", by: Sequence[
                                                        polish_top=1).params[p] for p in names], wide,
                                     lower=[bounds[p][0] for p in names], upper=[bounds[p][1] for p in names])
             ci = {p: (float(lo), float(hi)) for p, lo, hi in zip(names, low, high)}
-        lo, hi = sorted(sign * v for v in ci[exp_name])
+        lo, hi = sorted(sign * v + 0.0 for v in ci[exp_name])  # + 0.0: m4's c clipped at 0 gave "-0.00"
         out.append({**dict(zip(by, key)), "law": law, "sizes": int(g["n"].nunique()),
                     "exponent": sign * fit.params[exp_name], "ci_low": lo, "ci_high": hi,
                     "floor": fit.params[floor_name], "floor_ci_low": ci[floor_name][0],

@@ -25,7 +25,7 @@ them and the student seeds.
 Intervals come from the seeds, as in :func:`workbench.errorsources.floors_by_width`: the curve is refitted
 once without each (``task_seed``, ``seed``) pair of the students, and k's 95% interval is Student's t with
 pairs − 1 degrees of freedom on those refits' spread (:func:`workbench.seed_interval.jackknife_t`). On a
-planted curve it held k in 192 of 200 repeats with 16 pairs (``benchmarks/bench_interval_coverage.py --what vl``).
+planted curve it held k in 191 of 200 repeats with 4 pairs and with 16 (``benchmarks/bench_interval_coverage.py --what vl``).
 (``fit_law``'s own bootstrap resamples the 4 – 6 points of a curve, and a resample that repeats a few of them
 leaves k on its bound of 10 far too often to be an interval.)
 
