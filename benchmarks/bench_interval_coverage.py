@@ -1,6 +1,6 @@
 """How often an interval over seeds (the leave-one-seed-out jackknife-t of ``workbench.seed_interval``) holds the
-truth: ``real_benchmarks.data_exponents``' exponent, ``errorsources.floors_by_width``' floor, or
-``variance_limited.data_exponents``' exponent.
+truth: ``real_benchmarks.data_exponents``' exponent, ``errorsources.floors_by_width``' floor,
+``variance_limited.data_exponents``' exponent, or ``errorsources.exponents_by_dim``' model-size exponent.
 
 ``--what exponent``: a digits-like curve y = 2·n^(−0.8) + 0.01 at notebook 07's digits sizes is planted, each seed's
 error drawn with independent multiplicative noise; the power law is fitted to the seed means and the interval taken
@@ -22,6 +22,13 @@ multiplicative noise; ``variance_limited.data_exponents(interval=True)`` and the
 holds k = 1. Notebook 03 has 16 pairs (8 teachers × 2 seeds).
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_interval_coverage.py --what vl --seeds 4,16 --reps 200
+
+``--what dim``: a model-size curve y = 3·m^(−0.5) over notebook 03's widths 16 … 256 (m = 22·width + 1 parameters),
+each unit's (teacher's) loss with independent multiplicative noise; ``exponents_by_dim(interval=True)`` (floor fixed
+at 0, as notebook 03 fits it; 4 units there) and, on the same draws, the point bootstrap notebook 03 used before
+(``fit_law(..., bootstrap=20)`` on the unit-averaged curve).
+
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_interval_coverage.py --what dim --seeds 4 --reps 200 --noise 0.1
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ import pandas as pd
 from workbench import errorsources as es
 from workbench import real_benchmarks as rb
 from workbench import variance_limited as vl
+from workbench.fit import fit_law
 
 SIZES = np.array([75, 150, 300, 600, 1197])
 A, B, C = 2.0, 0.8, 0.01
@@ -43,6 +51,8 @@ FLOOR_SIZES = 256 * 2 ** np.arange(6)
 FLOOR_A, FLOOR_B = 2.0, 0.7
 VL_SIZES = 1024 * 2 ** np.arange(5)
 VL_A, VL_K, VL_C = 20.0, 1.0, 0.03
+DIM_PARAMS = 22.0 * np.array([16, 32, 64, 128, 256]) + 1
+DIM_A, DIM_B = 3.0, 0.5
 
 
 def coverage(seeds: int, reps: int, noise: float, sizes: np.ndarray, truth: np.ndarray, target: float,
@@ -78,14 +88,26 @@ def vl_interval(n, seed, y, r):
     return ex.ci_low, ex.ci_high, ex.exponent
 
 
+def dim_interval(n, seed, y, r):
+    rows = pd.DataFrame({"params": n, "n": 4096, "task_seed": seed, "test_loss": y})
+    ex = es.exponents_by_dim({4: rows}, interval=True).iloc[0]
+    return ex.ci_low, ex.ci_high, ex.exponent
+
+
+def dim_point_bootstrap(n, seed, y, r):
+    curve = pd.DataFrame({"params": n, "test_loss": y}).groupby("params").test_loss.mean()
+    fit = fit_law("power", curve.index.to_numpy(float), curve.to_numpy(), fix={"c": 0.0}, bootstrap=20, seed=r)
+    return (*fit.ci["b"], fit.params["b"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", default="2,5", help="seeds per size, comma-separated")
     ap.add_argument("--reps", type=int, default=150)
     ap.add_argument("--noise", type=float, default=0.05, help="relative sd of one seed's error")
-    ap.add_argument("--what", choices=("exponent", "floor", "vl"), default="exponent",
+    ap.add_argument("--what", choices=("exponent", "floor", "vl", "dim"), default="exponent",
                     help="data_exponents' exponent (digits-like), floors_by_width's floor, or variance_limited's "
-                         "exponent in data")
+                         "exponent in data, or exponents_by_dim's model-size exponent")
     ap.add_argument("--floor", type=float, default=0.002, help="the planted floor c (--what floor)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")  # fits of noisy resamples may warn about their covariance
@@ -96,6 +118,15 @@ def main() -> None:
             res = coverage(seeds, args.reps, args.noise, FLOOR_SIZES, FLOOR_A * FLOOR_SIZES ** -FLOOR_B + args.floor,
                            args.floor, floor_interval, rng)
             target = f"c = {args.floor:g}"
+        elif args.what == "dim":
+            truth = DIM_A * DIM_PARAMS ** -DIM_B
+            before = coverage(seeds, args.reps, args.noise, DIM_PARAMS, truth, DIM_B, dim_point_bootstrap,
+                              np.random.default_rng([123, seeds]))  # the same draws for both intervals
+            print(f"  (point bootstrap of the averaged curve, 20 resamples, same draws: {before['hits']} of "
+                  f"{before['reps']}; median width {before['median_width']:.3g})", flush=True)
+            res = coverage(seeds, args.reps, args.noise, DIM_PARAMS, truth, DIM_B, dim_interval,
+                           np.random.default_rng([123, seeds]))
+            target = f"b = {DIM_B:g}"
         elif args.what == "vl":
             res = coverage(seeds, args.reps, args.noise, VL_SIZES, VL_A * VL_SIZES ** -VL_K + VL_C, VL_K,
                            vl_interval, rng)

@@ -140,15 +140,31 @@ def test_model_size_exponent_defaults_to_the_largest_n_and_a_zero_floor():
     assert fit.params["b"] == pytest.approx(0.45, rel=1e-3)
 
 
-def test_exponents_by_dim_ratio_is_exponent_over_4_over_d_and_ci_is_ordered():
+def test_exponents_by_dim_fits_the_unit_mean_and_its_interval_is_the_jackknife_t_over_teachers():
+    """Four teachers' curves with 5% noise: the exponent is the fit of their mean curve, the ratio exponent / (4/d),
+    and the interval b ± t(3) × the jackknife standard error of the four refits without one teacher each, rebuilt
+    here by hand."""
     rng = np.random.default_rng(1)
     p = np.array([100.0, 200, 400, 800, 1600, 3200])
-    t = pd.DataFrame({"params": p, "n": 1000, "test_loss": 3.0 * p ** -0.5 * np.exp(rng.normal(0, 0.05, len(p)))})
-    out = es.exponents_by_dim({2: t, 8: t}, bootstrap=30)
+    t = pd.DataFrame([{"params": q, "n": 1000, "task_seed": u, "seed": 0,
+                       "test_loss": 3.0 * q ** -0.5 * np.exp(rng.normal(0, 0.05))} for u in range(4) for q in p])
+    out = es.exponents_by_dim({2: t, 8: t}, interval=True)
+    wide = t.pivot(index="task_seed", columns="params", values="test_loss").to_numpy()
+    fit = fit_law("power", p, wide.mean(0), fix={"c": 0.0})
+    loo = np.array([fit_law("power", p, np.delete(wide, i, 0).mean(0), fix={"c": 0.0}).params["b"] for i in range(4)])
+    half = stats.t.ppf(0.975, 3) * np.sqrt(3 / 4 * ((loo - loo.mean()) ** 2).sum())
+    assert out.exponent.tolist() == pytest.approx([fit.params["b"]] * 2, rel=1e-9)
     assert out.ratio.tolist() == pytest.approx((out.exponent * np.array([2, 8]) / 4).tolist())
-    assert out.ratio.iloc[1] == pytest.approx(4 * out.ratio.iloc[0])
-    assert (out.ci_low < out.ci_high).all() and (out.ci_low <= out.exponent).all()
-    assert (out.exponent <= out.ci_high).all()
+    for r in out.itertuples():
+        assert (r.ci_low, r.ci_high) == pytest.approx((fit.params["b"] - half, fit.params["b"] + half), rel=1e-6)
+    assert out.units.tolist() == [4, 4]
+    one = es.exponents_by_dim({2: es.seed_mean(t, by=["params", "n"], over=["task_seed", "seed"])}, interval=True)
+    assert np.isnan(one.ci_low.iloc[0]) and one.units.iloc[0] == 1  # averaged already: no units to leave out
+    assert one.exponent.iloc[0] == pytest.approx(fit.params["b"], rel=1e-9)
+    with pytest.raises(InputError, match=r"d = 2 has no test_loss for task_seed 0, seed 0 at params=100$"):
+        es.exponents_by_dim({2: t.iloc[1:]}, interval=True)
+    with pytest.raises(InputError, match=r"^interval must be True or False; got 20$"):
+        es.exponents_by_dim({2: t}, interval=20)
 
 
 @pytest.mark.parametrize("task", ["mnist1d", "digits"])
