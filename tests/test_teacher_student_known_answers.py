@@ -316,6 +316,12 @@ def test_variance_limited_interval_is_the_jackknife_t_over_teacher_and_seed_pair
     half = stats.t.ppf(0.975, 3) * np.sqrt(3 / 4 * ((loo - loo.mean()) ** 2).sum())
     assert (lo, hi) == pytest.approx((fit.params["b"] - half, fit.params["b"] + half), rel=1e-6)
     assert np.isnan(vl.fit_curve(t, "n")[1])  # no interval unless asked for
+    two = t[t.task_seed == 0]  # one teacher, two seeds: t(1) reaches below 0, and k's bound clips it
+    fit2, lo2, hi2 = vl.fit_curve(two, "n", interval=True)
+    wide2 = two.pivot_table(index="seed", columns="n", values="test_loss").to_numpy()
+    loo2 = [fit_law("power", xs, wide2[1 - i]).params["b"] for i in range(2)]
+    half2 = stats.t.ppf(0.975, 1) * abs(loo2[0] - loo2[1]) / 2
+    assert fit2.params["b"] - half2 < 0 and (lo2, hi2) == pytest.approx((0.0, fit2.params["b"] + half2), rel=1e-6)
 
 
 def test_measured_cheapest_counts_the_dense_round_as_a_density_of_one(joint):
