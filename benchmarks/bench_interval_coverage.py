@@ -17,11 +17,12 @@ of repeats whose [floor_low, floor_high] holds c.
     OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_interval_coverage.py --what floor --seeds 4,6 --reps 100
 
 ``--what vl``: a variance-limited curve y = 20·n^(−1) + 0.03 at n = 1024 … 16384 (doubling; notebook 03's width-8
-student, 177 parameters, fitted from n = 4 × 177), each (teacher, student seed) pair's loss with independent
-multiplicative noise; ``variance_limited.data_exponents(interval=True)`` and the share of repeats whose interval
-holds k = 1. Notebook 03 has 16 pairs (8 teachers × 2 seeds).
+student, 177 parameters, fitted from n = 4 × 177); ``--seeds`` counts teachers, each teacher's loss with its own
+multiplicative noise (``--noise``) at every n, and two student seeds per teacher adding 0.5% each, as notebook 03 has
+(8 teachers × 2 seeds); ``variance_limited.data_exponents(interval=True)`` and the share of repeats whose interval
+holds k = 1.
 
-    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_interval_coverage.py --what vl --seeds 4,16 --reps 200
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python benchmarks/bench_interval_coverage.py --what vl --seeds 4,8 --reps 200
 
 ``--what dim``: a model-size curve y = 3·m^(−0.5) over notebook 03's widths 16 … 256 (m = 22·width + 1 parameters),
 each unit's (teacher's) loss with independent multiplicative noise; ``exponents_by_dim(interval=True)`` (floor fixed
@@ -82,8 +83,10 @@ def floor_interval(n, seed, y, r):
     return fl.floor_low, fl.floor_high, fl.floor
 
 
-def vl_interval(n, seed, y, r):
-    rows = pd.DataFrame({"depth": 1, "width": 8, "params": 177, "n": n, "seed": seed, "test_loss": y})
+def vl_interval(n, teacher, y, r):
+    student = np.random.default_rng([7, r]).standard_normal((2, len(y)))  # two student seeds per teacher
+    rows = pd.concat([pd.DataFrame({"depth": 1, "width": 8, "params": 177, "n": n, "task_seed": teacher, "seed": s,
+                                    "test_loss": y * (1 + 0.005 * student[s])}) for s in (0, 1)], ignore_index=True)
     ex = vl.data_exponents(rows, min_ratio=4.0, interval=True).iloc[0]
     return ex.ci_low, ex.ci_high, ex.exponent
 
@@ -135,7 +138,8 @@ def main() -> None:
             res = coverage(seeds, args.reps, args.noise, SIZES, A * SIZES ** -B + C, B,
                            exponent_interval, rng)
             target = f"b = {B}"
-        print(f"{seeds} seeds a size, noise {args.noise:.0%}: interval holds {target} in {res['hits']} of {res['reps']} "
+        unit = "teachers (2 seeds each)" if args.what == "vl" else "seeds"
+        print(f"{seeds} {unit} a size, noise {args.noise:.0%}: interval holds {target} in {res['hits']} of {res['reps']} "
               f"({res['coverage']:.0%}); median width {res['median_width']:.3g}; sd of the estimate over repeats "
               f"{res['sd_of_estimate']:.3g}; {time.perf_counter() - t0:.0f} s", flush=True)
 

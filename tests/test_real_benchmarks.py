@@ -173,6 +173,23 @@ def test_seeds_by_size_pairs_each_sizes_seeds_and_one_seed_gives_no_interval():
             rb.data_exponents(one_seed, interval=bad)
 
 
+def test_a_seed_with_no_error_and_a_floor_on_its_bound_give_no_false_certainty():
+    # a seed with 0 test error at one n (digits: 400 test images) left the other seed's mean to a refit without it,
+    # which failed naming a column 'y'; a floor fitted as ~1e-27 (on its bound) had the interval 0 – 1e-19
+    ns = np.array([125, 250, 500, 1000, 2000])
+    rows = pd.DataFrame({"task": "digits", "family": "mlp", "width": 100, "depth": 2, "n": np.repeat(ns, 2),
+                         "seed": [0, 1] * 5, "test_error": np.repeat(2.0 * ns ** -0.5, 2) * np.tile([0.97, 1.03], 5)})
+    zero = rows.copy()
+    zero.loc[(zero.n == 2000) & (zero.seed == 0), "test_error"] = 0.0
+    with pytest.raises(InputError, match=r"'depth': 2\}: without seed 1 the mean test_error at n=2000 is 0, and the "
+                                         r"interval refits its log; pass interval=False, or add seeds"):
+        rb.data_exponents(zero)
+    assert np.isfinite(rb.data_exponents(zero, interval=False).exponent.iloc[0])
+    row = rb.data_exponents(rows).iloc[0]  # no floor planted: c ends on its bound 0
+    assert "c" in row.at_bounds and np.isnan(row.floor_ci_low) and np.isnan(row.floor_ci_high)
+    assert row.ci_low < row.exponent < row.ci_high  # the exponent's interval stands
+
+
 def test_rows_are_named_by_their_reference_model():
     rows = pd.DataFrame({"family": ["mlp", "cnn", "mlp"], "width": [100, 25, 100], "depth": [0, 3, 2]})
     assert rb.with_model_names(rows)["model"].tolist() == ["logistic", "cnn", "mlp"]

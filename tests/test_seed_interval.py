@@ -1,13 +1,14 @@
-"""The leave-one-seed-out jackknife-t interval (workbench.seed_interval), against scipy's t interval."""
+"""The leave-one-seed-out jackknife-t interval (workbench.seed_interval), against scipy's t interval, and its units."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 
 from workbench.errors import InputError
-from workbench.seed_interval import jackknife_t
+from workbench.seed_interval import jackknife_t, units_table
 
 
 def test_the_jackknife_interval_of_a_mean_is_students_t_interval():
@@ -38,3 +39,20 @@ def test_bad_arguments_are_refused_with_the_value():
         jackknife_t(lambda w: w.mean(), np.ones(4))
     with pytest.raises(InputError, match=r"level must be in \(0, 1\); got 95"):
         jackknife_t(lambda w: w.mean(), np.ones((3, 2)), level=95)
+
+
+def test_the_units_are_teachers_with_their_seeds_averaged_else_seeds():
+    t = pd.DataFrame({"task_seed": [0, 0, 1, 1] * 2, "seed": [0, 1] * 4, "n": [1] * 4 + [2] * 4,
+                      "y": [1.0, 3.0, 5.0, 7.0, 2.0, 4.0, 6.0, 8.0]})
+    teachers = units_table(t, "n", "y", "here")
+    assert teachers.index.name == "task_seed" and teachers.to_numpy().tolist() == [[2.0, 3.0], [6.0, 7.0]]
+    seeds = units_table(t[t.task_seed == 0], "n", "y", "here")  # one teacher: its seeds are the units
+    assert seeds.index.name == "seed" and seeds.to_numpy().tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    only_teacher = units_table(t[t.seed == 0].drop(columns="seed").iloc[:1], "n", "y", "here")
+    assert only_teacher.index.name == "task_seed" and len(only_teacher) == 1
+    with pytest.raises(InputError, match=r"^an interval over seeds needs a 'seed' or 'task_seed' column; here has "):
+        units_table(t.drop(columns=["seed", "task_seed"]), "n", "y", "here")
+    gap = t[~((t.task_seed == 1) & (t.n == 2))]
+    with pytest.raises(InputError, match=r"^the interval leaves out one task_seed at a time, so every task_seed needs "
+                                         r"every n; width 8 has no y for task_seed 1 at n=2 \(or pass interval=False\)$"):
+        units_table(gap, "n", "y", "width 8")

@@ -35,9 +35,9 @@ import pandas as pd
 from workbench.backtest import Backtest, backtest
 from workbench.data import cache_dir
 from workbench.errors import InputError, is_real_number, is_whole_number, no_missing
-from workbench.fit import FitResult, fit_frame, fit_law
+from workbench.fit import FitResult, fit_frame, fit_law, warm_start
 from workbench.laws import get_law
-from workbench.seed_interval import jackknife_t
+from workbench.seed_interval import jackknife_t, units_table
 from workbench.sweep import SweepConfig, check_one_config, run_grids
 from workbench.tasks import REAL_CLASSES, task_config
 
@@ -387,21 +387,45 @@ def extrapolate(table: pd.DataFrame, fit_max_m: float, fit_max_n: float, factor:
 # the error sources
 
 
-def noise_floors(tables: Mapping[float, pd.DataFrame], y_col: str = "val_loss", **fit_kw) -> pd.DataFrame:
+def noise_floors(tables: Mapping[float, pd.DataFrame], y_col: str = "val_loss", interval: bool = False,
+                 **fit_kw) -> pd.DataFrame:
     """Per label-noise std σ: the joint law fitted to the noisy held-out MSE, its floor against σ².
 
-    ``tables``: σ -> seed-averaged table with ``params``, ``n`` and ``y_col``. ε0 is fixed to the
-    random-guess MSE against noisy labels, 1 + σ². Columns: label_noise, noise_level (σ²),
-    fitted_floor, floor_ratio (fitted/σ², nan for σ = 0), mean_abs_rel_divergence, at_bounds (the law's
-    parameters on a bound: a curve already flat at its floor can be fitted with c_inf at its bound and the
-    floor ~1e-27, which is no measurement of the noise), fit.
+    ``tables``: σ -> a per-student table (a ``seed`` column; averaged over the seeds here) or a seed-averaged one,
+    with ``width``, ``params``, ``n`` and ``y_col``. ε0 is fixed to the random-guess MSE against noisy labels,
+    1 + σ². With ``interval`` and ≥ 2 seeds (or teachers: :func:`workbench.seed_interval.units_table`), each at
+    every (params, n), ``floor_low`` / ``floor_high`` are the floor's 95% leave-one-out jackknife-t interval
+    (:func:`workbench.seed_interval.jackknife_t`; each refit starts from the full fit's optimum), clipped at 0, and
+    ``ratio_low`` / ``ratio_high`` the same over σ²; NaN when c∞ ends on its bound (no floor was measured). It
+    holds the seeds' training noise only: the noisy held-out labels are one draw shared by every seed, and their own
+    sampling noise (a relative sd of about √(2/N) of σ² for N held-out examples) is not in it.
+    Columns: label_noise, noise_level (σ²), fitted_floor, floor_low, floor_high, floor_ratio (fitted/σ², nan for
+    σ = 0), ratio_low, ratio_high, mean_abs_rel_divergence, at_bounds (the law's parameters on a bound: a curve
+    already flat at its floor can be fitted with c_inf at its bound and the floor ~1e-27, which is no measurement
+    of the noise), fit.
     """
+    if not isinstance(interval, (bool, np.bool_)):
+        raise InputError(f"interval must be True or False; got {interval!r}")
     rows = []
     for sigma, table in sorted(tables.items()):
-        fit = fit_joint(table, y_col=y_col, eps0=CLEAN_EPS0 + float(sigma) ** 2, **fit_kw)
+        per_seed = "seed" in table.columns
+        avg = seed_mean(table, [y_col]) if per_seed else table
+        eps0 = CLEAN_EPS0 + float(sigma) ** 2
+        fit = fit_joint(avg, y_col=y_col, eps0=eps0, **fit_kw)
         floor, level = joint_floor(fit), float(sigma) ** 2
+        low = high = np.nan
+        wide = units_table(table, ["params", "n"], y_col, f"σ = {sigma:g}") if interval and per_seed else None
+        if wide is not None and len(wide) >= 2 and "c_inf" not in fit.at_bounds:  # c_inf at 0: no floor measured
+            points = wide.columns.to_frame(index=False)
+            kw = {**fit_kw, "starts": warm_start(fit), "polish_top": 1}
+            low, high = (float(v) for v in jackknife_t(
+                lambda w: joint_floor(fit_joint(points.assign(**{y_col: w.mean(0)}), y_col=y_col, eps0=eps0, **kw)),
+                wide.to_numpy(), lower=0.0))
         rows.append({"label_noise": float(sigma), "noise_level": level, "fitted_floor": floor,
+                     "floor_low": low, "floor_high": high,
                      "floor_ratio": floor / level if level > 0 else np.nan,
+                     "ratio_low": low / level if level > 0 else np.nan,
+                     "ratio_high": high / level if level > 0 else np.nan,
                      "mean_abs_rel_divergence": fit.metrics["mean_abs_rel_divergence"],
                      "at_bounds": ", ".join(fit.at_bounds), "fit": fit})
     return pd.DataFrame(rows)
@@ -414,9 +438,10 @@ def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width
     optimisation error above it).
 
     ``table`` is per student (a ``seed`` column) or already seed-averaged. With ``interval`` and per-student
-    rows (≥ 2 seeds, each at every n), ``floor_low`` / ``floor_high`` give c's 95% leave-one-seed-out
-    jackknife-t interval (:func:`workbench.seed_interval.jackknife_t`, clipped at 0): with few seeds a floor a
-    little above the last measured error is within its noise. On a planted curve with 4 seeds it held the floor in
+    rows (≥ 2 seeds, or teachers: :func:`workbench.seed_interval.units_table`, each at every n), ``floor_low`` /
+    ``floor_high`` give c's 95% leave-one-out jackknife-t interval (:func:`workbench.seed_interval.jackknife_t`,
+    clipped at 0; NaN when c ends on its bound of 0, where the jackknife measures nothing): with few seeds a floor
+    a little above the last measured error is within its noise. On a planted curve with 4 seeds it held the floor in
     373 and 379 of 400 repeats (c = 0.002, 0.06: ``benchmarks/bench_interval_coverage.py --what floor``); the
     seed-resampling percentile interval it replaced held it in 80 and 83 of 100.
     Columns: width, floor, floor_low, floor_high, exponent, at_bounds (parameters on a bound of the
@@ -433,12 +458,8 @@ def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width
         curve = sub.groupby("n", sort=True)[y_col].mean()
         fit = fit_law("power", curve.index.to_numpy(float), curve.to_numpy(float))
         low = high = np.nan
-        if interval and per_seed and sub["seed"].nunique() >= 2:  # one seed: no spread to measure
-            wide = sub.pivot_table(index="seed", columns="n", values=y_col)  # (seeds, sizes)
-            if wide.isna().to_numpy().any():  # a seed left out must leave every n's mean over the same seeds
-                i, j = np.argwhere(wide.isna().to_numpy())[0]
-                raise InputError(f"the floor's interval leaves out one seed at a time, so every seed of a width needs "
-                                 f"every n; width {width} has no {y_col} for seed {wide.index[i]} at n={wide.columns[j]}")
+        wide = units_table(sub, "n", y_col, f"width {width}") if interval and per_seed else None
+        if wide is not None and len(wide) >= 2 and "c" not in fit.at_bounds:  # one seed: no spread to measure
             n = wide.columns.to_numpy(float)
             low, high = (float(v) for v in jackknife_t(lambda w: fit_law("power", n, w.mean(0)).params["c"],
                                                        wide.to_numpy(), lower=0.0))
@@ -508,13 +529,15 @@ def exponents_by_dim(tables: Mapping[int, pd.DataFrame], y_col: str = "test_loss
 
     ``tables``: d -> a per-student table (``task_seed`` and / or ``seed`` columns: the teachers and seeds the loss
     is averaged over before the fit) or an already averaged one (keys may be strings, as from JSON). With
-    ``interval`` and ≥ 2 such units, each at every model size of the fitted n, ci_low / ci_high are b's 95%
-    leave-one-unit-out jackknife-t interval (:func:`workbench.seed_interval.jackknife_t`): teachers differ, and
-    refitting the 5 – 6 points of one averaged curve (``fit_law``'s bootstrap, used before) cannot see it. On a
-    planted curve with 4 units and 10% noise each it held b in 188 of 200 repeats, the point bootstrap in 159
+    ``interval`` and ≥ 2 units (teachers, each averaged over its seeds, or seeds under one teacher:
+    :func:`workbench.seed_interval.units_table`), each at every model size of the fitted (largest) n, ci_low /
+    ci_high are b's 95% leave-one-out jackknife-t interval (:func:`workbench.seed_interval.jackknife_t`; NaN when
+    b ends on a bound). The point bootstrap used before resampled the 5 – 6 points of the averaged curve, which
+    measures their scatter about the fitted line, not how the exponent moves with the teacher drawn. On a planted
+    curve with 4 units and 10% noise each the jackknife held b in 188 of 200 repeats, the point bootstrap in 159
     (``benchmarks/bench_interval_coverage.py --what dim``).
     Columns: intrinsic_dim, exponent, ci_low, ci_high (nan without an interval), theory (4/d), ratio
-    (exponent / theory), units, fit.
+    (exponent / theory), units (the units the interval left out in turn; 1 without), fit.
     """
     if not isinstance(interval, (bool, np.bool_)):
         raise InputError(f"interval must be True or False; got {interval!r}")
@@ -537,16 +560,10 @@ def exponents_by_dim(tables: Mapping[int, pd.DataFrame], y_col: str = "test_loss
         avg = seed_mean(table, [y_col], by=["params", "n"], over=units) if units else table
         fit = model_size_exponent(avg, y_col=y_col, floor=floor)
         lo = hi = np.nan
-        n_units = len(table.groupby(units)) if units else 1
-        if interval and n_units >= 2:
-            at_n = table[table["n"] == table["n"].max()]
-            wide = at_n.pivot_table(index=units, columns="params", values=y_col)  # (units, model sizes)
-            if wide.isna().to_numpy().any():
-                i, j = np.argwhere(wide.isna().to_numpy())[0]
-                key = wide.index[i] if len(units) > 1 else (wide.index[i],)
-                unit = ", ".join(f"{u} {int(k)}" for u, k in zip(units, key))
-                raise InputError(f"the interval leaves out one {'/'.join(units)} at a time, so each needs every model "
-                                 f"size; d = {d} has no {y_col} for {unit} at params={wide.columns[j]:g}")
+        at_n = table[table["n"] == table["n"].max()]  # model_size_exponent fits the largest n
+        wide = units_table(at_n, "params", y_col, f"d = {d}") if interval and units else None
+        n_units = 1 if wide is None else len(wide)
+        if n_units >= 2 and "b" not in fit.at_bounds:
             params = wide.columns.to_numpy(float)
             fix = None if floor is None else {"c": float(floor)}
             lo, hi = (float(v) for v in jackknife_t(lambda w: fit_law("power", params, w.mean(0), fix=fix).params["b"],

@@ -26,7 +26,7 @@ from workbench.errors import InputError, is_whole_number
 from workbench.errorsources import seed_mean
 from workbench.fit import fit_law, warm_start
 from workbench.laws import get_law
-from workbench.seed_interval import jackknife_t
+from workbench.seed_interval import jackknife_t, units_table
 from workbench.sweep import SweepConfig
 from workbench.tasks import task_config
 
@@ -162,14 +162,20 @@ def min_sizes(law: str) -> int:
 
 
 def seeds_by_size(rows: pd.DataFrame, y_col: str, label: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(sizes (K,), wide (seeds, K)): one student's ``y_col`` per seed and training-set size n. Each size's students
-    are separate trainings, so a seed label pairs nothing across sizes; the jackknife leaves out one per size, and
-    needs every size to have the same seeds (an InputError naming the first gap, where ``label`` names the student)."""
-    wide = rows.pivot_table(index="seed", columns="n", values=y_col)
-    if wide.isna().to_numpy().any():
-        i, j = np.argwhere(wide.isna().to_numpy())[0]
-        raise InputError(f"the interval leaves out one seed at a time, so every size needs every seed; {label} has no "
-                         f"{y_col} for seed {wide.index[i]} at n={wide.columns[j]}")
+    """(sizes (K,), wide (units, K)): one student's mean ``y_col`` per seed (or teacher:
+    :func:`workbench.seed_interval.units_table`) and training-set size n. Students that differ only in n start from
+    the same weights (:func:`workbench.sweep_train.init_seed`), so a seed label does pair them across sizes; the
+    jackknife leaves out one seed at every size at once, and needs every size to have every seed. Each mean without
+    one seed must stay > 0, as the fit of its log needs: an InputError names the student, seed and n (a seed with no
+    error at some n, e.g. on digits' 400 test images, left the other seed's 0 to a refit that named a column 'y')."""
+    wide = units_table(rows, "n", y_col, str(label))
+    if len(wide) >= 2:
+        without = (wide.sum(axis=0) - wide) / (len(wide) - 1)  # row i: the means without unit i
+        if (without.to_numpy() <= 0).any():
+            i, j = np.argwhere(without.to_numpy() <= 0)[0]
+            raise InputError(f"{label}: without {wide.index.name} {wide.index[i]} the mean {y_col} at "
+                             f"n={wide.columns[j]:g} is {without.iat[i, j]:g}, and the interval refits its log; "
+                             "pass interval=False, or add seeds")
     return wide.columns.to_numpy(float), wide.to_numpy(float)
 
 
@@ -182,7 +188,8 @@ def data_exponents(table: pd.DataFrame, y_col: str = "test_error", by: Sequence[
     With ``interval``, the 95% intervals come from the seeds: the law refitted (from the full fit's optimum) once
     without each seed, and Student's t with seeds − 1 degrees of freedom on those fits' spread, clipped to the
     law's bounds (the leave-one-seed-out jackknife, :func:`workbench.seed_interval.jackknife_t`); NaN with one seed
-    a size. Every size needs the same seeds (:func:`seeds_by_size`). On a planted digits-like curve they held the
+    a size, and for a parameter that ends on its bound (a floor fitted as 1e-27 had the interval 0 – 1e-19,
+    certainty where nothing was measured). Every size needs the same seeds (:func:`seeds_by_size`). On a planted digits-like curve they held the
     exponent in 145 and 141 of 150 repeats with 2 and 5 seeds a size (``benchmarks/bench_interval_coverage.py``);
     the percentile interval over seed resamples they replaced held it in about 70% and 87%. (Resampling the 5 – 6
     points of a curve instead, as ``fit_law``'s own bootstrap does, leaves a 4-constant fit undetermined on most
@@ -220,7 +227,8 @@ def data_exponents(table: pd.DataFrame, y_col: str = "test_error", by: Sequence[
             low, high = jackknife_t(lambda w: [fit_law(law, sizes, w.mean(0), fix=fix, starts=warm_start(fit),
                                                        polish_top=1).params[p] for p in names], wide,
                                     lower=[bounds[p][0] for p in names], upper=[bounds[p][1] for p in names])
-            ci = {p: (float(lo), float(hi)) for p, lo, hi in zip(names, low, high)}
+            ci = {p: (np.nan, np.nan) if p in fit.at_bounds else (float(lo), float(hi))  # on a bound: not measured
+                  for p, lo, hi in zip(names, low, high)}
         lo, hi = sorted(sign * v + 0.0 for v in ci[exp_name])  # + 0.0: m4's c clipped at 0 gave "-0.00"
         out.append({**dict(zip(by, key)), "law": law, "sizes": int(g["n"].nunique()),
                     "exponent": sign * fit.params[exp_name], "ci_low": lo, "ci_high": hi,

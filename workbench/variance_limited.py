@@ -22,10 +22,13 @@ and a task's training sets are nested prefixes of one pool, so their draws are c
 therefore use several task seeds (each its own teacher, pool and test set) and average the loss over
 them and the student seeds.
 
-Intervals come from the seeds, as in :func:`workbench.errorsources.floors_by_width`: the curve is refitted
-once without each (``task_seed``, ``seed``) pair of the students, and k's 95% interval is Student's t with
-pairs − 1 degrees of freedom on those refits' spread (:func:`workbench.seed_interval.jackknife_t`). On a
-planted curve it held k in 191 of 200 repeats with 4 pairs and with 16 (``benchmarks/bench_interval_coverage.py --what vl``).
+Intervals come from the teachers, as in :func:`workbench.errorsources.floors_by_width` from the seeds: the curve
+is refitted once without each teacher (``task_seed``, its student seeds averaged: they share its training sets and
+test set), and k's 95% interval is Student's t with teachers − 1 degrees of freedom on those refits' spread
+(:func:`workbench.seed_interval.jackknife_t`, :func:`workbench.seed_interval.units_table`). On a planted curve with
+a teacher effect and two seeds per teacher (``benchmarks/bench_interval_coverage.py --what vl``) it held k in 190
+of 200 repeats with 4 teachers and 192 with 8; leaving out one (teacher, seed) pair at a time instead held it in 167
+and 153 (a review found that; the pairs of one teacher are not independent draws).
 (``fit_law``'s own bootstrap resamples the 4 – 6 points of a curve, and a resample that repeats a few of them
 leaves k on its bound of 10 far too often to be an interval.)
 
@@ -43,7 +46,7 @@ import pandas as pd
 from workbench.errors import InputError, is_real_number, no_missing
 from workbench.fit import FitResult, fit_law
 from workbench.laws import get_law
-from workbench.seed_interval import jackknife_t
+from workbench.seed_interval import jackknife_t, units_table
 
 THEORY = 1.0
 """Bahri et al.'s exponent in both variance-limited regimes."""
@@ -65,12 +68,13 @@ def fit_curve(table: pd.DataFrame, x_col: str, y_col: str = "test_loss", *, floo
     """``power`` y = a·x^(−k) + c fitted to the seed mean of ``y_col`` against ``x_col`` (one curve:
     every row of ``table`` belongs to it). ``floor``: fix c (``None``: fitted, L∞).
 
-    Returns (fit, ci_low, ci_high): with ``interval``, k's 95% leave-one-pair-out jackknife-t interval over the
-    (teacher, student seed) pairs, clipped to k's bounds (nan without ``interval`` or with fewer than 2 pairs). A
-    pair without every value of ``x_col`` is left out of the interval, as before. The pairs are not fully
-    independent: a student's initial weights depend on its shape and student seed only
-    (:func:`workbench.sweep_train.init_seed`), so pairs with one student seed and different teachers start from the
-    same weights (their training sets, teachers and minibatches differ), which can make the interval a little narrow."""
+    Returns (fit, ci_low, ci_high): with ``interval``, k's 95% leave-one-out jackknife-t interval over the teachers
+    (each averaged over its student seeds; over the seeds when there is one teacher:
+    :func:`workbench.seed_interval.units_table`), clipped to k's bounds (nan without ``interval``, with fewer than 2
+    units, or with k on a bound). A unit without every value of ``x_col`` is an InputError. Teachers are not fully
+    independent either: a student's initial weights depend on its shape and student seed only
+    (:func:`workbench.sweep_train.init_seed`), so every teacher's students start from the same weights (their
+    training sets, teachers and minibatches differ), which can make the interval a little narrow."""
     _need(table, [x_col, y_col])
     no_missing(table, [x_col, y_col] + [c for c in ("task_seed", "seed") if c in table.columns])
     if not isinstance(interval, (bool, np.bool_)):
@@ -83,13 +87,12 @@ def fit_curve(table: pd.DataFrame, x_col: str, y_col: str = "test_loss", *, floo
     x = curve.index.to_numpy(float)
     fit = fit_law("power", x, curve.to_numpy(float), fix=fix)
     low = high = np.nan
-    units = [c for c in ("task_seed", "seed") if c in table.columns]  # one unit: a teacher and a student seed
-    if interval and units and len(table.groupby(units)) >= 2:
-        wide = table.pivot_table(index=units, columns=x_col, values=y_col).dropna(axis=0)  # (units, x)
+    units = [c for c in ("task_seed", "seed") if c in table.columns]
+    wide = units_table(table, x_col, y_col, f"the curve against {x_col}") if interval and units else None
+    if wide is not None and len(wide) >= 2 and "b" not in fit.at_bounds:  # k on its bound: nothing measured
         xs, (lower, upper) = wide.columns.to_numpy(float), K_BOUNDS
-        if len(wide) >= 2:
-            low, high = (float(v) for v in jackknife_t(lambda w: fit_law("power", xs, w.mean(0), fix=fix).params["b"],
-                                                       wide.to_numpy(), lower=lower, upper=upper))
+        low, high = (float(v) for v in jackknife_t(lambda w: fit_law("power", xs, w.mean(0), fix=fix).params["b"],
+                                                   wide.to_numpy(), lower=lower, upper=upper))
     return fit, low, high
 
 
