@@ -186,7 +186,7 @@ def test_exponents_by_dim_fits_the_unit_mean_and_its_interval_is_the_jackknife_t
     one = es.exponents_by_dim({2: es.seed_mean(t, by=["params", "n"], over=["task_seed", "seed"])}, interval=True)
     assert np.isnan(one.ci_low.iloc[0]) and one.units.iloc[0] == 1  # averaged already: no units to leave out
     assert one.exponent.iloc[0] == pytest.approx(fit.params["b"], rel=1e-9)
-    with pytest.raises(InputError, match=r"d = 2 has no test_loss for task_seed 0 at params=100 \(or pass interval"):
+    with pytest.raises(InputError, match=r"d = 2 has no test_loss for task_seed 0, seed 0 at params=100 \(or pass "):
         es.exponents_by_dim({2: t.iloc[1:]}, interval=True)
     with pytest.raises(InputError, match=r"^interval must be True or False; got 20$"):
         es.exponents_by_dim({2: t}, interval=20)
@@ -359,6 +359,32 @@ def test_variance_limited_interval_is_the_jackknife_t_over_teachers_not_teacher_
     loo2 = [fit_law("power", xs, wide2[1 - i]).params["b"] for i in range(2)]
     half2 = stats.t.ppf(0.975, 1) * abs(loo2[0] - loo2[1]) / 2
     assert fit2.params["b"] - half2 < 0 and (lo2, hi2) == pytest.approx((0.0, fit2.params["b"] + half2), rel=1e-6)
+
+
+def test_a_constant_on_its_bound_gets_no_interval_in_every_seed_interval():
+    """Each function's interval is NaN where its constant ended on a bound (the jackknife of a constant pinned at its
+    bound measures nothing: a floor fitted as 1e-27 had the interval 0 – 1e-19), while the same design without the
+    bound gets one: floors_by_width's c = 0, fit_curve's k = 10 (a one-step drop), exponents_by_dim's b = 0 (a rising
+    curve), noise_floors' c∞ = 0 (no noise)."""
+    rng = np.random.default_rng(5)
+    ns = np.array([256.0, 512, 1024, 2048, 4096, 8192])
+    seeds = lambda curve, col, **const: pd.DataFrame(  # noqa: E731
+        [{"seed": s, col: x, "test_loss": y * (1 + 0.02 * rng.standard_normal()), **const}
+         for s in range(3) for x, y in zip(ns, curve)])
+    no_floor = es.floors_by_width(seeds(2.0 * ns ** -0.7, "n", width=8), interval=True).iloc[0]
+    with_floor = es.floors_by_width(seeds(2.0 * ns ** -0.7 + 0.01, "n", width=8), interval=True).iloc[0]
+    assert "c" in no_floor.at_bounds and np.isnan(no_floor.floor_low) and np.isfinite(with_floor.floor_low)
+    step = vl.fit_curve(seeds(np.where(ns < 300, 0.5, 0.1), "n"), "n", interval=True)
+    slope = vl.fit_curve(seeds(3.0 * ns ** -0.8 + 0.05, "n"), "n", interval=True)
+    assert "b" in step[0].at_bounds and np.isnan(step[1]) and np.isfinite(slope[1])
+    flat = es.exponents_by_dim({4: seeds(0.2 * ns ** 0.1, "params", n=1000)}, interval=True).iloc[0]  # rising: b = 0
+    falling = es.exponents_by_dim({4: seeds(3.0 * ns ** -0.5, "params", n=1000)}, interval=True).iloc[0]
+    assert "b" in flat.fit.at_bounds and np.isnan(flat.ci_low) and np.isfinite(falling.ci_low)
+    clean = planted_table(y_col="val_loss")  # c_inf = 0: the σ = 0 table
+    per_seed = pd.concat([clean.assign(seed=s, val_loss=clean.val_loss * (1 + 0.02 * rng.standard_normal(len(clean))))
+                          for s in range(3)], ignore_index=True)
+    out = es.noise_floors({0.0: per_seed}, interval=True).iloc[0]
+    assert "c_inf" in out.at_bounds and np.isnan(out.floor_low)
 
 
 def test_measured_cheapest_counts_the_dense_round_as_a_density_of_one(joint):

@@ -393,10 +393,11 @@ def noise_floors(tables: Mapping[float, pd.DataFrame], y_col: str = "val_loss", 
 
     ``tables``: σ -> a per-student table (a ``seed`` column; averaged over the seeds here) or a seed-averaged one,
     with ``width``, ``params``, ``n`` and ``y_col``. ε0 is fixed to the random-guess MSE against noisy labels,
-    1 + σ². With ``interval`` and ≥ 2 seeds (or teachers: :func:`workbench.seed_interval.units_table`), each at
-    every (params, n), ``floor_low`` / ``floor_high`` are the floor's 95% leave-one-out jackknife-t interval
-    (:func:`workbench.seed_interval.jackknife_t`; each refit starts from the full fit's optimum), clipped at 0, and
-    ``ratio_low`` / ``ratio_high`` the same over σ²; NaN when c∞ ends on its bound (no floor was measured). It
+    1 + σ². With ``interval`` and ≥ 2 seeds, each at every (params, n), ``floor_low`` / ``floor_high`` are the
+    floor's 95% leave-one-seed-out jackknife-t interval (:func:`workbench.seed_interval.jackknife_t`; each refit
+    starts from the full fit's optimum), clipped at 0, and ``ratio_low`` / ``ratio_high`` the same over σ²; NaN when
+    c∞ or η ends on a bound, or α or β on its lower bound 0 (a constant term then trades off against c∞: the limit
+    ε0·c∞/√(c∞² + η²) is no measured floor). It
     holds the seeds' training noise only: the noisy held-out labels are one draw shared by every seed, and their own
     sampling noise (a relative sd of about √(2/N) of σ² for N held-out examples) is not in it.
     Columns: label_noise, noise_level (σ²), fitted_floor, floor_low, floor_high, floor_ratio (fitted/σ², nan for
@@ -415,7 +416,7 @@ def noise_floors(tables: Mapping[float, pd.DataFrame], y_col: str = "val_loss", 
         floor, level = joint_floor(fit), float(sigma) ** 2
         low = high = np.nan
         wide = units_table(table, ["params", "n"], y_col, f"σ = {sigma:g}") if interval and per_seed else None
-        if wide is not None and len(wide) >= 2 and "c_inf" not in fit.at_bounds:  # c_inf at 0: no floor measured
+        if wide is not None and len(wide) >= 2 and not _floor_unmeasured(fit):
             points = wide.columns.to_frame(index=False)
             kw = {**fit_kw, "starts": warm_start(fit), "polish_top": 1}
             low, high = (float(v) for v in jackknife_t(
@@ -429,6 +430,15 @@ def noise_floors(tables: Mapping[float, pd.DataFrame], y_col: str = "val_loss", 
                      "mean_abs_rel_divergence": fit.metrics["mean_abs_rel_divergence"],
                      "at_bounds": ", ".join(fit.at_bounds), "fit": fit})
     return pd.DataFrame(rows)
+
+
+def _floor_unmeasured(fit: FitResult) -> bool:
+    """True when the joint law's limit is not a measured floor: c∞ or η on a bound, or α or β on its lower bound
+    (n^−α or b·m^−β then a constant, which trades off against c∞)."""
+    law = {p.name: p for p in get_law(fit.law).params}
+    at_lower = {p for p in ("alpha", "beta") if p in fit.at_bounds
+                and abs(fit.params[p] - law[p].lower) < abs(fit.params[p] - law[p].upper)}
+    return bool(at_lower or {"c_inf", "eta"} & set(fit.at_bounds))
 
 
 def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width: int | None = None,

@@ -10,8 +10,9 @@ estimating that error from s seeds: wide with 2 – 4 seeds, as it should be, an
 planted designs of ``benchmarks/bench_interval_coverage.py`` it held the truth in 91 – 98% of repeats (100 –
 400 repeats a design and seed count).
 
-Used by :func:`workbench.errorsources.floors_by_width`, :func:`workbench.errorsources.exponents_by_dim`,
-:func:`workbench.real_benchmarks.data_exponents` and :mod:`workbench.variance_limited`.
+Used by :func:`workbench.errorsources.floors_by_width`, :func:`workbench.errorsources.noise_floors`,
+:func:`workbench.errorsources.exponents_by_dim`, :func:`workbench.real_benchmarks.data_exponents` and
+:mod:`workbench.variance_limited`.
 """
 
 from __future__ import annotations
@@ -61,8 +62,21 @@ def units_table(rows: pd.DataFrame, x_cols: str | Sequence[str], y_col: str, whe
     unit = "task_seed" if teachers >= 2 or (teachers and "seed" not in rows.columns) else "seed"
     if unit not in rows.columns:
         raise InputError(f"an interval over seeds needs a 'seed' or 'task_seed' column; {where} has neither")
-    wide = rows.pivot_table(index=unit, columns=x_cols, values=y_col, aggfunc="mean")
     full = rows.groupby(x_cols).size().index  # every x that any unit has
+    if unit == "task_seed" and "seed" in rows.columns:  # a teacher's mean must be over the same seeds everywhere,
+        pairs = rows.pivot_table(index=["task_seed", "seed"], columns=x_cols, values=y_col).reindex(columns=full)
+        counts = pairs.groupby(level="task_seed").size()  # and every teacher's over as many, or the centre moves
+        if pairs.isna().to_numpy().any():
+            i, j = np.argwhere(pairs.isna().to_numpy())[0]
+            at = ", ".join(f"{c}={v:g}" for c, v in zip(x_cols, np.atleast_1d(full[j])))
+            raise InputError(f"the interval leaves out one teacher at a time, averaged over its seeds, so every "
+                             f"(task_seed, seed) needs every {'/'.join(x_cols)}; {where} has no {y_col} for task_seed "
+                             f"{pairs.index[i][0]}, seed {pairs.index[i][1]} at {at} (or pass interval=False)")
+        if counts.nunique() > 1:
+            raise InputError(f"the interval leaves out one teacher at a time, averaged over its seeds, so every "
+                             f"teacher needs as many seeds; {where} has {({k: int(v) for k, v in counts.items()})} seeds per task_seed "
+                             "(or pass interval=False)")
+    wide = rows.pivot_table(index=unit, columns=x_cols, values=y_col, aggfunc="mean")
     wide = wide.reindex(columns=full)
     if wide.isna().to_numpy().any():
         i, j = np.argwhere(wide.isna().to_numpy())[0]
