@@ -380,6 +380,14 @@ def test_a_constant_on_its_bound_gets_no_interval_in_every_seed_interval():
     flat = es.exponents_by_dim({4: seeds(0.2 * ns ** 0.1, "params", n=1000)}, interval=True).iloc[0]  # rising: b = 0
     falling = es.exponents_by_dim({4: seeds(3.0 * ns ** -0.5, "params", n=1000)}, interval=True).iloc[0]
     assert "b" in flat.fit.at_bounds and np.isnan(flat.ci_low) and np.isfinite(falling.ci_low)
+    # two seeds that disagree (n^-0.5 and n^-2.5): t(1) reaches past both of k's bounds, 0 and 10, and both clip
+    apart = pd.DataFrame([{"task": "digits", "family": "mlp", "width": 8, "depth": 1, "seed": s, "n": x,
+                           "test_loss": (2 * x ** -0.5 if s == 0 else 300 * x ** -2.5) + 0.05}
+                          for s in (0, 1) for x in ns])
+    fit, lo, hi = vl.fit_curve(apart, "n", interval=True)
+    assert fit.at_bounds == () and (lo, hi) == (0.0, 10.0)
+    real = rb.data_exponents(apart, y_col="test_loss").iloc[0]
+    assert real.at_bounds == "" and (real.ci_low, real.ci_high) == (0.0, 10.0)
     clean = planted_table(y_col="val_loss")  # c_inf = 0: the σ = 0 table
     per_seed = pd.concat([clean.assign(seed=s, val_loss=clean.val_loss * (1 + 0.02 * rng.standard_normal(len(clean))))
                           for s in range(3)], ignore_index=True)
