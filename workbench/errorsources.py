@@ -397,9 +397,9 @@ def noise_floors(tables: Mapping[float, pd.DataFrame], y_col: str = "val_loss", 
     floor's 95% leave-one-seed-out jackknife-t interval (:func:`workbench.seed_interval.jackknife_t`; each refit
     starts from the full fit's optimum), clipped at 0, and ``ratio_low`` / ``ratio_high`` the same over σ²; NaN when
     c∞ or η ends on a bound, or α or β on its lower bound 0 (a constant term then trades off against c∞: the limit
-    ε0·c∞/√(c∞² + η²) is no measured floor). It
-    holds the seeds' training noise only: the noisy held-out labels are one draw shared by every seed, and their own
-    sampling noise (a relative sd of about √(2/N) of σ² for N held-out examples) is not in it.
+    ε0·c∞/√(c∞² + η²) is no measured floor). It holds the seeds' training noise only: the noisy held-out labels are
+    one draw shared by every seed, and their own sampling noise (a relative sd of about √(2/N) of σ² for N held-out
+    examples) is not in it.
     Columns: label_noise, noise_level (σ²), fitted_floor, floor_low, floor_high, floor_ratio (fitted/σ², nan for
     σ = 0), ratio_low, ratio_high, mean_abs_rel_divergence, at_bounds (the law's parameters on a bound: a curve
     already flat at its floor can be fitted with c_inf at its bound and the floor ~1e-27, which is no measurement

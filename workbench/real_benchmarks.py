@@ -189,8 +189,9 @@ def data_exponents(table: pd.DataFrame, y_col: str = "test_error", by: Sequence[
     without each seed, and Student's t with seeds − 1 degrees of freedom on those fits' spread, clipped to the
     law's bounds (the leave-one-seed-out jackknife, :func:`workbench.seed_interval.jackknife_t`); NaN with one seed
     a size, for a parameter that ends on its bound (a floor fitted as 1e-27 had the interval 0 – 1e-19,
-    certainty where nothing was measured), and for an exponent set by a limit of the law (``pinned_by``). Every size needs the same seeds (:func:`seeds_by_size`). On a planted digits-like curve they held the
-    exponent in 145 and 141 of 150 repeats with 2 and 5 seeds a size (``benchmarks/bench_interval_coverage.py``);
+    certainty where nothing was measured), and for an exponent set by a limit of the law (``pinned_by``). Every
+    size needs the same seeds (:func:`seeds_by_size`). On a planted digits-like curve they held the exponent in 145
+    and 141 of 150 repeats with 2 and 5 seeds a size (``benchmarks/bench_interval_coverage.py``);
     the percentile interval over seed resamples they replaced held it in about 70% and 87%. (Resampling the 5 – 6
     points of a curve instead, as ``fit_law``'s own bootstrap does, leaves a 4-constant fit undetermined on most
     resamples: an interval of the design, not of the data.)

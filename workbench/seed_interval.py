@@ -55,8 +55,10 @@ def units_table(rows: pd.DataFrame, x_cols: str | Sequence[str], y_col: str, whe
     A unit is a teacher (``task_seed``) when ``rows`` hold two or more, averaged over its student seeds: a
     teacher's seeds share its training sets and test set, so they are not independent draws, and leaving out one
     (teacher, seed) pair at a time made the variance-limited interval about 40% too narrow (a review's simulation,
-    8 teachers × 2 seeds: 80% coverage). Otherwise a unit is a ``seed``. Each unit needs every x: an InputError
-    names the first gap, in ``where`` (the student or curve)."""
+    8 teachers × 2 seeds: 80% coverage). Each teacher then needs the same seeds at every x and as many as every
+    other teacher, so that the mean of the teachers' means is the mean of every row the reported fit used.
+    Otherwise a unit is a ``seed``. Each unit needs every x. Every gap is an InputError naming it, in ``where``
+    (the student or curve)."""
     x_cols = [x_cols] if isinstance(x_cols, str) else list(x_cols)
     teachers = rows["task_seed"].nunique() if "task_seed" in rows.columns else 0
     unit = "task_seed" if teachers >= 2 or (teachers and "seed" not in rows.columns) else "seed"
@@ -73,8 +75,9 @@ def units_table(rows: pd.DataFrame, x_cols: str | Sequence[str], y_col: str, whe
                              f"(task_seed, seed) needs every {'/'.join(x_cols)}; {where} has no {y_col} for task_seed "
                              f"{pairs.index[i][0]}, seed {pairs.index[i][1]} at {at} (or pass interval=False)")
         if counts.nunique() > 1:
+            per_teacher = {k: int(v) for k, v in counts.items()}
             raise InputError(f"the interval leaves out one teacher at a time, averaged over its seeds, so every "
-                             f"teacher needs as many seeds; {where} has {({k: int(v) for k, v in counts.items()})} seeds per task_seed "
+                             f"teacher needs as many seeds; {where} has {per_teacher} seeds per task_seed "
                              "(or pass interval=False)")
     wide = rows.pivot_table(index=unit, columns=x_cols, values=y_col, aggfunc="mean")
     wide = wide.reindex(columns=full)
