@@ -180,6 +180,8 @@ def test_exponents_by_dim_fits_the_unit_mean_and_its_interval_is_the_jackknife_t
     half = stats.t.ppf(0.975, 3) * np.sqrt(3 / 4 * ((loo - loo.mean()) ** 2).sum())
     assert out.exponent.tolist() == pytest.approx([fit.params["b"]] * 2, rel=1e-9)
     assert out.ratio.tolist() == pytest.approx((out.exponent * np.array([2, 8]) / 4).tolist())
+    assert out.ratio_low.tolist() == pytest.approx((out.ci_low * np.array([2, 8]) / 4).tolist())
+    assert out.ratio_high.tolist() == pytest.approx((out.ci_high * np.array([2, 8]) / 4).tolist())
     for r in out.itertuples():
         assert (r.ci_low, r.ci_high) == pytest.approx((fit.params["b"] - half, fit.params["b"] + half), rel=1e-6)
     assert out.units.tolist() == [4, 4]
