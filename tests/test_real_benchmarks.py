@@ -76,7 +76,9 @@ def test_data_exponents_recover_a_planted_power_law():
     ex = rb.data_exponents(pd.DataFrame(rows)).set_index("width")
     for w, (a, b, c) in planted.items():
         assert ex.loc[w, "exponent"] == pytest.approx(b, rel=0.15)
-        assert ex.loc[w, "ci_low"] <= ex.loc[w, "exponent"] <= ex.loc[w, "ci_high"] < ex.loc[w, "ci_low"] + 0.5
+        # t(1) over 2 seeds: wide, but not the law's whole range 0 - 10 (over 20 noise draws of this design the widths
+        # had median 0.17 and max 0.80; the bound 0.5 of the percentile interval before failed 8 of those 40)
+        assert ex.loc[w, "ci_low"] <= ex.loc[w, "exponent"] <= ex.loc[w, "ci_high"] < ex.loc[w, "ci_low"] + 1.0
         assert ex.loc[w, "floor"] == pytest.approx(c, abs=0.01)
         assert ex.loc[w, "sizes"] == 6 and ex.loc[w, "mean_abs_rel_divergence"] < 0.03 and ex.loc[w, "at_bounds"] == ""
     # a student's interval is its own: the same with the other student left out (notebook 07's changed with its models)
