@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from workbench.errors import (InputError, Interrupted, Terminated, check_bootstrap, exit_code_of, is_real_number,
+from workbench.errors import (InputError, Interrupted, Terminated, check_bootstrap, check_flag, exit_code_of, is_real_number,
                              is_whole_number, repeats, stopped_by)
 
 
@@ -49,3 +49,10 @@ def test_a_run_stopped_by_sigterm_exits_143_and_by_ctrl_c_130_as_a_shell_reports
     for exc, code, by in ((Terminated(), 143, "SIGTERM"), (KeyboardInterrupt(), 130, "Ctrl-C"), (None, 130, "Ctrl-C")):
         assert exit_code_of(exc) == code and Interrupted("kept", exc).exit_code == code
         assert stopped_by(exc) == by
+
+
+def test_check_flag_takes_python_and_numpy_booleans_and_refuses_counts_strings_and_none():
+    assert check_flag(True, "interval") is True and check_flag(np.bool_(False), "interval") is False
+    for bad in (1, 0, 100, "True", None):  # 100: a count of resamples, as the bootstrap parameters took
+        with pytest.raises(InputError, match=rf"^vl_interval must be True or False; got {bad!r}$"):
+            check_flag(bad, "vl_interval")

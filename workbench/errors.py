@@ -129,6 +129,14 @@ def check_seed(seed: Any, name: str = "seed") -> int:
     return int(seed)
 
 
+def check_flag(value: Any, name: str) -> bool:
+    """``value`` as a bool (Python's or numpy's), or an InputError naming it: a count such as 100 (what the
+    bootstrap parameters that ``interval`` replaced took), a string or None is refused, not read as truthy."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InputError(f"{name} must be True or False; got {value!r}")
+    return bool(value)
+
+
 def check_bootstrap(value: Any, name: str = "bootstrap", what: str = "resamples") -> int:
     """``value`` as an int that is 0 (no intervals) or >= 2 (a percentile interval needs two resamples), or an
     InputError naming ``name``: 1, a negative count, 2.5, True or '100' is refused, never rounded or read."""

@@ -34,7 +34,7 @@ import pandas as pd
 
 from workbench.backtest import Backtest, backtest
 from workbench.data import cache_dir
-from workbench.errors import InputError, is_real_number, is_whole_number, no_missing
+from workbench.errors import InputError, check_flag, is_real_number, is_whole_number, no_missing
 from workbench.fit import FitResult, fit_frame, fit_law, warm_start
 from workbench.laws import get_law
 from workbench.seed_interval import jackknife_t, units_table
@@ -405,8 +405,7 @@ def noise_floors(tables: Mapping[float, pd.DataFrame], y_col: str = "val_loss", 
     already flat at its floor can be fitted with c_inf at its bound and the floor ~1e-27, which is no measurement
     of the noise), fit.
     """
-    if not isinstance(interval, (bool, np.bool_)):
-        raise InputError(f"interval must be True or False; got {interval!r}")
+    interval = check_flag(interval, "interval")
     rows = []
     for sigma, table in sorted(tables.items()):
         per_seed = "seed" in table.columns
@@ -460,8 +459,7 @@ def floors_by_width(table: pd.DataFrame, y_col: str = "test_loss", teacher_width
     """
     _need(table, ["width", "n", y_col])
     _no_missing(table, ["width", "n", y_col])
-    if not isinstance(interval, (bool, np.bool_)):
-        raise InputError(f"interval must be True or False; got {interval!r}")
+    interval = check_flag(interval, "interval")
     per_seed = "seed" in table.columns
     rows = []
     for width, sub in table.groupby("width", sort=True):
@@ -550,8 +548,7 @@ def exponents_by_dim(tables: Mapping[int, pd.DataFrame], y_col: str = "test_loss
     (exponent / theory), ratio_low, ratio_high (the interval over theory), units (the units the interval left out
     in turn; 1 without), fit.
     """
-    if not isinstance(interval, (bool, np.bool_)):
-        raise InputError(f"interval must be True or False; got {interval!r}")
+    interval = check_flag(interval, "interval")
     dims = {}
     for key, table in tables.items():
         try:

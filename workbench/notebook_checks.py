@@ -11,9 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-import numpy as np
-
-from workbench.errors import InputError, is_finite, is_real_number, repeats
+from workbench.errors import InputError, check_flag, is_finite, is_real_number, repeats
 from workbench.laws import get_law
 
 
@@ -118,8 +116,7 @@ def check_teacher_student(*, widths: Sequence[int], sizes: Sequence[int], fit_wi
     for name, count in {"seeds": seeds, "dim_teachers": dim_teachers, "dim_seeds": dim_seeds}.items():
         if not (_is_int(count) and count >= 1):
             raise InputError(f"{name} must be an integer >= 1; got {count!r}")
-    if not isinstance(floor_interval, (bool, np.bool_)):
-        raise InputError(f"floor_interval must be True or False; got {floor_interval!r}")
+    check_flag(floor_interval, "floor_interval")
     if max(noise_sizes) > max(sizes):
         raise InputError(f"noise_sizes must be <= max(sizes) = {max(sizes)!r} (the pool they are drawn from); "
                          f"got {max(noise_sizes)!r}")
@@ -239,8 +236,7 @@ def check_variance_limited(*, vl_linear: bool, vl_widths: Sequence[int], vl_size
     for name, value in {"vl_teachers": vl_teachers, "vl_seeds": vl_seeds, "vl_steps": vl_steps, "vl_n": vl_n,
                         "vl_width_seeds": vl_width_seeds}.items():
         _integer_at_least(name, value, 1)
-    if not isinstance(vl_interval, (bool, np.bool_)):
-        raise InputError(f"vl_interval must be True or False; got {vl_interval!r}")
+    check_flag(vl_interval, "vl_interval")
 
 
 def check_real_benchmarks(*, references: Sequence[str], mnist_models: Sequence[str], digits_models: Sequence[str],
@@ -277,5 +273,4 @@ def check_real_benchmarks(*, references: Sequence[str], mnist_models: Sequence[s
         if len(sizes) < need:
             raise InputError(f"{name} must list >= {need} sizes (laws {', '.join(laws)}: at most {need - 1} free "
                              f"constants); got {list(sizes)!r}")
-    if not isinstance(interval, (bool, np.bool_)):
-        raise InputError(f"interval must be True or False; got {interval!r}")
+    check_flag(interval, "interval")

@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InputError, is_whole_number
+from workbench.errors import InputError, check_flag, is_whole_number
 from workbench.errorsources import seed_mean
 from workbench.fit import fit_law, warm_start
 from workbench.laws import get_law
@@ -202,8 +202,7 @@ def data_exponents(table: pd.DataFrame, y_col: str = "test_error", by: Sequence[
     on a limit that sets the exponent: :func:`pinning_limits`), fit."""
     if law not in LAWS:
         raise InputError(f"law must be one of {', '.join(LAWS)}; got {law!r}")
-    if not isinstance(interval, (bool, np.bool_)):
-        raise InputError(f"interval must be True or False; got {interval!r}")
+    interval = check_flag(interval, "interval")
     by, (exp_name, floor_name) = list(by), LAWS[law]
     sign = -1.0 if law == "m4" else 1.0  # m4's c is negative: the exponent is −c
     fix = {"eps0": float(eps0)} if law == "m4" else None

@@ -43,7 +43,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from workbench.errors import InputError, is_real_number, no_missing
+from workbench.errors import InputError, check_flag, is_real_number, no_missing
 from workbench.fit import FitResult, fit_law
 from workbench.laws import get_law
 from workbench.seed_interval import jackknife_t, units_table
@@ -77,8 +77,7 @@ def fit_curve(table: pd.DataFrame, x_col: str, y_col: str = "test_loss", *, floo
     training sets, teachers and minibatches differ), which can make the interval a little narrow."""
     _need(table, [x_col, y_col])
     no_missing(table, [x_col, y_col] + [c for c in ("task_seed", "seed") if c in table.columns])
-    if not isinstance(interval, (bool, np.bool_)):
-        raise InputError(f"interval must be True or False; got {interval!r}")
+    interval = check_flag(interval, "interval")
     curve = table.groupby(x_col, sort=True)[y_col].mean()
     if len(curve) < MIN_POINTS:
         raise InputError(f"a variance-limited fit needs >= {MIN_POINTS} values of {x_col}; "
