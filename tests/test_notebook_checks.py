@@ -18,7 +18,8 @@ from workbench.notebook_checks import (check_compute_planner, check_pruning, che
 TEACHER_STUDENT = dict(widths=[16, 24, 32, 64], sizes=[256, 1024], fit_widths=[24, 32], fit_sizes=[512, 1024],
                        fit_default=[32, 1024], budgets=[100, 300], budget_widths=[16, 64], noise_levels=[0.3],
                        noise_widths=[16, 64], noise_sizes=[512, 1024], realizability_widths=[4, 8], dims=[4, 8],
-                       dim_widths=[16, 32, 64], seeds=1, dim_teachers=1, dim_seeds=1, floor_interval=True)
+                       dim_widths=[16, 32, 64], seeds=1, dim_teachers=1, dim_seeds=1, floor_interval=True,
+                       fit_bootstrap=20)
 
 
 def notebook_values(name: str, smoke: bool) -> dict:
@@ -139,7 +140,8 @@ def test_teacher_student_refuses_noise_sizes_beyond_the_pool():
         check_teacher_student(**{**TEACHER_STUDENT, "noise_sizes": [512, 2048]})
 
 
-PRUNING = dict(widths=[16, 32], depths=[1, 2], sizes=[1024], seeds=1, rounds=6, targets=[0.36, 0.4, 0.45])
+PRUNING = dict(widths=[16, 32], depths=[1, 2], sizes=[1024], seeds=1, rounds=6, targets=[0.36, 0.4, 0.45],
+               bootstrap=20)
 
 
 @pytest.mark.parametrize("change, message", [
@@ -178,6 +180,19 @@ def test_pruning_refuses_a_target_that_is_not_a_test_error(target):
     # 0 and -0.1 gave all-NaN rows; 1.5 a "pruned (law)" network of predicted test error 1.5
     with pytest.raises(InputError, match=rf"^targets must be test errors strictly between 0 and 1; got {target!r} in "):
         check_pruning(**{**PRUNING, "targets": [0.4, target]})
+
+
+@pytest.mark.parametrize("check, name, example", [(check_teacher_student, "fit_bootstrap", TEACHER_STUDENT),
+                                                 (check_pruning, "bootstrap", PRUNING)])
+@pytest.mark.parametrize("value", [1, 0, -5, 200.0, True, None])
+def test_joint_law_refits_must_be_a_whole_number_of_at_least_two(check, name, example, value):
+    # notebooks 03 and 04 fitted their joint laws with 20 refits written into the code; a parameter now, and 0 or 1
+    # would leave the intervals the figures, captions and summaries draw empty
+    with pytest.raises(InputError, match=rf"^{name} must be an integer >= 2 \(refits behind the joint law's 95% "
+                                         rf"intervals\); got {value!r}$"):
+        check(**{**example, name: value})
+    check(**{**example, name: 2})
+
 
 
 TEST_TIME_COMPUTE = dict(train_steps=300, max_k=16, ratios=[0.0, 1.0, 100.0])

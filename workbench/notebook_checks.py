@@ -97,10 +97,12 @@ def check_teacher_student(*, widths: Sequence[int], sizes: Sequence[int], fit_wi
                           budget_widths: Sequence[int], noise_levels: Sequence[float], noise_widths: Sequence[int],
                           noise_sizes: Sequence[int], realizability_widths: Sequence[int], dims: Sequence[int],
                           dim_widths: Sequence[int], seeds: int, dim_teachers: int, dim_seeds: int,
-                          floor_interval: bool) -> None:
+                          floor_interval: bool, fit_bootstrap: int) -> None:
     """Notebook 03: every sweep has something to run, and the extrapolation slider's fit regions agree
     with the main sweep; ``floor_interval`` is True or False (a count, as the bootstrap it replaced took, is
-    refused here rather than after the sweeps).
+    refused here rather than after the sweeps); ``fit_bootstrap``, the refits behind the joint law's and the
+    extrapolation's intervals, is a whole number >= 2 (a percentile interval needs refits; the figures and the
+    summary draw it).
 
     Each section's lists must be non-empty and its counts >= 1 (an empty one failed only when its figure
     was drawn, after the other sweeps had trained); the noise sweeps draw their training sets from the main
@@ -117,6 +119,7 @@ def check_teacher_student(*, widths: Sequence[int], sizes: Sequence[int], fit_wi
         if not (_is_int(count) and count >= 1):
             raise InputError(f"{name} must be an integer >= 1; got {count!r}")
     check_flag(floor_interval, "floor_interval")
+    _integer_at_least("fit_bootstrap", fit_bootstrap, 2, " (refits behind the joint law's 95% intervals)")
     if max(noise_sizes) > max(sizes):
         raise InputError(f"noise_sizes must be <= max(sizes) = {max(sizes)!r} (the pool they are drawn from); "
                          f"got {max(noise_sizes)!r}")
@@ -132,7 +135,7 @@ def check_teacher_student(*, widths: Sequence[int], sizes: Sequence[int], fit_wi
 
 
 def check_pruning(*, widths: Sequence[int], depths: Sequence[int], sizes: Sequence[int], seeds: int, rounds: int,
-                  targets: Sequence[float]) -> None:
+                  targets: Sequence[float], bootstrap: int) -> None:
     """Notebook 04: before any training, every section has what it fits and draws.
 
     Each list needs a value and no repeat (a repeated width, depth or size trained and counted the same
@@ -141,7 +144,8 @@ def check_pruning(*, widths: Sequence[int], depths: Sequence[int], sizes: Sequen
     network's rounds + 1 densities (rounds = 1 was 'law 'pruning' has 4 free parameters but only 2 data
     point(s)'); the contour figure reads the dense error across >= 2 widths; the joint law's invariant
     m* = l^φ·w^ψ·d needs depths >= 1 (depth 0 failed at the joint fit); a target is a test error, strictly
-    between 0 and 1 (0 gave all-NaN rows, 1.5 a 'pruned (law)' network of predicted error 1.5).
+    between 0 and 1 (0 gave all-NaN rows, 1.5 a 'pruned (law)' network of predicted error 1.5); ``bootstrap``,
+    the refits behind the joint law's intervals, is a whole number >= 2.
     """
     for name, values in {"widths": widths, "depths": depths, "sizes": sizes, "targets": targets}.items():
         _nonempty(name, values)
@@ -156,6 +160,7 @@ def check_pruning(*, widths: Sequence[int], depths: Sequence[int], sizes: Sequen
     _integer_at_least("rounds", rounds, least, f" (the pruning law's {least} constants are fitted to each "
                                                "network's rounds + 1 densities)")
     _numbers("targets", targets, "test errors strictly between 0 and 1", lambda t: 0 < t < 1)
+    _integer_at_least("bootstrap", bootstrap, 2, " (refits behind the joint law's 95% intervals)")
 
 
 def check_test_time_compute(*, train_steps: int, max_k: int, ratios: Sequence[float]) -> None:
