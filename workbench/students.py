@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
+import time
 from dataclasses import dataclass
 
 import torch
@@ -415,7 +416,7 @@ def mlp_grads(spec: StudentSpec, params: dict[str, torch.Tensor], x: torch.Tenso
     h = x
     for i in range(spec.depth + 1):
         # bmm + add_ rather than baddbmm: the same numbers, and faster for small layers on a CPU
-        h = torch.bmm(h, params[f"w{i}"]).add_(params[f"b{i}"].unsqueeze(1))  # (S, B, fan_out)
+        h = _dense(h, params[f"w{i}"]).add_(params[f"b{i}"].unsqueeze(1))  # (S, B, fan_out)
         if i < spec.depth:
             h.relu_()  # in place: relu(pre) > 0 exactly where pre > 0, so the backward needs only it
             acts.append(h)
@@ -455,6 +456,45 @@ def _backprop(g: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     if w.shape[2] != 1:
         return torch.bmm(g, w.transpose(1, 2))
     return torch.mul(g, w.transpose(1, 2), out=g.new_empty(g.shape[0], g.shape[1], w.shape[1]))
+
+
+def _dense(h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """h (S, B, fan_in) @ w (S, fan_in, fan_out). A one-output layer (a regression head) is S matrix-vector products,
+    which MKL's batched GEMM runs slowly on some CPUs: on an AMD EPYC (S = 6, B = 256, fan_in 128) 59 us, against
+    20 us for the same product as (wᵀ hᵀ)ᵀ, whose numbers were equal bit for bit on every shape tried; on the
+    Intel machines of earlier sessions that form was the slower. So on a CPU each shape's form is chosen once, by
+    :func:`_turned_is_faster`, and the turned one only where it gives the plain one's numbers: the choice moves
+    the speed, never a result."""
+    if w.shape[2] != 1 or h.device.type != "cpu" or h.shape[0] < 2:
+        return torch.bmm(h, w)
+    key = (tuple(h.shape), h.dtype, torch.get_num_threads())
+    turned = _TURNED.get(key)
+    if turned is None:
+        turned = _TURNED[key] = _turned_is_faster(h, w)
+    if turned:
+        return torch.bmm(w.transpose(1, 2), h.transpose(1, 2)).transpose(1, 2)  # (S, 1, B) viewed as (S, B, 1)
+    return torch.bmm(h, w)
+
+
+_TURNED: dict[tuple, bool] = {}
+"""(shape, dtype, torch threads) of a one-output layer's input -> whether :func:`_dense` turns its product."""
+
+
+def _turned_is_faster(h: torch.Tensor, w: torch.Tensor, repeats: int = 5, margin: float = 0.8) -> bool:
+    """Whether (wᵀ hᵀ)ᵀ equals h @ w bit for bit on these operands and takes under ``margin`` of its time (the best
+    of ``repeats`` calls each; a few ms at most, once per shape)."""
+    if not torch.equal(torch.bmm(w.transpose(1, 2), h.transpose(1, 2)).transpose(1, 2), torch.bmm(h, w)):
+        return False  # another summation order on this CPU (or NaN in the operands): keep the plain product
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    return best(lambda: torch.bmm(w.transpose(1, 2), h.transpose(1, 2))) < margin * best(lambda: torch.bmm(h, w))
 
 
 def _narrow(w: torch.Tensor) -> bool:
