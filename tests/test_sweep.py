@@ -600,14 +600,32 @@ def _one_output_operands(s, batch, fan_in, seed=0):
     return torch.randn(s, batch, fan_in, generator=gen).relu(), torch.randn(s, fan_in, 1, generator=gen)
 
 
+def _skip_unless_the_turned_product_is_equal(s, batch, fan_in):
+    h, w = _one_output_operands(s, batch, fan_in)
+    if not torch.equal(torch.bmm(w.transpose(1, 2), h.transpose(1, 2)).transpose(1, 2), torch.bmm(h, w)):
+        pytest.skip("this CPU sums the turned product in another order: _dense keeps the plain one")
+    return h, w
+
+
+def _regression_stack(gen, depth, width, s, batch):
+    """A random stack of s one-output MLPs (spec, params) and a minibatch (x, y) for mlp_grads."""
+    from workbench import students as st
+
+    spec = st.StudentSpec("mlp", 20, 1, width, depth)
+    dims = [20] + [width] * depth + [1]
+    params = {}
+    for i in range(depth + 1):
+        params[f"w{i}"] = torch.randn(s, dims[i], dims[i + 1], generator=gen) / dims[i] ** 0.5
+        params[f"b{i}"] = 0.1 * torch.randn(s, dims[i + 1], generator=gen)
+    return spec, params, torch.randn(s, batch, 20, generator=gen), torch.randn(s, batch, 1, generator=gen)
+
+
 def test_the_turned_one_output_product_is_chosen_only_when_equal_and_faster():
     """students._turned_is_faster, which lets _dense turn a one-output layer's product into (wᵀ hᵀ)ᵀ: never where the
     two products differ (NaN operands compare unequal, as another summation order would), and by measured time."""
     from workbench import students as st
 
-    h, w = _one_output_operands(6, 256, 64)
-    if not torch.equal(torch.bmm(w.transpose(1, 2), h.transpose(1, 2)).transpose(1, 2), torch.bmm(h, w)):
-        pytest.skip("this CPU sums the turned product in another order: _dense keeps the plain one")
+    h, w = _skip_unless_the_turned_product_is_equal(6, 256, 64)
     assert st._turned_is_faster(h, w, margin=1e9)  # equal, and "faster" with any time
     assert not st._turned_is_faster(h, w, margin=0.0)  # equal, never fast enough
     h[0, 0, 0] = float("nan")
@@ -620,18 +638,10 @@ def test_the_turned_one_output_product_gives_mlp_grads_the_plain_numbers(batch, 
     below included, must be the plain bmm's bit for bit (the strides of a result can change the next GEMM's sums)."""
     from workbench import students as st
 
-    h, w = _one_output_operands(3, batch, 40)
-    if not torch.equal(torch.bmm(w.transpose(1, 2), h.transpose(1, 2)).transpose(1, 2), torch.bmm(h, w)):
-        pytest.skip("this CPU sums the turned product in another order: _dense keeps the plain one")
+    _skip_unless_the_turned_product_is_equal(3, batch, 40)
     gen = torch.Generator().manual_seed(batch)
-    for depth, width, s in ((1, 128, 6), (2, 33, 3), (3, 40, 2)):
-        spec = st.StudentSpec("mlp", 20, 1, width, depth)
-        dims = [20] + [width] * depth + [1]
-        params = {}
-        for i in range(depth + 1):
-            params[f"w{i}"] = torch.randn(s, dims[i], dims[i + 1], generator=gen) / dims[i] ** 0.5
-            params[f"b{i}"] = 0.1 * torch.randn(s, dims[i + 1], generator=gen)
-        x, y = torch.randn(s, batch, 20, generator=gen), torch.randn(s, batch, 1, generator=gen)
+    for depth, width, s in ((0, 1, 4), (1, 128, 6), (2, 33, 3), (3, 40, 2)):  # depth 0: the input x is turned
+        spec, params, x, y = _regression_stack(gen, depth, width, s, batch)
         got = {}
         for turned in (True, False):
             monkeypatch.setattr(st, "_TURNED", {})
@@ -645,9 +655,7 @@ def test_the_turned_one_output_product_gives_mlp_grads_the_plain_numbers(batch, 
 def test_a_trained_regression_stack_is_the_same_with_the_turned_product_or_without(monkeypatch):
     from workbench import students as st
 
-    h, w = _one_output_operands(4, 64, 32)
-    if not torch.equal(torch.bmm(w.transpose(1, 2), h.transpose(1, 2)).transpose(1, 2), torch.bmm(h, w)):
-        pytest.skip("this CPU sums the turned product in another order: _dense keeps the plain one")
+    _skip_unless_the_turned_product_is_equal(4, 64, 32)
     cfg = SweepConfig(task=TaskConfig(name="teacher-regression", pool_size=1024, test_size=256), widths=(32,),
                       depths=(1, 2), sizes=(128, 512), seeds=(0, 1), steps=60, batch_size=64, lr=3e-3)
     tables = {}
@@ -668,13 +676,7 @@ def test_one_output_backprop_equals_the_gemm_bit_for_bit(batch, monkeypatch):
 
     gen = torch.Generator().manual_seed(batch)
     for depth, width, s in ((1, 128, 6), (2, 33, 3), (3, 8, 2)):
-        spec = st.StudentSpec("mlp", 20, 1, width, depth)
-        dims = [20] + [width] * depth + [1]
-        params = {}
-        for i in range(depth + 1):
-            params[f"w{i}"] = torch.randn(s, dims[i], dims[i + 1], generator=gen) / dims[i] ** 0.5
-            params[f"b{i}"] = 0.1 * torch.randn(s, dims[i + 1], generator=gen)
-        x, y = torch.randn(s, batch, 20, generator=gen), torch.randn(s, batch, 1, generator=gen)
+        spec, params, x, y = _regression_stack(gen, depth, width, s, batch)
         fast = st.mlp_grads(spec, params, x, y, "regression")
         monkeypatch.setattr(st, "_backprop", lambda g, w: torch.bmm(g, w.transpose(1, 2)))
         plain = st.mlp_grads(spec, params, x, y, "regression")
