@@ -39,6 +39,9 @@ def main(argv=None) -> dict:
                    help="also time the per-model loop with torch.optim.Adam's default (non-fused) settings")
     p.add_argument("--pack-widths", action="store_true",
                    help="stack all widths together, zero-padded to the widest (exact)")
+    p.add_argument("--plain-head-too", action="store_true",
+                   help="also time the batched side with students._dense never turning a one-output product, "
+                        "alternating with the default three times (the two tables must be equal)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = args.device or default_device()
@@ -56,6 +59,8 @@ def main(argv=None) -> dict:
     t0 = time.perf_counter()
     single = [train_single(task, r, device) for r in runs]
     loop_s = time.perf_counter() - t0
+
+    head = plain_head_ab(runs, args, device) if args.plain_head_too else None
 
     loop_default_s, err_d = None, None
     if args.default_adam_too:
@@ -79,12 +84,38 @@ def main(argv=None) -> dict:
         "max_abs_test_error_diff": float(np.abs(err_b - err_l).max()),
         "test_error_by_width_batched": {int(w): float(err_b[[r.width == w for r in runs]].mean())
                                         for w in sorted({r.width for r in runs})},
+        "plain_head_ab": head,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"bench_sweep_{device}_t{args.threads}{'_packed' if args.pack_widths else ''}.json"
     out.write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
     return result
+
+
+def plain_head_ab(runs, args, device, pairs: int = 3) -> dict:
+    """The batched side timed with the one-output product never turned and with the per-shape choice
+    (``students._dense``), alternately, ``pairs`` times each; every row must be the same either way."""
+    from workbench import students
+
+    tuned = students._turned_is_faster
+    seconds = {"plain": [], "tuned": []}
+    tables = {}
+    try:
+        for _ in range(pairs):
+            for mode in ("plain", "tuned"):
+                students._TURNED.clear()
+                students._turned_is_faster = tuned if mode == "tuned" else (lambda h, w: False)
+                t0 = time.perf_counter()
+                rows = [row for g in groups(runs, args.max_group, args.pack_widths) for row in train_group(g, device)]
+                seconds[mode].append(time.perf_counter() - t0)
+                tables[mode] = [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+        turned = sorted(key[0][2] for key, on in students._TURNED.items() if on)
+    finally:
+        students._turned_is_faster = tuned
+        students._TURNED.clear()
+    return {"plain_seconds": seconds["plain"], "tuned_seconds": seconds["tuned"],
+            "rows_equal": tables["plain"] == tables["tuned"], "turned_fan_in": turned}
 
 
 if __name__ == "__main__":

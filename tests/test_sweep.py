@@ -632,6 +632,61 @@ def test_the_turned_one_output_product_is_chosen_only_when_equal_and_faster():
     assert not st._turned_is_faster(h, w, margin=1e9)
 
 
+def _column_major_pair_that_differs():
+    """Operands on which the two forms of a one-output product give different numbers on this CPU: a column-major h
+    (on an AMD EPYC, 70 of 672 such shapes tried differed, all at batch 7 with fan_in >= 64), or a skip."""
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        h = torch.randn(2, 64, 7, generator=gen).transpose(1, 2)  # (2, 7, 64), column-major
+        w = torch.randn(2, 64, 1, generator=gen)
+        if not torch.equal(torch.bmm(w.transpose(1, 2), h.transpose(1, 2)).transpose(1, 2), torch.bmm(h, w)):
+            return h, w
+    pytest.skip("no column-major operands found on which this CPU's two products differ")
+
+
+def test_the_turned_product_is_refused_where_the_two_forms_differ():
+    from workbench import students as st
+
+    h, w = _column_major_pair_that_differs()
+    assert not st._turned_is_faster(h, w, margin=1e9)  # unequal on these operands: never turned, however fast
+    zero = torch.zeros_like(h)  # exact either way: only the random draws of its shape and strides can tell
+    assert st._turned_is_faster(zero, w, margin=1e9, draws=0)
+    assert not st._turned_is_faster(zero, w, margin=1e9)
+
+
+def test_dense_keeps_the_plain_product_where_it_does_not_turn(monkeypatch):
+    """_dense gives bmm(h, w) itself, strides included, when the tuner says no, for a non-contiguous h even when the
+    tuner would say yes (its choice is per shape, and another layout can sum in another order), for one student and for
+    layers with more than one output; and it decides once per (shape, dtype, torch threads)."""
+    from workbench import students as st
+
+    def same(a, b):
+        return torch.equal(a, b) and a.stride() == b.stride()
+
+    monkeypatch.setattr(st, "_TURNED", {})
+    monkeypatch.setattr(st, "_turned_is_faster", lambda h, w: False)
+    h, w = _one_output_operands(3, 16, 24)
+    assert same(st._dense(h, w), torch.bmm(h, w))
+    monkeypatch.setattr(st, "_TURNED", {})
+    monkeypatch.setattr(st, "_turned_is_faster", lambda h, w: True)
+    assert st._dense(h, w).stride() != torch.bmm(h, w).stride()  # turned: the (S, 1, B) result viewed as (S, B, 1)
+    cm = torch.randn(3, 24, 16).transpose(1, 2)  # the same shape as h, column-major
+    assert same(st._dense(cm, w), torch.bmm(cm, w))
+    one = _one_output_operands(1, 16, 24)
+    assert same(st._dense(*one), torch.bmm(*one))
+    wide = torch.randn(3, 24, 2)
+    assert same(st._dense(h, wide), torch.bmm(h, wide))
+    threads = torch.get_num_threads()
+    try:
+        st._dense(*_one_output_operands(3, 8, 24))
+        torch.set_num_threads(1 if threads > 1 else 2)
+        st._dense(h, w)
+    finally:
+        torch.set_num_threads(threads)
+    assert set(st._TURNED) == {((3, 16, 24), torch.float32, threads), ((3, 8, 24), torch.float32, threads),
+                               ((3, 16, 24), torch.float32, 1 if threads > 1 else 2)}
+
+
 @pytest.mark.parametrize("batch", [1, 3, 64, 256])
 def test_the_turned_one_output_product_gives_mlp_grads_the_plain_numbers(batch, monkeypatch):
     """_dense's turned product is an (S, 1, B) result viewed as (S, B, 1): every gradient computed from it, the layers
@@ -640,7 +695,8 @@ def test_the_turned_one_output_product_gives_mlp_grads_the_plain_numbers(batch, 
 
     _skip_unless_the_turned_product_is_equal(3, batch, 40)
     gen = torch.Generator().manual_seed(batch)
-    for depth, width, s in ((0, 1, 4), (1, 128, 6), (2, 33, 3), (3, 40, 2)):  # depth 0: the input x is turned
+    # depth 0: the input x is turned; widths under 32 take the head gradient's plain GEMM on the turned (S, B, 1) g
+    for depth, width, s in ((0, 1, 4), (1, 16, 4), (1, 128, 6), (2, 33, 3), (3, 40, 2), (2, 8, 2)):
         spec, params, x, y = _regression_stack(gen, depth, width, s, batch)
         got = {}
         for turned in (True, False):
@@ -658,13 +714,15 @@ def test_a_trained_regression_stack_is_the_same_with_the_turned_product_or_witho
     _skip_unless_the_turned_product_is_equal(4, 64, 32)
     cfg = SweepConfig(task=TaskConfig(name="teacher-regression", pool_size=1024, test_size=256), widths=(32,),
                       depths=(1, 2), sizes=(128, 512), seeds=(0, 1), steps=60, batch_size=64, lr=3e-3)
+    grids = (replace(cfg, widths=(16, 32)), replace(cfg, widths=(1,), depths=(0,)))  # depth 0: a linear student
     tables = {}
     for turned in (True, False):
         monkeypatch.setattr(st, "_TURNED", {})
         monkeypatch.setattr(st, "_turned_is_faster", lambda h, w, turned=turned: turned)
-        tables[turned] = run_sweep(cfg, cache_dir=False, progress=False).drop(columns="seconds")
+        tables[turned] = pd.concat([run_sweep(g, cache_dir=False, progress=False) for g in grids],
+                                   ignore_index=True).drop(columns="seconds")
     pd.testing.assert_frame_equal(tables[True], tables[False], check_exact=True)
-    assert tables[True]["test_loss"].nunique() == len(tables[True])  # eight students that trained apart
+    assert tables[True]["test_loss"].nunique() == len(tables[True])  # students that trained apart
 
 
 @pytest.mark.parametrize("batch", [1, 3, 64])

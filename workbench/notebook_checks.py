@@ -119,7 +119,8 @@ def check_teacher_student(*, widths: Sequence[int], sizes: Sequence[int], fit_wi
         if not (_is_int(count) and count >= 1):
             raise InputError(f"{name} must be an integer >= 1; got {count!r}")
     check_flag(floor_interval, "floor_interval")
-    _integer_at_least("fit_bootstrap", fit_bootstrap, 2, " (refits behind the joint law's 95% intervals)")
+    _integer_at_least("fit_bootstrap", fit_bootstrap, 2,
+                      " (refits behind the joint law's 95% intervals and its extrapolation's bands)")
     if max(noise_sizes) > max(sizes):
         raise InputError(f"noise_sizes must be <= max(sizes) = {max(sizes)!r} (the pool they are drawn from); "
                          f"got {max(noise_sizes)!r}")
