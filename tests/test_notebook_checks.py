@@ -195,7 +195,6 @@ def test_joint_law_refits_must_be_a_whole_number_of_at_least_two(check, name, ex
     check(**{**example, name: 2})
 
 
-
 TEST_TIME_COMPUTE = dict(train_steps=300, max_k=16, ratios=[0.0, 1.0, 100.0])
 
 
