@@ -268,8 +268,9 @@ def test_cli_lr_schedule_flag_writes_the_column_and_rejects_bad_values(tmp_path,
 
 
 def test_cache_key_versions():
-    """MLP classification rows carry key version 2 (their gradients changed by float rounding);
-    regression and CNN rows keep version 1, so their cached rows stay valid."""
+    """MLP classification rows carry key version 5, 6 with label noise (their gradients changed by float rounding
+    twice: the softmax, then the head's weight gradient); regression and CNN rows keep version 1, so their cached
+    rows stay valid."""
     def key_with(run, version):
         fields = {k: v for k, v in asdict(run).items() if k != "lr_schedule"}
         return hashlib.sha256(json.dumps({"v": version, **fields}, sort_keys=True).encode()).hexdigest()[:24]
@@ -277,8 +278,9 @@ def test_cache_key_versions():
     # v4: classification label noise drawn row by row (session 14; v3 was real-task noise, applied from session 5)
     noisy_m1d, noisy_cls = replace(M1D, label_noise=0.1), replace(CLS, label_noise=0.1)
     noisy_reg = replace(REG, label_noise=0.1)  # regression noise was always nested: its key is unchanged
-    for task_cfg, family, version in ((CLS, "mlp", 2), (REG, "mlp", 1), (M1D, "cnn", 1), (noisy_m1d, "cnn", 4),
-                                      (noisy_cls, "mlp", 4), (noisy_reg, "mlp", 1)):
+    for task_cfg, family, version in ((CLS, "mlp", 5), (M1D, "mlp", 5), (REG, "mlp", 1), (M1D, "cnn", 1),
+                                      (noisy_m1d, "cnn", 4), (noisy_m1d, "mlp", 6), (noisy_cls, "mlp", 6),
+                                      (noisy_reg, "mlp", 1)):
         run = RunConfig(task_cfg, family, width=8, n=64, steps=60, batch_size=32)
         assert run.key() == key_with(run, version), (task_cfg.name, family)
 

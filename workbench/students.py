@@ -424,7 +424,7 @@ def mlp_grads(spec: StudentSpec, params: dict[str, torch.Tensor], x: torch.Tenso
     if kind == "classification":
         # over a transposed copy: a softmax along a short innermost dim (C = 10) takes a scalar path
         # on a CPU, ~10x slower than along the batch (measured 196 vs 21 us at S = 4, B = 256); the
-        # numbers differ from the plain softmax by float rounding (``RunConfig.key`` version 2)
+        # numbers differ from the plain softmax by float rounding (``RunConfig.key`` version 2, now 5)
         g = torch.softmax(h.transpose(1, 2), dim=1).transpose(1, 2)  # (S, B, C), a view of (S, C, B)
         g.scatter_add_(-1, y.unsqueeze(-1), torch.full((s, b, 1), -1.0, dtype=g.dtype, device=g.device))
         g.mul_(1.0 / b)
@@ -433,8 +433,12 @@ def mlp_grads(spec: StudentSpec, params: dict[str, torch.Tensor], x: torch.Tenso
     grads: dict[str, torch.Tensor] = {}
     for i in range(spec.depth, -1, -1):
         w = params[f"w{i}"]
-        if _narrow(w):  # (S, out, B) @ (S, B, fan_in), transposed back: the same sums as
-            # below, but a GEMM shape ~6x faster on a CPU (measured at fan_in 128, out 1)
+        if _narrow(w) or (i == spec.depth and kind == "classification"):
+            # (S, out, B) @ (S, B, fan_in), transposed back. A regression head: the same sums as below, but a
+            # GEMM shape ~6x faster on a CPU (measured at fan_in 128, out 1). A classification head, whose g is
+            # a view of (S, C, B): both operands of the form below would be transposed views, which MKL runs
+            # 5-13x slower at widths 16-512 (782 vs 85 us at S = 4, width 256, C = 10, AMD EPYC; float
+            # rounding apart from it: ``RunConfig.key`` version 5)
             grads[f"w{i}"] = torch.bmm(g.transpose(1, 2), acts[i]).transpose(1, 2).contiguous()
         else:
             grads[f"w{i}"] = torch.bmm(acts[i].transpose(1, 2), g)  # (S, fan_in, fan_out)

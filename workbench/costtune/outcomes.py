@@ -140,8 +140,9 @@ class OutcomeConfig:
             testtime=dataclasses.replace(tt, ks=tuple(sorted(tt.ks)), refine_steps=tuple(sorted(tt.refine_steps))))
 
     def key(self) -> str:
-        # v2 for MLP families: their students' training changed by float rounding (``RunConfig.key``)
-        blob = json.dumps({"v": 2 if self.family == "mlp" else 1, **dataclasses.asdict(self.resolved())},
+        # v2, then v3 (session 33) for MLP families: their students' training changed by float rounding twice
+        # (``RunConfig.key``)
+        blob = json.dumps({"v": 3 if self.family == "mlp" else 1, **dataclasses.asdict(self.resolved())},
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
