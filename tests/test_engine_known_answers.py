@@ -157,6 +157,30 @@ def test_mlp_grads_equal_autograd_of_the_documented_loss(kind, out_dim):
         torch.testing.assert_close(got[k], ref[k], rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("depth, width", [(0, 40), (1, 64), (2, 256)])
+def test_a_classification_heads_weight_gradient_is_the_form_its_cache_key_version_names(depth, width):
+    """MLP classification rows of cache key version 5 (6 with label noise) were trained with the head's weight
+    gradient computed as (gᵀ acts)ᵀ; the other order of the same product, actsᵀ g, sums differently (1.5e-7 apart on
+    an AMD EPYC), so a change of form must come with a new key version (``RunConfig.key``). This pins the form bit
+    for bit: the gradient equals that product of the activations and the softmax's gradient, both rebuilt here."""
+    spec = StudentSpec("mlp", 40, 10, width, depth)
+    gen = torch.Generator().manual_seed(2)
+    params = {k: v.unsqueeze(0).repeat(3, *[1] * v.dim()) + 0.05 * torch.randn(3, *v.shape, generator=gen)
+              for k, v in init_params(spec, gen).items()}
+    x = torch.randn(3, 256, 40, generator=gen)
+    y = torch.randint(10, (3, 256), generator=gen)
+    h = x
+    for i in range(depth):
+        h = torch.bmm(h, params[f"w{i}"]).add_(params[f"b{i}"].unsqueeze(1)).relu_()
+    logits = torch.bmm(h, params[f"w{depth}"]).add_(params[f"b{depth}"].unsqueeze(1))
+    g = torch.softmax(logits.transpose(1, 2), dim=1).transpose(1, 2)  # as mlp_grads takes it (key version 2 on)
+    g.scatter_add_(-1, y.unsqueeze(-1), torch.full((3, 256, 1), -1.0))
+    g.mul_(1.0 / 256)
+    got = mlp_grads(spec, params, x, y, "classification")[f"w{depth}"]
+    assert torch.equal(got, torch.bmm(g.transpose(1, 2), h).transpose(1, 2))
+    assert got.is_contiguous()  # the parameter's layout: the fused Adam step reads it as such
+
+
 def test_a_cnn_padded_to_a_wider_one_computes_the_same_outputs():
     narrow, wide = StudentSpec("cnn", 40, 10, 3, 2), StudentSpec("cnn", 40, 10, 8, 2)
     p = init_params(narrow, torch.Generator().manual_seed(0))

@@ -269,8 +269,8 @@ def test_cli_lr_schedule_flag_writes_the_column_and_rejects_bad_values(tmp_path,
 
 def test_cache_key_versions():
     """MLP classification rows carry key version 5, 6 with label noise (their gradients changed by float rounding
-    twice: the softmax, then the head's weight gradient); regression and CNN rows keep version 1, so their cached
-    rows stay valid."""
+    twice: the softmax, then the head's weight gradient); regression rows keep version 1 and CNN rows theirs (1, or 4
+    with label noise), so their cached rows stay valid."""
     def key_with(run, version):
         fields = {k: v for k, v in asdict(run).items() if k != "lr_schedule"}
         return hashlib.sha256(json.dumps({"v": version, **fields}, sort_keys=True).encode()).hexdigest()[:24]

@@ -437,7 +437,7 @@ def mlp_grads(spec: StudentSpec, params: dict[str, torch.Tensor], x: torch.Tenso
             # (S, out, B) @ (S, B, fan_in), transposed back. A regression head: the same sums as below, but a
             # GEMM shape ~6x faster on a CPU (measured at fan_in 128, out 1). A classification head, whose g is
             # a view of (S, C, B): both operands of the form below would be transposed views, which MKL runs
-            # 5-13x slower at widths 16-512 (782 vs 85 us at S = 4, width 256, C = 10, AMD EPYC; float
+            # 4-13x slower at widths 16-512 (782 vs 85 us at S = 4, width 256, C = 10, AMD EPYC; float
             # rounding apart from it: ``RunConfig.key`` version 5)
             grads[f"w{i}"] = torch.bmm(g.transpose(1, 2), acts[i]).transpose(1, 2).contiguous()
         else:

@@ -95,7 +95,7 @@ class RunConfig:
         if self.task.kind == "classification" and self.task.label_noise > 0:
             version = 4  # v4: flipped labels drawn row by row, nested across pool sizes (``tasks._flip_labels``)
         if self.family == "mlp" and self.task.kind == "classification":
-            # v5 (v6 with label noise, from v2 / v4): the head's weight gradient computed as (gᵀ acts)ᵀ, 5-13x faster
+            # v5 (v6 with label noise, from v2 / v4): the head's weight gradient computed as (gᵀ acts)ᵀ, 4-13x faster
             # on a CPU and float rounding apart (``students.mlp_grads``, session 33)
             version = 6 if version == 4 else 5
         blob = json.dumps({"v": version, **fields}, sort_keys=True)
