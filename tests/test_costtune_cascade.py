@@ -201,6 +201,24 @@ def test_policy_features_and_law_prior_known_answers():
         CascadeAgentConfig(estimator="ppo").validate()
 
 
+def test_a_guided_critic_pinned_to_the_laws_steers_to_their_choice_at_every_lambda(table, ladder):
+    # the guided critic starts from the laws' correctness *and* FLOPs to go (law_critic); with that start weighted
+    # as 1e12 episodes and never decayed it is the laws' Q(s, a) throughout, and a nearly flat prior (τ = 1) leaves
+    # the choice to it: the first state's most probable action must be the laws' argmax of ok − λ·FLOPs at each λ.
+    # A critic started without its FLOPs (session 28's surviving mutant) escalates to the top rung at every λ
+    env = VectorCascade(table, ladder)
+    L = ladder.n_stages
+    ok0, flops0 = law_critic(ladder.pred_error, ladder.cost, env.t.cost_ref, ladder.n_bins)
+    chosen, best = [], []
+    for lam in (0.0, 1.0, 5.0):
+        cfg = CascadeAgentConfig(steps=20_000, lam=lam, prior_count=1e12, critic_decay=1.0, prior_temperature=1.0,
+                                 eval_every=10**9, seed=1)
+        chosen.append(int(train(env, cfg).probs[0].argmax()))
+        best.append(int(np.argmax(ok0[0, :L] - lam * flops0[0, :L])))
+    assert len(set(best)) == 3  # the three λ make the laws pick three different rungs: the test can tell them apart
+    assert chosen == best
+
+
 @pytest.mark.parametrize("kw", [{}, {"policy": "linear"}, {"estimator": "reinforce"}])
 def test_every_agent_variant_is_seeded_and_beats_its_start(table, ladder, kw):
     env = VectorCascade(table, ladder)
