@@ -213,9 +213,11 @@ def test_parameters_on_a_bound_are_reported():
     assert step.to_dict()["at_bounds"] == ["b"]
 
 
-@pytest.mark.parametrize("scale", [1.0, 1e4, 1e-4])
+@pytest.mark.parametrize("scale", [1.0, 1e4, 1e-4, 1e-12])
 def test_a_small_well_determined_value_is_not_at_its_bound_whatever_the_units(scale):
-    # c = 5e-5 is 1e-4 from nothing in the bound's own terms, but ~150 standard errors from 0: a fitted value
+    # c = 5e-5 is 1e-4 from nothing in the bound's own terms, but ~150 standard errors from 0: a fitted value.
+    # At 1e-12 (c = 5e-17) TRF nudges a start within 1e-10 of a bound to 1e-10: lmfit's polish, started there, ran
+    # off to a flat curve, and the fit kept the optimum but lost its standard errors and called c "at its bound"
     x = np.logspace(1, 10, 40)
     y = (2 * x**-0.5 + 5e-5) * np.exp(0.01 * np.random.default_rng(0).standard_normal(x.size))
     result = fit_law("power", x, y * scale)
@@ -628,3 +630,22 @@ def test_a_polish_that_runs_out_of_evaluations_still_reaches_the_optimum():
     refit = fit_law("bnsl2", (x,), y, starts=warm_start(fit))
     assert refit.objective_value >= fit.objective_value * (1 - 1e-8)
     assert fit.at_bounds == ("f1",)
+
+
+@pytest.mark.parametrize("law", ["power", "m3", "kaplan"])
+def test_the_fallback_standard_errors_are_lmfits_formula(law):
+    # optimize.lsq_stderr stands in for lmfit's covariance where lmfit's polish left the optimum: at an optimum
+    # lmfit did reach, it must give lmfit's numbers (reduced chi-square times the inverse of J'J)
+    from workbench.fit import warm_start
+    from workbench.objectives import get_objective
+    from workbench.optimize import Problem, lsq_stderr
+
+    df = planted(law, noise=0.02, seed=1)
+    lw = get_law(law)
+    fit = fit_frame(law, df, list(lw.inputs), "y", objective="lsq")
+    problem = Problem(lw, tuple(df[c].to_numpy() for c in lw.inputs), df["y"].to_numpy(), get_objective("lsq"),
+                      lw.param_names, {}, fit.delta)
+    se = lsq_stderr(problem, warm_start(fit)[0])
+    theta = warm_start(fit)[0]
+    natural = [s * np.exp(t) if p.log else s for p, t, s in zip(problem.params, theta, se)]
+    assert natural == pytest.approx([fit.stderr[n] for n in lw.param_names], rel=1e-3)

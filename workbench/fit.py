@@ -31,7 +31,8 @@ from workbench.errors import (InputError, check_bootstrap, check_seed, column_no
                               is_real_number, non_real, real_values, repeats, row_name)
 from workbench.laws import Law, get_law, start_grid
 from workbench.objectives import DEFAULT_DELTA, OBJECTIVES, Objective, fit_metrics, get_objective, rho  # noqa: F401
-from workbench.optimize import Problem, batched_lm, distinct_best, polish, polish_lmfit, undetermined
+from workbench.optimize import (Problem, batched_lm, distinct_best, huber_stderr, lsq_stderr, polish, polish_lmfit,
+                                undetermined)
 
 MAX_DELTA = 1e100  # Huber δ: residuals (log loss, relative divergence) are never near it
 # Below this δ the Huber fit is already least absolute deviations to 4 digits (planted Chinchilla,
@@ -281,6 +282,11 @@ def fit_law(law: str | Law, x, y, *, objective: str | None = None, fix: Mapping[
     lm_theta, lm_val, stderr_theta = polish_lmfit(problem, best_theta)
     if lm_val <= best_val:
         best_theta, best_val = canonical_order(problem, lm_theta), lm_val
+    elif not lm_val <= best_val * (1 + 1e-6) + 1e-300:
+        # lmfit's run left the optimum (TRF nudges a start within 1e-10 of a bound to 1e-10: a floor c of 1e-14 under
+        # losses near 1e-12 became 100 times the data, and lmfit ran off to a flat curve): its errors, if any, are
+        # those of another point, so they are computed at the optimum kept, by the same formula
+        stderr_theta = (huber_stderr if problem.obj.robust else lsq_stderr)(problem, best_theta)
     params = {n: float(np.ravel(v)[0]) for n, v in problem.natural(best_theta[None, :]).items()}
     params = {n: params[n] for n in law.param_names}
     stderr = {}

@@ -269,6 +269,24 @@ def polish_lmfit(problem: Problem, theta0: np.ndarray) -> tuple[np.ndarray, floa
     return theta, problem.total(theta), (stderr if stderr is not None and np.all(np.isfinite(stderr)) else None)
 
 
+def lsq_stderr(problem: Problem, theta: np.ndarray) -> np.ndarray | None:
+    """Asymptotic standard errors of θ for least squares at ``theta``, lmfit's formula (reduced χ² × (JᵀJ)⁻¹,
+    J = ∂r/∂θ), with J's columns scaled to unit length before the inverse so that the parameters' units do not
+    matter. For an optimum lmfit's own polish did not end at (``fit_law``); None when JᵀJ is singular."""
+    r = problem.residual_vector(theta)
+    J = residual_jacobian(problem, theta)
+    n, p = J.shape
+    norms = np.linalg.norm(J, axis=0)
+    if n <= p or not np.all(np.isfinite(J)) or not np.all(norms > 0):
+        return None
+    try:
+        inv = np.linalg.inv((J / norms).T @ (J / norms)) / np.outer(norms, norms)
+    except np.linalg.LinAlgError:
+        return None
+    diag = float(r @ r) / (n - p) * np.diag(inv)
+    return np.sqrt(diag) if np.all(diag > 0) else None
+
+
 def huber_stderr(problem: Problem, theta: np.ndarray) -> np.ndarray | None:
     """Asymptotic standard errors of θ for a Huber M-estimate (Huber 1981, §7.6):
 
