@@ -315,12 +315,13 @@ def test_a_comma_ending_every_line_is_named_not_read_as_shifted_columns(cli, tmp
             "shift every column; a comma at the end of each line does this") in proc.stderr
 
 
-@pytest.mark.parametrize("sep, shown", [(";", "';'"), ("\t", "a tab")])
-def test_a_file_with_another_separator_is_named_not_reported_as_a_missing_column(cli, tmp_path, sep, shown):
-    # before: "column 'N' not found; available columns: N;D;loss", which reads as if N were there
+@pytest.mark.parametrize("sep, shown, decimal", [(";", "';'", "."), ("\t", "a tab", "."), (";", "';'", ",")])
+def test_a_file_with_another_separator_is_named_not_reported_as_a_missing_column(cli, tmp_path, sep, shown, decimal):
+    # before: "column 'N' not found; available columns: N;D;loss", which reads as if N were there; with decimal
+    # commas (a European spreadsheet's file) "its first data row has 5 fields ... a comma at the end of each line"
     path = tmp_path / "other.csv"
-    path.write_text(sep.join(["N", "D", "loss"]) + "\n" + "".join(f"{n:g}{sep}{10 * n:g}{sep}{2 + n ** -0.3:.6f}\n"
-                                                                  for n in (1e7, 1e8, 1e9, 1e10)))
+    path.write_text(sep.join(["N", "D", "loss"]) + "\n" + "".join(
+        f"{n:g}{sep}{10 * n:g}{sep}{2 + n ** -0.3:.6f}\n".replace(".", decimal) for n in (1e7, 1e8, 1e9, 1e10)))
     proc = cli("fit", "--law", "chinchilla", "--data", str(path), "--x", "N,D", "--y", "loss", "--json")
     assert proc.returncode == 2 and proc.stdout == "" and len(proc.stderr.splitlines()) == 1
     assert proc.stderr.strip() == (f"error: --data {path} reads as one column, {sep.join(['N', 'D', 'loss'])!r}: its "

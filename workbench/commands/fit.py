@@ -194,6 +194,14 @@ def _read_csv(data: str):
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         reason = " ".join(str(exc).split())  # pandas' message ends with a newline, may span lines
         raise InputError(f"--data {data} is not a readable CSV file: {reason}") from None
+    if len(header) == 1:  # a file saved with another separator (a spreadsheet's ';' or a tab) reads as one column;
+        # checked first: with decimal commas its rows split into more fields than that one, a shift of columns
+        other = next((sep for sep in (";", "\t", "|") if sep in header[0]), None)
+        if other is not None:
+            shown = "a tab" if other == "\t" else repr(other)
+            raise InputError(f"--data {data} reads as one column, {header[0]!r}: its fields are separated by {shown}, "
+                             "and the CLI reads comma-separated files; save it with commas between fields (and points "
+                             "as the decimal mark)")
     if df.index.nlevels > 1 or not isinstance(df.index, pd.RangeIndex):
         # pandas reads rows with more fields than the header by making the first field(s) the index, which
         # shifts every column by one: a loss column would read NaN, its error naming a row by an N value
@@ -201,13 +209,6 @@ def _read_csv(data: str):
         raise InputError(f"--data {data}: its first data row has {len(header) + extra} fields but the header "
                          f"names {len(header)} ({', '.join(header)}), which would shift every column; a comma at "
                          "the end of each line does this: remove it, or name every column in the header")
-    if len(header) == 1:  # a file saved with another separator (a spreadsheet's ';' or a tab) reads as one column
-        other = next((sep for sep in (";", "\t", "|") if sep in header[0]), None)
-        if other is not None:
-            shown = "a tab" if other == "\t" else repr(other)
-            raise InputError(f"--data {data} reads as one column, {header[0]!r}: its fields are separated by {shown}, "
-                             "and the CLI reads comma-separated files; save it with commas between fields (and points "
-                             "as the decimal mark)")
     repeated = repeats([name for name in header if name.strip()])  # blank names may repeat
     if repeated:
         raise InputError(f"--data {data}: column {repeated[0]!r} appears {header.count(repeated[0])} times in the "
