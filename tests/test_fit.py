@@ -645,7 +645,7 @@ def test_the_fallback_standard_errors_are_lmfits_formula(law):
     fit = fit_frame(law, df, list(lw.inputs), "y", objective="lsq")
     problem = Problem(lw, tuple(df[c].to_numpy() for c in lw.inputs), df["y"].to_numpy(), get_objective("lsq"),
                       lw.param_names, {}, fit.delta)
-    se = lsq_stderr(problem, warm_start(fit)[0])
     theta = warm_start(fit)[0]
+    se = lsq_stderr(problem, theta)
     natural = [s * np.exp(t) if p.log else s for p, t, s in zip(problem.params, theta, se)]
     assert natural == pytest.approx([fit.stderr[n] for n in lw.param_names], rel=1e-3)
